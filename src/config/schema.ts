@@ -1,0 +1,160 @@
+/**
+ * @module The project-file format: one YAML file per project (the seed's format plus optional extensions).
+ * The only zod shapes for project files live here; `config/project.schema.json` is generated from them.
+ */
+import { z } from 'zod';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const nameMessage = 'must start with a letter or digit and contain only letters, digits, "_", "." or "-" (max 63)';
+
+/** A validator hook for notification URLs, installed by src/notify (keeps config free of notify imports). */
+export type NotificationUrlCheck = (url: string) => string | null;
+let notificationUrlCheck: NotificationUrlCheck = (url) =>
+  /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? null : 'is not a URL (expected service://…)';
+/** Lets the notify module validate Shoutrrr URLs (scheme known, token present) during config validation. */
+export function setNotificationUrlCheck(check: NotificationUrlCheck): void {
+  notificationUrlCheck = check;
+}
+
+const NotificationUrl = z.string().superRefine((url, ctx) => {
+  const problem = notificationUrlCheck(url);
+  if (problem) ctx.addIssue({ code: 'custom', message: `notification URL ${problem}` });
+});
+
+const NotificationsSchema = z
+  .strictObject({
+    success: z.array(NotificationUrl).default([]).describe('Shoutrrr URLs notified when a deploy succeeds (and on recovery)'),
+    failure: z.array(NotificationUrl).default([]).describe('Shoutrrr URLs notified when a deploy fails or is rolled back'),
+  })
+  .describe('Notification targets');
+
+const seconds = (def: number, what: string) =>
+  z.number({ error: 'must be a number of seconds' }).positive('must be a positive number of seconds').default(def).describe(what);
+
+const relativePath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.includes('\0'), 'must not contain NUL bytes');
+
+export const DecryptSchema = z.strictObject({
+  file: relativePath.describe('SOPS-encrypted file, relative to the repository `path`'),
+  format: z.enum(['dotenv', 'yaml', 'json', 'binary']).optional().describe('Store format; inferred from the file name when omitted'),
+  output: relativePath.optional().describe('Where to write the plaintext, relative to `path` (default: `.env` for dotenv files, else the name without `.enc`)'),
+});
+
+export const HealthcheckSchema = z
+  .strictObject({
+    timeout: seconds(120, 'Seconds to wait for all containers to be running/healthy'),
+    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional().describe('Optional HTTP endpoint that must answer 2xx'),
+    retries: z.number().int().min(0).default(5).describe('Retries for `url`'),
+    interval: seconds(5, 'Seconds between `url` retries'),
+  })
+  .describe('Health verification after `compose up`');
+
+export const TimeoutsSchema = z
+  .strictObject({
+    git: seconds(120, 'Timeout for one git operation (check, clone, fetch)'),
+    apply: seconds(600, 'Timeout for `docker compose up`'),
+    decrypt: seconds(60, 'Timeout for decrypting all SOPS files'),
+    notify: seconds(10, 'Timeout for one notification send'),
+  })
+  .describe('Per-stage timeouts in seconds');
+
+export const RepositorySchema = z
+  .strictObject({
+    url: z.string().min(1, 'must not be empty').describe('Git URL; without a scheme, https:// is assumed (github.com/user/repo.git)'),
+    branch: z.string().min(1).default('main').describe('Branch to deploy'),
+    path: relativePath.default('.').describe('Sub-directory holding the compose file'),
+    local_path: relativePath.optional().describe('Checkout directory; relative → under SHIPARR_DATA_PATH (default deployments/<project>/<repo>)'),
+    check_interval: seconds(300, 'Poll interval in seconds (values below 10 are allowed but logged as a warning)'),
+    env_file: relativePath.optional().describe('SOPS file to decrypt (relative to `path`), e.g. .env.enc'),
+    decrypt: z.array(DecryptSchema).default([]).describe('More SOPS files to decrypt'),
+    keep_decrypted: z.boolean().default(false).describe('Keep plaintext files after the deploy'),
+    notifications: NotificationsSchema.default({ success: [], failure: [] }),
+    compose_files: z.array(relativePath).default([]).describe('Compose files (relative to `path`); default: compose.yaml / docker-compose.yml …'),
+    compose_project: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lowercase letters, digits, "_" or "-"')
+      .optional()
+      .describe('Compose project name (default <project>-<repo>, lowercased)'),
+    pull: z.enum(['always', 'missing', 'never']).default('missing').describe('`docker compose up --pull` policy'),
+    build: z.boolean().default(false).describe('Pass --build to compose up'),
+    remove_orphans: z.boolean().default(true).describe('Pass --remove-orphans to compose up'),
+    healthcheck: HealthcheckSchema.default({ timeout: 120, retries: 5, interval: 5 }),
+    rollback: z.boolean().default(true).describe('Roll back to the last good commit when a deploy fails'),
+    token: z.string().optional().describe('Access token for this repository (HTTP Basic/Bearer); overrides project `tokens`'),
+    webhook_secret: z.string().optional().describe('Secret for webhook signatures; overrides SHIPARR_WEBHOOK_SECRET'),
+    enabled: z.boolean().default(true).describe('false: the repository is not watched at all'),
+    suspended: z.boolean().default(false).describe('Start suspended (no polling or deploys until resumed)'),
+    docker_host: z.string().optional().describe('DOCKER_HOST for this repository'),
+    shallow: z.boolean().default(true).describe('Shallow clone (depth 1)'),
+    timeouts: TimeoutsSchema.default({ git: 120, apply: 600, decrypt: 60, notify: 10 }),
+  })
+  .describe('One watched git repository');
+
+export const ProjectFileSchema = z
+  .strictObject({
+    project: z.string({ error: 'is required' }).regex(NAME, nameMessage).describe('Project name (unique across files)'),
+    description: z.string().optional(),
+    tokens: z
+      .record(z.string(), z.string())
+      .default({})
+      .describe('Tokens by git host: `github`, `gitlab`, `gitea`/`codeberg` or a full host name'),
+    repositories: z
+      .record(z.string().regex(NAME, `repository name ${nameMessage}`), RepositorySchema)
+      .refine((r) => Object.keys(r).length > 0, 'must list at least one repository')
+      .describe('Repositories by name'),
+    global_notifications: NotificationsSchema.default({ success: [], failure: [] }).describe('URLs notified for every repository'),
+    notify_repeat_interval: seconds(3600, 'Identical failures are re-sent at most once per this many seconds'),
+  })
+  .describe('A Shiparr project file');
+
+export type ProjectFile = z.infer<typeof ProjectFileSchema>;
+export type RepositoryFile = z.infer<typeof RepositorySchema>;
+export type DecryptFile = z.infer<typeof DecryptSchema>;
+
+/** Everything an actor needs about one repository, fully resolved (absolute paths, normalised URL). Clone-safe. */
+export interface RepoConfig {
+  /** `<project>/<repo>`: stable identity across reloads. */
+  key: string;
+  project: string;
+  name: string;
+  /** Normalised clone URL (https:// added), never containing credentials. */
+  url: string;
+  branch: string;
+  /** Absolute checkout directory. */
+  localPath: string;
+  /** Sub-directory (relative to localPath) holding the compose files; '.' for the root. */
+  path: string;
+  checkInterval: number;
+  composeFiles: string[];
+  composeProject: string;
+  pull: 'always' | 'missing' | 'never';
+  build: boolean;
+  removeOrphans: boolean;
+  healthcheck: { timeout: number; url?: string; retries: number; interval: number };
+  rollback: boolean;
+  /** SOPS files to decrypt: `env_file` first, then `decrypt` entries. Paths relative to `path`. */
+  decrypt: { file: string; format?: 'dotenv' | 'yaml' | 'json' | 'binary'; output?: string }[];
+  keepDecrypted: boolean;
+  /** Resolved token (repo `token`, project `tokens` by host, GITHUB_TOKEN for github.com). Secret. */
+  token?: string;
+  webhookSecret?: string;
+  enabled: boolean;
+  suspended: boolean;
+  dockerHost?: string;
+  shallow: boolean;
+  timeouts: { git: number; apply: number; decrypt: number; notify: number };
+  notifications: { success: string[]; failure: string[] };
+  notifyRepeatInterval: number;
+  /** Hash of the deploy-relevant config: a change redeploys even without a new commit. */
+  configHash: string;
+}
+
+/** A loaded project: the file it came from, its metadata, and its resolved repositories. */
+export interface ProjectConfig {
+  name: string;
+  description?: string;
+  file: string;
+  repositories: RepoConfig[];
+}

@@ -1,0 +1,61 @@
+/** @module The one root pino logger. Components take `log.child({ component })`; nothing else calls pino(). */
+import { pino, type Logger, type LevelWithSilent, type DestinationStream } from 'pino';
+import { maskSecrets } from './lib/redact.ts';
+
+export type { Logger };
+
+/** Key paths whose values are always replaced by `[Redacted]`, at any of the first levels. */
+const SECRET_KEYS = [
+  'token', 'tokens', 'password', 'pass', 'secret', 'webhook_secret', 'webhookSecret', 'authorization', 'Authorization',
+  'ageKey', 'age_key', 'sopsAgeKey', 'SOPS_AGE_KEY', 'cookie', 'plaintext', 'identity', 'identities', 'dataKey',
+];
+export const REDACT_PATHS = [
+  ...SECRET_KEYS,
+  ...SECRET_KEYS.map((k) => `*.${k}`),
+  ...SECRET_KEYS.map((k) => `*.*.${k}`),
+  'headers.authorization', '*.headers.authorization', 'req.headers.authorization', 'req.headers.cookie',
+  'headers["x-gitlab-token"]', 'req.headers["x-gitlab-token"]',
+];
+
+function scrub(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return maskSecrets(value);
+  if (depth > 4 || value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) return value;
+  if (Array.isArray(value)) return value.map((v) => scrub(v, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = scrub(v, depth + 1);
+  return out;
+}
+
+export interface LoggerOptions {
+  level: LevelWithSilent;
+  /** Pretty, human output; defaults to "stdout is a TTY". */
+  pretty?: boolean;
+  /** Test hook: write JSON lines here instead of stdout. */
+  destination?: DestinationStream;
+}
+
+/** Creates the root logger: redaction of secret keys + masking of URL credentials / keys in every string. */
+export function createLogger(opts: LoggerOptions): Logger {
+  const pretty = opts.pretty ?? (process.stdout.isTTY === true && !opts.destination);
+  const options = {
+    level: opts.level,
+    base: { pid: process.pid },
+    redact: { paths: REDACT_PATHS, censor: '[Redacted]' },
+    formatters: { log: (obj: Record<string, unknown>) => scrub(obj) as Record<string, unknown> },
+    hooks: {
+      logMethod(this: Logger, args: Parameters<Logger['info']>, method: (...a: unknown[]) => void) {
+        method.apply(this, args.map((a) => (typeof a === 'string' ? maskSecrets(a) : a)));
+      },
+    },
+    serializers: { err: pino.stdSerializers.err },
+  };
+  if (opts.destination) return pino(options, opts.destination);
+  if (pretty) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss' } } });
+  return pino(options);
+}
+
+/** A logger that drops everything (tests, CLI one-shots). */
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
