@@ -1,0 +1,95 @@
+/** @module Types of the deploy machine: context, events, effect inputs/outputs. Type-only; clone-safe data. */
+import type { RepoConfig } from '../config/schema.ts';
+
+export type DeployTrigger = 'poll' | 'webhook' | 'api' | 'cli' | 'boot' | 'config' | 'rollback' | 'retry';
+export type DeploymentOutcome = 'success' | 'failed' | 'rolled_back';
+export type Stage = 'checking' | 'pulling' | 'decrypting' | 'applying' | 'verifying' | 'rollingBack' | 'notifying';
+
+/** What a failed step reports: typed, secret-free. */
+export interface StepError {
+  stage: Stage;
+  code: string;
+  message: string;
+  transient: boolean;
+  output?: string;
+}
+
+/** The deployment in progress. */
+export interface Run {
+  deploymentId: number | null;
+  trigger: DeployTrigger;
+  /** Forced deploys ignore "unchanged" and the pinned commit. */
+  forced: boolean;
+  /** Commit being deployed (known after checking, or given explicitly for rollbacks). */
+  commit: string | null;
+  /** Last successful commit when the run started: the rollback target. */
+  previousCommit: string | null;
+  startedAt: number;
+  /** Plaintext files written by decrypting (removed after the deploy unless keep_decrypted). */
+  decrypted: string[];
+  error: StepError | null;
+  /** Error of a failed rollback attempt. */
+  rollbackError: StepError | null;
+  outcome: DeploymentOutcome | null;
+}
+
+export interface FollowUp {
+  kind: 'check' | 'deploy';
+  trigger: DeployTrigger;
+  deploymentId: number | null;
+  commit: string | null;
+}
+
+export interface DeployContext {
+  repo: RepoConfig;
+  lastDeployedCommit: string | null;
+  lastConfigHash: string | null;
+  pinnedCommit: string | null;
+  suspended: boolean;
+  remoteHead: string | null;
+  lastCheckAt: number | null;
+  nextCheckAt: number | null;
+  lastError: StepError | null;
+  /** Consecutive transient failures (drives exponential backoff). */
+  attempt: number;
+  run: Run | null;
+  /** Events that arrived while busy, coalesced into one follow-up. */
+  followUp: FollowUp | null;
+  /** A suspend asked for while busy takes effect at the next idle. */
+  suspendRequested: boolean;
+  /** A config change that arrived while busy, applied at the next idle. */
+  pendingConfig: RepoConfig | null;
+}
+
+export interface DeployInput {
+  repo: RepoConfig;
+  lastDeployedCommit: string | null;
+  lastConfigHash: string | null;
+  pinnedCommit: string | null;
+  suspended: boolean;
+  /** Check immediately at start (boot) rather than after one interval. */
+  checkOnStart?: boolean;
+}
+
+export type DeployEvent =
+  | { type: 'repo.check'; trigger?: DeployTrigger }
+  | { type: 'repo.deploy'; trigger?: DeployTrigger; deploymentId?: number | null; commit?: string | null }
+  | { type: 'repo.suspend' }
+  | { type: 'repo.resume' }
+  | { type: 'config.updated'; repo: RepoConfig };
+
+/** Effect inputs (what the provided actors receive). */
+export interface CheckIn { repo: RepoConfig }
+export interface CheckOut { commit: string }
+export interface OpenRunIn { repo: RepoConfig; run: Run }
+export interface OpenRunOut { deploymentId: number }
+export interface PullIn { repo: RepoConfig; deploymentId: number | null; commit: string | null }
+export interface PullOut { commit: string }
+export interface DecryptIn { repo: RepoConfig; deploymentId: number | null }
+export interface DecryptOut { written: string[] }
+export interface ApplyIn { repo: RepoConfig; deploymentId: number | null; commit: string | null }
+export interface ApplyOut { output: string }
+export interface VerifyIn { repo: RepoConfig; deploymentId: number | null }
+export interface VerifyOut { summary: string }
+export interface NotifyIn { repo: RepoConfig; run: Run }
+export type NotifyOut = unknown;

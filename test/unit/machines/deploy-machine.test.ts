@@ -1,0 +1,391 @@
+/** @module Deploy machine transitions with fake effects and a SimulatedClock (no I/O, no real timers for delays). */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createActor, fromPromise, SimulatedClock, waitFor, type AnyActorRef } from 'xstate';
+import { deployMachine, pollDelayMs, type Notice } from '../../../src/machines/deploy-machine.ts';
+import type { Run, StepError } from '../../../src/machines/types.ts';
+import type { RepoConfig } from '../../../src/config/schema.ts';
+
+function repoFixture(over: Partial<RepoConfig> = {}): RepoConfig {
+  return {
+    key: 'demo/app', project: 'demo', name: 'app', url: 'http://127.0.0.1/app.git', branch: 'main', localPath: '/tmp/x',
+    path: '.', checkInterval: 60, composeFiles: [], composeProject: 'demo-app', pull: 'never', build: false,
+    removeOrphans: true, healthcheck: { timeout: 30, retries: 0, interval: 1 }, rollback: true, decrypt: [],
+    keepDecrypted: false, enabled: true, suspended: false, shallow: true,
+    timeouts: { git: 10, apply: 60, decrypt: 10, notify: 5 }, notifications: { success: [], failure: [] },
+    notifyRepeatInterval: 3600, configHash: 'hash-1', ...over,
+  };
+}
+
+const fail = (code: string, transient = false) => Object.assign(new Error(`${code} happened`), { code, transient });
+
+interface Script {
+  head: () => string;
+  checkError?: () => unknown;
+  applyFails?: (commit: string | null) => unknown;
+  verifyFails?: (commit: string | null) => unknown;
+  decryptFails?: () => unknown;
+  /** Resolves when the apply effect may finish (to hold a deploy "busy"). */
+  applyGate?: () => Promise<void>;
+}
+
+function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeployedCommit?: string | null; lastConfigHash?: string | null; pinnedCommit?: string | null; suspended?: boolean; checkOnStart?: boolean } = {}) {
+  const calls: { name: string; input: unknown }[] = [];
+  const finished: { run: Run; pinnedCommit: string | null }[] = [];
+  const notices: Notice[] = [];
+  const checks: { result: string; error: StepError | null }[] = [];
+  const persisted: { suspended?: boolean; pin?: string | null }[] = [];
+  let nextId = 1;
+  const machine = deployMachine.provide({
+    actors: {
+      check: fromPromise(async ({ input }) => {
+        calls.push({ name: 'check', input });
+        const e = script.checkError?.();
+        if (e) throw e;
+        return { commit: script.head() };
+      }),
+      openRun: fromPromise(async ({ input }) => {
+        calls.push({ name: 'openRun', input });
+        return { deploymentId: input.run.deploymentId ?? nextId++ };
+      }),
+      pull: fromPromise(async ({ input }) => {
+        calls.push({ name: 'pull', input });
+        return { commit: input.commit ?? script.head() };
+      }),
+      decrypt: fromPromise(async ({ input }) => {
+        calls.push({ name: 'decrypt', input });
+        const e = script.decryptFails?.();
+        if (e) throw e;
+        return { written: ['/tmp/x/.env'] };
+      }),
+      apply: fromPromise(async ({ input }) => {
+        calls.push({ name: 'apply', input });
+        if (script.applyGate) await script.applyGate();
+        const e = script.applyFails?.(input.commit);
+        if (e) throw e;
+        return { output: 'ok' };
+      }),
+      verify: fromPromise(async ({ input }) => {
+        calls.push({ name: 'verify', input });
+        const last = [...calls].reverse().find((c) => c.name === 'apply')?.input as { commit: string | null } | undefined;
+        const e = script.verifyFails?.(last?.commit ?? null);
+        if (e) throw e;
+        return { summary: 'healthy' };
+      }),
+      notify: fromPromise(async ({ input }) => {
+        notices.push(input.notice);
+        return null;
+      }),
+    },
+    actions: {
+      recordCheck: (_, p) => void checks.push({ result: p.result, error: p.error }),
+      finishRun: (_, p) => void finished.push(p),
+      persistSuspended: (_, p) => void persisted.push({ suspended: p.suspended }),
+      persistPin: (_, p) => void persisted.push({ pin: p.pinnedCommit }),
+    },
+  });
+  const clock = new SimulatedClock();
+  const actor = createActor(machine, {
+    clock,
+    input: {
+      repo: repoFixture(opts.repo),
+      lastDeployedCommit: opts.lastDeployedCommit ?? null,
+      lastConfigHash: opts.lastConfigHash ?? (opts.lastDeployedCommit ? 'hash-1' : null),
+      pinnedCommit: opts.pinnedCommit ?? null,
+      suspended: opts.suspended ?? false,
+      checkOnStart: opts.checkOnStart ?? true,
+      jitter: 0.5,
+    },
+  });
+  return { actor, clock, calls, finished, notices, checks, persisted, count: (n: string) => calls.filter((c) => c.name === n).length };
+}
+
+const idleAfter = (actor: AnyActorRef, pred: () => boolean) =>
+  waitFor(actor, (s) => s.matches('idle') && pred(), { timeout: 2_000 });
+
+test('boot with a new commit runs the whole pipeline and records one success', async () => {
+  const h = harness({ head: () => 'c1' }, { repo: { decrypt: [{ file: '.env.enc' }] } });
+  h.actor.start();
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.deepEqual(h.calls.map((c) => c.name), ['check', 'openRun', 'pull', 'decrypt', 'apply', 'verify']);
+  assert.equal(h.finished[0]?.run.outcome, 'success');
+  assert.equal(h.finished[0]?.run.commit, 'c1');
+  assert.equal(h.finished[0]?.run.trigger, 'boot');
+  assert.equal(h.notices[0]?.kind, 'success');
+  const ctx = h.actor.getSnapshot().context;
+  assert.equal(ctx.lastDeployedCommit, 'c1');
+  assert.equal(ctx.lastConfigHash, 'hash-1');
+});
+
+test('an unchanged head creates no run and runs no deploy step', async () => {
+  const h = harness({ head: () => 'c1' }, { lastDeployedCommit: 'c1' });
+  h.actor.start();
+  await idleAfter(h.actor, () => h.checks.length === 1);
+  h.clock.increment(pollDelayMs({ repo: repoFixture(), attempt: 0 }, 0.5));
+  await idleAfter(h.actor, () => h.checks.length === 2);
+  assert.equal(h.count('openRun'), 0);
+  assert.equal(h.count('apply'), 0);
+  assert.equal(h.finished.length, 0);
+  assert.deepEqual(h.checks.map((c) => c.result), ['unchanged', 'unchanged']);
+});
+
+test('a config hash change redeploys the same commit', async () => {
+  const h = harness({ head: () => 'c1' }, { lastDeployedCommit: 'c1', lastConfigHash: 'old-hash' });
+  h.actor.start();
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.equal(h.finished[0]?.run.outcome, 'success');
+});
+
+test('the poll interval triggers a check and a new commit deploys', async () => {
+  let head = 'c1';
+  const h = harness({ head: () => head }, { lastDeployedCommit: 'c1', checkOnStart: false });
+  h.actor.start();
+  assert.equal(h.actor.getSnapshot().value, 'idle');
+  head = 'c2';
+  h.clock.increment(60_000 * 1.1);
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.equal(h.finished[0]?.run.commit, 'c2');
+  assert.equal(h.finished[0]?.run.trigger, 'poll');
+  assert.equal(h.finished[0]?.run.previousCommit, 'c1');
+});
+
+test('a failing verify rolls back to the previous commit and pins the bad one', async () => {
+  let head = 'good';
+  const h = harness({ head: () => head, verifyFails: (c) => (c === 'bad' ? fail('VERIFY_UNHEALTHY') : null) }, { lastDeployedCommit: 'good', checkOnStart: false });
+  h.actor.start();
+  head = 'bad';
+  h.actor.send({ type: 'repo.check', trigger: 'webhook' });
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  const run = h.finished[0]!.run;
+  assert.equal(run.outcome, 'rolled_back');
+  assert.equal(run.error?.stage, 'verifying');
+  assert.equal(h.finished[0]?.pinnedCommit, 'bad');
+  const applies = h.calls.filter((c) => c.name === 'apply').map((c) => (c.input as { commit: string }).commit);
+  assert.deepEqual(applies, ['bad', 'good']);
+  assert.equal(h.notices.at(-1)?.kind, 'rolled_back');
+  const ctx = h.actor.getSnapshot().context;
+  assert.equal(ctx.lastDeployedCommit, 'good');
+  assert.equal(ctx.pinnedCommit, 'bad');
+
+  // The pinned commit is not retried by later polls...
+  h.actor.send({ type: 'repo.check' });
+  await idleAfter(h.actor, () => h.checks.length === 2);
+  assert.equal(h.checks[1]?.result, 'pinned');
+  assert.equal(h.count('openRun'), 1);
+
+  // ...but a newer good commit deploys and clears the pin.
+  head = 'fixed';
+  h.actor.send({ type: 'repo.check' });
+  await idleAfter(h.actor, () => h.finished.length === 2);
+  assert.equal(h.finished[1]?.run.outcome, 'success');
+  assert.equal(h.actor.getSnapshot().context.pinnedCommit, null);
+});
+
+test('a forced deploy of the pinned commit is attempted again', async () => {
+  const h = harness({ head: () => 'bad', applyFails: (c) => (c === 'bad' ? fail('COMPOSE_UP_FAILED') : null) }, { lastDeployedCommit: 'good', pinnedCommit: 'bad', checkOnStart: false });
+  h.actor.start();
+  h.actor.send({ type: 'repo.deploy', deploymentId: 41 });
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.equal(h.finished[0]?.run.deploymentId, 41);
+  assert.equal(h.finished[0]?.run.outcome, 'rolled_back');
+});
+
+test('failure without a previous commit ends failed, no rollback', async () => {
+  const h = harness({ head: () => 'c1', applyFails: () => fail('COMPOSE_UP_FAILED') });
+  h.actor.start();
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.equal(h.finished[0]?.run.outcome, 'failed');
+  assert.equal(h.finished[0]?.run.error?.code, 'COMPOSE_UP_FAILED');
+  assert.equal(h.count('apply'), 1);
+  assert.equal(h.notices[0]?.kind, 'failed');
+});
+
+test('a decrypt failure stops before applying; nothing is rolled back', async () => {
+  const h = harness({ head: () => 'c2', decryptFails: () => fail('SOPS_NO_MATCHING_KEY') }, { lastDeployedCommit: 'c1', repo: { decrypt: [{ file: '.env.enc' }] } });
+  h.actor.start();
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.equal(h.finished[0]?.run.outcome, 'failed');
+  assert.equal(h.finished[0]?.run.error?.stage, 'decrypting');
+  assert.equal(h.count('apply'), 0);
+});
+
+test('a failing rollback ends failed and keeps both errors', async () => {
+  const h = harness({ head: () => 'bad', applyFails: () => fail('COMPOSE_UP_FAILED') }, { lastDeployedCommit: 'good' });
+  h.actor.start();
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  const run = h.finished[0]!.run;
+  assert.equal(run.outcome, 'failed');
+  assert.equal(run.error?.stage, 'applying');
+  assert.equal(run.rollbackError?.stage, 'rollingBack');
+});
+
+test('transient check failures back off exponentially, notify, and recover', async () => {
+  let down = true;
+  const h = harness({ head: () => 'c1', checkError: () => (down ? fail('GIT_UNREACHABLE', true) : null) }, { lastDeployedCommit: 'c1' });
+  h.actor.start();
+  await idleAfter(h.actor, () => h.checks.length === 1);
+  let ctx = h.actor.getSnapshot().context;
+  assert.equal(ctx.attempt, 1);
+  assert.equal(ctx.lastError?.code, 'GIT_UNREACHABLE');
+  assert.equal(h.notices[0]?.kind, 'check_failed');
+  const d1 = pollDelayMs({ repo: repoFixture(), attempt: 1 }, 0.5);
+  const d2 = pollDelayMs({ repo: repoFixture(), attempt: 2 }, 0.5);
+  assert.ok(d2 > d1 && d1 < 60_000, `backoff grows: ${d1} < ${d2}`);
+  h.clock.increment(d1);
+  await idleAfter(h.actor, () => h.checks.length === 2);
+  ctx = h.actor.getSnapshot().context;
+  assert.equal(ctx.attempt, 2);
+  down = false;
+  h.clock.increment(d2);
+  await idleAfter(h.actor, () => h.checks.length === 3);
+  ctx = h.actor.getSnapshot().context;
+  assert.equal(ctx.attempt, 0);
+  assert.equal(ctx.lastError, null);
+  assert.equal(h.notices.at(-1)?.kind, 'check_recovered');
+  assert.equal(h.finished.length, 0, 'check failures are not deployments');
+});
+
+test('backoff is capped at four intervals', () => {
+  assert.equal(pollDelayMs({ repo: repoFixture({ checkInterval: 2 }), attempt: 30 }, 0.5), 8_000);
+  assert.equal(pollDelayMs({ repo: repoFixture({ checkInterval: 60 }), attempt: 0 }, 0), 54_000);
+  assert.equal(pollDelayMs({ repo: repoFixture({ checkInterval: 60 }), attempt: 0 }, 1), 66_000);
+});
+
+test('a transient apply failure is not rolled back or pinned, and is retried with backoff', async () => {
+  let engineDown = true;
+  const h = harness({ head: () => 'c2', applyFails: () => (engineDown ? fail('DOCKER_UNREACHABLE', true) : null) }, { lastDeployedCommit: 'c1' });
+  h.actor.start();
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.equal(h.finished[0]?.run.outcome, 'failed');
+  assert.equal(h.finished[0]?.pinnedCommit, null);
+  assert.equal(h.actor.getSnapshot().context.attempt, 1);
+  engineDown = false;
+  h.clock.increment(pollDelayMs({ repo: repoFixture(), attempt: 1 }, 0.5));
+  await idleAfter(h.actor, () => h.finished.length === 2);
+  assert.equal(h.finished[1]?.run.outcome, 'success');
+  assert.equal(h.finished[1]?.run.trigger, 'retry');
+});
+
+test('two deploy requests while busy coalesce into exactly one extra deployment', async () => {
+  let release!: () => void;
+  let gate: Promise<void> = new Promise((r) => (release = r));
+  const h = harness({ head: () => 'c1', applyGate: () => gate }, { lastDeployedCommit: null });
+  h.actor.start();
+  await waitFor(h.actor, (s) => s.matches('applying'), { timeout: 2_000 });
+  h.actor.send({ type: 'repo.deploy', deploymentId: 7 });
+  h.actor.send({ type: 'repo.deploy', deploymentId: 8 });
+  h.actor.send({ type: 'repo.check' });
+  assert.equal(h.actor.getSnapshot().context.followUp?.deploymentId, 7);
+  const first = release;
+  gate = Promise.resolve();
+  first();
+  await idleAfter(h.actor, () => h.finished.length === 2);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(h.finished.length, 2);
+  assert.equal(h.finished[1]?.run.deploymentId, 7);
+  assert.equal(h.finished[1]?.run.forced, true);
+  assert.equal(h.count('openRun'), 2);
+});
+
+test('a forced deploy of an unchanged commit redeploys', async () => {
+  const h = harness({ head: () => 'c1' }, { lastDeployedCommit: 'c1', checkOnStart: false });
+  h.actor.start();
+  h.actor.send({ type: 'repo.deploy', deploymentId: 3, trigger: 'api' });
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.equal(h.finished[0]?.run.commit, 'c1');
+  assert.equal(h.finished[0]?.run.outcome, 'success');
+});
+
+test('a deploy with an explicit commit (rollback) skips the check', async () => {
+  const h = harness({ head: () => 'c3' }, { lastDeployedCommit: 'c3', checkOnStart: false });
+  h.actor.start();
+  h.actor.send({ type: 'repo.deploy', deploymentId: 5, commit: 'c1', trigger: 'rollback' });
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.equal(h.count('check'), 0);
+  assert.equal(h.finished[0]?.run.commit, 'c1');
+  assert.equal(h.actor.getSnapshot().context.lastDeployedCommit, 'c1');
+});
+
+test('suspend stops polling until resume; both persisted', async () => {
+  const h = harness({ head: () => 'c1' }, { lastDeployedCommit: 'c1', checkOnStart: false });
+  h.actor.start();
+  h.actor.send({ type: 'repo.suspend' });
+  assert.equal(h.actor.getSnapshot().value, 'suspended');
+  h.clock.increment(10 * 60_000);
+  h.actor.send({ type: 'repo.check' });
+  h.actor.send({ type: 'repo.deploy' });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(h.count('check'), 0);
+  assert.equal(h.actor.getSnapshot().value, 'suspended');
+  h.actor.send({ type: 'repo.resume' });
+  await idleAfter(h.actor, () => h.checks.length === 1);
+  assert.deepEqual(h.persisted.filter((p) => 'suspended' in p).map((p) => p.suspended), [true, false]);
+});
+
+test('a repository restored as suspended boots suspended', () => {
+  const h = harness({ head: () => 'c1' }, { suspended: true });
+  h.actor.start();
+  assert.equal(h.actor.getSnapshot().value, 'suspended');
+});
+
+test('suspend while deploying takes effect after the deploy', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const h = harness({ head: () => 'c1', applyGate: () => gate });
+  h.actor.start();
+  await waitFor(h.actor, (s) => s.matches('applying'), { timeout: 2_000 });
+  h.actor.send({ type: 'repo.suspend' });
+  assert.equal(h.actor.getSnapshot().value, 'applying');
+  release();
+  await waitFor(h.actor, (s) => s.matches('suspended'), { timeout: 2_000 });
+  assert.equal(h.finished[0]?.run.outcome, 'success');
+});
+
+test('config.updated while busy applies at the next idle and re-checks', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const h = harness({ head: () => 'c1', applyGate: () => gate });
+  h.actor.start();
+  await waitFor(h.actor, (s) => s.matches('applying'), { timeout: 2_000 });
+  h.actor.send({ type: 'config.updated', repo: repoFixture({ branch: 'next', configHash: 'hash-2' }) });
+  assert.equal(h.actor.getSnapshot().context.repo.branch, 'main');
+  release();
+  await idleAfter(h.actor, () => h.finished.length === 2);
+  assert.equal(h.actor.getSnapshot().context.repo.branch, 'next');
+  assert.equal(h.finished[1]?.run.trigger, 'config');
+});
+
+test('a hung apply is cut by the named applyTimeout delay and the repo is not wedged', async () => {
+  const h = harness({ head: () => 'c1', applyGate: () => new Promise<void>(() => {}) });
+  h.actor.start();
+  await waitFor(h.actor, (s) => s.matches('applying'), { timeout: 2_000 });
+  h.clock.increment(60_000 + 10_000);
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.equal(h.finished[0]?.run.error?.code, 'STAGE_TIMEOUT');
+  assert.equal(h.finished[0]?.run.outcome, 'failed');
+  assert.ok(h.actor.getSnapshot().matches('idle'));
+});
+
+test('plaintext cleanup is asked for after the deploy unless keep_decrypted', async () => {
+  const cleaned: string[][] = [];
+  for (const keep of [false, true]) {
+    const machine = deployMachine.provide({
+      actors: {
+        check: fromPromise(async () => ({ commit: 'c1' })),
+        openRun: fromPromise(async () => ({ deploymentId: 1 })),
+        pull: fromPromise(async () => ({ commit: 'c1' })),
+        decrypt: fromPromise(async () => ({ written: ['/x/.env'] })),
+        apply: fromPromise(async () => ({ output: '' })),
+        verify: fromPromise(async () => ({ summary: '' })),
+        notify: fromPromise(async () => null),
+      },
+      actions: { cleanupDecrypted: (_, p) => void cleaned.push(p.files) },
+    });
+    const actor = createActor(machine, {
+      input: { repo: repoFixture({ decrypt: [{ file: '.env.enc' }], keepDecrypted: keep }), lastDeployedCommit: null, lastConfigHash: null, pinnedCommit: null, suspended: false, checkOnStart: true },
+    }).start();
+    await waitFor(actor, (s) => s.matches('idle') && s.context.lastDeployedCommit === 'c1', { timeout: 2_000 });
+    actor.stop();
+  }
+  assert.deepEqual(cleaned, [['/x/.env'], []]);
+});
