@@ -638,7 +638,8 @@ function conclude(ctx: FullContext): Partial<FullContext> {
       run: done,
       lastDeployedCommit: run.commit,
       lastConfigHash: ctx.repo.configHash,
-      pinnedCommit: null,
+      // A manual rollback pins the commit rolled away from, so the next poll does not redeploy it.
+      pinnedCommit: run.trigger === 'rollback' && run.previousCommit && run.previousCommit !== run.commit ? run.previousCommit : null,
       attempt: 0,
       lastError: null,
       notice: { kind: 'success', run: done, error: null, commit: run.commit },

@@ -389,3 +389,14 @@ test('plaintext cleanup is asked for after the deploy unless keep_decrypted', as
   }
   assert.deepEqual(cleaned, [['/x/.env'], []]);
 });
+
+test('a manual rollback pins the commit it moved away from', async () => {
+  const h = harness({ head: () => 'c3' }, { lastDeployedCommit: 'c3', checkOnStart: false });
+  h.actor.start();
+  h.actor.send({ type: 'repo.deploy', deploymentId: 9, commit: 'c1', trigger: 'rollback' });
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.equal(h.actor.getSnapshot().context.pinnedCommit, 'c3');
+  h.actor.send({ type: 'repo.check' });
+  await idleAfter(h.actor, () => h.checks.length === 1);
+  assert.equal(h.checks[0]?.result, 'pinned');
+});

@@ -1,0 +1,241 @@
+/**
+ * @module Provides the deploy machine's effects for one repository: worker-pool tasks (git, SOPS, compose),
+ * health verification, notifications and history writes. Collaborators come in as explicit deps.
+ */
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fromPromise } from 'xstate';
+import type { Logger } from 'pino';
+import type { RepoConfig } from '../config/schema.ts';
+import { TaskError, type DeployStage } from '../errors.ts';
+import { deployMachine, type Notice } from '../machines/deploy-machine.ts';
+import type { DeployTrigger, Run, StepError } from '../machines/types.ts';
+import type { RunTask, TaskName, TaskOutput } from '../workers/types.ts';
+import type { DeploySlots } from './deploy-slots.ts';
+
+export type DeploymentStatus = 'pending' | 'running' | 'success' | 'failed' | 'rolled_back' | 'interrupted';
+
+/** The store methods the actor layer writes with (the single writer of deployment history). */
+export interface HistoryWriter {
+  createDeployment(i: {
+    repoKey: string;
+    trigger: string;
+    status: 'pending' | 'running';
+    commit?: string | null;
+    previousCommit?: string | null;
+    configHash?: string | null;
+  }): { id: number };
+  updateDeployment(id: number, patch: { status?: DeploymentStatus; stage?: string | null; commit?: string | null; error?: string | null; previousCommit?: string | null; configHash?: string | null }): void;
+  appendDeploymentLog(id: number, text: string): void;
+  finishDeployment(
+    id: number,
+    r: { status: DeploymentStatus; stage?: string | null; error?: string | null; rolledBackTo?: string | null; commit?: string | null; notifications?: unknown[] | null },
+  ): void;
+  setDeploymentNotifications(id: number, results: unknown[]): void;
+  updateRepositoryState(
+    key: string,
+    patch: Partial<{ pinnedCommit: string | null; suspended: boolean | null; lastCheckedAt: string; lastSeenCommit: string | null }>,
+  ): void;
+}
+
+export type VerifyResult =
+  | { ok: true; summary: string }
+  | { ok: false; code: string; message: string; transient: boolean };
+
+export interface NotifyOutcome {
+  url: string;
+  service: string;
+  ok: boolean;
+  error?: string;
+}
+
+/** Events the actor layer reports (the supervisor forwards them to SSE / metrics). */
+export type RepoActivity =
+  | { type: 'check'; repoKey: string; result: 'changed' | 'unchanged' | 'error'; commit: string | null }
+  | { type: 'deployment.started'; repoKey: string; deploymentId: number; commit: string | null; trigger: string }
+  | { type: 'deployment.finished'; repoKey: string; deploymentId: number; status: DeploymentStatus; stage: string | null; commit: string | null; durationMs: number | null }
+  | { type: 'notification'; repoKey: string; url: string; service: string; ok: boolean };
+
+export interface RepoDeps {
+  runTask: RunTask;
+  history: HistoryWriter;
+  slots: DeploySlots;
+  verify(repo: RepoConfig, signal: AbortSignal): Promise<VerifyResult>;
+  notify(repo: RepoConfig, notice: Notice): Promise<NotifyOutcome[]>;
+  secrets: { ageKeyFile?: string; ageKey?: string };
+  log: Logger;
+  report(e: RepoActivity): void;
+  /** Random in [0,1) for poll jitter (injectable for tests). */
+  random?: () => number;
+}
+
+const STAGE_OF: Record<TaskName, DeployStage> = {
+  'git-check': 'checking',
+  'git-sync': 'pulling',
+  'sops-decrypt': 'decrypting',
+  'compose-up': 'applying',
+  'compose-down': 'applying',
+  'compose-ps': 'verifying',
+};
+
+/** `{ ok:false }` task results become TaskErrors that know their stage; `ok:true` results pass through. */
+export function unwrap<K extends TaskName>(name: K, result: TaskOutput<K>, stage: DeployStage = STAGE_OF[name]) {
+  if (result.ok) return result;
+  const err = new TaskError(stage, result.code, result.message, { transient: result.transient });
+  return Object.assign(err, { output: result.output }) as never;
+}
+
+const ts = () => new Date().toISOString();
+const short = (c: string | null | undefined) => (c ? c.slice(0, 12) : '-');
+
+/** Abs compose directory of a repository checkout. */
+export function composeDir(repo: RepoConfig): string {
+  return path.resolve(repo.localPath, repo.path);
+}
+
+/** Provides the deploy machine with real effects for one repository. */
+export function createRepoLogic(deps: RepoDeps) {
+  const { runTask, history } = deps;
+  const logTo = (id: number | null, line: string) => {
+    if (id !== null) history.appendDeploymentLog(id, `[${ts()}] ${line}\n`);
+  };
+  const failWith = (stage: DeployStage, id: number | null, r: { code: string; message: string; transient: boolean; output?: string }) => {
+    logTo(id, `${stage}: FAILED ${r.code}: ${r.message}${r.output ? `\n${r.output.trimEnd()}` : ''}`);
+    const err = new TaskError(stage, r.code, r.message, { transient: r.transient });
+    return Object.assign(err, { output: r.output });
+  };
+
+  return deployMachine.provide({
+    actors: {
+      check: fromPromise(async ({ input, signal }) => {
+        const r = await runTask('git-check', { url: input.repo.url, branch: input.repo.branch, token: input.repo.token, timeoutMs: input.repo.timeouts.git * 1000 }, signal);
+        if (!r.ok) throw failWith('checking', null, r);
+        return { commit: r.commit };
+      }),
+      openRun: fromPromise(async ({ input, signal }) => {
+        const { repo, run } = input;
+        let id = run.deploymentId;
+        if (id === null) {
+          id = history.createDeployment({ repoKey: repo.key, trigger: run.trigger, status: 'pending', commit: run.commit, previousCommit: run.previousCommit, configHash: repo.configHash }).id;
+        } else {
+          history.updateDeployment(id, { commit: run.commit, previousCommit: run.previousCommit, configHash: repo.configHash });
+        }
+        if (deps.slots.inUse > 0) logTo(id, 'waiting for a free deploy slot');
+        await deps.slots.acquire(repo.key, signal);
+        history.updateDeployment(id, { status: 'running', stage: 'pulling' });
+        logTo(id, `deploy ${short(run.commit)} (trigger ${run.trigger}${run.forced ? ', forced' : ''}) of ${repo.key} branch ${repo.branch}`);
+        deps.report({ type: 'deployment.started', repoKey: repo.key, deploymentId: id, commit: run.commit, trigger: run.trigger });
+        return { deploymentId: id };
+      }),
+      pull: fromPromise(async ({ input, signal }) => {
+        const { repo, deploymentId: id } = input;
+        if (id !== null) history.updateDeployment(id, { stage: 'pulling' });
+        const r = await runTask(
+          'git-sync',
+          { url: repo.url, branch: repo.branch, commit: input.commit ?? undefined, dir: repo.localPath, shallow: repo.shallow, token: repo.token, timeoutMs: repo.timeouts.git * 1000 },
+          signal,
+        );
+        if (!r.ok) throw failWith('pulling', id, r);
+        logTo(id, `pulling: checked out ${short(r.commit)}${r.cloned ? ' (fresh clone)' : ''} in ${r.durationMs} ms`);
+        if (id !== null) history.updateDeployment(id, { commit: r.commit });
+        return { commit: r.commit };
+      }),
+      decrypt: fromPromise(async ({ input, signal }) => {
+        const { repo, deploymentId: id } = input;
+        if (id !== null) history.updateDeployment(id, { stage: 'decrypting' });
+        const r = await runTask(
+          'sops-decrypt',
+          { baseDir: composeDir(repo), files: repo.decrypt, ageKeyFile: deps.secrets.ageKeyFile, ageKey: deps.secrets.ageKey, timeoutMs: repo.timeouts.decrypt * 1000 },
+          signal,
+        );
+        if (!r.ok) throw failWith('decrypting', id, r);
+        logTo(id, `decrypting: ${r.written.length} file(s) decrypted (${repo.decrypt.map((d) => d.file).join(', ')})`);
+        return { written: r.written };
+      }),
+      apply: fromPromise(async ({ input, signal }) => {
+        const { repo, deploymentId: id } = input;
+        if (id !== null) history.updateDeployment(id, { stage: 'applying' });
+        const r = await runTask(
+          'compose-up',
+          {
+            cwd: composeDir(repo), project: repo.composeProject, files: repo.composeFiles, dockerHost: repo.dockerHost,
+            pull: repo.pull, build: repo.build, removeOrphans: repo.removeOrphans, timeoutMs: repo.timeouts.apply * 1000,
+          },
+          signal,
+        );
+        if (!r.ok) throw failWith('applying', id, r);
+        logTo(id, `applying: docker compose up -d (${r.durationMs} ms)\n${r.output.trimEnd()}`);
+        return { output: r.output };
+      }),
+      verify: fromPromise(async ({ input, signal }) => {
+        const { repo, deploymentId: id } = input;
+        if (id !== null) history.updateDeployment(id, { stage: 'verifying' });
+        const r = await deps.verify(repo, signal);
+        if (!r.ok) throw failWith('verifying', id, r);
+        logTo(id, `verifying: ${r.summary}`);
+        return { summary: r.summary };
+      }),
+      notify: fromPromise(async ({ input }) => {
+        const { repo, notice } = input;
+        const results = await deps.notify(repo, notice);
+        for (const r of results) deps.report({ type: 'notification', repoKey: repo.key, url: r.url, service: r.service, ok: r.ok });
+        const id = notice.run?.deploymentId ?? null;
+        if (id !== null && results.length > 0) {
+          history.setDeploymentNotifications(id, results);
+          for (const r of results) logTo(id, `notifying: ${r.service} ${r.url} ${r.ok ? 'ok' : `failed: ${r.error ?? ''}`}`);
+        }
+        return results;
+      }),
+    },
+    actions: {
+      recordCheck: (_, p) => {
+        history.updateRepositoryState(_.context.repo.key, { lastCheckedAt: ts(), ...(p.commit ? { lastSeenCommit: p.commit } : {}) });
+        deps.report({ type: 'check', repoKey: _.context.repo.key, result: p.result === 'pinned' ? 'unchanged' : p.result, commit: p.commit });
+        if (p.error) deps.log.warn({ code: p.error.code, transient: p.error.transient }, `check failed: ${p.error.message}`);
+      },
+      finishRun: ({ context }, p) => {
+        const run: Run = p.run;
+        deps.slots.release(context.repo.key);
+        let id = run.deploymentId;
+        if (id === null) {
+          // A forced deploy that failed before it was recorded (e.g. the check failed): record it now.
+          id = history.createDeployment({ repoKey: context.repo.key, trigger: run.trigger, status: 'running', commit: run.commit, previousCommit: run.previousCommit, configHash: context.repo.configHash }).id;
+        }
+        const status = (run.outcome ?? 'failed') as DeploymentStatus;
+        const error = describeError(run.error, run.rollbackError);
+        history.finishDeployment(id, {
+          status,
+          stage: run.error?.stage ?? 'verifying',
+          error,
+          rolledBackTo: status === 'rolled_back' ? run.previousCommit : null,
+          commit: run.commit,
+        });
+        history.updateRepositoryState(context.repo.key, { pinnedCommit: p.pinnedCommit });
+        logTo(id, `result: ${status}${error ? ` — ${error}` : ''}`);
+        const durationMs = Date.now() - run.startedAt;
+        const line = { deploymentId: id, commit: short(run.commit), status, trigger: run.trigger, durationMs };
+        if (status === 'success') deps.log.info(line, 'deploy succeeded');
+        else deps.log.error({ ...line, stage: run.error?.stage, code: run.error?.code }, `deploy ${status}: ${run.error?.message ?? ''}`);
+        deps.report({ type: 'deployment.finished', repoKey: context.repo.key, deploymentId: id, status, stage: run.error?.stage ?? null, commit: run.commit, durationMs });
+      },
+      cleanupDecrypted: (_, p) => {
+        for (const file of p.files) {
+          rm(file, { force: true }).catch((err: unknown) => deps.log.warn({ err, file }, 'could not remove decrypted file'));
+        }
+      },
+      persistSuspended: ({ context }, p) => history.updateRepositoryState(context.repo.key, { suspended: p.suspended }),
+      persistPin: ({ context }, p) => history.updateRepositoryState(context.repo.key, { pinnedCommit: p.pinnedCommit }),
+      warn: (_, p) => {
+        if (p.message) deps.log.warn(p.message);
+      },
+    },
+  });
+}
+
+function describeError(err: StepError | null, rollbackErr: StepError | null): string | null {
+  if (!err) return null;
+  const main = `${err.stage}: ${err.code}: ${err.message}`;
+  return rollbackErr ? `${main}; rollback failed: ${rollbackErr.code}: ${rollbackErr.message}` : main;
+}
+
+export type { DeployTrigger };
