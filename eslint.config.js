@@ -14,7 +14,7 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
-      'no-console': ['error', { allow: [] }],
+      'no-console': 'error',
       // Imports go one way (STYLE.md convention 1): main → supervisor → actors → machines; workers never
       // load XState/Koa; http only talks to the supervisor through port types.
       'import-x/no-restricted-paths': ['error', {
