@@ -146,6 +146,8 @@ export interface RepoConfig {
   shallow: boolean;
   timeouts: { git: number; apply: number; decrypt: number; notify: number };
   notifications: { success: string[]; failure: string[] };
+  /** The project's `global_notifications` (sent in addition; URLs are de-duplicated when sending). */
+  globalNotifications: { success: string[]; failure: string[] };
   notifyRepeatInterval: number;
   /** Hash of the deploy-relevant config: a change redeploys even without a new commit. */
   configHash: string;

@@ -72,6 +72,8 @@ export interface SupervisorDeps {
   maxConcurrentDeploys: number;
   secrets: { ageKeyFile?: string; ageKey?: string };
   random?: () => number;
+  /** Check every repository as soon as its actor starts (default true). */
+  checkOnStart?: boolean;
   /** Restart policy for crashed actors. */
   restart?: { max: number; windowMs: number; baseDelayMs: number };
 }
@@ -164,7 +166,7 @@ export class Supervisor implements SupervisorPort {
     for (const [key, repo] of wanted) {
       const entry = this.#entries.get(key);
       if (!entry) {
-        this.#spawn(repo, true);
+        this.#spawn(repo, boot ? this.#deps.checkOnStart ?? true : true);
         added.push(key);
       } else if (JSON.stringify(entry.repo) !== JSON.stringify(repo)) {
         entry.repo = repo;
@@ -396,6 +398,12 @@ export class Supervisor implements SupervisorPort {
       };
     });
     return infos;
+  }
+
+  /** true when a compose project name belongs to a configured repository (container logs are limited to those). */
+  isManagedProject(name: string): boolean {
+    for (const e of this.#entries.values()) if (e.repo.composeProject === name) return true;
+    return false;
   }
 
   /** The effective (resolved) config of a repository, if it is configured. */

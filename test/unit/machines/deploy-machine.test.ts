@@ -12,7 +12,7 @@ function repoFixture(over: Partial<RepoConfig> = {}): RepoConfig {
     path: '.', checkInterval: 60, composeFiles: [], composeProject: 'demo-app', pull: 'never', build: false,
     removeOrphans: true, healthcheck: { timeout: 30, retries: 0, interval: 1 }, rollback: true, decrypt: [],
     keepDecrypted: false, enabled: true, suspended: false, shallow: true,
-    timeouts: { git: 10, apply: 60, decrypt: 10, notify: 5 }, notifications: { success: [], failure: [] },
+    timeouts: { git: 10, apply: 60, decrypt: 10, notify: 5 }, notifications: { success: [], failure: [] }, globalNotifications: { success: [], failure: [] },
     notifyRepeatInterval: 3600, configHash: 'hash-1', ...over,
   };
 }
@@ -377,7 +377,7 @@ test('plaintext cleanup is asked for after the deploy unless keep_decrypted', as
         decrypt: fromPromise(async () => ({ written: ['/x/.env'] })),
         apply: fromPromise(async () => ({ output: '' })),
         verify: fromPromise(async () => ({ summary: '' })),
-        notify: fromPromise(async () => null),
+        notify: fromPromise<unknown, unknown>(async () => null) as never,
       },
       actions: { cleanupDecrypted: (_, p) => void cleaned.push(p.files) },
     });
