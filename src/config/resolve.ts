@@ -1,0 +1,366 @@
+/**
+ * @module Turns a validated project file into resolved `ProjectConfig`/`RepoConfig` values: normalised URLs without
+ * credentials, absolute checkout paths, paths that cannot escape their base, tokens picked by host, defaults, and the
+ * deploy-relevant `configHash`. Pure apart from hashing; never reads files or the environment.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { ConfigIssue } from '../errors.ts';
+import type { ProjectConfig, ProjectFile, RepoConfig, RepositoryFile } from './schema.ts';
+
+/** What resolution needs to know about the host. */
+export interface ResolveContext {
+  /** Absolute SHIPARR_DATA_PATH; relative `local_path` values live under it. */
+  dataPath: string;
+  /** Absolute project-file directory: no checkout may live inside it. */
+  configDir: string;
+  /** GITHUB_TOKEN: the last-resort token for github.com repositories. */
+  githubToken?: string;
+}
+
+export interface ResolveResult {
+  project?: ProjectConfig;
+  issues: ConfigIssue[];
+  warnings: ConfigIssue[];
+}
+
+/** Formats a key path as `repositories.media-stack.decrypt[0].file` (keys with odd characters in `["…"]`). */
+export function formatKeyPath(segments: readonly PropertyKey[]): string {
+  let out = '';
+  for (const seg of segments) {
+    if (typeof seg === 'number') out += `[${seg}]`;
+    else if (typeof seg === 'string' && /^[A-Za-z0-9_-]+$/.test(seg)) out += out ? `.${seg}` : seg;
+    else out += `[${JSON.stringify(String(seg))}]`;
+  }
+  return out;
+}
+
+/** Git hosts with a well-known short token key in `tokens`. */
+const HOST_ALIASES: Record<string, readonly string[]> = {
+  'github.com': ['github'],
+  'gitlab.com': ['gitlab'],
+  'codeberg.org': ['codeberg', 'gitea'],
+};
+
+export type NormalisedUrl =
+  | { ok: true; url: string; host: string; hostname: string; password?: string }
+  | { ok: false; message: string };
+
+/**
+ * Normalises a clone URL: no scheme → `https://`; only http(s); credentials are removed from the URL (the password,
+ * if any, is returned separately so it can serve as the token). Messages never echo the URL (it may hold a secret).
+ */
+export function normaliseGitUrl(raw: string): NormalisedUrl {
+  const text = raw.trim();
+  if (/^[^/\s:@]+@[^/\s:]+:/.test(text) || /^ssh:\/\//i.test(text) || /^git:\/\//i.test(text)) {
+    return { ok: false, message: 'SSH and git:// URLs are not supported: use an https:// URL (with a token for private repositories)' };
+  }
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text);
+  if (scheme && !/^https?$/i.test(scheme[1] ?? '')) {
+    return { ok: false, message: `unsupported URL scheme "${scheme[1]}": only http:// and https:// are supported` };
+  }
+  let u: URL;
+  try {
+    u = new URL(scheme ? text : `https://${text}`);
+  } catch {
+    return { ok: false, message: 'is not a valid URL (expected e.g. https://github.com/user/repo.git)' };
+  }
+  if (!u.hostname || !/^[^.]/.test(u.hostname)) {
+    return { ok: false, message: 'is not a valid URL: missing host name' };
+  }
+  if (u.pathname === '/' || u.pathname === '') {
+    return { ok: false, message: 'has no repository path (expected e.g. https://github.com/user/repo.git)' };
+  }
+  if (u.search || u.hash) {
+    return { ok: false, message: 'must not contain a query string or fragment' };
+  }
+  let password: string | undefined;
+  if (u.password) {
+    try {
+      password = decodeURIComponent(u.password);
+    } catch {
+      password = u.password;
+    }
+  }
+  u.username = '';
+  u.password = '';
+  return { ok: true, url: u.toString(), host: u.host.toLowerCase(), hostname: u.hostname.toLowerCase(), password };
+}
+
+/** The `tokens` entry for a host: an exact `host[:port]`/hostname key first, then the provider alias. */
+export function tokenForHost(tokens: Record<string, string>, host: string, hostname: string): string | undefined {
+  const lower = new Map(Object.entries(tokens).map(([k, v]) => [k.toLowerCase(), v] as const));
+  const candidates = [host, hostname, ...(HOST_ALIASES[hostname] ?? [])];
+  for (const key of candidates) {
+    const v = lower.get(key);
+    if (v) return v;
+  }
+  return undefined;
+}
+
+/** Default compose project name: `<project>-<repo>` lowercased, characters compose rejects replaced by `-`. */
+export function defaultComposeProject(project: string, repo: string): string {
+  return `${project}-${repo}`.toLowerCase().replace(/[^a-z0-9_-]/g, '-');
+}
+
+/** Deterministic JSON: object keys sorted, `undefined` members dropped. */
+export function stableStringify(value: unknown): string {
+  if (value === undefined) return 'null';
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map((v) => stableStringify(v)).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${stableStringify(v)}`).join(',')}}`;
+}
+
+/**
+ * Hash of what changes the deployed result: a difference here redeploys without a new commit. Poll interval,
+ * notifications and tokens are deliberately left out so editing them never restarts containers.
+ */
+export function computeConfigHash(r: Omit<RepoConfig, 'configHash'>): string {
+  const relevant = {
+    url: r.url,
+    branch: r.branch,
+    path: r.path,
+    composeFiles: r.composeFiles,
+    composeProject: r.composeProject,
+    pull: r.pull,
+    build: r.build,
+    removeOrphans: r.removeOrphans,
+    decrypt: r.decrypt,
+    dockerHost: r.dockerHost,
+  };
+  return createHash('sha256').update(stableStringify(relevant)).digest('hex').slice(0, 16);
+}
+
+/** True when `child` is `parent` or lies below it (both absolute). */
+export function isInside(parent: string, child: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}
+
+/**
+ * Normalises a path that must stay inside its base (`docker/` → `docker`, `a/../b` → `b`).
+ * Returns a problem sentence for absolute paths and `..` escapes.
+ */
+export function normaliseRelative(p: string, what: string): { ok: true; value: string } | { ok: false; message: string } {
+  if (isAbsolutePath(p)) return { ok: false, message: `must be a relative path inside ${what}, not an absolute path` };
+  const n = normalisePosix(p);
+  if (n === '..' || n.startsWith('../')) return { ok: false, message: `escapes ${what} ("..")` };
+  return { ok: true, value: n };
+}
+
+// Windows drive and UNC forms are refused too: a path from a project file must never be absolute anywhere.
+function isAbsolutePath(p: string): boolean {
+  return path.posix.isAbsolute(p) || /^[A-Za-z]:[\\/]/.test(p) || p.startsWith('\\');
+}
+
+function normalisePosix(p: string): string {
+  return path.posix.normalize(p.replace(/\\/g, '/')).replace(/\/+$/, '') || '.';
+}
+
+function dedupe(list: readonly string[]): string[] {
+  return [...new Set(list)];
+}
+
+const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v.trim() === '' ? undefined : v);
+
+/**
+ * Resolves one validated project file. Any issue means the project is not returned (a half-resolved project must never
+ * reach the supervisor); warnings do not block.
+ */
+export function resolveProject(file: string, data: ProjectFile, ctx: ResolveContext): ResolveResult {
+  const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  const repositories: RepoConfig[] = [];
+  const at = (segments: PropertyKey[], message: string) => issues.push({ file, path: formatKeyPath(segments), message });
+
+  for (const [name, repo] of Object.entries(data.repositories)) {
+    const resolved = resolveRepository(data, name, repo, ctx, at);
+    if (repo.check_interval < 10) {
+      warnings.push({
+        file,
+        path: formatKeyPath(['repositories', name, 'check_interval']),
+        message: `polling every ${repo.check_interval}s is very frequent; consider webhooks or at least 10 seconds`,
+      });
+    }
+    if (resolved?.token && resolved.url.startsWith('http://')) {
+      warnings.push({
+        file,
+        path: formatKeyPath(['repositories', name, 'url']),
+        message: 'a token will be sent over plain http://; use https:// unless this host is on a trusted network',
+      });
+    }
+    if (resolved) repositories.push(resolved);
+  }
+
+  // Two repositories of one project sharing a checkout or compose project would overwrite each other.
+  issues.push(...findRepoConflicts(file, repositories, []));
+  if (issues.length) return { issues, warnings };
+  const project: ProjectConfig = { name: data.project, file, repositories };
+  if (data.description !== undefined) project.description = data.description;
+  return { project, issues, warnings };
+}
+
+function resolveRepository(
+  data: ProjectFile,
+  name: string,
+  repo: RepositoryFile,
+  ctx: ResolveContext,
+  at: (segments: PropertyKey[], message: string) => void,
+): RepoConfig | undefined {
+  const base = ['repositories', name];
+  let ok = true;
+  const fail = (key: PropertyKey[], message: string) => {
+    ok = false;
+    at([...base, ...key], message);
+  };
+
+  const url = normaliseGitUrl(repo.url);
+  if (!url.ok) fail(['url'], url.message);
+
+  const sub = normaliseRelative(repo.path, 'the checkout');
+  if (!sub.ok) fail(['path'], sub.message);
+  const subPath = sub.ok ? sub.value : '.';
+
+  // Files named relative to `path` may point elsewhere in the checkout (e.g. ../base.yaml), never out of it.
+  const inCheckout = (p: string, key: PropertyKey[]): string | undefined => {
+    if (isAbsolutePath(p)) return void fail(key, 'must be a relative path inside the checkout, not an absolute path');
+    const rel = normalisePosix(p);
+    const fromRoot = path.posix.normalize(path.posix.join(subPath, rel));
+    if (fromRoot === '..' || fromRoot.startsWith('../')) return void fail(key, `escapes the checkout (resolved against path "${subPath}")`);
+    return rel;
+  };
+
+  const composeFiles = repo.compose_files.map((f, i) => inCheckout(f, ['compose_files', i]) ?? f);
+  const decrypt: RepoConfig['decrypt'] = [];
+  if (repo.env_file !== undefined) {
+    const f = inCheckout(repo.env_file, ['env_file']);
+    if (f) decrypt.push({ file: f });
+  }
+  repo.decrypt.forEach((d, i) => {
+    const f = inCheckout(d.file, ['decrypt', i, 'file']);
+    const entry: RepoConfig['decrypt'][number] = { file: f ?? d.file };
+    if (d.format !== undefined) entry.format = d.format;
+    if (d.output !== undefined) {
+      const o = inCheckout(d.output, ['decrypt', i, 'output']);
+      entry.output = o ?? d.output;
+    }
+    decrypt.push(entry);
+  });
+
+  const localPath = resolveLocalPath(data.project, name, repo.local_path, ctx, (m) => fail(['local_path'], m));
+
+  // Project and repository names start with a letter or digit, so the default is always a valid compose name.
+  const composeProject = repo.compose_project ?? defaultComposeProject(data.project, name);
+
+  if (!ok || !url.ok || !localPath) return undefined;
+
+  const token =
+    nonEmpty(repo.token) ??
+    nonEmpty(url.password) ??
+    tokenForHost(data.tokens, url.host, url.hostname) ??
+    (url.hostname === 'github.com' ? nonEmpty(ctx.githubToken) : undefined);
+
+  const healthcheck: RepoConfig['healthcheck'] = {
+    timeout: repo.healthcheck.timeout,
+    retries: repo.healthcheck.retries,
+    interval: repo.healthcheck.interval,
+  };
+  if (repo.healthcheck.url !== undefined) healthcheck.url = repo.healthcheck.url;
+
+  const resolved: Omit<RepoConfig, 'configHash'> = {
+    key: `${data.project}/${name}`,
+    project: data.project,
+    name,
+    url: url.url,
+    branch: repo.branch,
+    localPath,
+    path: subPath,
+    checkInterval: repo.check_interval,
+    composeFiles,
+    composeProject,
+    pull: repo.pull,
+    build: repo.build,
+    removeOrphans: repo.remove_orphans,
+    healthcheck,
+    rollback: repo.rollback,
+    decrypt,
+    keepDecrypted: repo.keep_decrypted,
+    enabled: repo.enabled,
+    suspended: repo.suspended,
+    shallow: repo.shallow,
+    timeouts: { ...repo.timeouts },
+    // Project-wide targets travel with each repository so an actor needs nothing but its own RepoConfig.
+    notifications: { success: dedupe(repo.notifications.success), failure: dedupe(repo.notifications.failure) },
+    globalNotifications: {
+      success: dedupe(data.global_notifications.success),
+      failure: dedupe(data.global_notifications.failure),
+    },
+    notifyRepeatInterval: data.notify_repeat_interval,
+  };
+  // Optional members are only present when set, so deep comparisons and clones stay stable.
+  if (token !== undefined) resolved.token = token;
+  const webhookSecret = nonEmpty(repo.webhook_secret);
+  if (webhookSecret !== undefined) resolved.webhookSecret = webhookSecret;
+  const dockerHost = nonEmpty(repo.docker_host);
+  if (dockerHost !== undefined) resolved.dockerHost = dockerHost;
+  return { ...resolved, configHash: computeConfigHash(resolved) };
+}
+
+function resolveLocalPath(
+  project: string,
+  repo: string,
+  localPath: string | undefined,
+  ctx: ResolveContext,
+  fail: (message: string) => void,
+): string | undefined {
+  const dataPath = path.resolve(ctx.dataPath);
+  if (localPath === undefined) return path.join(dataPath, 'deployments', project, repo);
+  let abs: string;
+  if (path.isAbsolute(localPath)) {
+    abs = path.resolve(localPath);
+  } else {
+    const rel = normaliseRelative(localPath, 'SHIPARR_DATA_PATH');
+    if (!rel.ok) return void fail(rel.message);
+    abs = path.resolve(dataPath, rel.value);
+  }
+  // Checkouts are force-reset and cleaned: they must never cover the filesystem root, the data directory
+  // (database) or the project files themselves.
+  if (abs === path.parse(abs).root) return void fail('must not be the filesystem root');
+  if (isInside(abs, dataPath)) return void fail('must not be SHIPARR_DATA_PATH itself or one of its parents');
+  const configDir = path.resolve(ctx.configDir);
+  if (isInside(configDir, abs) || isInside(abs, configDir)) return void fail('must not be inside (or contain) the Shiparr config directory');
+  return abs;
+}
+
+/**
+ * Conflicts between `candidates` (one project) and each other or already `accepted` repositories: a shared checkout
+ * directory (or one nested in another) or a shared compose project name.
+ */
+export function findRepoConflicts(file: string, candidates: readonly RepoConfig[], accepted: readonly RepoConfig[]): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seen: RepoConfig[] = [...accepted];
+  for (const r of candidates) {
+    const base = ['repositories', r.name];
+    const sameCompose = seen.find((o) => o.composeProject === r.composeProject);
+    if (sameCompose) {
+      issues.push({
+        file,
+        path: formatKeyPath([...base, 'compose_project']),
+        message: `compose project "${r.composeProject}" is already used by ${sameCompose.key}`,
+      });
+    }
+    const samePath = seen.find((o) => isInside(o.localPath, r.localPath) || isInside(r.localPath, o.localPath));
+    if (samePath) {
+      issues.push({
+        file,
+        path: formatKeyPath([...base, 'local_path']),
+        message: `checkout directory overlaps the one of ${samePath.key}`,
+      });
+    }
+    seen.push(r);
+  }
+  return issues;
+}

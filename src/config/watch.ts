@@ -1,0 +1,60 @@
+/**
+ * @module Watches SHIPARR_CONFIG_PATH with chokidar and calls `onChange` once per burst of edits (debounced).
+ * Atomic-save editors (write temp + rename) and renames show up as add/unlink pairs; the debounce folds them.
+ */
+import { watch, type FSWatcher } from 'chokidar';
+import type { Logger } from 'pino';
+
+export interface ConfigWatcher {
+  close(): Promise<void>;
+}
+
+const PROJECT_FILE = /\.ya?ml$/i;
+
+export function watchConfigDir(dir: string, onChange: () => Promise<unknown> | void, opts: { log: Logger; debounceMs?: number }): ConfigWatcher {
+  const debounceMs = opts.debounceMs ?? 300;
+  let timer: NodeJS.Timeout | null = null;
+  let running = false;
+  let again = false;
+  const fire = async () => {
+    timer = null;
+    if (running) {
+      again = true;
+      return;
+    }
+    running = true;
+    try {
+      await onChange();
+    } catch (err) {
+      opts.log.error({ err }, 'config reload failed');
+    } finally {
+      running = false;
+      if (again) {
+        again = false;
+        schedule();
+      }
+    }
+  };
+  const schedule = () => {
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(() => void fire(), debounceMs);
+  };
+  const watcher: FSWatcher = watch(dir, {
+    ignoreInitial: true,
+    depth: 0,
+    awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 25 },
+    ignored: (p: string, stats?: { isFile(): boolean }) => Boolean(stats?.isFile() && !PROJECT_FILE.test(p)),
+  });
+  watcher.on('all', (event, file) => {
+    if (file !== dir && !PROJECT_FILE.test(file)) return;
+    opts.log.debug({ event, file }, 'config change');
+    schedule();
+  });
+  watcher.on('error', (err) => opts.log.error({ err }, 'config watcher error'));
+  return {
+    async close() {
+      if (timer) clearTimeout(timer);
+      await watcher.close();
+    },
+  };
+}
