@@ -1,0 +1,38 @@
+/** @module `shiparr deploy <project>/<repo>`: one deploy through the daemon's own pipeline, printed stage by stage. */
+import type { Settings } from '../config/settings.ts';
+import { createLogger } from '../logger.ts';
+import { startDaemon } from '../daemon.ts';
+
+export async function deployCommand(
+  args: string[],
+  settings: Settings,
+  env: NodeJS.ProcessEnv,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
+  const key = args.find((a) => !a.startsWith('-'));
+  const commitArg = args.find((a) => a.startsWith('--commit='))?.slice('--commit='.length);
+  if (!key || !/^[^/]+\/[^/]+$/.test(key)) {
+    err.write('usage: shiparr deploy <project>/<repo> [--commit=<sha>]\n');
+    return 2;
+  }
+  const log = createLogger({ level: settings.logLevel === 'info' ? 'warn' : settings.logLevel });
+  const daemon = await startDaemon({ settings, env, log, http: false, watch: false, only: [key], checkOnStart: false });
+  try {
+    if (!daemon.supervisor.get(key)) {
+      const errors = daemon.supervisor.configErrors;
+      err.write(`shiparr: repository ${key} is not configured (or disabled) in ${settings.configPath}\n`);
+      for (const e of errors) err.write(`  ${e.file}: ${e.path}: ${e.message}\n`);
+      return 2;
+    }
+    const { deploymentId } = daemon.supervisor.deploy(key, { trigger: 'cli', ...(commitArg ? { commit: commitArg } : {}) });
+    out.write(`deployment #${deploymentId} of ${key}\n`);
+    const d = await daemon.supervisor.waitForDeployment(deploymentId, 24 * 3_600_000);
+    out.write(daemon.store.getDeploymentLogs(deploymentId) ?? '');
+    const ok = d?.status === 'success';
+    out.write(`${ok ? 'OK' : 'FAILED'}: ${d?.status ?? 'unknown'}${d?.commit ? ` ${d.commit.slice(0, 12)}` : ''}${d?.durationMs != null ? ` in ${(d.durationMs / 1000).toFixed(1)} s` : ''}${d?.error ? ` — ${d.error}` : ''}\n`);
+    return ok ? 0 : 1;
+  } finally {
+    await daemon.close();
+  }
+}

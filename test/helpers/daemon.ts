@@ -1,0 +1,51 @@
+/** @module Starts a real Shiparr daemon in-process on temp dirs, for end-to-end tests. */
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadSettings } from '../../src/config/settings.ts';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.ts';
+import { createLogger } from '../../src/logger.ts';
+
+export interface TestDaemon extends Daemon {
+  configDir: string;
+  dataDir: string;
+  /** Writes (or replaces) a project file in the config dir. */
+  writeProject(file: string, yaml: string): Promise<void>;
+  /** Closes the daemon and removes its temp dirs. */
+  dispose(): Promise<void>;
+}
+
+export async function startTestDaemon(opts: {
+  projects?: Record<string, string>;
+  env?: Record<string, string>;
+  daemon?: Partial<DaemonOptions>;
+  dirs?: { configDir: string; dataDir: string };
+} = {}): Promise<TestDaemon> {
+  const root = opts.dirs ? null : await mkdtemp(path.join(os.tmpdir(), 'shiparr-e2e-'));
+  const configDir = opts.dirs?.configDir ?? path.join(root as string, 'config');
+  const dataDir = opts.dirs?.dataDir ?? path.join(root as string, 'data');
+  await mkdir(configDir, { recursive: true });
+  for (const [file, yaml] of Object.entries(opts.projects ?? {})) await writeFile(path.join(configDir, file), yaml);
+  const env = {
+    SHIPARR_CONFIG_PATH: configDir,
+    SHIPARR_DATA_PATH: dataDir,
+    SHIPARR_PORT: '0',
+    SHIPARR_HOST: '127.0.0.1',
+    SHIPARR_LOG_LEVEL: process.env.SHIPARR_TEST_LOG_LEVEL ?? 'silent',
+    SHIPARR_WORKERS: '2',
+    SHIPARR_SHUTDOWN_GRACE: '20',
+    ...opts.env,
+  };
+  const settings = loadSettings(env);
+  const log = createLogger({ level: settings.logLevel, pretty: false });
+  const daemon = await startDaemon({ settings, env: { ...process.env, ...env }, log, watch: false, ...opts.daemon });
+  return Object.assign(daemon, {
+    configDir,
+    dataDir,
+    writeProject: (file: string, yaml: string) => writeFile(path.join(configDir, file), yaml),
+    dispose: async () => {
+      await daemon.close();
+      if (root) await rm(root, { recursive: true, force: true });
+    },
+  });
+}
