@@ -79,7 +79,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (!d) dockers.set(k, (d = createDocker(k || undefined)));
     return d;
   };
-  const notifier = createNotifier({ log: log.child({ component: 'notify' }), overrides: opts.notifyOverrides });
+  // De-duplication / recovery state survives restarts: kept per repository in the store.
+  const notifier = createNotifier({
+    log: log.child({ component: 'notify' }),
+    overrides: opts.notifyOverrides,
+    stateStore: {
+      get: (repoKey) => (store.getRepository(repoKey)?.notifyState ?? undefined) as never,
+      set: (repoKey, state) => store.updateRepositoryState(repoKey, { notifyState: state }),
+    },
+  });
 
   const verify = async (repo: RepoConfig, signal: AbortSignal): Promise<VerifyResult> => {
     const r = await verifyProject({
@@ -136,10 +144,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   supervisor.start(config);
 
   let server: Server | null = null;
+  let app: ReturnType<typeof createApp> | null = null;
   let url: string | null = null;
   const shutdown = new AbortController();
   if (opts.http ?? true) {
-    const metrics = createMetrics();
+    const metrics = createMetrics({ repositories: () => supervisor.list() });
     supervisor.subscribe(metrics.observe);
     const startedAt = Date.now();
     const health = async (): Promise<HealthReport> => {
@@ -165,7 +174,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       };
     };
-    const app = createApp({
+    app = createApp({
       supervisor,
       history: {
         getDeployment: (id) => store.getDeployment(id),
@@ -180,15 +189,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       metrics: metrics.registry,
       signal: shutdown.signal,
     });
+    const koa = app;
     server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(settings.port, settings.host, () => resolve(s));
+      const s = koa.listen(settings.port, settings.host, () => resolve(s));
       s.once('error', reject);
     });
     const addr = server.address() as AddressInfo;
     const host = settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : settings.host;
     url = `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
     log.info({ url, version: VERSION, projects: config.projects.length, configErrors: config.errors.length }, 'Shiparr is serving');
-    void closeEventStreams;
   }
 
   let watcher: ConfigWatcher | null = null;
@@ -202,6 +211,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       log.info('shutting down');
       await watcher?.close();
       shutdown.abort();
+      if (app) closeEventStreams(app);
       if (server) {
         const s = server;
         await new Promise<void>((r) => {

@@ -1,0 +1,118 @@
+/**
+ * @module Prometheus metrics (prom-client). Counters are fed from supervisor events (`observe`); the per-state
+ * repository gauge is filled at scrape time from the live list, so it can never drift from the actors.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RepoStatus, SupervisorEvent } from './ports.ts';
+
+/** Every deploy machine state, so each series exists (as 0) from the first scrape on. */
+export const REPO_STATES = [
+  'idle', 'checking', 'pulling', 'decrypting', 'applying', 'verifying', 'rollingBack', 'notifying', 'suspended', 'backoff',
+  'failed', 'stopped',
+] as const;
+
+export interface Metrics {
+  registry: Registry;
+  /** Feed one supervisor event (subscribe it: `supervisor.subscribe(metrics.observe)`). */
+  observe(e: SupervisorEvent): void;
+  /** Set the repository gauges from a list (called at scrape time when `repositories` was given). */
+  setActorStates(list: RepoStatus[]): void;
+}
+
+export interface MetricsOptions {
+  /** Live repository list read at each scrape (e.g. `() => supervisor.list()`). */
+  repositories?: () => RepoStatus[];
+  /** Process default metrics (CPU, memory, event loop, GC). Default true. */
+  defaultMetrics?: boolean;
+}
+
+/** Creates a registry with Shiparr's metrics (and the process defaults). */
+export function createMetrics(opts: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  const checks = new Counter({
+    name: 'shiparr_checks_total',
+    help: 'Remote checks by result (changed, unchanged, error).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  const deployments = new Counter({
+    name: 'shiparr_deployments_total',
+    help: 'Finished deployments by final status.',
+    labelNames: ['status'] as const,
+    registers: [registry],
+  });
+  const duration = new Histogram({
+    name: 'shiparr_deploy_duration_seconds',
+    help: 'Duration of finished deployments in seconds, by final status.',
+    labelNames: ['status'] as const,
+    buckets: [1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600],
+    registers: [registry],
+  });
+  const notificationFailures = new Counter({
+    name: 'shiparr_notification_failures_total',
+    help: 'Notifications that could not be delivered, by service.',
+    labelNames: ['service'] as const,
+    registers: [registry],
+  });
+  const repositories = new Gauge({
+    name: 'shiparr_repositories',
+    help: 'Repositories by deploy machine state.',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      if (opts.repositories) setActorStates(opts.repositories());
+    },
+  });
+  const inProgress = new Gauge({
+    name: 'shiparr_deployments_in_progress',
+    help: 'Repositories currently running a deployment (the deploy queue in flight).',
+    registers: [registry],
+  });
+  const suspended = new Gauge({ name: 'shiparr_repositories_suspended', help: 'Suspended repositories.', registers: [registry] });
+  const restarts = new Gauge({
+    name: 'shiparr_actor_restarts',
+    help: 'Supervisor restarts of repository actors, summed over repositories.',
+    registers: [registry],
+  });
+
+  function setActorStates(list: RepoStatus[]): void {
+    repositories.reset();
+    for (const s of REPO_STATES) repositories.set({ state: s }, 0);
+    let busy = 0;
+    let paused = 0;
+    let restarted = 0;
+    for (const r of list) {
+      repositories.inc({ state: r.state });
+      if (r.busy) busy += 1;
+      if (r.suspended) paused += 1;
+      restarted += r.restarts;
+    }
+    inProgress.set(busy);
+    suspended.set(paused);
+    restarts.set(restarted);
+  }
+
+  function observe(e: SupervisorEvent): void {
+    switch (e.type) {
+      case 'check':
+        checks.inc({ result: e.result });
+        break;
+      case 'deployment.finished':
+        deployments.inc({ status: e.status });
+        if (e.durationMs !== null && Number.isFinite(e.durationMs) && e.durationMs >= 0) {
+          duration.observe({ status: e.status }, e.durationMs / 1000);
+        }
+        break;
+      case 'notification':
+        if (!e.ok) notificationFailures.inc({ service: e.service });
+        break;
+      default:
+        break;
+    }
+  }
+
+  setActorStates([]);
+  return { registry, observe, setActorStates };
+}

@@ -1,0 +1,170 @@
+/**
+ * @module Webhook payloads and signatures (pure). Each provider's push event is reduced to clone URLs + branch, and
+ * each provider's signature scheme is verified against the raw body in constant time.
+ *
+ * Signatures (the secret is the repository's `webhook_secret`, else SHIPARR_WEBHOOK_SECRET):
+ * - github:  `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>`
+ * - gitlab:  `X-Gitlab-Token: <secret>`
+ * - gitea:   `X-Gitea-Signature: <hex HMAC-SHA256(secret, raw body)>` (also X-Forgejo-Signature / X-Gogs-Signature)
+ * - generic: `X-Shiparr-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`, body `{"url"|"repository", "branch"|"ref"}`
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export const PROVIDERS = ['github', 'gitlab', 'gitea', 'generic'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+export function isProvider(p: string): p is Provider {
+  return (PROVIDERS as readonly string[]).includes(p);
+}
+
+/** What a request is, before any matching. */
+export type WebhookKind = 'push' | 'ping' | 'ignored';
+
+type Headers = Record<string, string | string[] | undefined>;
+
+function header(headers: Headers, name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Classifies the delivery from the provider's event header (a missing header is treated as a push, e.g. curl). */
+export function classifyEvent(provider: Provider, headers: Headers): { kind: WebhookKind; event: string | null } {
+  if (provider === 'github') {
+    const event = header(headers, 'x-github-event')?.toLowerCase() ?? null;
+    if (event === 'ping') return { kind: 'ping', event };
+    return { kind: event === null || event === 'push' ? 'push' : 'ignored', event };
+  }
+  if (provider === 'gitlab') {
+    const event = header(headers, 'x-gitlab-event') ?? null;
+    const e = event?.toLowerCase() ?? null;
+    // GitLab's "Test" button sends a real push payload; system hooks carry pushes too.
+    if (e === null || e === 'push hook' || e === 'system hook') return { kind: 'push', event };
+    if (e === 'ping' || e === 'test') return { kind: 'ping', event };
+    return { kind: 'ignored', event };
+  }
+  if (provider === 'gitea') {
+    const event =
+      (header(headers, 'x-gitea-event') ?? header(headers, 'x-forgejo-event') ?? header(headers, 'x-gogs-event'))?.toLowerCase() ??
+      null;
+    if (event === 'ping' || event === 'test') return { kind: 'ping', event };
+    return { kind: event === null || event === 'push' ? 'push' : 'ignored', event };
+  }
+  return { kind: 'push', event: null };
+}
+
+/**
+ * Normalises a git URL for matching: drops scheme, credentials, `.git` and trailing slashes, turns scp-like
+ * `git@host:owner/repo` into `host/owner/repo`, and lowercases everything (GitHub, GitLab and Gitea paths are
+ * case-insensitive, and users type owner names in any case). `null` for things that are not URLs.
+ */
+export function normaliseRepoUrl(input: string): string | null {
+  let s = input.trim();
+  if (s === '' || s.length > 2048 || /\s/.test(s)) return null;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(s);
+  if (scheme) s = s.slice(scheme[0].length);
+  else {
+    // scp-like syntax: [user@]host:path (but not host:port/path)
+    const scp = /^(?:[^@/]+@)?([^:/]+):(?!\d+(?:\/|$))(.+)$/.exec(s);
+    if (scp) s = `${scp[1]}/${scp[2]}`;
+  }
+  const at = s.indexOf('@');
+  const slash = s.indexOf('/');
+  if (at !== -1 && (slash === -1 || at < slash)) s = s.slice(at + 1);
+  // Default ports carry no meaning for matching (ssh://host:22/x and https://host/x are the same repository).
+  s = s.replace(/^([^/:]+):(?:22|80|443)(?=\/|$)/, '$1');
+  s = s.replace(/[?#].*$/, '');
+  s = s.replace(/\/+$/, '').replace(/\.git$/i, '').replace(/\/+$/, '');
+  s = s.replace(/\/{2,}/g, '/');
+  if (s === '' || s.startsWith('/')) return null;
+  return s.toLowerCase();
+}
+
+/** Strips `refs/heads/`; tags and other refs yield null (they never match a branch). */
+export function branchFromRef(ref: unknown): string | null {
+  if (typeof ref !== 'string' || ref === '') return null;
+  if (ref.startsWith('refs/heads/')) return ref.slice('refs/heads/'.length);
+  if (ref.startsWith('refs/')) return null;
+  return ref;
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+function obj(v: unknown): Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+}
+
+/** A push reduced to what matching needs. */
+export interface PushInfo {
+  urls: string[];
+  branch: string | null;
+}
+
+/** Extracts the clone URLs (normalised, deduplicated) and the branch of a push payload. */
+export function extractPush(provider: Provider, payload: unknown): PushInfo {
+  const body = obj(payload);
+  const raw: (string | undefined)[] = [];
+  let ref: unknown = body['ref'];
+  if (provider === 'github' || provider === 'gitea') {
+    const repo = obj(body['repository']);
+    raw.push(str(repo['clone_url']), str(repo['html_url']), str(repo['ssh_url']), str(repo['git_url']), str(repo['url']));
+  } else if (provider === 'gitlab') {
+    const project = obj(body['project']);
+    const repo = obj(body['repository']);
+    raw.push(
+      str(project['git_http_url']), str(project['git_ssh_url']), str(project['web_url']), str(project['http_url']),
+      str(project['ssh_url']), str(repo['git_http_url']), str(repo['git_ssh_url']), str(repo['homepage']), str(repo['url']),
+    );
+  } else {
+    raw.push(str(body['url']), str(body['repository']));
+    if (body['branch'] !== undefined) ref = body['branch'];
+  }
+  const urls = [...new Set(raw.filter((u): u is string => u !== undefined).map(normaliseRepoUrl).filter((u): u is string => u !== null))];
+  return { urls, branch: branchFromRef(ref) };
+}
+
+function hmacHex(secret: string, raw: Buffer): string {
+  return createHmac('sha256', secret).update(raw).digest('hex');
+}
+
+/**
+ * Constant-time string equality. Both sides are hashed with a per-call key first, so neither the length nor the
+ * position of the first difference leaks through timing.
+ */
+export function safeEqual(a: string, b: string): boolean {
+  const key = randomBytes(32);
+  const ha = createHmac('sha256', key).update(a).digest();
+  const hb = createHmac('sha256', key).update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+/** true when the request carries a valid signature for `secret` in the provider's scheme. */
+export function verifySignature(provider: Provider, headers: Headers, raw: Buffer, secret: string): boolean {
+  if (secret === '') return false;
+  if (provider === 'gitlab') {
+    const token = header(headers, 'x-gitlab-token');
+    return token !== undefined && safeEqual(token, secret);
+  }
+  let given: string | undefined;
+  if (provider === 'github') given = header(headers, 'x-hub-signature-256');
+  else if (provider === 'gitea') {
+    given = header(headers, 'x-gitea-signature') ?? header(headers, 'x-forgejo-signature') ?? header(headers, 'x-gogs-signature');
+  } else given = header(headers, 'x-shiparr-signature');
+  if (given === undefined) return false;
+  given = given.trim().toLowerCase();
+  if (provider !== 'gitea') {
+    if (!given.startsWith('sha256=')) return false;
+    given = given.slice('sha256='.length);
+  }
+  return safeEqual(given, hmacHex(secret, raw));
+}
+
+/** Signs a body the way `provider` does; used by tests and by anyone scripting the generic hook. */
+export function signatureHeaders(provider: Provider, raw: Buffer | string, secret: string): Record<string, string> {
+  const body = typeof raw === 'string' ? Buffer.from(raw) : raw;
+  if (provider === 'gitlab') return { 'x-gitlab-token': secret };
+  if (provider === 'github') return { 'x-hub-signature-256': `sha256=${hmacHex(secret, body)}` };
+  if (provider === 'gitea') return { 'x-gitea-signature': hmacHex(secret, body) };
+  return { 'x-shiparr-signature': `sha256=${hmacHex(secret, body)}` };
+}
