@@ -191,6 +191,68 @@ repositories:
     assert.equal(await composeRuns(), runs + 1);
   });
 
+  test('POST /api/repositories/:id/deploy?wait=true deploys for real; an SSE client sees the state sequence', async (t) => {
+    if (!(await requireDocker(t))) return;
+    await until(() => daemon!.supervisor.get(KEY)?.state === 'idle', 'idle', 30_000);
+    const id = daemon!.supervisor.get(KEY)!.id;
+    const sse = new AbortController();
+    const events: { type: string; data: { repoKey?: string; state?: string; deploymentId?: number; status?: string } }[] = [];
+    const res = await fetch(`${daemon!.url}/api/events`, { signal: sse.signal });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      let buf = '';
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          buf += decoder.decode(chunk, { stream: true });
+          let i;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            const type = /^event: (.+)$/m.exec(block)?.[1];
+            const data = /^data: (.+)$/m.exec(block)?.[1];
+            if (type && data) events.push({ type, data: JSON.parse(data) });
+          }
+        }
+      } catch {
+        // aborted
+      }
+    })();
+    await sleep(200);
+    const r = await fetch(`${daemon!.url}/api/repositories/${id}/deploy?wait=true&timeout=120`, { method: 'POST' });
+    const body = (await r.json()) as { deploymentId: number; status: string; commit: string };
+    assert.equal(r.status, 200);
+    assert.equal(body.status, 'success');
+    assert.equal(body.commit, shas.v4);
+    await until(() => events.some((e) => e.type === 'state' && e.data.repoKey === KEY && e.data.state === 'idle' && events.some((f) => f.type === 'deployment.finished')), 'idle event', 10_000);
+    sse.abort();
+    await reading;
+    const states = events.filter((e) => e.type === 'state' && e.data.repoKey === KEY).map((e) => e.data.state);
+    assert.deepEqual(states, ['checking', 'pulling', 'applying', 'verifying', 'notifying', 'idle']);
+    const started = events.find((e) => e.type === 'deployment.started');
+    const finished = events.find((e) => e.type === 'deployment.finished');
+    assert.equal(started?.data.deploymentId, body.deploymentId);
+    assert.equal(finished?.data.status, 'success');
+  });
+
+  test('POST /api/repositories/:id/rollback redeploys the previous successful commit and pins the current one', async (t) => {
+    if (!(await requireDocker(t))) return;
+    const id = daemon!.supervisor.get(KEY)!.id;
+    const r = await fetch(`${daemon!.url}/api/repositories/${id}/rollback`, { method: 'POST' });
+    assert.equal(r.status, 202);
+    const { deploymentId } = (await r.json()) as { deploymentId: number };
+    const d = await daemon!.supervisor.waitForDeployment(deploymentId, 90_000);
+    assert.equal(d?.status, 'success');
+    assert.equal(d?.commit, shas.v3);
+    assert.equal(d?.trigger, 'rollback');
+    assert.equal(await markers(), 'v3 running');
+    assert.equal(daemon!.supervisor.get(KEY)?.pinnedCommit, shas.v4);
+    const count = rows().length;
+    await sleep(2_500);
+    assert.equal(rows().length, count, 'polls do not undo the manual rollback');
+  });
+
   test('`shiparr deploy <project>/<repo>` runs one deploy through the same pipeline and exits 0', async (t) => {
     if (!(await requireDocker(t))) return;
     const { configDir, dataDir } = daemon!;
