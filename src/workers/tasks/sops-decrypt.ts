@@ -1,0 +1,123 @@
+/**
+ * @module Worker task `sops-decrypt`: decrypts a repo's SOPS files in-process (pure TS age + sops) and writes the
+ * plaintext with mode 0600 where compose reads it.
+ *
+ *   main thread ──DecryptInput──▶ worker: load identities → decrypt every file in memory → write all atomically
+ *        ▲                                   │ TaskResult<DecryptOutput> (paths only, never plaintext)
+ *        └───────────────────────────────────┘
+ * All files are decrypted before any is written, so a bad file (wrong key, MAC mismatch) leaves no partial output.
+ */
+import { realpath } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { SopsError } from '../../secrets/errors.ts';
+import { writeFileAtomic0600 } from '../../secrets/fs.ts';
+import { loadAgeIdentities } from '../../secrets/keys.ts';
+import { decryptSopsFile, inferFormat } from '../../secrets/sops.ts';
+import type { DecryptInput, DecryptOutput, TaskResult } from '../types.ts';
+
+function inside(base: string, target: string): boolean {
+  const rel = relative(base, target);
+  return rel === '' ? false : !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
+}
+
+/** Resolves `p` under `baseDir`, refusing absolute paths and `..` escapes (also through symlinked directories). */
+async function resolveInside(baseDir: string, realBase: string, p: string, what: string): Promise<string> {
+  if (isAbsolute(p)) throw new SopsError('SOPS_BAD_PATH', `${what} path must be relative to the compose directory: ${p}`);
+  const abs = resolve(baseDir, p);
+  if (!inside(baseDir, abs)) throw new SopsError('SOPS_BAD_PATH', `${what} path escapes the compose directory: ${p}`);
+  // The checkout is untrusted content: a symlinked directory could point anywhere on the host.
+  let realParent: string;
+  try {
+    realParent = await realpath(dirname(abs));
+  } catch {
+    throw new SopsError('SOPS_BAD_PATH', `directory of ${what} ${p} does not exist`);
+  }
+  if (realParent !== realBase && !inside(realBase, realParent)) {
+    throw new SopsError('SOPS_BAD_PATH', `${what} path escapes the compose directory through a symlink: ${p}`);
+  }
+  return join(realParent, basename(abs));
+}
+
+/** Default output: dotenv → `.env` in the compose directory; others → the file name without its `.enc` part. */
+function defaultOutput(file: string, format: string): string {
+  if (format === 'dotenv') return '.env';
+  const name = basename(file);
+  const parts = name.split('.');
+  const idx = parts.lastIndexOf('enc');
+  if (idx < 0) throw new SopsError('SOPS_BAD_PATH', `cannot derive a plaintext name for ${file} (no ".enc" in it); set "output"`);
+  parts.splice(idx, 1);
+  const out = parts.join('.');
+  if (out === '' || out === '.') throw new SopsError('SOPS_BAD_PATH', `cannot derive a plaintext name for ${file}; set "output"`);
+  return join(dirname(file), out);
+}
+
+/** Decrypts `input.files` and writes them (0600, atomic). Expected failures are returned, never thrown. */
+export default async function sopsDecrypt(input: DecryptInput): Promise<TaskResult<DecryptOutput>> {
+  const started = performance.now();
+  const deadline = Date.now() + input.timeoutMs;
+  const fail = (code: string, message: string): TaskResult<DecryptOutput> => ({
+    ok: false,
+    durationMs: performance.now() - started,
+    code,
+    message,
+    transient: false,
+  });
+  const checkTime = (): void => {
+    if (Date.now() > deadline) throw new SopsError('SOPS_TIMEOUT', `decryption exceeded ${input.timeoutMs} ms`);
+  };
+  let timer: NodeJS.Timeout | undefined;
+  const work = async (): Promise<TaskResult<DecryptOutput>> => {
+    const baseDir = resolve(input.baseDir);
+    let realBase: string;
+    try {
+      realBase = await realpath(baseDir);
+    } catch {
+      throw new SopsError('SOPS_BAD_PATH', `compose directory ${input.baseDir} does not exist`);
+    }
+    const keyring = await loadAgeIdentities({ keyFile: input.ageKeyFile, key: input.ageKey });
+    const plans: { output: string; data: Buffer }[] = [];
+    for (const f of input.files) {
+      checkTime();
+      const file = await resolveInside(baseDir, realBase, f.file, 'file');
+      const format = f.format ?? inferFormat(f.file);
+      const output = await resolveInside(baseDir, realBase, f.output ?? defaultOutput(f.file, format), 'output');
+      if (output === file) throw new SopsError('SOPS_BAD_PATH', `output of ${f.file} would overwrite the encrypted file`);
+      if (plans.some((p) => p.output === output)) throw new SopsError('SOPS_BAD_PATH', `two files decrypt to ${output}`);
+      plans.push({ output, data: await decryptSopsFile(file, { format, identities: keyring }) });
+    }
+    const written: string[] = [];
+    try {
+      for (const plan of plans) {
+        checkTime();
+        try {
+          await writeFileAtomic0600(plan.output, plan.data);
+        } catch (err) {
+          const reason = (err as NodeJS.ErrnoException).code ?? 'write error';
+          throw new SopsError('SOPS_WRITE_FAILED', `cannot write ${plan.output} (${reason})`);
+        }
+        written.push(plan.output);
+      }
+    } finally {
+      for (const plan of plans) plan.data.fill(0);
+    }
+    return { ok: true, durationMs: performance.now() - started, written };
+  };
+  const timeout = new Promise<TaskResult<DecryptOutput>>((resolveTimeout) => {
+    timer = setTimeout(
+      () => resolveTimeout(fail('SOPS_TIMEOUT', `decryption exceeded ${input.timeoutMs} ms`)),
+      Math.max(0, input.timeoutMs),
+    );
+  });
+  try {
+    return await Promise.race([
+      work().catch((err: unknown) => {
+        if (err instanceof SopsError) return fail(err.code, err.message);
+        throw err;
+      }),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

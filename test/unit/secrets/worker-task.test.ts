@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { pino } from 'pino';
+import sopsDecrypt from '../../../src/workers/tasks/sops-decrypt.ts';
+import { createPool, createTaskRunner } from '../../../src/workers/pool.ts';
+import { writeFileAtomic0600 } from '../../../src/secrets/fs.ts';
+import type { DecryptInput } from '../../../src/workers/types.ts';
+import { generateIdentity, sopsEncryptDotenv, sopsEncryptTree } from './helpers/sops-encrypt.ts';
+
+const me = generateIdentity();
+let root: string;
+let base: string;
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'shiparr-sops-task-'));
+  base = join(root, 'repo');
+  await mkdir(join(base, 'config'), { recursive: true });
+  await writeFile(join(base, '.env.enc'), sopsEncryptDotenv([{ key: 'DB_PASSWORD', value: 'pw1' }], { recipients: [me.recipient] }).text);
+  await writeFile(join(base, 'config', 'secrets.enc.yaml'), sopsEncryptTree({ token: 't0k' }, 'yaml', { recipients: [me.recipient] }).text);
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+const input = (over: Partial<DecryptInput> = {}): DecryptInput => ({
+  baseDir: base,
+  files: [{ file: '.env.enc' }, { file: 'config/secrets.enc.yaml' }],
+  ageKey: me.identity,
+  timeoutMs: 10_000,
+  ...over,
+});
+
+test('writes .env beside the compose file and secrets.yaml without .enc, mode 0600, no temp files left', async () => {
+  const r = await sopsDecrypt(input());
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.deepEqual(r.written, [join(base, '.env'), join(base, 'config', 'secrets.yaml')]);
+  assert.equal(await readFile(join(base, '.env'), 'utf8'), 'DB_PASSWORD=pw1\n');
+  assert.equal(await readFile(join(base, 'config', 'secrets.yaml'), 'utf8'), 'token: t0k\n');
+  for (const f of r.written) assert.equal((await stat(f)).mode & 0o777, 0o600);
+  assert.deepEqual((await readdir(base)).filter((f) => f.endsWith('.tmp')), []);
+});
+
+test('explicit output and format are honoured; an existing world-readable file is replaced by a 0600 one', async () => {
+  const out = join(base, 'custom.env');
+  await writeFile(out, 'old', { mode: 0o644 });
+  const r = await sopsDecrypt(input({ files: [{ file: '.env.enc', output: 'custom.env', format: 'dotenv' }] }));
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.equal(await readFile(out, 'utf8'), 'DB_PASSWORD=pw1\n');
+  assert.equal((await stat(out)).mode & 0o777, 0o600);
+});
+
+test('paths escaping baseDir are rejected (.., absolute, symlinked directory), nothing is written', async () => {
+  for (const files of [
+    [{ file: '../outside.env.enc' }],
+    [{ file: '/etc/passwd' }],
+    [{ file: '.env.enc', output: '../stolen.env' }],
+    [{ file: '.env.enc', output: '/tmp/x.env' }],
+  ]) {
+    const r = await sopsDecrypt(input({ files }));
+    assert.equal(r.ok, false);
+    assert.ok(!r.ok && r.code === 'SOPS_BAD_PATH', JSON.stringify(r));
+  }
+  const outside = join(root, 'outside');
+  await mkdir(outside);
+  await symlink(outside, join(base, 'link'));
+  const r = await sopsDecrypt(input({ files: [{ file: '.env.enc', output: 'link/.env' }] }));
+  assert.ok(!r.ok && r.code === 'SOPS_BAD_PATH' && /symlink/.test(r.message), JSON.stringify(r));
+  assert.deepEqual(await readdir(outside), []);
+});
+
+test('wrong key: ok:false with SOPS_NO_MATCHING_KEY, not transient, nothing written', async () => {
+  const dir = await mkdtemp(join(root, 'wrong-'));
+  await writeFile(join(dir, '.env.enc'), sopsEncryptDotenv([{ key: 'A', value: 'secret-value' }], { recipients: [me.recipient] }).text);
+  const r = await sopsDecrypt({ baseDir: dir, files: [{ file: '.env.enc' }], ageKey: generateIdentity().identity, timeoutMs: 10_000 });
+  assert.equal(r.ok, false);
+  assert.ok(!r.ok);
+  assert.equal(r.code, 'SOPS_NO_MATCHING_KEY');
+  assert.equal(r.transient, false);
+  assert.match(r.message, new RegExp(me.recipient));
+  assert.ok(!r.message.includes('secret-value') && !r.message.includes('AGE-SECRET-KEY'));
+  assert.deepEqual(await readdir(dir), ['.env.enc']);
+});
+
+test('one bad file fails the task before any plaintext is written', async () => {
+  const dir = await mkdtemp(join(root, 'partial-'));
+  await writeFile(join(dir, 'a.enc.yaml'), sopsEncryptTree({ a: 1 }, 'yaml', { recipients: [me.recipient] }).text);
+  await writeFile(join(dir, 'b.enc.yaml'), sopsEncryptTree({ b: 1 }, 'yaml', { recipients: [generateIdentity().recipient] }).text);
+  const r = await sopsDecrypt({ baseDir: dir, files: [{ file: 'a.enc.yaml' }, { file: 'b.enc.yaml' }], ageKey: me.identity, timeoutMs: 10_000 });
+  assert.ok(!r.ok && r.code === 'SOPS_NO_MATCHING_KEY');
+  assert.deepEqual((await readdir(dir)).sort(), ['a.enc.yaml', 'b.enc.yaml']);
+});
+
+test('missing file, missing key, and an output that would overwrite the source are expected failures', async () => {
+  const missing = await sopsDecrypt(input({ files: [{ file: 'nope.env.enc', output: 'x.env' }] }));
+  assert.ok(!missing.ok && missing.code === 'SOPS_READ_FAILED');
+  const noKey = await sopsDecrypt({ baseDir: base, files: [{ file: '.env.enc' }], timeoutMs: 10_000 });
+  assert.ok(!noKey.ok && noKey.code === 'SOPS_NO_KEY');
+  const same = await sopsDecrypt(input({ files: [{ file: 'config/secrets.enc.yaml', output: 'config/secrets.enc.yaml' }] }));
+  assert.ok(!same.ok && same.code === 'SOPS_BAD_PATH');
+  const noEnc = await sopsDecrypt(input({ files: [{ file: 'cert.pem' }] }));
+  assert.ok(!noEnc.ok && noEnc.code === 'SOPS_BAD_PATH' && /set "output"/.test(noEnc.message), JSON.stringify(noEnc));
+});
+
+test('a zero timeout returns SOPS_TIMEOUT and writes nothing', async () => {
+  const dir = await mkdtemp(join(root, 'timeout-'));
+  await writeFile(join(dir, '.env.enc'), sopsEncryptDotenv([{ key: 'A', value: 'v' }], { recipients: [me.recipient] }).text);
+  const r = await sopsDecrypt({ baseDir: dir, files: [{ file: '.env.enc' }], ageKey: me.identity, timeoutMs: 0 });
+  assert.ok(!r.ok && r.code === 'SOPS_TIMEOUT', JSON.stringify(r));
+  await new Promise((res) => setTimeout(res, 50));
+  assert.deepEqual(await readdir(dir), ['.env.enc']);
+});
+
+test('writeFileAtomic0600 replaces a symlink instead of writing through it', async () => {
+  const target = join(root, 'victim.txt');
+  await writeFile(target, 'untouched');
+  const link = join(base, 'link.env');
+  await symlink(target, link);
+  await writeFileAtomic0600(link, 'new');
+  assert.equal(await readFile(target, 'utf8'), 'untouched');
+  assert.ok((await lstat(link)).isFile());
+  assert.equal(await readFile(link, 'utf8'), 'new');
+});
+
+test('the task runs inside the real Piscina pool', async () => {
+  const pool = createPool({ maxThreads: 1, log: pino({ level: 'silent' }) });
+  try {
+    const run = createTaskRunner(pool);
+    const r = await run('sops-decrypt', input({ files: [{ file: '.env.enc', output: 'pool.env' }] }));
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(await readFile(join(base, 'pool.env'), 'utf8'), 'DB_PASSWORD=pw1\n');
+  } finally {
+    await pool.destroy();
+  }
+});
