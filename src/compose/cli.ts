@@ -1,0 +1,248 @@
+/**
+ * @module The docker compose CLI: detection (v2 plugin preferred, v1 `docker-compose` as fallback), argument
+ * building, `ps --format json` parsing and failure classification. Used by the compose-* worker tasks.
+ *
+ * Test/ops hook: the environment variable `SHIPARR_COMPOSE_COMMAND` replaces detection with an explicit command
+ * line, split on whitespace (no quoting), e.g. `docker compose`, `docker-compose` or `/path/to/fake-compose`.
+ * The command must still answer `<cmd> version`; its output decides v1 vs v2 semantics (default v2).
+ */
+import { exec, type ExecResult } from '../lib/exec.ts';
+import { maskSecrets } from '../lib/redact.ts';
+import type { ComposePsOutput } from '../workers/types.ts';
+
+/** Environment variable overriding compose detection (see module doc). */
+export const COMPOSE_COMMAND_ENV = 'SHIPARR_COMPOSE_COMMAND';
+
+/** How to invoke compose: `file ...baseArgs <compose args>`. */
+export interface ComposeCommand {
+  file: string;
+  baseArgs: string[];
+  /** Major version: v1 lacks `up --pull`, `ps --format json` and `--ansi`. */
+  version: 1 | 2;
+  /** Version string as reported, e.g. '2.26.1'. */
+  versionText: string;
+}
+
+export interface DetectOptions {
+  /** Command line overriding detection; defaults to `process.env.SHIPARR_COMPOSE_COMMAND`. */
+  override?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+// Per process (= per worker thread): detection spawns one or two processes, not worth repeating per deploy.
+// Only successes are cached so that installing compose later does not need a restart.
+const cache = new Map<string, ComposeCommand>();
+
+/** Forgets cached detections (tests). */
+export function resetComposeDetection(): void {
+  cache.clear();
+}
+
+/** Finds a working compose CLI, or `null` when neither `docker compose` nor `docker-compose` answers. */
+export async function detectCompose(opts: DetectOptions = {}): Promise<ComposeCommand | null> {
+  const override = (opts.override ?? process.env[COMPOSE_COMMAND_ENV] ?? '').trim();
+  const key = override || '<auto>';
+  const hit = cache.get(key);
+  if (hit) return hit;
+
+  const candidates: { file: string; baseArgs: string[] }[] = override
+    ? [splitCommand(override)]
+    : [
+        { file: 'docker', baseArgs: ['compose'] },
+        { file: 'docker-compose', baseArgs: [] },
+      ];
+  for (const c of candidates) {
+    const r = await exec(c.file, [...c.baseArgs, 'version'], { timeoutMs: opts.timeoutMs ?? 15_000, signal: opts.signal });
+    if (r.code !== 0) continue;
+    const found = { ...c, ...parseVersion(r.stdout, c.file) };
+    cache.set(key, found);
+    return found;
+  }
+  return null;
+}
+
+function splitCommand(line: string): { file: string; baseArgs: string[] } {
+  const [file, ...baseArgs] = line.split(/\s+/).filter(Boolean);
+  return { file: file as string, baseArgs };
+}
+
+/** Parses `docker compose version` / `docker-compose version` output. */
+export function parseVersion(text: string, file = ''): { version: 1 | 2; versionText: string } {
+  const m = /version\s+v?(\d+)\.(\d+)\.(\d+)\S*/i.exec(text) ?? /v?(\d+)\.(\d+)\.(\d+)/.exec(text);
+  if (!m) return { version: /docker-compose$/.test(file) ? 1 : 2, versionText: 'unknown' };
+  const major = Number(m[1]);
+  return { version: major === 1 ? 1 : 2, versionText: `${m[1]}.${m[2]}.${m[3]}` };
+}
+
+/** What every compose invocation names: the project and its files (relative to cwd; empty = compose's default). */
+export interface ProjectArgs {
+  project: string;
+  files: readonly string[];
+}
+
+export interface UpArgs extends ProjectArgs {
+  pull: 'always' | 'missing' | 'never';
+  build: boolean;
+  removeOrphans: boolean;
+}
+
+function globalArgs(c: ComposeCommand, p: ProjectArgs): string[] {
+  // --ansi never: captured output goes to logs and the API, where colour codes are noise.
+  const ansi = c.version === 2 ? ['--ansi', 'never'] : [];
+  return [...c.baseArgs, ...ansi, '-p', p.project, ...p.files.flatMap((f) => ['-f', f])];
+}
+
+/** `up -d [--remove-orphans] [--pull X] [--build]`. v1 has no `--pull`: use {@link pullArgs} first when pull=always. */
+export function upArgs(c: ComposeCommand, o: UpArgs): string[] {
+  const args = [...globalArgs(c, o), 'up', '-d'];
+  if (o.removeOrphans) args.push('--remove-orphans');
+  if (c.version === 2) args.push('--pull', o.pull);
+  if (o.build) args.push('--build');
+  return args;
+}
+
+/** `pull` (v1 stand-in for `up --pull always`). */
+export function pullArgs(c: ComposeCommand, o: ProjectArgs): string[] {
+  return [...globalArgs(c, o), 'pull'];
+}
+
+/** `down --remove-orphans` (volumes are kept: they are the user's data). */
+export function downArgs(c: ComposeCommand, o: ProjectArgs): string[] {
+  return [...globalArgs(c, o), 'down', '--remove-orphans'];
+}
+
+/** `ps -a --format json` (v2 only). */
+export function psArgs(c: ComposeCommand, o: ProjectArgs): string[] {
+  return [...globalArgs(c, o), 'ps', '-a', '--format', 'json'];
+}
+
+export interface RunOptions {
+  cwd: string;
+  /** Passed as DOCKER_HOST; otherwise the daemon's own environment applies. */
+  dockerHost?: string;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+/** Runs compose; all captured text comes back passed through {@link maskSecrets}. */
+export async function runCompose(c: ComposeCommand, args: readonly string[], o: RunOptions): Promise<ExecResult> {
+  const r = await exec(c.file, args, {
+    cwd: o.cwd,
+    timeoutMs: o.timeoutMs,
+    signal: o.signal,
+    env: o.dockerHost ? { DOCKER_HOST: o.dockerHost } : undefined,
+  });
+  return { ...r, stdout: maskSecrets(r.stdout), stderr: maskSecrets(r.stderr), output: maskSecrets(r.output), error: r.error && maskSecrets(r.error) };
+}
+
+export type ComposeContainer = ComposePsOutput['containers'][number];
+
+/**
+ * Parses `ps --format json`: compose before 2.21 prints one JSON array, later versions one object per line.
+ * Unparseable lines (warnings) are skipped.
+ */
+export function parsePsOutput(text: string): ComposeContainer[] {
+  const trimmed = text.trim();
+  if (!trimmed) return [];
+  let items: unknown[] = [];
+  if (trimmed.startsWith('[')) {
+    try {
+      const parsed: unknown = JSON.parse(trimmed);
+      if (Array.isArray(parsed)) items = parsed;
+    } catch {
+      items = [];
+    }
+  } else {
+    for (const line of trimmed.split('\n')) {
+      const l = line.trim();
+      if (!l.startsWith('{')) continue;
+      try {
+        items.push(JSON.parse(l));
+      } catch {
+        // Not a container line (e.g. a warning).
+      }
+    }
+  }
+  return items.filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null).map(toContainer);
+}
+
+function toContainer(x: Record<string, unknown>): ComposeContainer {
+  const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));
+  const exit = Number(x['ExitCode'] ?? 0);
+  return {
+    id: str(x['ID']),
+    name: str(x['Name']),
+    service: str(x['Service']),
+    state: str(x['State']),
+    health: str(x['Health']),
+    exitCode: Number.isFinite(exit) ? exit : 0,
+  };
+}
+
+const DAEMON_UNREACHABLE = [
+  /Cannot connect to the Docker daemon/i,
+  /error during connect/i,
+  /dial unix [^\s:]+: connect: (no such file or directory|connection refused|permission denied)/i,
+  /\.sock: connect: (no such file or directory|connection refused)/i,
+  /dial tcp [^\s]+: connect: connection refused/i,
+];
+
+/**
+ * true when compose output says the engine could not be reached (socket missing/closed, daemon stopped). Compose
+ * file errors like `open compose.yaml: no such file or directory` are not matched: only socket/dial errors are.
+ */
+export function isDaemonUnreachable(text: string): boolean {
+  return DAEMON_UNREACHABLE.some((re) => re.test(text));
+}
+
+/** Failure half of TaskResult (without durationMs). */
+export interface ComposeFailure {
+  ok: false;
+  code: string;
+  message: string;
+  transient: boolean;
+  output?: string;
+}
+
+/** Output kept in a failure result: the tail, where compose prints its error. */
+const FAILURE_OUTPUT_BYTES = 16 * 1024;
+
+/**
+ * Maps a failed compose run to a task failure: COMPOSE_NOT_FOUND (could not start), COMPOSE_TIMEOUT (killed at
+ * the timeout), COMPOSE_ABORTED, DOCKER_UNREACHABLE (transient) or `failCode` with compose's own error text.
+ */
+export function classifyFailure(r: ExecResult, failCode: string, what: string, timeoutMs: number): ComposeFailure {
+  const output = tail(r.output, FAILURE_OUTPUT_BYTES);
+  if (r.error && !r.aborted) {
+    return { ok: false, code: 'COMPOSE_NOT_FOUND', message: `${what}: compose could not be started (${r.error})`, transient: false };
+  }
+  if (r.timedOut) {
+    return { ok: false, code: 'COMPOSE_TIMEOUT', message: `${what} timed out after ${Math.round(timeoutMs / 1000)} s and was killed`, transient: false, output };
+  }
+  if (r.aborted) return { ok: false, code: 'COMPOSE_ABORTED', message: `${what} was aborted`, transient: true, output };
+  if (isDaemonUnreachable(r.output)) {
+    return { ok: false, code: 'DOCKER_UNREACHABLE', message: `${what}: Docker engine unreachable: ${lastLine(r.output)}`, transient: true, output };
+  }
+  return { ok: false, code: failCode, message: `${what} failed (exit ${r.code ?? r.signal}): ${lastLine(r.output)}`, transient: false, output };
+}
+
+/** The failure returned when no compose CLI is found. */
+export function composeNotFound(): ComposeFailure {
+  return {
+    ok: false,
+    code: 'COMPOSE_NOT_FOUND',
+    message: `neither "docker compose" (v2) nor "docker-compose" (v1) is available${process.env[COMPOSE_COMMAND_ENV] ? ` (${COMPOSE_COMMAND_ENV} is set)` : ''}`,
+    transient: false,
+  };
+}
+
+function lastLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const line = lines.at(-1) ?? 'no output';
+  return line.length > 300 ? `${line.slice(0, 300)}…` : line;
+}
+
+function tail(text: string, max: number): string {
+  return text.length > max ? `…${text.slice(text.length - max)}` : text;
+}

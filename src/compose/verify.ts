@@ -1,0 +1,273 @@
+/**
+ * @module Post-deploy verification on the main thread (dockerode): every container of the compose project must be
+ * running (and healthy where it has a healthcheck) or have exited 0, then an optional HTTP URL must answer 2xx.
+ * Fails early on `unhealthy`, a non-zero exit or a restart loop instead of waiting for the timeout.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import Dockerode from 'dockerode';
+import { AppError } from '../errors.ts';
+import { maskSecrets } from '../lib/redact.ts';
+
+/** Label compose puts on every container of a project. */
+export const PROJECT_LABEL = 'com.docker.compose.project';
+/** Label naming the compose service of a container. */
+export const SERVICE_LABEL = 'com.docker.compose.service';
+
+/** A DOCKER_HOST value Shiparr cannot use. */
+export class DockerHostError extends AppError {
+  readonly code = 'DOCKER_HOST_INVALID';
+}
+
+/** Per-request socket timeout: a hung engine must not hang verification or the logs endpoint forever. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/**
+ * Dockerode client for a DOCKER_HOST value: `unix:///path`, `tcp://host:port` (TLS when the port is 2376, like the
+ * docker CLI), `http(s)://host:port`, `ssh://user@host[:port]`. Without a value, docker-modem's defaults apply
+ * (DOCKER_HOST from the environment, else the local socket).
+ */
+export function createDocker(dockerHost?: string): Dockerode {
+  if (!dockerHost) return new Dockerode({ timeout: REQUEST_TIMEOUT_MS });
+  let u: URL;
+  try {
+    u = new URL(dockerHost);
+  } catch {
+    throw new DockerHostError(`invalid DOCKER_HOST "${maskSecrets(dockerHost)}": expected unix://, tcp://, http(s):// or ssh://`);
+  }
+  switch (u.protocol) {
+    case 'unix:': {
+      const socketPath = decodeURIComponent(u.pathname);
+      if (!socketPath) throw new DockerHostError('invalid DOCKER_HOST: unix:// needs a socket path');
+      return new Dockerode({ socketPath, timeout: REQUEST_TIMEOUT_MS });
+    }
+    case 'tcp:':
+    case 'http:':
+    case 'https:': {
+      const port = u.port || (u.protocol === 'https:' ? '2376' : u.protocol === 'http:' ? '80' : '2375');
+      const protocol = u.protocol === 'https:' || (u.protocol === 'tcp:' && port === '2376') ? 'https' : 'http';
+      return new Dockerode({ host: u.hostname.replace(/^\[|\]$/g, ''), port, protocol, timeout: REQUEST_TIMEOUT_MS });
+    }
+    case 'ssh:':
+      return new Dockerode({
+        protocol: 'ssh',
+        host: u.hostname,
+        port: u.port || '22',
+        username: u.username ? decodeURIComponent(u.username) : undefined,
+        timeout: REQUEST_TIMEOUT_MS,
+      });
+    default:
+      throw new DockerHostError(`unsupported DOCKER_HOST scheme "${u.protocol}": expected unix://, tcp://, http(s):// or ssh://`);
+  }
+}
+
+/** One container of the project as verification saw it last. */
+export interface ContainerSummary {
+  id: string;
+  /** Container name without the leading slash. */
+  name: string;
+  service: string;
+  /** created | running | restarting | exited | paused | dead | removing */
+  state: string;
+  /** healthy | unhealthy | starting | '' (no healthcheck) */
+  health: string;
+  exitCode: number;
+  restartCount: number;
+  /** When the container last started (ms since epoch; 0 when never started). */
+  startedAt: number;
+}
+
+export interface VerifyOptions {
+  docker: Dockerode;
+  project: string;
+  /** Budget for the containers to become ready. */
+  timeoutMs: number;
+  /** Poll period (default 1 s). */
+  pollMs?: number;
+  /**
+   * How long a container without a healthcheck must have been running to count as ready (default
+   * min(3 s, timeoutMs/2)): without it, a service that crashes a second after start would pass verification.
+   */
+  stableMs?: number;
+  /** Optional URL that must answer 2xx once the containers are ready. */
+  url?: string;
+  /** Attempts for the URL check (default 5). */
+  retries?: number;
+  /** Pause between URL attempts (default 5 s); also the per-request timeout (1-30 s). */
+  intervalMs?: number;
+  signal?: AbortSignal;
+}
+
+export type VerifyResult =
+  | { ok: true; containers: ContainerSummary[] }
+  | { ok: false; code: string; message: string; transient: boolean; containers: ContainerSummary[] };
+
+type Verdict = 'ready' | 'pending' | { code: string; why: string };
+
+/** Container names whose RestartCount grew by this much during verification are in a restart loop. */
+const RESTART_LOOP_RESTARTS = 2;
+/** …or that were seen in state `restarting` in this many polls. */
+const RESTART_LOOP_POLLS = 2;
+
+/**
+ * Waits until every container of `project` is ready (running and, if it has a healthcheck, healthy; or exited 0),
+ * then checks `url`. Never rejects for engine or container problems: they come back as `{ ok:false }`.
+ * Codes: VERIFY_NO_CONTAINERS, VERIFY_UNHEALTHY, VERIFY_EXITED, VERIFY_RESTART_LOOP, VERIFY_DEAD, VERIFY_TIMEOUT,
+ * VERIFY_URL_FAILED, VERIFY_ABORTED, DOCKER_UNREACHABLE (transient), DOCKER_ERROR (transient).
+ */
+export async function verifyProject(opts: VerifyOptions): Promise<VerifyResult> {
+  const { docker, project, signal } = opts;
+  const pollMs = Math.max(50, opts.pollMs ?? 1_000);
+  const stableMs = Math.max(0, opts.stableMs ?? Math.min(3_000, opts.timeoutMs / 2));
+  const deadline = Date.now() + opts.timeoutMs;
+  const firstRestartCount = new Map<string, number>();
+  const restartingPolls = new Map<string, number>();
+  let containers: ContainerSummary[] = [];
+  const fail = (code: string, message: string, transient = false): VerifyResult => ({ ok: false, code, message, transient, containers });
+
+  for (;;) {
+    if (signal?.aborted) return fail('VERIFY_ABORTED', 'verification aborted', true);
+    try {
+      containers = await listProject(docker, project, signal);
+    } catch (err) {
+      if (signal?.aborted) return fail('VERIFY_ABORTED', 'verification aborted', true);
+      const e = engineFailure(err);
+      return fail(e.code, e.message, e.transient);
+    }
+    if (containers.length === 0) {
+      return fail('VERIFY_NO_CONTAINERS', `no containers found for compose project "${project}"`);
+    }
+
+    const pending: ContainerSummary[] = [];
+    for (const c of containers) {
+      const first = firstRestartCount.get(c.id);
+      if (first === undefined) firstRestartCount.set(c.id, c.restartCount);
+      if (c.state === 'restarting') restartingPolls.set(c.id, (restartingPolls.get(c.id) ?? 0) + 1);
+      const v = judge(c, c.restartCount - (first ?? c.restartCount), restartingPolls.get(c.id) ?? 0, stableMs);
+      if (v === 'pending') pending.push(c);
+      else if (v !== 'ready') return fail(v.code, `${v.why}: ${describe(c)}`);
+    }
+    if (pending.length === 0) break;
+
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      return fail(
+        'VERIFY_TIMEOUT',
+        `containers not ready after ${Math.round(opts.timeoutMs / 1000)} s: ${pending.map(describe).join(', ')}`,
+      );
+    }
+    try {
+      await sleep(Math.min(pollMs, left), undefined, { signal });
+    } catch {
+      return fail('VERIFY_ABORTED', 'verification aborted', true);
+    }
+  }
+
+  if (opts.url) {
+    const r = await checkUrl(opts.url, opts.retries ?? 5, opts.intervalMs ?? 5_000, signal);
+    if (!r.ok) return fail(r.code, r.message);
+  }
+  return { ok: true, containers };
+}
+
+function judge(c: ContainerSummary, restartsSinceStart: number, restartingPolls: number, stableMs: number): Verdict {
+  if (restartsSinceStart >= RESTART_LOOP_RESTARTS || restartingPolls >= RESTART_LOOP_POLLS) {
+    return { code: 'VERIFY_RESTART_LOOP', why: 'container is restarting repeatedly' };
+  }
+  switch (c.state) {
+    case 'running':
+      if (c.health === 'unhealthy') return { code: 'VERIFY_UNHEALTHY', why: 'container is unhealthy' };
+      if (c.health === 'healthy') return 'ready';
+      // No healthcheck: running for a while is the best evidence we get.
+      if (c.health === '') return Date.now() - c.startedAt >= stableMs ? 'ready' : 'pending';
+      return 'pending';
+    case 'exited':
+      // Exit 0 = one-shot job (migrations, init) that did its work.
+      return c.exitCode === 0 ? 'ready' : { code: 'VERIFY_EXITED', why: `container exited with code ${c.exitCode}` };
+    case 'dead':
+      return { code: 'VERIFY_DEAD', why: 'container is dead' };
+    default:
+      // created, restarting (first sighting), paused, removing: give it until the timeout.
+      return 'pending';
+  }
+}
+
+function describe(c: ContainerSummary): string {
+  const parts = [c.state];
+  if (c.health) parts.push(`health ${c.health}`);
+  if (c.state === 'exited' || c.state === 'dead') parts.push(`exit code ${c.exitCode}`);
+  if (c.restartCount > 0) parts.push(`${c.restartCount} restart(s)`);
+  return `${c.name} (${parts.join(', ')})`;
+}
+
+/** Lists and inspects every container (running or not) labelled with the project, sorted by name. */
+export async function listProject(docker: Dockerode, project: string, signal?: AbortSignal): Promise<ContainerSummary[]> {
+  const list = await docker.listContainers({ all: true, filters: { label: [`${PROJECT_LABEL}=${project}`] }, abortSignal: signal } as Dockerode.ContainerListOptions);
+  const out: ContainerSummary[] = [];
+  for (const item of list) {
+    let info: Dockerode.ContainerInspectInfo;
+    try {
+      info = await docker.getContainer(item.Id).inspect({ abortSignal: signal } as Dockerode.ContainerInspectOptions);
+    } catch (err) {
+      // Removed between list and inspect (compose recreating it): the next poll sees its successor.
+      if ((err as { statusCode?: number }).statusCode === 404) continue;
+      throw err;
+    }
+    const s = info.State;
+    out.push({
+      id: info.Id,
+      name: info.Name.replace(/^\//, ''),
+      service: info.Config.Labels?.[SERVICE_LABEL] ?? '',
+      state: s.Restarting ? 'restarting' : s.Status,
+      health: s.Health?.Status ?? '',
+      exitCode: s.ExitCode,
+      restartCount: info.RestartCount ?? 0,
+      startedAt: Date.parse(s.StartedAt) || 0,
+    });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+const UNREACHABLE_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EACCES']);
+
+/** Maps a dockerode error to a failure: engine unreachable (socket/network), or an engine-side error. */
+export function engineFailure(err: unknown): { code: string; message: string; transient: boolean } {
+  const e = err as { code?: string; statusCode?: number; message?: string };
+  if ((e.code && UNREACHABLE_CODES.has(e.code)) || /timeout/i.test(e.message ?? '')) {
+    const hint = e.code === 'EACCES' ? ' (permission denied on the Docker socket)' : '';
+    return { code: 'DOCKER_UNREACHABLE', message: `Docker engine unreachable${hint}: ${maskSecrets(e.message ?? String(err))}`, transient: e.code !== 'EACCES' };
+  }
+  return { code: 'DOCKER_ERROR', message: `Docker engine error${e.statusCode ? ` (HTTP ${e.statusCode})` : ''}: ${maskSecrets(e.message ?? String(err))}`, transient: true };
+}
+
+async function checkUrl(
+  url: string,
+  retries: number,
+  intervalMs: number,
+  signal?: AbortSignal,
+): Promise<{ ok: true } | { ok: false; code: string; message: string }> {
+  const attempts = Math.max(1, Math.floor(retries));
+  const requestTimeout = Math.min(30_000, Math.max(1_000, intervalMs));
+  let last = '';
+  for (let i = 1; i <= attempts; i++) {
+    if (signal?.aborted) return { ok: false, code: 'VERIFY_ABORTED', message: 'verification aborted' };
+    try {
+      const s = signal ? AbortSignal.any([signal, AbortSignal.timeout(requestTimeout)]) : AbortSignal.timeout(requestTimeout);
+      const res = await fetch(url, { signal: s, redirect: 'follow' });
+      // Drain the body so the connection is released.
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status >= 200 && res.status < 300) return { ok: true };
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      last = e.name === 'TimeoutError' ? `no answer within ${requestTimeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    }
+    if (i < attempts) {
+      try {
+        await sleep(intervalMs, undefined, { signal });
+      } catch {
+        return { ok: false, code: 'VERIFY_ABORTED', message: 'verification aborted' };
+      }
+    }
+  }
+  return { ok: false, code: 'VERIFY_URL_FAILED', message: `${maskSecrets(url)} did not answer 2xx after ${attempts} attempt(s): ${maskSecrets(last)}` };
+}
