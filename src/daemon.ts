@@ -114,6 +114,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         failure: repo.notifications.failure,
         global: repo.globalNotifications,
         repeatIntervalMs: repo.notifyRepeatInterval * 1000,
+        timeoutMs: repo.timeouts.notify * 1000,
       },
       {
         event,
@@ -127,7 +128,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         rolledBackTo: notice.kind === 'rolled_back' ? run?.previousCommit ?? undefined : undefined,
       },
     );
-    return result.sent.map((s) => ({ url: s.url, service: s.service, ok: s.ok, error: s.error }));
+    return result.sent;
   };
 
   const supervisor = new Supervisor({

@@ -47,6 +47,8 @@ export interface NotifyOutcome {
   service: string;
   ok: boolean;
   error?: string;
+  status?: number;
+  attempts?: number;
 }
 
 /** Events the actor layer reports (the supervisor forwards them to SSE / metrics). */
