@@ -33,7 +33,7 @@ test('config/projects/example.yaml validates with no environment variables set',
     assert.equal(r.project?.name, 'example');
     assert.equal(repo?.url, 'https://github.com/shiparr/example-stack.git');
     assert.equal(repo?.token, undefined);
-    assert.equal(repo?.enabled, false, 'the example points at a repository the user does not control');
+    assert.equal(repo?.enabled, true, 'the example is live so `npm start` shows a repository');
   } finally {
     await fs.rm(dataPath, { recursive: true, force: true });
   }
