@@ -48,7 +48,8 @@ export function createLogger(opts: LoggerOptions): Logger {
         method.apply(this, args.map((a) => (typeof a === 'string' ? maskSecrets(a) : a)));
       },
     },
-    serializers: { err: pino.stdSerializers.err },
+    // Error messages and stacks can carry URLs with credentials: mask them like every other string.
+    serializers: { err: (e: Error) => scrub(pino.stdSerializers.err(e)) },
   };
   if (opts.destination) return pino(options, opts.destination);
   if (pretty) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss' } } });
