@@ -1,8 +1,20 @@
 // @ts-check
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
-import importX from 'eslint-plugin-import-x';
 import globals from 'globals';
+
+/** Files under `files` may not import from the listed sibling folders of src/. */
+function layer(files, forbidden) {
+  return {
+    files: [files],
+    rules: {
+      'no-restricted-imports': ['error', {
+        // Relative paths only (packages such as isomorphic-git/http/node must not match).
+        patterns: [{ group: forbidden.flatMap((d) => ['../', '../../', '../../../'].map((up) => `${up}${d}/*`)), message: 'layer violation: see STYLE.md convention 1' }],
+      }],
+    },
+  };
+}
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'data/**', 'coverage/**'] },
@@ -10,24 +22,22 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     languageOptions: { globals: { ...globals.node }, ecmaVersion: 2023, sourceType: 'module' },
-    plugins: { 'import-x': importX },
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
       'no-console': 'error',
-      // Imports go one way (STYLE.md convention 1): main → supervisor → actors → machines; workers never
-      // load XState/Koa; http only talks to the supervisor through port types.
-      'import-x/no-restricted-paths': ['error', {
-        zones: [
-          { target: './src/machines', from: ['./src/actors', './src/supervisor', './src/http', './src/store', './src/workers'] },
-          { target: './src/workers', from: ['./src/machines', './src/actors', './src/supervisor', './src/http', './src/store'] },
-          { target: './src/secrets', from: ['./src/machines', './src/actors', './src/supervisor', './src/http', './src/store'] },
-          { target: './src/notify', from: ['./src/machines', './src/actors', './src/supervisor', './src/http'] },
-          { target: './src/http', from: ['./src/actors', './src/workers'] },
-        ],
-      }],
     },
   },
+  // Imports go one way (STYLE.md convention 1): main → supervisor → actors → machines; worker-side code never
+  // loads XState, Koa or the store; http talks to the supervisor only through port types.
+  layer('src/machines/**', ['actors', 'supervisor', 'http', 'store', 'workers']),
+  layer('src/workers/**', ['machines', 'actors', 'supervisor', 'http', 'store']),
+  layer('src/git/**', ['machines', 'actors', 'supervisor', 'http', 'store']),
+  layer('src/compose/**', ['machines', 'actors', 'supervisor', 'http', 'store']),
+  layer('src/secrets/**', ['machines', 'actors', 'supervisor', 'http', 'store']),
+  layer('src/notify/**', ['machines', 'actors', 'supervisor', 'http']),
+  layer('src/store/**', ['machines', 'actors', 'supervisor', 'http', 'workers']),
+  layer('src/http/**', ['actors', 'workers', 'supervisor', 'store']),
   {
     files: ['src/cli/**', 'src/main.ts', 'scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-console': 'off' },
