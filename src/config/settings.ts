@@ -40,6 +40,7 @@ const SettingsEnvSchema = z.object({
   SHIPARR_AUTH_ENABLED: bool.default(false),
   SHIPARR_AUTH_USERNAME: z.string().default('admin'),
   SHIPARR_AUTH_PASSWORD: optionalText,
+  SHIPARR_PUBLIC_WIDGETS: bool.default(false),
   SHIPARR_WEBHOOK_SECRET: optionalText,
   GITHUB_TOKEN: optionalText,
   SHIPARR_MAX_CONCURRENT_DEPLOYS: int(1, 64).default(2),
@@ -60,7 +61,8 @@ export interface Settings {
   logLevel: LogLevel;
   sopsAgeKeyFile: string | undefined;
   sopsAgeKey: string | undefined;
-  auth: { enabled: boolean; username: string; password: string | undefined };
+  /** `publicWidgets`: serve the Dashy widget routes without Basic Auth (Dashy's browser fetch sends no credentials). */
+  auth: { enabled: boolean; username: string; password: string | undefined; publicWidgets: boolean };
   webhookSecret: string | undefined;
   githubToken: string | undefined;
   maxConcurrentDeploys: number;
@@ -109,7 +111,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
     logLevel: e.SHIPARR_LOG_LEVEL,
     sopsAgeKeyFile: e.SOPS_AGE_KEY_FILE ? path.resolve(cwd, e.SOPS_AGE_KEY_FILE) : undefined,
     sopsAgeKey: e.SOPS_AGE_KEY,
-    auth: { enabled: e.SHIPARR_AUTH_ENABLED, username: e.SHIPARR_AUTH_USERNAME, password: e.SHIPARR_AUTH_PASSWORD },
+    auth: { enabled: e.SHIPARR_AUTH_ENABLED, username: e.SHIPARR_AUTH_USERNAME, password: e.SHIPARR_AUTH_PASSWORD, publicWidgets: e.SHIPARR_PUBLIC_WIDGETS },
     webhookSecret: e.SHIPARR_WEBHOOK_SECRET,
     githubToken: e.GITHUB_TOKEN,
     maxConcurrentDeploys: e.SHIPARR_MAX_CONCURRENT_DEPLOYS,

@@ -55,10 +55,14 @@ export async function loadAgeIdentities(sources: AgeKeySources): Promise<AgeKeyr
     try {
       text = await readFile(sources.keyFile, 'utf8');
     } catch (err) {
-      const reason = (err as NodeJS.ErrnoException).code ?? 'read error';
-      throw new SopsError('SOPS_NO_KEY', `cannot read age key file ${sources.keyFile} (${reason})`);
+      const code = (err as NodeJS.ErrnoException).code ?? 'read error';
+      // A missing default key file (the container image sets SOPS_AGE_KEY_FILE) is fine when an inline key is given.
+      if (!(code === 'ENOENT' && sources.key?.trim())) {
+        throw new SopsError('SOPS_NO_KEY', `cannot read age key file ${sources.keyFile} (${code})`);
+      }
+      text = '';
     }
-    rings.push(parseAgeIdentities(text, sources.keyFile));
+    if (text) rings.push(parseAgeIdentities(text, sources.keyFile));
   }
   if (sources.key?.trim()) rings.push(parseAgeIdentities(sources.key, 'SOPS_AGE_KEY'));
   if (rings.length === 0) {

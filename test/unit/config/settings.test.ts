@@ -24,7 +24,7 @@ test('defaults from DESIGN.md, paths made absolute against cwd', () => {
   assert.equal(s.configPath, path.join(cwd, 'config/projects'));
   assert.equal(s.dataPath, path.join(cwd, 'data'));
   assert.equal(s.logLevel, 'info');
-  assert.deepEqual(s.auth, { enabled: false, username: 'admin', password: undefined });
+  assert.deepEqual(s.auth, { enabled: false, username: 'admin', password: undefined, publicWidgets: false });
   assert.equal(s.maxConcurrentDeploys, 2);
   assert.equal(s.shutdownGraceSeconds, 30);
   assert.ok(s.workers >= 2 && s.workers <= 4);
@@ -52,7 +52,7 @@ test('SHIPARR_* values are parsed; the seed spelling Shiparr_* is accepted and S
   assert.equal(s.configPath, '/etc/shiparr/projects');
   assert.equal(s.dataPath, path.join(cwd, 'var'));
   assert.equal(s.logLevel, 'debug');
-  assert.deepEqual(s.auth, { enabled: true, username: 'admin', password: 'pw' });
+  assert.deepEqual(s.auth, { enabled: true, username: 'admin', password: 'pw', publicWidgets: false });
   assert.equal(s.workers, 3);
   assert.equal(s.sopsAgeKeyFile, path.join(cwd, 'keys/age.txt'));
   assert.equal(s.githubToken, undefined, 'an empty variable counts as unset');

@@ -125,3 +125,10 @@ test('tampered header, tampered payload and truncation are refused', () => {
   assert.throws(() => ageDecrypt(file.subarray(0, headerEnd - 10), ids), { code: 'SOPS_MALFORMED' });
   assert.throws(() => ageDecrypt(Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n'), ids), { code: 'SOPS_MALFORMED' });
 });
+
+test('a missing key file is ignored when an inline SOPS_AGE_KEY is given, and is an error otherwise', async () => {
+  const id = generateIdentity();
+  const ring = await loadAgeIdentities({ keyFile: '/nonexistent/age.key', key: id.identity });
+  assert.equal(ring.identities.length, 1);
+  await assert.rejects(loadAgeIdentities({ keyFile: '/nonexistent/age.key' }), /cannot read age key file \/nonexistent\/age\.key \(ENOENT\)/);
+});
