@@ -81,7 +81,7 @@ const STAGE_TIMEOUT_MARGIN_MS = 10_000;
 
 export const deployMachine = setup({
   types: {} as {
-    context: DeployContext & { checkTrigger: DeployTrigger; jitter: number; notice: Notice | null; rolledBack: boolean };
+    context: DeployContext & { checkTrigger: DeployTrigger; jitter: number; bootDelayMs: number; notice: Notice | null; rolledBack: boolean };
     events: DeployEvent;
     input: DeployInput & { jitter?: number };
   },
@@ -133,6 +133,7 @@ export const deployMachine = setup({
         1000 +
       STAGE_TIMEOUT_MARGIN_MS,
     notifyTimeout: ({ context }) => (context.repo.timeouts.notify * 2 + 5) * 1000,
+    bootDelay: ({ context }) => context.bootDelayMs,
     /** Waiting for a free deploy slot (global concurrency limit) is bounded too. */
     openTimeout: ({ context }) => Math.max(3_600_000, context.repo.timeouts.apply * 1000 * 4),
   },
@@ -155,6 +156,7 @@ export const deployMachine = setup({
     pendingConfig: null,
     checkTrigger: input.checkOnStart ? 'boot' : 'poll',
     jitter: input.jitter ?? 0.5,
+    bootDelayMs: Math.max(0, input.bootDelayMs ?? 0),
     notice: null,
     rolledBack: false,
   }),
@@ -194,9 +196,10 @@ export const deployMachine = setup({
       ],
       always: [
         { guard: 'isSuspended', target: 'suspended' },
-        { guard: ({ context }) => context.checkTrigger === 'boot', target: 'checking' },
-        { target: 'idle' },
+        { guard: ({ context }) => context.checkTrigger === 'boot' && context.bootDelayMs === 0, target: 'checking' },
+        { guard: ({ context }) => context.checkTrigger !== 'boot', target: 'idle' },
       ],
+      after: { bootDelay: { target: 'checking' } },
     },
     idle: {
       description: 'Waiting for the poll interval (or backoff), a webhook, a forced deploy or a config change.',

@@ -67,8 +67,10 @@ export interface DeployInput {
   lastConfigHash: string | null;
   pinnedCommit: string | null;
   suspended: boolean;
-  /** Check immediately at start (boot) rather than after one interval. */
+  /** Check at start (boot) rather than after one interval. */
   checkOnStart?: boolean;
+  /** Wait this long before that first check (spreads the boot checks of many repositories). */
+  bootDelayMs?: number;
 }
 
 export type DeployEvent =

@@ -9,6 +9,7 @@
  */
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
+import { maskSecrets } from '../lib/redact.ts';
 import type { RunTask, TaskName } from './types.ts';
 
 // Sources run under tsx (`.ts`), the build runs from dist/ (`.js`): pick the worker file by our own extension.
@@ -16,6 +17,9 @@ const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 /** URL of the worker file for a task. */
 export const taskFile = (name: TaskName): string => new URL(`./tasks/${name}${ext}`, import.meta.url).href;
+
+/** Async tasks per worker thread (see createPool). */
+export const CONCURRENT_TASKS_PER_WORKER = 16;
 
 export interface PoolOptions {
   maxThreads: number;
@@ -26,9 +30,13 @@ export function createPool({ maxThreads, log }: PoolOptions): Piscina {
   const pool = new Piscina({
     // Any task file works as the default; each run names its own filename.
     filename: taskFile('git-check'),
-    minThreads: 1,
+    // Warm workers: starting one costs hundreds of ms (seconds under tsx), paid on the deploy's critical path.
+    minThreads: maxThreads,
     maxThreads,
-    idleTimeout: 60_000,
+    idleTimeout: 24 * 3_600_000,
+    // Tasks mostly wait on the network or a child process (git-check, compose): several share a worker, so a
+    // long `compose up` never stalls the head checks of 1,000 other repositories.
+    concurrentTasksPerWorker: CONCURRENT_TASKS_PER_WORKER,
     // Workers under tsx need the loader too.
     execArgv: ext === '.ts' ? ['--import', 'tsx'] : [],
   });
@@ -36,7 +44,20 @@ export function createPool({ maxThreads, log }: PoolOptions): Piscina {
   return pool;
 }
 
-/** Typed runner: `runTask('git-check', input, signal)`. */
+/**
+ * Typed runner: `runTask('git-check', input, signal)`. Rejects only when *this* task was aborted. Any other
+ * rejection — a bug in a task, or its worker being terminated because another task sharing it was aborted —
+ * comes back as a transient `TASK_CRASHED` result, so the caller retries with backoff instead of pinning a commit.
+ */
 export function createTaskRunner(pool: Piscina): RunTask {
-  return (name, input, signal) => pool.run(input, { filename: taskFile(name), signal }) as never;
+  return (async (name: TaskName, input: unknown, signal?: AbortSignal) => {
+    const started = Date.now();
+    try {
+      return await pool.run(input, { filename: taskFile(name), signal });
+    } catch (err) {
+      if (signal?.aborted) throw err;
+      const reason = maskSecrets(err instanceof Error ? err.message : String(err));
+      return { ok: false, durationMs: Date.now() - started, code: 'TASK_CRASHED', message: `${name} task stopped unexpectedly: ${reason}`, transient: true };
+    }
+  }) as RunTask;
 }

@@ -400,3 +400,22 @@ test('a manual rollback pins the commit it moved away from', async () => {
   await idleAfter(h.actor, () => h.checks.length === 1);
   assert.equal(h.checks[0]?.result, 'pinned');
 });
+
+test('a boot delay postpones the first check (spread of many repositories)', async () => {
+  const checks: number[] = [];
+  const machine = deployMachine.provide({
+    actors: { check: fromPromise(async () => (checks.push(1), { commit: 'c1' })) },
+  });
+  const clock = new SimulatedClock();
+  const actor = createActor(machine, {
+    clock,
+    input: { repo: repoFixture(), lastDeployedCommit: 'c1', lastConfigHash: 'hash-1', pinnedCommit: null, suspended: false, checkOnStart: true, bootDelayMs: 5_000 },
+  }).start();
+  assert.equal(actor.getSnapshot().value, 'boot');
+  clock.increment(4_999);
+  assert.equal(checks.length, 0);
+  clock.increment(1);
+  await waitFor(actor, (s) => s.matches('idle'), { timeout: 1_000 });
+  assert.equal(checks.length, 1);
+  actor.stop();
+});
