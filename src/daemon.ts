@@ -25,6 +25,7 @@ import type { HealthReport } from './http/ports.ts';
 import type { Notice } from './machines/deploy-machine.ts';
 import type { NotifyOutcome, VerifyResult } from './actors/repo-actor.ts';
 import { VERSION } from './version.ts';
+import { detectSelf, finaliseSelfUpdates, selfMatcher } from './supervisor/self-update.ts';
 
 export interface DaemonOptions {
   settings: Settings;
@@ -79,6 +80,11 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     if (!d) dockers.set(k, (d = createDocker(k || undefined)));
     return d;
   };
+  // Self-update: find our own container, and finish the deployments a replaced predecessor left open.
+  const selfLog = log.child({ component: 'self-update' });
+  const self = await detectSelf({ docker: dockerFor(), log: selfLog });
+  await finaliseSelfUpdates({ store, self, docker: dockerFor(), log: selfLog });
+
   // De-duplication / recovery state survives restarts: kept per repository in the store.
   const notifier = createNotifier({
     log: log.child({ component: 'notify' }),
@@ -141,6 +147,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     maxConcurrentDeploys: settings.maxConcurrentDeploys,
     secrets: { ageKeyFile: settings.sopsAgeKeyFile, ageKey: settings.sopsAgeKey },
     checkOnStart: opts.checkOnStart ?? true,
+    isSelf: selfMatcher(self),
   });
   supervisor.start(config);
 
@@ -204,6 +211,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let watcher: ConfigWatcher | null = null;
   if (opts.watch ?? true) {
     watcher = watchConfigDir(settings.configPath, () => supervisor.reload(), { log: log.child({ component: 'config' }) });
+    // A file written between the first load and the end of the watcher's initial scan raises no event: reload once
+    // the watcher is ready so such an edit is not missed until the next change (the diff is empty otherwise).
+    await watcher.ready;
+    await supervisor.reload();
   }
 
   let closing: Promise<void> | null = null;

@@ -25,7 +25,10 @@ export interface HistoryWriter {
     previousCommit?: string | null;
     configHash?: string | null;
   }): { id: number };
-  updateDeployment(id: number, patch: { status?: DeploymentStatus; stage?: string | null; commit?: string | null; error?: string | null; previousCommit?: string | null; configHash?: string | null }): void;
+  updateDeployment(
+    id: number,
+    patch: { status?: DeploymentStatus; stage?: string | null; commit?: string | null; error?: string | null; previousCommit?: string | null; configHash?: string | null; selfUpdate?: boolean },
+  ): void;
   appendDeploymentLog(id: number, text: string): void;
   finishDeployment(
     id: number,
@@ -69,6 +72,8 @@ export interface RepoDeps {
   report(e: RepoActivity): void;
   /** Random in [0,1) for poll jitter (injectable for tests). */
   random?: () => number;
+  /** true when a compose project is the one Shiparr itself runs in (see supervisor/self-update.ts). */
+  isSelf?: (composeProject: string) => boolean;
 }
 
 const STAGE_OF: Record<TaskName, DeployStage> = {
@@ -157,6 +162,11 @@ export function createRepoLogic(deps: RepoDeps) {
       apply: fromPromise(async ({ input, signal }) => {
         const { repo, deploymentId: id } = input;
         if (id !== null) history.updateDeployment(id, { stage: 'applying' });
+        // Compose may replace our own container: flag the row first so the next boot finalises it.
+        if (id !== null && deps.isSelf?.(repo.composeProject)) {
+          history.updateDeployment(id, { selfUpdate: true });
+          logTo(id, `applying: ${repo.composeProject} is Shiparr's own compose project (self-update); the result is confirmed at the next start if this process is replaced`);
+        }
         const r = await runTask(
           'compose-up',
           {

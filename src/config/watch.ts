@@ -6,6 +6,11 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Logger } from 'pino';
 
 export interface ConfigWatcher {
+  /**
+   * Resolves once the initial scan is done: only changes after this point are reported (changes made between
+   * loading the config and this point are not, so the caller should reload once when it resolves).
+   */
+  readonly ready: Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,7 +56,13 @@ export function watchConfigDir(dir: string, onChange: () => Promise<unknown> | v
     schedule();
   });
   watcher.on('error', (err) => opts.log.error({ err }, 'config watcher error'));
+  // An error during the initial scan must not leave the caller waiting forever.
+  const ready = new Promise<void>((resolve) => {
+    watcher.once('ready', () => resolve());
+    watcher.once('error', () => resolve());
+  });
   return {
+    ready,
     async close() {
       if (timer) clearTimeout(timer);
       await watcher.close();

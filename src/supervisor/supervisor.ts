@@ -76,6 +76,8 @@ export interface SupervisorDeps {
   checkOnStart?: boolean;
   /** Restart policy for crashed actors. */
   restart?: { max: number; windowMs: number; baseDelayMs: number };
+  /** true for Shiparr's own compose project: its deployments are flagged self-update (see self-update.ts). */
+  isSelf?: (composeProject: string) => boolean;
 }
 
 interface Entry {
@@ -166,7 +168,9 @@ export class Supervisor implements SupervisorPort {
     for (const [key, repo] of wanted) {
       const entry = this.#entries.get(key);
       if (!entry) {
-        this.#spawn(repo, boot ? this.#deps.checkOnStart ?? true : true);
+        // At boot, spread the first checks (25 ms per repository, at most 30 s) so 1,000 repositories do not
+        // hit their remotes and the worker pool in the same instant.
+        this.#spawn(repo, boot ? this.#deps.checkOnStart ?? true : true, boot ? Math.min(30_000, wanted.size * 25) : 0);
         added.push(key);
       } else if (JSON.stringify(entry.repo) !== JSON.stringify(repo)) {
         entry.repo = repo;
@@ -199,7 +203,7 @@ export class Supervisor implements SupervisorPort {
 
   // ---- actors ------------------------------------------------------------------------------------------
 
-  #spawn(repo: RepoConfig, checkOnStart: boolean): void {
+  #spawn(repo: RepoConfig, checkOnStart: boolean, bootSpreadMs = 0): void {
     const row = this.#deps.store.getRepository(repo.key);
     const entry: Entry = this.#entries.get(repo.key) ?? {
       repo, actor: null, state: 'boot', since: new Date().toISOString(), restarts: 0, restartTimes: [], failed: null, restartTimer: null,
@@ -217,6 +221,7 @@ export class Supervisor implements SupervisorPort {
       secrets: this.#deps.secrets,
       log,
       report: (e) => this.#report(e),
+      isSelf: this.#deps.isSelf,
     });
     const random = this.#deps.random ?? Math.random;
     const actor = createActor(logic, {
@@ -229,6 +234,7 @@ export class Supervisor implements SupervisorPort {
         pinnedCommit: row?.pinnedCommit ?? null,
         suspended: row?.suspended ?? repo.suspended,
         checkOnStart,
+        bootDelayMs: bootSpreadMs > 0 ? Math.round(random() * bootSpreadMs) : 0,
         jitter: random(),
       },
     });
@@ -292,10 +298,20 @@ export class Supervisor implements SupervisorPort {
     const entry = this.#entries.get(key);
     if (!entry) return;
     if (entry.restartTimer) clearTimeout(entry.restartTimer);
+    const openId = entry.actor?.getSnapshot().context.run?.deploymentId ?? null;
     entry.actor?.stop();
     entry.actor = null;
     this.#slots.release(key);
     this.#entries.delete(key);
+    // A repository removed from the config mid-deploy: its aborted run must not stay `running` until the next boot.
+    // (At shutdown, stop() marks every open row interrupted itself, self-updates excepted.)
+    if (openId !== null && !this.#stopping) {
+      const d = this.#deps.store.getDeployment(openId);
+      if (d && (d.status === 'pending' || d.status === 'running')) {
+        this.#deps.store.finishDeployment(openId, { status: 'interrupted', error: 'interrupted: the repository was removed from the configuration' });
+        this.#log.warn({ repo: key, deploymentId: openId }, 'repository removed during a deploy; deployment marked interrupted');
+      }
+    }
   }
 
   #report(e: RepoActivity): void {
