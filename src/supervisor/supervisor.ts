@@ -32,6 +32,7 @@ export interface SupervisorStore extends HistoryWriter {
   listProjects(q?: { includeInactive?: boolean }): { name: string; description: string | null; file: string | null; active: boolean }[];
   getDeployment(id: number): Deployment | undefined;
   lastSuccessfulDeployment(repoKey: string): Deployment | undefined;
+  latestDeployment(repoKey: string): Deployment | undefined;
   listDeployments(repoKeyOrId: string | number, q: { limit?: number; before?: number }): { items: Deployment[]; nextBefore: number | null };
   markInterrupted(opts?: { exceptSelfUpdate?: boolean }): Deployment[];
 }
@@ -230,7 +231,9 @@ export class Supervisor implements SupervisorPort {
       input: {
         repo,
         lastDeployedCommit: row?.lastCommit ?? null,
-        lastConfigHash: row?.configHash ?? null,
+        // A deployment cut off by a crash may have half-applied compose: forget the config hash so the first check
+        // re-applies the target even when the commit did not change.
+        lastConfigHash: this.#deps.store.latestDeployment(repo.key)?.status === 'interrupted' ? null : (row?.configHash ?? null),
         pinnedCommit: row?.pinnedCommit ?? null,
         suspended: row?.suspended ?? repo.suspended,
         checkOnStart,

@@ -218,3 +218,25 @@ test('DeploySlots: FIFO hand-over, re-acquire is a no-op, release of a waiter re
   await assert.rejects(d, /aborted/);
   assert.equal(slots.queued, 0);
 });
+
+test('an interrupted deployment is re-applied at boot even when the commit did not change', async () => {
+  const store = Store.open(':memory:');
+  const tasks = fakeTasks({ heads: {} });
+  const cfg = config([project('p', [repo('p', 'a')])]);
+  let sup = build(store, tasks.runTask, () => cfg, 2);
+  sup.start(cfg);
+  await until(() => store.lastSuccessfulDeployment('p/a'), 'first deploy', 10_000);
+  await until(() => sup.get('p/a')?.state === 'idle', 'idle', 5_000);
+  await sup.stop(1_000);
+  // Simulate a crash in the middle of a forced redeploy of the same commit.
+  const open = store.createDeployment({ repoKey: 'p/a', trigger: 'api', status: 'running', commit: 'c1' });
+  store.markInterrupted();
+  assert.equal(store.getDeployment(open.id)?.status, 'interrupted');
+  const before = tasks.applies.length;
+  sup = build(store, tasks.runTask, () => cfg, 2);
+  sup.start(cfg);
+  await until(() => tasks.applies.length === before + 1 && sup.get('p/a')?.state === 'idle', 're-apply after the interruption', 10_000);
+  assert.equal(store.latestDeployment('p/a')?.status, 'success');
+  await sup.stop(1_000);
+  store.close();
+});
