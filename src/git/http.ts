@@ -1,14 +1,21 @@
 /** @module isomorphic-git's Node HTTP client bound to an AbortSignal, and the deadline every git task runs under. */
 import nodeHttp from 'isomorphic-git/http/node';
 import type { HttpClient } from 'isomorphic-git/http/node';
+import http from 'node:http';
+import https from 'node:https';
 import { GitError } from './errors.ts';
+
+// No keep-alive: polls are minutes apart, longer than any server's keep-alive timeout, so a pooled socket is almost
+// always stale by the next check and Node's global agent (keep-alive since Node 19) fails it with "socket hang up".
+const agents = { http: new http.Agent({ keepAlive: false }), https: new https.Agent({ keepAlive: false }) };
 
 /** An HttpClient whose every request (and response body) is aborted with `signal`. */
 export function abortableHttp(signal: AbortSignal): HttpClient {
   return {
     request(req) {
       signal.throwIfAborted();
-      return nodeHttp.request({ ...req, signal });
+      const agent = req.url.startsWith('https:') ? agents.https : agents.http;
+      return nodeHttp.request({ ...req, agent, signal });
     },
   };
 }
