@@ -100,6 +100,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       docker: dockerFor(repo.dockerHost),
       project: repo.composeProject,
       timeoutMs: repo.healthcheck.timeout * 1000,
+      // Listing one project's containers is cheap: poll often so a healthy deploy is confirmed promptly.
+      pollMs: 250,
       url: repo.healthcheck.url,
       retries: repo.healthcheck.retries,
       intervalMs: repo.healthcheck.interval * 1000,

@@ -105,7 +105,7 @@ type Verdict = 'ready' | 'pending' | { code: string; why: string };
 
 /** Container names whose RestartCount grew by this much during verification are in a restart loop. */
 const RESTART_LOOP_RESTARTS = 2;
-/** …or that were seen in state `restarting` in this many polls. */
+/** …or that were seen in state `restarting` for this many seconds (counted in polls × poll interval). */
 const RESTART_LOOP_POLLS = 2;
 
 /**
@@ -142,7 +142,9 @@ export async function verifyProject(opts: VerifyOptions): Promise<VerifyResult> 
       const first = firstRestartCount.get(c.id);
       if (first === undefined) firstRestartCount.set(c.id, c.restartCount);
       if (c.state === 'restarting') restartingPolls.set(c.id, (restartingPolls.get(c.id) ?? 0) + 1);
-      const v = judge(c, c.restartCount - (first ?? c.restartCount), restartingPolls.get(c.id) ?? 0, stableMs);
+      // "Restarting on two polls" means about two seconds of restarting, whatever the poll interval.
+      const restartingSeconds = ((restartingPolls.get(c.id) ?? 0) * pollMs) / 1000;
+      const v = judge(c, c.restartCount - (first ?? c.restartCount), Math.floor(restartingSeconds), stableMs);
       if (v === 'pending') pending.push(c);
       else if (v !== 'ready') return fail(v.code, `${v.why}: ${describe(c)}`);
     }
@@ -169,8 +171,8 @@ export async function verifyProject(opts: VerifyOptions): Promise<VerifyResult> 
   return { ok: true, containers };
 }
 
-function judge(c: ContainerSummary, restartsSinceStart: number, restartingPolls: number, stableMs: number): Verdict {
-  if (restartsSinceStart >= RESTART_LOOP_RESTARTS || restartingPolls >= RESTART_LOOP_POLLS) {
+function judge(c: ContainerSummary, restartsSinceStart: number, restartingSeconds: number, stableMs: number): Verdict {
+  if (restartsSinceStart >= RESTART_LOOP_RESTARTS || restartingSeconds >= RESTART_LOOP_POLLS) {
     return { code: 'VERIFY_RESTART_LOOP', why: 'container is restarting repeatedly' };
   }
   switch (c.state) {
