@@ -1,0 +1,192 @@
+/**
+ * @module Bench: HTTP API latency under a fixed request rate, on an idle daemon and while two deployments run
+ * continuously (real `docker compose` with the busybox test image, forced redeploys on two repositories).
+ * Load: autocannon in a child process (this file with `--load`), BENCH_API_RATE req/s split evenly between
+ * `GET /api/repositories/:id` and `GET /widget/dashy?project=…`, for BENCH_API_SECONDS. The daemon runs in this
+ * process; its event-loop delay is recorded in each phase.
+ *
+ * Env: BENCH_API_RATE=200 (total req/s)  BENCH_API_SECONDS=20  BENCH_API_CONNECTIONS=10 (per endpoint)
+ *      BENCH_API_DEPLOY_MODE=force|commit (force: redeploy the same commit; commit: push a new marker each time)
+ * Run: npx tsx bench/api-load.ts   → markdown on stdout and in bench/results/api-load.md
+ */
+import { fork } from 'node:child_process';
+import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { startGitServer } from '../test/helpers/git-server.ts';
+import { startTestDaemon } from '../test/helpers/daemon.ts';
+import { composeDown, ensureBusyboxImage, removeProjectContainers, uniqueProjectName, webServiceCompose } from '../test/helpers/docker.ts';
+import { envNumber, fmt, machineLine, ratio, table, writeResult } from './lib.ts';
+
+const RATE = envNumber('BENCH_API_RATE', 200);
+const SECONDS = envNumber('BENCH_API_SECONDS', 20);
+const CONNECTIONS = envNumber('BENCH_API_CONNECTIONS', 10);
+const MODE = process.env.BENCH_API_DEPLOY_MODE === 'commit' ? 'commit' : 'force';
+
+interface LoadSpec {
+  targets: { name: string; url: string }[];
+  rate: number;
+  seconds: number;
+  connections: number;
+}
+interface LoadResult {
+  name: string;
+  requests: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+}
+
+// ───────────────────────── load mode (child process) ─────────────────────────
+
+async function loadMode(spec: LoadSpec): Promise<void> {
+  const { default: autocannon } = await import('autocannon');
+  const results = await Promise.all(
+    spec.targets.map(async (t): Promise<LoadResult> => {
+      const r = await autocannon({ url: t.url, connections: spec.connections, duration: spec.seconds, overallRate: spec.rate / spec.targets.length, timeout: 10 });
+      return { name: t.name, requests: r.requests.total, p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx };
+    }),
+  );
+  process.send?.(results, () => process.exit(0));
+}
+
+function runLoad(spec: LoadSpec): Promise<LoadResult[]> {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), ['--load', JSON.stringify(spec)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    let got: LoadResult[] | null = null;
+    child.on('message', (m: LoadResult[]) => { got = m; });
+    child.on('error', reject);
+    child.on('exit', (code) => (got ? resolve(got) : reject(new Error(`load generator exited ${code} without results`))));
+  });
+}
+
+// ───────────────────────── main ─────────────────────────
+
+async function main(): Promise<void> {
+  const startedAt = new Date().toISOString();
+  const machine = await machineLine();
+  const image = await ensureBusyboxImage();
+  const git = await startGitServer();
+  const projects = [uniqueProjectName('bench-api-a'), uniqueProjectName('bench-api-b')];
+  const names = ['a', 'b'];
+  let marker = 0;
+  for (const name of names) {
+    await git.createRepo(name, { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: `${name}-${marker}` }) });
+  }
+  const yaml = [
+    'project: bench',
+    'repositories:',
+    ...names.flatMap((name, i) => [
+      `  ${name}:`, `    url: ${git.repoUrl(name)}`, '    branch: main', '    check_interval: 3600', `    compose_project: ${projects[i]}`, '    pull: never',
+      '    healthcheck:', '      timeout: 60', '    timeouts:', '      apply: 120',
+    ]),
+    '',
+  ].join('\n');
+  const daemon = await startTestDaemon({ projects: { 'bench.yaml': yaml }, env: { SHIPARR_MAX_CONCURRENT_DEPLOYS: '2' } });
+  const keys = names.map((n) => `bench/${n}`);
+  let stopDeploys = false;
+  try {
+    // Boot deployments.
+    const deadline = Date.now() + 180_000;
+    while (!keys.every((k) => daemon.store.lastSuccessfulDeployment(k)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    if (!keys.every((k) => daemon.store.lastSuccessfulDeployment(k))) throw new Error('boot deployments did not succeed');
+    await daemon.supervisor.whenQuiet(60_000);
+
+    const id = daemon.supervisor.get('bench/a')?.id;
+    const targets = [
+      { name: 'GET /api/repositories/:id', url: `${daemon.url}/api/repositories/${id}` },
+      { name: 'GET /widget/dashy?project=bench', url: `${daemon.url}/widget/dashy?project=bench` },
+    ];
+    for (const t of targets) {
+      const r = await fetch(t.url);
+      if (r.status !== 200) throw new Error(`${t.name} answered ${r.status}`);
+      await r.arrayBuffer();
+    }
+    const spec: LoadSpec = { targets, rate: RATE, seconds: SECONDS, connections: CONNECTIONS };
+    const phase = async (): Promise<{ results: LoadResult[]; loopP99: number; loopMax: number }> => {
+      const h = monitorEventLoopDelay({ resolution: 10 });
+      h.enable();
+      const results = await runLoad(spec);
+      h.disable();
+      return { results, loopP99: Math.max(0, h.percentile(99) / 1e6 - 10), loopMax: Math.max(0, h.max / 1e6 - 10) };
+    };
+    // Warm-up (JIT, connection setup), not reported.
+    await runLoad({ ...spec, seconds: 3 });
+    console.error('api-load: idle phase…');
+    const idle = await phase();
+
+    // Busy: both repositories redeploy back to back for the whole phase.
+    const finished = { count: 0, failed: 0 };
+    const deployingMs = { total: 0 };
+    const loops = keys.map(async (key, i) => {
+      while (!stopDeploys) {
+        if (MODE === 'commit') {
+          marker++;
+          await git.commit(names[i] as string, { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: `${names[i]}-${marker}` }) });
+        }
+        const t0 = Date.now();
+        const { deploymentId } = daemon.supervisor.deploy(key, { trigger: 'api' });
+        const d = await daemon.supervisor.waitForDeployment(deploymentId, 180_000);
+        deployingMs.total += Date.now() - t0;
+        if (d?.status === 'success') finished.count++;
+        else finished.failed++;
+      }
+    });
+    // Let both deploys get going before the measured load starts.
+    await new Promise((r) => setTimeout(r, 1_000));
+    console.error('api-load: busy phase…');
+    const before = { ...finished };
+    const busyStart = Date.now();
+    const busy = await phase();
+    const busySeconds = (Date.now() - busyStart) / 1000;
+    const during = { ok: finished.count - before.count, failed: finished.failed - before.failed };
+    stopDeploys = true;
+    await Promise.all(loops);
+
+    const rows: (string | number)[][] = [];
+    for (const [i, t] of targets.entries()) {
+      const a = idle.results[i] as LoadResult;
+      const b = busy.results[i] as LoadResult;
+      rows.push([t.name, 'idle', a.requests, fmt(a.p50, 1), fmt(a.p90, 1), fmt(a.p99, 1), fmt(a.max, 1), a.errors + a.timeouts, a.non2xx, '']);
+      rows.push([t.name, '2 deploys running', b.requests, fmt(b.p50, 1), fmt(b.p90, 1), fmt(b.p99, 1), fmt(b.max, 1), b.errors + b.timeouts, b.non2xx, ratio(b.p99, Math.max(a.p99, 1))]);
+    }
+    const worstBusyP99 = Math.max(...busy.results.map((r) => r.p99));
+    const ratios = targets.map((_, i) => (busy.results[i] as LoadResult).p99 / Math.max((idle.results[i] as LoadResult).p99, 1));
+    const worstRatio = Math.max(...ratios);
+    const errs = busy.results.reduce((n, r) => n + r.errors + r.timeouts + r.non2xx, 0);
+    const md = [
+      '# API under load: idle daemon vs 2 deployments running',
+      '',
+      `Run ${startedAt} with \`npx tsx bench/api-load.ts\`. Machine: ${machine}.`,
+      `autocannon in a child process: ${RATE} req/s in total (${RATE / targets.length} req/s per endpoint, ${CONNECTIONS} connections each), ${SECONDS} s per phase, after a 3 s warm-up.`,
+      `Busy phase: \`bench/a\` and \`bench/b\` redeploy back to back (${MODE === 'force' ? 'forced redeploys of the same commit via supervisor.deploy' : 'a new commit with a new marker before each deploy'}; real docker compose + health verification): ` +
+        `${during.ok} deployments finished during the ${fmt(busySeconds, 0)} s phase (${during.failed} failed).`,
+      'autocannon records latency with 1 ms resolution; the idle p99 is floored at 1 ms for ratios.',
+      '',
+      table(['Endpoint', 'Phase', 'Requests', 'p50 (ms)', 'p90 (ms)', 'p99 (ms)', 'max (ms)', 'Errors+timeouts', 'Non-2xx', 'p99 busy / idle'], rows),
+      '',
+      `Daemon event-loop delay (monitorEventLoopDelay minus its 10 ms period): idle p99 ${fmt(idle.loopP99)} ms / max ${fmt(idle.loopMax)} ms; busy p99 ${fmt(busy.loopP99)} ms / max ${fmt(busy.loopMax)} ms.`,
+      '',
+      `Goals: p99 during deploys ${fmt(worstBusyP99, 1)} ms < 25 ms → ${worstBusyP99 < 25 ? 'met' : 'NOT met'}; busy/idle p99 ratio ${worstRatio.toFixed(2)} < 2 → ${worstRatio < 2 ? 'met' : 'NOT met'}; errors during deploys: ${errs}.`,
+      '',
+    ].join('\n');
+    console.log(md);
+    console.error(`written to ${path.relative(process.cwd(), await writeResult('api-load', md))}`);
+  } finally {
+    stopDeploys = true;
+    await daemon.dispose().catch(() => undefined);
+    for (const p of projects) {
+      await composeDown(p);
+      await removeProjectContainers(p);
+    }
+    await git.close();
+  }
+}
+
+const li = process.argv.indexOf('--load');
+if (li >= 0) await loadMode(JSON.parse(process.argv[li + 1] ?? '{}') as LoadSpec);
+else await main();
