@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { startGitServer } from '../test/helpers/git-server.ts';
 import { startTestDaemon } from '../test/helpers/daemon.ts';
 import { composeDown, ensureBusyboxImage, removeProjectContainers, uniqueProjectName, webServiceCompose } from '../test/helpers/docker.ts';
-import { envNumber, fmt, machineLine, ratio, table, writeResult } from './lib.ts';
+import { envNumber, fmt, machineLine, profile, ratio, table, writeResult } from './lib.ts';
 
 const RATE = envNumber('BENCH_API_RATE', 200);
 const SECONDS = envNumber('BENCH_API_SECONDS', 20);
@@ -116,8 +116,12 @@ async function main(): Promise<void> {
     };
     // Warm-up (JIT, connection setup), not reported.
     await runLoad({ ...spec, seconds: 3 });
-    console.error('api-load: idle phase…');
-    const idle = await phase();
+    console.error('api-load: idle phase (CPU-profiled)…');
+    let idleResult: Awaited<ReturnType<typeof phase>> | null = null;
+    const idleProfile = await profile(async () => {
+      idleResult = await phase();
+    }, 12);
+    const idle = idleResult as unknown as Awaited<ReturnType<typeof phase>>;
 
     // Busy: both repositories redeploy back to back for the whole phase.
     const finished = { count: 0, failed: 0 };
@@ -170,6 +174,13 @@ async function main(): Promise<void> {
       table(['Endpoint', 'Phase', 'Requests', 'p50 (ms)', 'p90 (ms)', 'p99 (ms)', 'max (ms)', 'Errors+timeouts', 'Non-2xx', 'p99 busy / idle'], rows),
       '',
       `Daemon event-loop delay (monitorEventLoopDelay minus its 10 ms period): idle p99 ${fmt(idle.loopP99)} ms / max ${fmt(idle.loopMax)} ms; busy p99 ${fmt(busy.loopP99)} ms / max ${fmt(busy.loopMax)} ms.`,
+      '',
+      '',
+      `Where the daemon's main-thread CPU went during the idle phase (${fmt(idleProfile.totalMs / 1000, 1)} s sampled over ${SECONDS} s of load; self time):`,
+      '',
+      table(['Module', 'Self ms', '%'], idleProfile.byModule.map((r) => [r.where, fmt(r.selfMs, 0), fmt(r.pct, 1)])),
+      '',
+      table(['Function', 'Where', 'Self ms', '%'], idleProfile.functions.map((r) => [r.fn, r.where, fmt(r.selfMs, 0), fmt(r.pct, 1)])),
       '',
       `Goals: p99 during deploys ${fmt(worstBusyP99, 1)} ms < 25 ms → ${worstBusyP99 < 25 ? 'met' : 'NOT met'}; busy/idle p99 ratio ${worstRatio.toFixed(2)} < 2 → ${worstRatio < 2 ? 'met' : 'NOT met'}; errors during deploys: ${errs}.`,
       '',
