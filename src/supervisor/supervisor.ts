@@ -12,6 +12,7 @@ import { createRepoLogic, type HistoryWriter, type NotifyOutcome, type RepoActiv
 import { DeploySlots } from '../actors/deploy-slots.ts';
 import type { Notice } from '../machines/deploy-machine.ts';
 import type { RunTask } from '../workers/types.ts';
+import type { RepositoryRow } from '../store/types.ts';
 import type {
   Deployment, ProjectInfo, RepoStatus, SupervisorEvent, SupervisorPort,
 } from '../http/ports.ts';
@@ -37,24 +38,8 @@ export interface SupervisorStore extends HistoryWriter {
   markInterrupted(opts?: { exceptSelfUpdate?: boolean }): Deployment[];
 }
 
-export interface RepoRow {
-  id: number;
-  key: string;
-  project: string;
-  name: string;
-  url: string;
-  branch: string;
-  path: string;
-  localPath: string;
-  checkInterval: number;
-  active: boolean;
-  lastCommit: string | null;
-  lastDeployedAt: string | null;
-  pinnedCommit: string | null;
-  suspended: boolean | null;
-  lastCheckedAt: string | null;
-  configHash: string | null;
-}
+/** A repository row as the store returns it (type only: the supervisor depends on the store's shape, not its code). */
+export type RepoRow = RepositoryRow;
 
 export interface LoadedConfig {
   projects: ProjectConfig[];
