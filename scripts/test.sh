@@ -12,5 +12,5 @@ else
 fi
 exec node --import tsx --test \
   --test-concurrency="${SHIPARR_TEST_CONCURRENCY:-1}" \
-  --test-timeout="${SHIPARR_TEST_TIMEOUT_MS:-600000}" \
+  --test-timeout="${SHIPARR_TEST_TIMEOUT_MS:-1800000}" \
   "${files[@]}"
