@@ -132,6 +132,8 @@ export async function runCompose(c: ComposeCommand, args: readonly string[], o: 
     timeoutMs: o.timeoutMs,
     signal: o.signal,
     env: o.dockerHost ? { DOCKER_HOST: o.dockerHost } : undefined,
+    // compose is background work: keep the API and the other repositories' polls responsive on small hosts.
+    niceness: 10,
   });
   return { ...r, stdout: maskSecrets(r.stdout), stderr: maskSecrets(r.stderr), output: maskSecrets(r.output), error: r.error && maskSecrets(r.error) };
 }

@@ -2,6 +2,7 @@
  * @module Child-process runner for CLI tools (docker compose, git…): timeout and abort kill the whole process
  * group, output is capped (the tail is kept, where the error usually is), and it never rejects.
  */
+import os from 'node:os';
 import { spawn } from 'node:child_process';
 
 /** Default cap for each captured stream (and for the interleaved output). */
@@ -26,6 +27,11 @@ export interface ExecOptions {
   input?: string | Buffer;
   /** SIGTERM → SIGKILL grace (default 5 s). */
   killGraceMs?: number;
+  /**
+   * Nice value for the child (0–19; default 0). Background tools such as `docker compose` then yield the CPU to the
+   * daemon's event loop on small hosts; failures to renice are ignored.
+   */
+  niceness?: number;
 }
 
 export interface ExecResult {
@@ -152,6 +158,13 @@ export function exec(cmd: string, args: readonly string[], opts: ExecOptions): P
         stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         windowsHide: true,
       });
+      if (opts.niceness && child.pid) {
+        try {
+          os.setPriority(child.pid, Math.min(19, Math.max(0, opts.niceness)));
+        } catch {
+          // Not permitted or already gone: the run simply keeps the default priority.
+        }
+      }
     } catch (err) {
       // Synchronous spawn errors: invalid arguments (e.g. a NUL byte).
       resolve(result({ error: (err as Error).message, errorCode: (err as NodeJS.ErrnoException).code }));

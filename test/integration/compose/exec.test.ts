@@ -124,3 +124,11 @@ test('an already aborted signal does not start the command', async () => {
   assert.equal(r.stdout, '');
   assert.equal(r.code, null);
 });
+
+test('niceness lowers the child priority (compose runs as background work)', async () => {
+  const r = await exec('sh', ['-c', 'sleep 0.3; nice'], { timeoutMs: 10_000, niceness: 10 });
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.trim(), '10');
+  const plain = await exec('sh', ['-c', 'nice'], { timeoutMs: 10_000 });
+  assert.equal(plain.stdout.trim(), String(os.getPriority()));
+});
