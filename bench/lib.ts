@@ -3,6 +3,7 @@
  * CPU accounting (own process + waited-for children), a git fast-import history generator and an in-process
  * CPU profiler that summarises self time per function.
  */
+import { isolatedGitEnv } from '../test/helpers/git-server.ts';
 import { execFile, spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
@@ -115,18 +116,7 @@ export function ownCpuMs(): number {
 export const MB = (bytes: number): number => bytes / 1024 / 1024;
 
 /** An isolated environment for git CLI runs (no user/system config can change what is measured). */
-export function gitEnv(home: string): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: home,
-    XDG_CONFIG_HOME: home,
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    GIT_TERMINAL_PROMPT: '0',
-    LANG: 'C',
-    LC_ALL: 'C',
-  };
-}
+export const gitEnv = isolatedGitEnv;
 
 /** Runs git and resolves to trimmed stdout; rejects with stderr on failure. */
 export async function git(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {

@@ -81,16 +81,9 @@ function safeDecode(p: string): string {
   try { return decodeURIComponent(p); } catch { return p; }
 }
 
-/** Starts a git smart-HTTP server on 127.0.0.1 on a free port. Always `close()` it (e.g. in `after`). */
-export async function startGitServer(opts: GitServerOptions = {}): Promise<GitServer> {
-  const base = await mkdtemp(path.join(os.tmpdir(), 'shiparr-git-server-'));
-  const root = path.join(base, 'repos');
-  const work = path.join(base, 'work');
-  const home = path.join(base, 'home');
-  await Promise.all([mkdir(root), mkdir(work), mkdir(home)]);
-
-  // Isolated environment for every git process we start (CLI and CGI alike).
-  const gitEnv: NodeJS.ProcessEnv = {
+/** An environment for git processes that no user or system git config can influence. */
+export function isolatedGitEnv(home: string): NodeJS.ProcessEnv {
+  return {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: home,
     XDG_CONFIG_HOME: home,
@@ -100,6 +93,18 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
     LANG: 'C',
     LC_ALL: 'C',
   };
+}
+
+/** Starts a git smart-HTTP server on 127.0.0.1 on a free port. Always `close()` it (e.g. in `after`). */
+export async function startGitServer(opts: GitServerOptions = {}): Promise<GitServer> {
+  const base = await mkdtemp(path.join(os.tmpdir(), 'shiparr-git-server-'));
+  const root = path.join(base, 'repos');
+  const work = path.join(base, 'work');
+  const home = path.join(base, 'home');
+  await Promise.all([mkdir(root), mkdir(work), mkdir(home)]);
+
+  // Isolated environment for every git process we start (CLI and CGI alike).
+  const gitEnv = isolatedGitEnv(home);
   const gitConfig = [
     '-c', 'user.name=Shiparr Test', '-c', 'user.email=test@shiparr.invalid', '-c', 'commit.gpgsign=false',
     '-c', 'core.autocrlf=false', '-c', 'init.defaultBranch=main', '-c', 'advice.detachedHead=false',
