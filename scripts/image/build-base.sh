@@ -13,6 +13,8 @@
 # Env:   SHIPARR_BASE_TAG (default shiparr-base:bookworm-node20), NODE_BIN (default: node on PATH),
 #        NPM_DIR, NODE_INCLUDE (default: next to NODE_BIN's prefix), DEBIAN_MIRROR, DEBIAN_SUITE (bookworm).
 set -euo pipefail
+# debootstrap and chroot live in /usr/sbin on Debian, which a non-login root shell's PATH may lack.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 log() { printf '[build-base] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -122,7 +124,8 @@ echo shiparr >"$root/etc/hostname"
 # --- Node (runtime base): the binary only, debug info stripped -------------------------------------------------
 install -D -m 0755 "$node_bin" "$root/usr/local/bin/node"
 if command -v strip >/dev/null 2>&1; then strip --strip-debug "$root/usr/local/bin/node"; fi
-env -i PATH=/usr/local/bin:/usr/bin:/bin chroot "$root" /usr/local/bin/node -e 'process.exit(0)' || die "node does not run inside the rootfs (missing libraries?)"
+chroot_bin="$(command -v chroot)" || die "chroot not found (coreutils)"
+env -i PATH=/usr/local/bin:/usr/bin:/bin "$chroot_bin" "$root" /usr/local/bin/node -e 'process.exit(0)' || die "node does not run inside the rootfs (missing libraries?)"
 
 env_changes=(
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'

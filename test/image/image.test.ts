@@ -6,7 +6,9 @@
  *
  * Slow (a fresh machine: debootstrap + npm + native build, a few minutes), so the image is built once, in the first
  * test. Bases: SHIPARR_BASE_IMAGE / SHIPARR_BUILD_BASE_IMAGE select existing ones (e.g. node:20-bookworm-slim where
- * a registry is reachable); otherwise scripts/image/build-base.sh makes them and keeps them for the next run.
+ * a registry is reachable); otherwise scripts/image/build-base.sh builds them from scratch into tags of this run
+ * (never a base cached by an earlier run, so a missing step shows up here and not on a user's machine), with the
+ * minimal PATH a non-login root shell has, and they are removed afterwards.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -30,7 +32,11 @@ const SIZE_GOAL = 250 * MB;
 const tail = (s: string, n = 40): string => s.trimEnd().split('\n').slice(-n).join('\n');
 
 describe('container image', { concurrency: false }, () => {
-  const tag = `shiparr-test/shiparr:${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const runId = `${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const tag = `shiparr-test/shiparr:${runId}`;
+  /** Base tags of this run only (build-base.sh adds `-build` for the build stage's base). */
+  const baseTag = `shiparr-test/base:${runId}`;
+  const baseTags: string[] = [];
   let built = false;
   /** Dangling images the classic builder left behind for our build stage (cache layers); removed in after(). */
   let leftovers: string[] = [];
@@ -43,6 +49,7 @@ describe('container image', { concurrency: false }, () => {
     for (const id of containers) await docker(['rm', '-f', '-v', id]);
     for (const p of projects) await removeProjectContainers(p);
     if (built) await docker(['rmi', '-f', tag]);
+    for (const b of baseTags) await docker(['rmi', '-f', b]);
     if (leftovers.length) await docker(['rmi', ...leftovers]);
     await git?.close();
     for (const d of dirs) await rm(d, { recursive: true, force: true });
@@ -84,8 +91,16 @@ describe('container image', { concurrency: false }, () => {
     const started = Date.now();
     const env = { ...process.env };
     if (!env['SHIPARR_BASE_IMAGE']) {
-      const base = await exec('bash', [path.join(ROOT, 'scripts/image/build-base.sh')], { cwd: ROOT, timeoutMs: 600_000 });
+      for (const b of [baseTag, `${baseTag}-build`]) {
+        assert.notEqual((await docker(['image', 'inspect', b])).code, 0, `${b} must not exist before this run`);
+        baseTags.push(b);
+      }
+      // PATH without /usr/sbin, as in a non-login root shell: the script must find debootstrap and chroot itself.
+      const base = await exec('bash', [path.join(ROOT, 'scripts/image/build-base.sh'), '--force'], {
+        cwd: ROOT, timeoutMs: 600_000, env: { ...process.env, PATH: '/usr/local/bin:/usr/bin:/bin', SHIPARR_BASE_TAG: baseTag },
+      });
       assert.equal(base.code, 0, `build-base.sh failed:\n${tail(base.output)}`);
+      env['SHIPARR_BASE_TAG'] = baseTag;
       t.diagnostic(`base images ready in ${Math.round((Date.now() - started) / 1000)} s`);
     }
     const dangling = async (): Promise<string[]> =>
