@@ -55,7 +55,7 @@ export interface Daemon {
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { settings } = opts;
   const env = opts.env ?? process.env;
-  const log = opts.log ?? createLogger({ level: settings.logLevel });
+  const log = opts.log ?? createLogger({ level: settings.logLevel, format: settings.logFormat });
   installNotificationUrlValidation();
   await mkdir(settings.dataPath, { recursive: true });
   const store = Store.open(path.join(settings.dataPath, 'shiparr.db'));

@@ -1,5 +1,6 @@
 /** @module The one root pino logger. Components take `log.child({ component })`; nothing else calls pino(). */
 import { pino, type Logger, type LevelWithSilent, type DestinationStream } from 'pino';
+import { build as prettyStream } from 'pino-pretty';
 import { maskSecrets } from './lib/redact.ts';
 
 export type { Logger };
@@ -29,15 +30,16 @@ function scrub(value: unknown, depth = 0): unknown {
 
 export interface LoggerOptions {
   level: LevelWithSilent;
-  /** Pretty, human output; defaults to "stdout is a TTY". */
-  pretty?: boolean;
-  /** Test hook: write JSON lines here instead of stdout. */
+  /** `pretty`: human-readable lines; `json`: one JSON object a line; `auto` (default): pretty when stdout is a TTY. */
+  format?: 'auto' | 'json' | 'pretty';
+  /** Write here instead of stdout (tests). */
   destination?: DestinationStream;
 }
 
 /** Creates the root logger: redaction of secret keys + masking of URL credentials / keys in every string. */
 export function createLogger(opts: LoggerOptions): Logger {
-  const pretty = opts.pretty ?? (process.stdout.isTTY === true && !opts.destination);
+  const format = opts.format ?? 'auto';
+  const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true && !opts.destination);
   const options = {
     level: opts.level,
     base: { pid: process.pid },
@@ -51,8 +53,11 @@ export function createLogger(opts: LoggerOptions): Logger {
     // Error messages and stacks can carry URLs with credentials: mask them like every other string.
     serializers: { err: (e: Error) => scrub(pino.stdSerializers.err(e)) },
   };
+  const prettyOptions = { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' };
+  if (pretty && opts.destination) return pino(options, prettyStream({ ...prettyOptions, colorize: false, destination: opts.destination }));
   if (opts.destination) return pino(options, opts.destination);
-  if (pretty) return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss' } } });
+  // A transport formats in a worker thread and flushes on exit; colours only on a terminal.
+  if (pretty) return pino({ ...options, transport: { target: 'pino-pretty', options: { ...prettyOptions, colorize: process.stdout.isTTY === true } } });
   return pino(options);
 }
 

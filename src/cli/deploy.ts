@@ -16,7 +16,7 @@ export async function deployCommand(
     err.write('usage: shiparr deploy <project>/<repo> [--commit=<sha>]\n');
     return 2;
   }
-  const log = createLogger({ level: settings.logLevel === 'info' ? 'warn' : settings.logLevel });
+  const log = createLogger({ level: settings.logLevel === 'info' ? 'warn' : settings.logLevel, format: settings.logFormat });
   const daemon = await startDaemon({ settings, env, log, http: false, watch: false, only: [key], checkOnStart: false });
   try {
     if (!daemon.supervisor.get(key)) {

@@ -4,7 +4,7 @@ import { createLogger } from '../logger.ts';
 import { startDaemon } from '../daemon.ts';
 
 export async function serveCommand(settings: Settings, env: NodeJS.ProcessEnv): Promise<number> {
-  const log = createLogger({ level: settings.logLevel });
+  const log = createLogger({ level: settings.logLevel, format: settings.logFormat });
   const daemon = await startDaemon({ settings, env, log });
   return new Promise<number>((resolve) => {
     let stopping = false;

@@ -32,7 +32,7 @@ test('removing a repository during a deploy records the deployment interrupted a
   }) as unknown as RunTask;
   const loadConfig = () => loadProjects(dirs.configDir, { env: {}, dataPath: dirs.dataDir });
   const supervisor = new Supervisor({
-    store, runTask, loadConfig, log: createLogger({ level: 'silent', pretty: false }), maxConcurrentDeploys: 1, secrets: {},
+    store, runTask, loadConfig, log: createLogger({ level: 'silent', format: 'json' }), maxConcurrentDeploys: 1, secrets: {},
     verify: async () => ({ ok: true, summary: 'ok' }),
     notify: async () => [],
   });

@@ -20,7 +20,7 @@ import type { RunTask } from '../../src/workers/types.ts';
 import { until } from '../helpers/wait.ts';
 import { tempDirs } from './helpers.ts';
 
-const log = createLogger({ level: 'silent', pretty: false });
+const log = createLogger({ level: 'silent', format: 'json' });
 const ID = 'f'.repeat(8) + '0123456789abcdef'.repeat(3) + '01234567';
 const OTHER = 'a'.repeat(64);
 
