@@ -10,7 +10,7 @@ function layer(files, forbidden) {
     rules: {
       'no-restricted-imports': ['error', {
         // Relative paths only (packages such as isomorphic-git/http/node must not match).
-        patterns: [{ group: forbidden.flatMap((d) => ['../', '../../', '../../../'].map((up) => `${up}${d}/*`)), message: 'layer violation: see STYLE.md convention 1' }],
+        patterns: [{ group: forbidden.flatMap((d) => ['../', '../../', '../../../'].map((up) => `${up}${d}/*`)), message: 'layer violation: imports go one way, see the layer rules in eslint.config.js' }],
       }],
     },
   };
@@ -28,7 +28,7 @@ export default tseslint.config(
       'no-console': 'error',
     },
   },
-  // Imports go one way (STYLE.md convention 1): main → supervisor → actors → machines; worker-side code never
+  // Imports go one way: main → supervisor → actors → machines; worker-side code never
   // loads XState, Koa or the store; http talks to the supervisor only through port types.
   layer('src/machines/**', ['actors', 'supervisor', 'http', 'store', 'workers']),
   layer('src/workers/**', ['machines', 'actors', 'supervisor', 'http', 'store']),

@@ -3,7 +3,7 @@
  * unchanged repository with history (200 commits, 300 files):
  *   (a) in-process `git-check` task (isomorphic-git ls-refs, protocol v2 with ref prefix)
  *   (b) spawning `git ls-remote <url> refs/heads/main`
- *   (c) the seed's loop: `git fetch origin main` + `git rev-parse` compare in an existing clone
+ *   (c) the original Shiparr script's loop: `git fetch origin main` + `git rev-parse` compare in an existing clone
  * The git server runs in a child process (this file with `--server`) so its CPU is not charged to the client.
  * Client CPU = this process's own CPU (process.cpuUsage) + CPU of the git processes it waited for (/proc/self/stat).
  *
@@ -119,7 +119,7 @@ async function clientMode(iterations: number): Promise<void> {
     },
     { name: '(b) spawn `git ls-remote`', run: async () => (await git(['ls-remote', url, 'refs/heads/main'])).split('\t')[0]! },
     {
-      name: '(c) `git fetch` + `git rev-parse` (seed loop)',
+      name: '(c) `git fetch` + `git rev-parse` (original script loop)',
       run: async () => {
         await git(['fetch', '--quiet', 'origin', 'main'], clone);
         const remote = await git(['rev-parse', 'origin/main'], clone);

@@ -1,7 +1,7 @@
 /**
  * @module Bench: end-to-end pipeline time. A commit changing the compose file is pushed to the local git server, then a
  * signed generic webhook is POSTed; measured from the end of the push to `compose up` starting and to the deployment's
- * `success` (health verified). Baseline, same run, same repository and engine: a shell script doing the seed's steps in
+ * `success` (health verified). Baseline, same run, same repository and engine: a shell script doing the original Shiparr script's steps in
  * an existing clone — `git fetch`, `git reset --hard`, `docker compose up -d`, then polling until every container is
  * healthy (every 100 ms). Each iteration pushes a new marker, so both sides recreate the container.
  * Shiparr's stage times come from its state events (supervisor.subscribe) and the deployment log, whose lines carry
@@ -26,7 +26,7 @@ const ITERATIONS = envNumber('BENCH_PIPELINE_ITERATIONS', 7);
 const SECRET = 'bench-webhook-secret';
 const KEY = 'pipe/web';
 
-/** The seed's deploy steps; prints `<label> <epoch ns>` marks on stdout. */
+/** The original Shiparr script's deploy steps; prints `<label> <epoch ns>` marks on stdout. */
 const SCRIPT = `#!/bin/sh
 set -e
 mark() { echo "$1 $(date +%s%N)"; }
@@ -200,7 +200,7 @@ async function main(): Promise<void> {
     const upDur = s('composeMs') - (b('upDone') - b('upStart'));
     const verifyTail = s('notifying') - s('verifying') - (b('healthy') - b('upDone'));
     const md = [
-      '# Pipeline overhead: push + webhook → compose up → success, vs the seed\'s shell steps',
+      '# Pipeline overhead: push + webhook → compose up → success, vs the original Shiparr script\'s shell steps',
       '',
       `Run ${startedAt} with \`npx tsx bench/pipeline.ts\`. Machine: ${machine}.`,
       `${ITERATIONS} iterations, alternating Shiparr and script, each deploying a new commit (new marker → container recreated); busybox httpd with a 1 s healthcheck.`,

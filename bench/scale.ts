@@ -7,7 +7,7 @@
  * The repositories are copies of one bare repository (`cp -r` inside the server root). The store is seeded before the
  * daemon starts with a finished `success` deployment of the head commit and the repo's configHash, so every check —
  * including the first — finds "unchanged" and nothing is deployed.
- * Baseline, same run: the naive seed-style loop, `git ls-remote <url> refs/heads/main` spawned for each repository in
+ * Baseline, same run: the naive loop of the original Shiparr script, `git ls-remote <url> refs/heads/main` spawned for each repository in
  * turn, for the same window; its CPU includes the git processes it spawned.
  * The git server runs in a child process (this file with `--server`), so its CPU is charged to neither side.
  * Git endpoint: a replay cache in that child, in front of the real server (like test/resilience/scale.test.ts): the
@@ -372,7 +372,7 @@ async function runShiparr(server: ServerHandle, count: number): Promise<Omit<Row
   }
 }
 
-/** The seed's way: one `git ls-remote` per repository, one after the other, round after round, for `windowS`. */
+/** The original Shiparr script's way: one `git ls-remote` per repository, one after the other, round after round, for `windowS`. */
 async function runBaseline(server: ServerHandle, count: number, windowS: number): Promise<Row['baseline']> {
   const home = await mkdtemp(path.join(os.tmpdir(), 'shiparr-bench-scale-home-'));
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0' };

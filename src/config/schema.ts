@@ -1,5 +1,5 @@
 /**
- * @module The project-file format: one YAML file per project (the seed's format plus optional extensions).
+ * @module The project-file format: one YAML file per project (the original Shiparr script's format plus optional extensions).
  * The only zod shapes for project files live here; `config/project.schema.json` is generated from them.
  */
 import { z } from 'zod';

@@ -1,4 +1,4 @@
-/** @module Service settings from the environment (`SHIPARR_*`, also the seed's `Shiparr_*` spelling), validated with zod. */
+/** @module Service settings from the environment (`SHIPARR_*`, also the original Shiparr script's `Shiparr_*` spelling), validated with zod. */
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
@@ -22,8 +22,10 @@ const int = (min: number, max: number) =>
 const optionalText = z.string().optional().transform((v) => (v === undefined || v === '' ? undefined : v));
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** `auto`: human-readable lines when stdout is a terminal, JSON lines otherwise. */
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 
-/** Raw environment names → settings keys. Defaults follow DESIGN.md. */
+/** Raw environment names → settings keys. The defaults are the ones README.md lists under "Service settings". */
 const SettingsEnvSchema = z.object({
   SHIPARR_PORT: int(0, 65535).default(8080),
   SHIPARR_HOST: z.string().trim().min(1).default('0.0.0.0'),
@@ -35,6 +37,12 @@ const SettingsEnvSchema = z.object({
     .toLowerCase()
     .pipe(z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }))
     .default('info'),
+  SHIPARR_LOG_FORMAT: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` }))
+    .default('auto'),
   SOPS_AGE_KEY_FILE: optionalText,
   SOPS_AGE_KEY: optionalText,
   SHIPARR_AUTH_ENABLED: bool.default(false),
@@ -50,6 +58,7 @@ const SettingsEnvSchema = z.object({
 });
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogFormat = (typeof LOG_FORMATS)[number];
 
 export interface Settings {
   port: number;
@@ -59,6 +68,7 @@ export interface Settings {
   /** Absolute. */
   dataPath: string;
   logLevel: LogLevel;
+  logFormat: LogFormat;
   sopsAgeKeyFile: string | undefined;
   sopsAgeKey: string | undefined;
   /** `publicWidgets`: serve the Dashy widget routes without Basic Auth (Dashy's browser fetch sends no credentials). */
@@ -109,6 +119,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
     configPath: path.resolve(cwd, e.SHIPARR_CONFIG_PATH),
     dataPath: path.resolve(cwd, e.SHIPARR_DATA_PATH),
     logLevel: e.SHIPARR_LOG_LEVEL,
+    logFormat: e.SHIPARR_LOG_FORMAT,
     sopsAgeKeyFile: e.SOPS_AGE_KEY_FILE ? path.resolve(cwd, e.SOPS_AGE_KEY_FILE) : undefined,
     sopsAgeKey: e.SOPS_AGE_KEY,
     auth: { enabled: e.SHIPARR_AUTH_ENABLED, username: e.SHIPARR_AUTH_USERNAME, password: e.SHIPARR_AUTH_PASSWORD, publicWidgets: e.SHIPARR_PUBLIC_WIDGETS },

@@ -1,6 +1,6 @@
 /**
  * @module HTTP-only errors and the error middleware that turns every failure into `{ error: { code, message } }`.
- * It runs first (Koa docs/error-handling.md) so nothing downstream can leak a stack trace; only 5xx reach app.on('error').
+ * It runs first (as the Koa error-handling guide advises) so nothing downstream can leak a stack trace; only 5xx reach app.on('error').
  */
 import type { Context, Next } from 'koa';
 import { AppError } from '../errors.ts';

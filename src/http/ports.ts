@@ -1,5 +1,5 @@
 /**
- * @module The narrow ports the HTTP layer talks through (STYLE.md convention 9). The supervisor, the store and the
+ * @module The narrow ports the HTTP layer talks through. The supervisor, the store and the
  * Docker client implement them; the HTTP layer never imports those modules, only these types.
  */
 import type { Registry } from 'prom-client';

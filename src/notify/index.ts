@@ -1,4 +1,4 @@
-/** @module Public API of the notify module: Shoutrrr URLs sent natively (see /work/shared/specs/SHOUTRRR.md). */
+/** @module Public API of the notify module: Shoutrrr URLs sent natively (formats and options: docs/notifications.md). */
 import { setNotificationUrlCheck } from '../config/schema.ts';
 import { validateNotificationUrl } from './url.ts';
 
@@ -14,7 +14,7 @@ export {
 } from './notifier.ts';
 export type { NotificationMessage } from './transport.ts';
 
-/** Makes config validation reject unknown services and URLs missing their token (the lead calls this at boot). */
+/** Makes config validation reject unknown services and URLs missing their token (the daemon and `shiparr validate` call this at startup). */
 export function installNotificationUrlValidation(): void {
   setNotificationUrlCheck(validateNotificationUrl);
 }

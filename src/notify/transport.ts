@@ -52,7 +52,7 @@ export interface SendContext {
 
 export interface TransportOptions {
   timeoutMs: number;
-  /** Total retries for the whole send (the brief: one). */
+  /** Total retries for the whole send (sendNotification uses one by default). */
   retries: number;
   retryDelayMs: number;
   /** Replaces scheme://host:port of every request URL (tests point fixed-host services at 127.0.0.1). */

@@ -1,6 +1,6 @@
 /**
  * @module SOPS decryption entry points: format inference, data-key recovery through age, and whole-document
- * decryption with MAC verification for dotenv, YAML, JSON and binary files (specs/SOPS.md).
+ * decryption with MAC verification for dotenv, YAML, JSON and binary files (what is supported: docs/sops.md).
  *
  *   bytes ─store─▶ { metadata, tree } ─age entries + identities─▶ data key ─TreeCrypt─▶ values + MAC ─▶ plaintext bytes
  */

@@ -1,9 +1,9 @@
 /**
- * @module Dashy widgets (specs/DASHY.md).
- * - GET /widget/dashy?project=NAME: the seed's `{"widgets":[{type,value,label}…]}` (four entries per repository:
+ * @module Dashy widgets (endpoints and JSON shapes: docs/dashy.md).
+ * - GET /widget/dashy?project=NAME: the original Shiparr script's `{"widgets":[{type,value,label}…]}` (four entries per repository:
  *   Repository, Version, Status, Last Deploy). Not a format Dashy reads by itself; for scripts and `embed` widgets.
  * - GET /widget/dashy/custom-list?project=NAME: an array for Dashy's real `custom-list` widget, one row per repository.
- * - GET /health/project/:name: for an item's `statusCheckUrl` (DASHY.md §7): 200 when every repository of the project
+ * - GET /health/project/:name: for an item's `statusCheckUrl`: 200 when every repository of the project
  *   is running, 503 otherwise (Dashy only reads the status code; it calls from its server, with statusCheckHeaders).
  * Dashy fetches from the browser unless `useProxy` is set, so both answer with CORS headers and a 204 preflight.
  * They follow the auth setting like every other route unless `auth.publicWidgets` is set: Dashy's custom-list widget
@@ -29,7 +29,7 @@ export interface RepoSummary {
   lastDeploy: string | null;
 }
 
-/** The seed's widget entry. */
+/** The original Shiparr script's widget entry. */
 export interface DashyWidget {
   type: 'text' | 'status';
   value: string;
@@ -61,7 +61,7 @@ export function summarise(deps: Pick<HttpDeps, 'history'>, repo: RepoStatus): Re
   };
 }
 
-/** The seed's `{"widgets":[…]}` entries for a list of repositories. */
+/** The original Shiparr script's `{"widgets":[…]}` entries for a list of repositories. */
 export function dashyWidgets(summaries: RepoSummary[]): { widgets: DashyWidget[] } {
   const widgets: DashyWidget[] = [];
   for (const s of summaries) {

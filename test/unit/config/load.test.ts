@@ -75,7 +75,7 @@ test('a minimal file gets every default', async () => {
   assert.deepEqual(structuredClone(repo), repo, 'RepoConfig is clone-safe');
 });
 
-test('the seed format from DESIGN.md loads with tokens, env_file, notifications and global notifications', async () => {
+test("the original Shiparr script's project-file format loads with tokens, env_file, notifications and global notifications", async () => {
   const r = await loadOne(
     [
       'project: homelab',
@@ -276,11 +276,11 @@ test('paths: path/env_file/decrypt/compose_files stay inside the checkout', asyn
     assert.equal(only(r.errors).path, key, extra);
     assert.match(only(r.errors).message, want, extra);
   }
-  const ok = await loadOne(minimal('    url: github.com/u/r\n    path: ./stacks/media/\n    env_file: ../shared/.env.enc\n    compose_files: [./compose.yaml]\n'));
+  const ok = await loadOne(minimal('    url: github.com/u/r\n    path: ./stacks/media/\n    env_file: ../common/.env.enc\n    compose_files: [./compose.yaml]\n'));
   assert.deepEqual(ok.errors, []);
   const repo = ok.projects[0]?.repositories[0];
   assert.equal(repo?.path, 'stacks/media');
-  assert.deepEqual(repo?.decrypt, [{ file: '../shared/.env.enc' }], 'may leave path but not the checkout');
+  assert.deepEqual(repo?.decrypt, [{ file: '../common/.env.enc' }], 'may leave path but not the checkout');
   assert.deepEqual(repo?.composeFiles, ['compose.yaml']);
 });
 

@@ -17,13 +17,14 @@ function settingsError(env: NodeJS.ProcessEnv): SettingsError {
   assert.fail('expected a SettingsError');
 }
 
-test('defaults from DESIGN.md, paths made absolute against cwd', () => {
+test('defaults as documented in README.md, paths made absolute against cwd', () => {
   const s = loadSettings({}, cwd);
   assert.equal(s.port, 8080);
   assert.equal(s.host, '0.0.0.0');
   assert.equal(s.configPath, path.join(cwd, 'config/projects'));
   assert.equal(s.dataPath, path.join(cwd, 'data'));
   assert.equal(s.logLevel, 'info');
+  assert.equal(s.logFormat, 'auto');
   assert.deepEqual(s.auth, { enabled: false, username: 'admin', password: undefined, publicWidgets: false });
   assert.equal(s.maxConcurrentDeploys, 2);
   assert.equal(s.shutdownGraceSeconds, 30);
@@ -32,7 +33,7 @@ test('defaults from DESIGN.md, paths made absolute against cwd', () => {
   assert.equal(s.sopsAgeKeyFile, undefined);
 });
 
-test('SHIPARR_* values are parsed; the seed spelling Shiparr_* is accepted and SHIPARR_* wins', () => {
+test("SHIPARR_* values are parsed; the original Shiparr script's spelling Shiparr_* is accepted and SHIPARR_* wins", () => {
   const s = loadSettings(
     {
       Shiparr_PORT: '9000',
@@ -69,6 +70,12 @@ test('a non-numeric port is a SettingsError naming SHIPARR_PORT', () => {
 test('an unknown log level is rejected with the allowed list', () => {
   const e = settingsError({ SHIPARR_LOG_LEVEL: 'verbose' });
   assert.match(e.message, /SHIPARR_LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent/);
+});
+
+test('SHIPARR_LOG_FORMAT takes auto, json or pretty, and nothing else', () => {
+  assert.equal(loadSettings({ SHIPARR_LOG_FORMAT: 'JSON' }, cwd).logFormat, 'json');
+  assert.equal(loadSettings({ Shiparr_LOG_FORMAT: 'pretty' }, cwd).logFormat, 'pretty');
+  assert.match(settingsError({ SHIPARR_LOG_FORMAT: 'xml' }).message, /SHIPARR_LOG_FORMAT: must be one of auto, json, pretty \(got "xml"\)/);
 });
 
 test('auth enabled without a password is rejected', () => {

@@ -51,7 +51,7 @@ test('${VAR} values come from the environment passed in: setting the variable re
   assert.match(r.out, /2 errors/);
 });
 
-test('the directory defaults to SHIPARR_CONFIG_PATH (or the seed spelling Shiparr_CONFIG_PATH)', async () => {
+test("the directory defaults to SHIPARR_CONFIG_PATH (or the original Shiparr script's spelling Shiparr_CONFIG_PATH)", async () => {
   const dir = path.join(fixtures, 'valid');
   assert.equal((await run([], { SHIPARR_CONFIG_PATH: dir })).code, 0);
   const seed = await run([], { Shiparr_CONFIG_PATH: path.join(fixtures, 'mixed') });

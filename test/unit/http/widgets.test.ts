@@ -1,4 +1,4 @@
-/** @module Dashy endpoints: the seed's widget JSON and the custom-list array, exact shapes, status mapping, CORS. */
+/** @module Dashy endpoints: the original Shiparr script's widget JSON and the custom-list array, exact shapes, status mapping, CORS. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { webUrl } from '../../../src/http/present.ts';
@@ -12,7 +12,7 @@ describe('Dashy widgets', () => {
   });
   after(() => s.close());
 
-  test('GET /widget/dashy?project= → the seed shape, four entries per repository', async () => {
+  test("GET /widget/dashy?project= → the original Shiparr script's shape, four entries per repository", async () => {
     const res = await fetch(`${s.url}/widget/dashy?project=homelab`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^application\/json/);

@@ -1,4 +1,4 @@
-/** Every HTTP service against a real local server: method, path, headers and body exactly as the spec describes. */
+/** Every HTTP service against a real local server: method, path, headers and body exactly as each service's API expects (see docs/notifications.md). */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sendNotification } from '../../../src/notify/index.ts';

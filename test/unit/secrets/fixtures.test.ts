@@ -2,13 +2,15 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { ageDecrypt, parseAgeIdentity } from '../../../src/secrets/age.ts';
 import { loadAgeIdentities } from '../../../src/secrets/keys.ts';
 import { decryptSopsDocument, decryptSopsDocumentWithDataKey, decryptSopsFile, inferFormat } from '../../../src/secrets/sops.ts';
 import type { SopsFormat } from '../../../src/secrets/sops.ts';
 
-const FIXTURES = '/work/shared/fixtures/sops';
+/** The vendored upstream fixtures (see test/fixtures/sops/PROVENANCE.md). */
+const FIXTURES = fileURLToPath(new URL('../../fixtures/sops/', import.meta.url));
 interface Expected {
   format: SopsFormat;
   key: string;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { SopsError } from '../../../src/secrets/errors.ts';
 import { loadAgeIdentities, parseAgeIdentities } from '../../../src/secrets/keys.ts';
@@ -9,7 +10,8 @@ import { decryptSopsDocument, decryptSopsDocumentWithDataKey, inferFormat } from
 import type { SopsFormat } from '../../../src/secrets/sops.ts';
 import { encryptValue, generateIdentity, sopsEncryptBinary, sopsEncryptDotenv, sopsEncryptTree } from './helpers/sops-encrypt.ts';
 
-const FIXTURES = '/work/shared/fixtures/sops';
+/** The vendored upstream fixtures (see test/fixtures/sops/PROVENANCE.md). */
+const FIXTURES = fileURLToPath(new URL('../../fixtures/sops/', import.meta.url));
 const me = generateIdentity();
 const ring = parseAgeIdentities(me.identity, 'test-keys.txt');
 const SECRET = 'correct-horse-battery-staple';

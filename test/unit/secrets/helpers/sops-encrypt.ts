@@ -1,5 +1,5 @@
 /**
- * @module Test-only SOPS + age *encryptor*, written independently of the decryptor from specs/SOPS.md and C2SP age.md,
+ * @module Test-only SOPS + age *encryptor*, written independently of the decryptor from the SOPS file format (see docs/sops.md) and C2SP age.md,
  * so tests can build custom and tampered files. Never used by the daemon.
  */
 import crypto from 'node:crypto';
