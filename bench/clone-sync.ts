@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import gitSync from '../src/workers/tasks/git-sync.ts';
-import type { GitSyncInput } from '../src/workers/types.ts';
+import type { SyncOptions } from '../src/git/sync.ts';
 import { startGitServer } from '../test/helpers/git-server.ts';
 import { envNumber, fmt, generateHistory, git, gitEnv, machineLine, median, profile, ratio, table, writeResult, type ProfileRow } from './lib.ts';
 
@@ -40,7 +40,7 @@ const time = async (fn: () => Promise<unknown>): Promise<number> => {
 };
 
 const sync = async (dir: string, shallow: boolean): Promise<{ commit: string; cloned: boolean }> => {
-  const input: GitSyncInput = { url: server.repoUrl(REPO), branch: 'main', dir, shallow, timeoutMs: 600_000 };
+  const input: SyncOptions = { url: server.repoUrl(REPO), branch: 'main', dir, shallow, timeoutMs: 600_000 };
   const r = await gitSync(input);
   if (!r.ok) throw new Error(`git-sync failed: ${r.code}: ${r.message}`);
   return r;

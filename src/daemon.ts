@@ -23,7 +23,7 @@ import { createApp, closeEventStreams } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
 import type { HealthReport } from './http/ports.ts';
 import type { Notice } from './machines/deploy-machine.ts';
-import type { NotifyOutcome, VerifyResult } from './actors/repo-actor.ts';
+import type { NotifyOutcome, VerifyResult } from './domain/types.ts';
 import { VERSION } from './version.ts';
 import { detectSelf, finaliseSelfUpdates, selfMatcher } from './supervisor/self-update.ts';
 

@@ -1,14 +1,6 @@
 /** @module Typed application errors. Every error carries a stable `code`; HTTP maps `status`. Never throw strings. */
 
-/** Stages of a deployment, as recorded in the store and shown in notifications. */
-export type DeployStage =
-  | 'checking'
-  | 'pulling'
-  | 'decrypting'
-  | 'applying'
-  | 'verifying'
-  | 'rollingBack'
-  | 'notifying';
+import type { ConfigIssue, DeployStage } from './domain/types.ts';
 
 export abstract class AppError extends Error {
   abstract readonly code: string;
@@ -29,13 +21,6 @@ export class SettingsError extends AppError {
     super(`invalid settings:\n  ${issues.join('\n  ')}`);
     this.issues = issues;
   }
-}
-
-/** One problem in one project file: file, key path (dot/bracket notation) and a human reason. */
-export interface ConfigIssue {
-  file: string;
-  path: string;
-  message: string;
 }
 
 export class ConfigError extends AppError {

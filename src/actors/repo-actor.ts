@@ -7,32 +7,31 @@ import path from 'node:path';
 import { fromPromise } from 'xstate';
 import type { Logger } from 'pino';
 import type { RepoConfig } from '../config/schema.ts';
-import { TaskError, type DeployStage } from '../errors.ts';
+import type { DeployStage, DeploymentTrigger, FinalDeploymentStatus, NotifyOutcome, OpenDeploymentStatus, RepoActivity, VerifyResult } from '../domain/types.ts';
+import { TaskError } from '../errors.ts';
 import { deployMachine, type Notice } from '../machines/deploy-machine.ts';
-import type { DeployTrigger, Run, StepError } from '../machines/types.ts';
-import type { RunTask, TaskName, TaskOutput } from '../workers/types.ts';
+import type { Run, StepError } from '../machines/types.ts';
+import type { RunTask } from '../workers/types.ts';
 import type { DeploySlots } from './deploy-slots.ts';
-
-export type DeploymentStatus = 'pending' | 'running' | 'success' | 'failed' | 'rolled_back' | 'interrupted';
 
 /** The store methods the actor layer writes with (the single writer of deployment history). */
 export interface HistoryWriter {
   createDeployment(i: {
     repoKey: string;
-    trigger: string;
-    status: 'pending' | 'running';
+    trigger: DeploymentTrigger;
+    status: OpenDeploymentStatus;
     commit?: string | null;
     previousCommit?: string | null;
     configHash?: string | null;
   }): { id: number };
   updateDeployment(
     id: number,
-    patch: { status?: DeploymentStatus; stage?: string | null; commit?: string | null; error?: string | null; previousCommit?: string | null; configHash?: string | null; selfUpdate?: boolean },
+    patch: { status?: OpenDeploymentStatus; stage?: string | null; commit?: string | null; error?: string | null; previousCommit?: string | null; configHash?: string | null; selfUpdate?: boolean },
   ): void;
   appendDeploymentLog(id: number, text: string): void;
   finishDeployment(
     id: number,
-    r: { status: DeploymentStatus; stage?: string | null; error?: string | null; rolledBackTo?: string | null; commit?: string | null; notifications?: unknown[] | null },
+    r: { status: FinalDeploymentStatus; stage?: string | null; error?: string | null; rolledBackTo?: string | null; commit?: string | null; notifications?: unknown[] | null },
   ): void;
   setDeploymentNotifications(id: number, results: unknown[]): void;
   updateRepositoryState(
@@ -40,26 +39,6 @@ export interface HistoryWriter {
     patch: Partial<{ pinnedCommit: string | null; suspended: boolean | null; lastCheckedAt: string; lastSeenCommit: string | null }>,
   ): void;
 }
-
-export type VerifyResult =
-  | { ok: true; summary: string }
-  | { ok: false; code: string; message: string; transient: boolean };
-
-export interface NotifyOutcome {
-  url: string;
-  service: string;
-  ok: boolean;
-  error?: string;
-  status?: number;
-  attempts?: number;
-}
-
-/** Events the actor layer reports (the supervisor forwards them to SSE / metrics). */
-export type RepoActivity =
-  | { type: 'check'; repoKey: string; result: 'changed' | 'unchanged' | 'error'; commit: string | null }
-  | { type: 'deployment.started'; repoKey: string; deploymentId: number; commit: string | null; trigger: string }
-  | { type: 'deployment.finished'; repoKey: string; deploymentId: number; status: DeploymentStatus; stage: string | null; commit: string | null; durationMs: number | null }
-  | { type: 'notification'; repoKey: string; url: string; service: string; ok: boolean };
 
 export interface RepoDeps {
   runTask: RunTask;
@@ -76,27 +55,11 @@ export interface RepoDeps {
   isSelf?: (composeProject: string) => boolean;
 }
 
-const STAGE_OF: Record<TaskName, DeployStage> = {
-  'git-check': 'checking',
-  'git-sync': 'pulling',
-  'sops-decrypt': 'decrypting',
-  'compose-up': 'applying',
-  'compose-down': 'applying',
-  'compose-ps': 'verifying',
-};
-
-/** `{ ok:false }` task results become TaskErrors that know their stage; `ok:true` results pass through. */
-export function unwrap<K extends TaskName>(name: K, result: TaskOutput<K>, stage: DeployStage = STAGE_OF[name]) {
-  if (result.ok) return result;
-  const err = new TaskError(stage, result.code, result.message, { transient: result.transient });
-  return Object.assign(err, { output: result.output }) as never;
-}
-
 const ts = () => new Date().toISOString();
 const short = (c: string | null | undefined) => (c ? c.slice(0, 12) : '-');
 
 /** Abs compose directory of a repository checkout. */
-export function composeDir(repo: RepoConfig): string {
+function composeDir(repo: RepoConfig): string {
   return path.resolve(repo.localPath, repo.path);
 }
 
@@ -131,7 +94,7 @@ export function createRepoLogic(deps: RepoDeps) {
         await deps.slots.acquire(repo.key, signal);
         history.updateDeployment(id, { status: 'running', stage: 'pulling' });
         logTo(id, `deploy ${short(run.commit)} (trigger ${run.trigger}${run.forced ? ', forced' : ''}) of ${repo.key} branch ${repo.branch}`);
-        deps.report({ type: 'deployment.started', repoKey: repo.key, deploymentId: id, commit: run.commit, trigger: run.trigger });
+        deps.report({ type: 'deployment.started', repoKey: repo.key, deploymentId: id, commit: run.commit, trigger: run.trigger, at: ts() });
         return { deploymentId: id };
       }),
       pull: fromPromise(async ({ input, signal }) => {
@@ -190,7 +153,7 @@ export function createRepoLogic(deps: RepoDeps) {
       notify: fromPromise(async ({ input }) => {
         const { repo, notice } = input;
         const results = await deps.notify(repo, notice);
-        for (const r of results) deps.report({ type: 'notification', repoKey: repo.key, url: r.url, service: r.service, ok: r.ok });
+        for (const r of results) deps.report({ type: 'notification', repoKey: repo.key, url: r.url, service: r.service, ok: r.ok, at: ts() });
         const id = notice.run?.deploymentId ?? null;
         if (id !== null && results.length > 0) {
           history.setDeploymentNotifications(id, results);
@@ -202,7 +165,7 @@ export function createRepoLogic(deps: RepoDeps) {
     actions: {
       recordCheck: (_, p) => {
         history.updateRepositoryState(_.context.repo.key, { lastCheckedAt: ts(), ...(p.commit ? { lastSeenCommit: p.commit } : {}) });
-        deps.report({ type: 'check', repoKey: _.context.repo.key, result: p.result === 'pinned' ? 'unchanged' : p.result, commit: p.commit });
+        deps.report({ type: 'check', repoKey: _.context.repo.key, result: p.result === 'pinned' ? 'unchanged' : p.result, at: ts() });
         if (p.error) deps.log.warn({ code: p.error.code, transient: p.error.transient }, `check failed: ${p.error.message}`);
       },
       finishRun: ({ context }, p) => {
@@ -213,7 +176,7 @@ export function createRepoLogic(deps: RepoDeps) {
           // A forced deploy that failed before it was recorded (e.g. the check failed): record it now.
           id = history.createDeployment({ repoKey: context.repo.key, trigger: run.trigger, status: 'running', commit: run.commit, previousCommit: run.previousCommit, configHash: context.repo.configHash }).id;
         }
-        const status = (run.outcome ?? 'failed') as DeploymentStatus;
+        const status: FinalDeploymentStatus = run.outcome ?? 'failed';
         const error = describeError(run.error, run.rollbackError);
         history.finishDeployment(id, {
           status,
@@ -228,7 +191,7 @@ export function createRepoLogic(deps: RepoDeps) {
         const line = { deploymentId: id, commit: short(run.commit), status, trigger: run.trigger, durationMs };
         if (status === 'success') deps.log.info(line, 'deploy succeeded');
         else deps.log.error({ ...line, stage: run.error?.stage, code: run.error?.code }, `deploy ${status}: ${run.error?.message ?? ''}`);
-        deps.report({ type: 'deployment.finished', repoKey: context.repo.key, deploymentId: id, status, stage: run.error?.stage ?? null, commit: run.commit, durationMs });
+        deps.report({ type: 'deployment.finished', repoKey: context.repo.key, deploymentId: id, status, stage: run.error?.stage ?? null, commit: run.commit, durationMs, at: ts() });
       },
       cleanupDecrypted: (_, p) => {
         for (const file of p.files) {
@@ -249,5 +212,3 @@ function describeError(err: StepError | null, rollbackErr: StepError | null): st
   const main = `${err.stage}: ${err.code}: ${err.message}`;
   return rollbackErr ? `${main}; rollback failed: ${rollbackErr.code}: ${rollbackErr.message}` : main;
 }
-
-export type { DeployTrigger };

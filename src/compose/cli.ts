@@ -8,7 +8,6 @@
  */
 import { exec, type ExecResult } from '../lib/exec.ts';
 import { maskSecrets } from '../lib/redact.ts';
-import type { ComposePsOutput } from '../workers/types.ts';
 
 /** Environment variable overriding compose detection (see module doc). */
 export const COMPOSE_COMMAND_ENV = 'SHIPARR_COMPOSE_COMMAND';
@@ -87,6 +86,23 @@ export interface UpArgs extends ProjectArgs {
   removeOrphans: boolean;
 }
 
+/** Input of a compose worker task: the project, where to run and against which engine. */
+export interface ComposeInput extends ProjectArgs {
+  /** Absolute working directory (the repo's compose directory). */
+  cwd: string;
+  /** Compose files relative to cwd; empty = compose's own default lookup. */
+  files: string[];
+  dockerHost?: string;
+  timeoutMs: number;
+}
+export interface ComposeUpInput extends ComposeInput, UpArgs {
+  files: string[];
+}
+export interface ComposeOutput {
+  /** Combined stdout+stderr, capped. */
+  output: string;
+}
+
 function globalArgs(c: ComposeCommand, p: ProjectArgs): string[] {
   // --ansi never: captured output goes to logs and the API, where colour codes are noise.
   const ansi = c.version === 2 ? ['--ansi', 'never'] : [];
@@ -138,7 +154,14 @@ export async function runCompose(c: ComposeCommand, args: readonly string[], o: 
   return { ...r, stdout: maskSecrets(r.stdout), stderr: maskSecrets(r.stderr), output: maskSecrets(r.output), error: r.error && maskSecrets(r.error) };
 }
 
-export type ComposeContainer = ComposePsOutput['containers'][number];
+export interface ComposeContainer {
+  id: string;
+  name: string;
+  service: string;
+  state: string;
+  health: string;
+  exitCode: number;
+}
 
 /**
  * Parses `ps --format json`: compose before 2.21 prints one JSON array, later versions one object per line.

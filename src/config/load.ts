@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import type { z } from 'zod';
-import type { ConfigIssue } from '../errors.ts';
+import type { ConfigIssue } from '../domain/types.ts';
 import { interpolateTree } from './env.ts';
 import type { ValuePath } from './env.ts';
 import { findRepoConflicts, formatKeyPath, resolveProject } from './resolve.ts';

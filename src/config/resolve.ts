@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import type { ConfigIssue } from '../errors.ts';
+import type { ConfigIssue } from '../domain/types.ts';
 import type { ProjectConfig, ProjectFile, RepoConfig, RepositoryFile } from './schema.ts';
 
 /** What resolution needs to know about the host. */

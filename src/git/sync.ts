@@ -33,6 +33,7 @@ export interface SyncOptions {
   dir: string;
   /** Depth-1 clone/fetch; older commits are fetched on demand. */
   shallow: boolean;
+  /** Sent as HTTP Basic credentials (x-access-token:<token>) in an Authorization header; never in URLs. */
   token?: string;
   timeoutMs: number;
 }

@@ -1,5 +1,5 @@
 /** @module Turns a git operation into a worker TaskResult: expected failures become `{ ok:false }`, never throws. */
-import type { TaskResult } from '../workers/types.ts';
+import type { TaskResult } from '../lib/task-result.ts';
 import { toGitError, type GitErrorCode } from './errors.ts';
 
 /** Runs `fn`, timing it; any error is mapped to a secret-free failure result with a stable code. */

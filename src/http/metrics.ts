@@ -3,7 +3,7 @@
  * repository gauge is filled at scrape time from the live list, so it can never drift from the actors.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { RepoStatus, SupervisorEvent } from './ports.ts';
+import type { ActivityEvent, RepoStatus } from '../domain/types.ts';
 
 /** Every deploy machine state, so each series exists (as 0) from the first scrape on. */
 export const REPO_STATES = [
@@ -14,7 +14,7 @@ export const REPO_STATES = [
 export interface Metrics {
   registry: Registry;
   /** Feed one supervisor event (subscribe it: `supervisor.subscribe(metrics.observe)`). */
-  observe(e: SupervisorEvent): void;
+  observe(e: ActivityEvent): void;
   /** Set the repository gauges from a list (called at scrape time when `repositories` was given). */
   setActorStates(list: RepoStatus[]): void;
 }
@@ -94,7 +94,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     restarts.set(restarted);
   }
 
-  function observe(e: SupervisorEvent): void {
+  function observe(e: ActivityEvent): void {
     switch (e.type) {
       case 'check':
         checks.inc({ result: e.result });

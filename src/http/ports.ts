@@ -1,84 +1,11 @@
 /**
  * @module The narrow ports the HTTP layer talks through. The supervisor, the store and the
- * Docker client implement them; the HTTP layer never imports those modules, only these types.
+ * Docker client implement them; the HTTP layer never imports those modules, only these types
+ * and the domain types they carry (src/domain/types.ts).
  */
 import type { Registry } from 'prom-client';
+import type { ActivityEvent, ConfigIssue, Deployment, ProjectInfo, ReloadResult, RepoStatus } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
-
-export type DeploymentStatus = 'pending' | 'running' | 'success' | 'failed' | 'rolled_back' | 'interrupted';
-
-/** One deployment row as the API shows it. */
-export interface Deployment {
-  id: number;
-  repositoryId: number;
-  repoKey: string;
-  commit: string | null;
-  status: DeploymentStatus;
-  trigger: string;
-  stage: string | null;
-  error: string | null;
-  previousCommit: string | null;
-  rolledBackTo: string | null;
-  startedAt: string;
-  finishedAt: string | null;
-  durationMs: number | null;
-  notifications: unknown[] | null;
-}
-
-/** Config + live actor state of one repository. */
-export interface RepoStatus {
-  id: number;
-  key: string;
-  project: string;
-  name: string;
-  url: string;
-  branch: string;
-  path: string;
-  composeProject: string;
-  checkInterval: number;
-  active: boolean;
-  /** Deploy machine state: idle|checking|pulling|decrypting|applying|verifying|rollingBack|notifying|suspended|backoff|failed|stopped */
-  state: string;
-  /** ISO time the state was entered. */
-  since: string;
-  busy: boolean;
-  currentDeploymentId: number | null;
-  lastDeployedCommit: string | null;
-  lastDeployedAt: string | null;
-  lastCheckAt: string | null;
-  nextCheckAt: string | null;
-  lastError: { stage: string; code: string; message: string } | null;
-  pinnedCommit: string | null;
-  suspended: boolean;
-  attempt: number;
-  restarts: number;
-}
-
-export interface ProjectInfo {
-  name: string;
-  description: string | null;
-  file: string | null;
-  active: boolean;
-  error: { file: string; path: string; message: string }[] | null;
-  repositories: number;
-}
-
-export type SupervisorEvent =
-  | { type: 'state'; repoKey: string; repoId: number; state: string; previous: string | null; at: string }
-  | { type: 'check'; repoKey: string; result: 'changed' | 'unchanged' | 'error'; at: string }
-  | { type: 'deployment.started'; repoKey: string; deploymentId: number; commit: string | null; trigger: string; at: string }
-  | {
-      type: 'deployment.finished';
-      repoKey: string;
-      deploymentId: number;
-      status: DeploymentStatus;
-      stage: string | null;
-      commit: string | null;
-      durationMs: number | null;
-      at: string;
-    }
-  | { type: 'notification'; repoKey: string; url: string; service: string; ok: boolean; at: string }
-  | { type: 'config.reloaded'; errors: number; at: string };
 
 export interface SupervisorPort {
   list(): RepoStatus[];
@@ -95,15 +22,10 @@ export interface SupervisorPort {
   rollback(key: string, opts: { commit?: string }): { deploymentId: number };
   suspend(key: string): RepoStatus;
   resume(key: string): RepoStatus;
-  reload(): Promise<{
-    errors: { file: string; path: string; message: string }[];
-    added: string[];
-    removed: string[];
-    changed: string[];
-  }>;
+  reload(): Promise<ReloadResult>;
   /** url normalised. */
   webhookTargets(): { key: string; url: string; branch: string; webhookSecret?: string }[];
-  subscribe(listener: (e: SupervisorEvent) => void): () => void;
+  subscribe(listener: (e: ActivityEvent) => void): () => void;
 }
 
 export interface HistoryReader {
@@ -121,7 +43,7 @@ export interface HealthReport {
   status: 'ok' | 'degraded';
   db: { ok: boolean; error?: string };
   docker: { ok: boolean; error?: string };
-  config: { ok: boolean; errors: { file: string; path: string; message: string }[] };
+  config: { ok: boolean; errors: ConfigIssue[] };
   version: string;
   uptimeSeconds: number;
 }

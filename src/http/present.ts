@@ -1,6 +1,6 @@
 /** @module Shapes sent to clients. Defensive: repository URLs lose any embedded credentials, error text is masked. */
 import { maskSecrets } from '../lib/redact.ts';
-import type { Deployment, RepoStatus } from './ports.ts';
+import type { Deployment, RepoStatus } from '../domain/types.ts';
 
 /** Removes `user:pass@` from a URL-ish string (config URLs may carry a token). */
 export function stripCredentials(url: string): string {

@@ -1,13 +1,14 @@
 /** @module Types of the deploy machine: context, events, effect inputs/outputs. Type-only; clone-safe data. */
 import type { RepoConfig } from '../config/schema.ts';
+import type { DeployStage, DeployTrigger, FinalDeploymentStatus } from '../domain/types.ts';
 
-export type DeployTrigger = 'poll' | 'webhook' | 'api' | 'cli' | 'boot' | 'config' | 'rollback' | 'retry';
-export type DeploymentOutcome = 'success' | 'failed' | 'rolled_back';
-export type Stage = 'checking' | 'pulling' | 'decrypting' | 'applying' | 'verifying' | 'rollingBack' | 'notifying';
+/** The domain types under the names the machine uses (one definition, in src/domain/types.ts). */
+export type { DeployTrigger, DeployStage as Stage };
+export type DeploymentOutcome = Exclude<FinalDeploymentStatus, 'interrupted'>;
 
 /** What a failed step reports: typed, secret-free. */
 export interface StepError {
-  stage: Stage;
+  stage: DeployStage;
   code: string;
   message: string;
   transient: boolean;

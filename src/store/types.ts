@@ -1,22 +1,8 @@
-/** @module Row and input types of the SQLite store (type-only; camelCase mirrors of the snake_case columns). */
-
-/** Lifecycle of a deployment row. `pending`/`running` are open; the rest are final. */
-export type DeploymentStatus = 'pending' | 'running' | 'success' | 'failed' | 'rolled_back' | 'interrupted';
-/** Statuses a deployment is created or updated with before it finishes. */
-export type OpenDeploymentStatus = 'pending' | 'running';
-/** Statuses `finishDeployment` accepts. */
-export type FinalDeploymentStatus = 'success' | 'failed' | 'rolled_back' | 'interrupted';
-/** What started a deployment. */
-export type DeploymentTrigger =
-  | 'poll'
-  | 'webhook'
-  | 'api'
-  | 'cli'
-  | 'boot'
-  | 'config'
-  | 'rollback'
-  | 'retry'
-  | 'self-update';
+/**
+ * @module Row and input types of the SQLite store (type-only; camelCase mirrors of the snake_case columns). The
+ * deployment row itself is the domain `Deployment`.
+ */
+import type { Deployment, DeploymentTrigger, FinalDeploymentStatus, OpenDeploymentStatus } from '../domain/types.ts';
 
 /** One project file as last seen by `syncConfig`. */
 export interface ProjectRow {
@@ -62,32 +48,6 @@ export interface RepositoryRow {
   notifyState: unknown;
   createdAt: string;
   updatedAt: string;
-}
-
-/** One deployment, without its logs (read them with `getDeploymentLogs`). */
-export interface Deployment {
-  id: number;
-  repositoryId: number;
-  repoKey: string;
-  commit: string | null;
-  status: DeploymentStatus;
-  trigger: DeploymentTrigger;
-  /** Last stage reached, or the stage that failed. */
-  stage: string | null;
-  error: string | null;
-  previousCommit: string | null;
-  rolledBackTo: string | null;
-  startedAt: string;
-  finishedAt: string | null;
-  durationMs: number | null;
-  configHash: string | null;
-  /** Per-URL notification results (masked), as given by the notifier. */
-  notifications: unknown[] | null;
-  selfUpdate: boolean;
-  /** Bytes of log text stored. */
-  logBytes: number;
-  /** Bytes of log text dropped by the cap (0 = the log is complete). */
-  logTruncatedBytes: number;
 }
 
 /** One repository as `syncConfig` takes it (a `RepoConfig` fits). */

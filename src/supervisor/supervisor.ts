@@ -6,16 +6,15 @@
 import { createActor, type ActorRefFrom, type SnapshotFrom } from 'xstate';
 import type { Logger } from 'pino';
 import type { ProjectConfig, RepoConfig } from '../config/schema.ts';
-import type { ConfigIssue } from '../errors.ts';
+import type {
+  ActivityEvent, ConfigIssue, Deployment, NotifyOutcome, ProjectInfo, ReloadResult, RepoStatus, VerifyResult,
+} from '../domain/types.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
-import { createRepoLogic, type HistoryWriter, type NotifyOutcome, type RepoActivity, type VerifyResult } from '../actors/repo-actor.ts';
+import { createRepoLogic, type HistoryWriter } from '../actors/repo-actor.ts';
 import { DeploySlots } from '../actors/deploy-slots.ts';
 import type { Notice } from '../machines/deploy-machine.ts';
 import type { RunTask } from '../workers/types.ts';
 import type { RepositoryRow } from '../store/types.ts';
-import type {
-  Deployment, ProjectInfo, RepoStatus, SupervisorEvent, SupervisorPort,
-} from '../http/ports.ts';
 
 type RepoLogic = ReturnType<typeof createRepoLogic>;
 type RepoActor = ActorRefFrom<RepoLogic>;
@@ -81,17 +80,18 @@ const BUSY = new Set(['checking', 'pulling', 'decrypting', 'applying', 'verifyin
 const topState = (s: RepoSnapshot): string => (typeof s.value === 'string' ? s.value : Object.keys(s.value)[0] ?? 'unknown');
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
 
-export class Supervisor implements SupervisorPort {
+/** Implements the HTTP layer's SupervisorPort (checked structurally where the daemon wires it; no import of http/). */
+export class Supervisor {
   readonly #deps: SupervisorDeps;
   readonly #log: Logger;
   readonly #slots: DeploySlots;
   readonly #entries = new Map<string, Entry>();
-  readonly #listeners = new Set<(e: SupervisorEvent) => void>();
+  readonly #listeners = new Set<(e: ActivityEvent) => void>();
   /** Last good config per file path: an invalid edit keeps the previous project. */
   #byFile = new Map<string, ProjectConfig>();
   #errors: ConfigIssue[] = [];
   #stopping = false;
-  #reloading: Promise<Awaited<ReturnType<SupervisorPort['reload']>>> | null = null;
+  #reloading: Promise<ReloadResult> | null = null;
 
   constructor(deps: SupervisorDeps) {
     this.#deps = deps;
@@ -169,7 +169,7 @@ export class Supervisor implements SupervisorPort {
     return { added, removed, changed };
   }
 
-  async reload(): Promise<{ errors: ConfigIssue[]; added: string[]; removed: string[]; changed: string[] }> {
+  async reload(): Promise<ReloadResult> {
     // Serialise reloads (watcher, SIGHUP and the API may fire together).
     while (this.#reloading) await this.#reloading.catch(() => undefined);
     const run = (async () => {
@@ -206,7 +206,8 @@ export class Supervisor implements SupervisorPort {
       notify: this.#deps.notify,
       secrets: this.#deps.secrets,
       log,
-      report: (e) => this.#report(e),
+      // The actors' activity goes out unchanged: one event type from actor to SSE.
+      report: (e) => this.#emit(e),
       isSelf: this.#deps.isSelf,
     });
     const random = this.#deps.random ?? Math.random;
@@ -302,25 +303,7 @@ export class Supervisor implements SupervisorPort {
     }
   }
 
-  #report(e: RepoActivity): void {
-    const at = new Date().toISOString();
-    switch (e.type) {
-      case 'check':
-        this.#emit({ type: 'check', repoKey: e.repoKey, result: e.result, at });
-        break;
-      case 'deployment.started':
-        this.#emit({ type: 'deployment.started', repoKey: e.repoKey, deploymentId: e.deploymentId, commit: e.commit, trigger: e.trigger, at });
-        break;
-      case 'deployment.finished':
-        this.#emit({ type: 'deployment.finished', repoKey: e.repoKey, deploymentId: e.deploymentId, status: e.status, stage: e.stage, commit: e.commit, durationMs: e.durationMs, at });
-        break;
-      case 'notification':
-        this.#emit({ type: 'notification', repoKey: e.repoKey, url: e.url, service: e.service, ok: e.ok, at });
-        break;
-    }
-  }
-
-  #emit(e: SupervisorEvent): void {
+  #emit(e: ActivityEvent): void {
     for (const l of this.#listeners) {
       try {
         l(e);
@@ -479,7 +462,7 @@ export class Supervisor implements SupervisorPort {
     return [...this.#entries.values()].map((e) => ({ key: e.repo.key, url: e.repo.url, branch: e.repo.branch, webhookSecret: e.repo.webhookSecret }));
   }
 
-  subscribe(listener: (e: SupervisorEvent) => void): () => void {
+  subscribe(listener: (e: ActivityEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { loadSettings } from '../../src/config/settings.ts';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.ts';
 import { createLogger } from '../../src/logger.ts';
-import type { SupervisorEvent } from '../../src/http/ports.ts';
+import type { ActivityEvent } from '../../src/domain/types.ts';
 import { until } from './wait.ts';
 
 export interface TestDaemon extends Daemon {
@@ -53,7 +53,7 @@ export async function startTestDaemon(opts: {
 }
 
 interface Subscribable {
-  subscribe(listener: (e: SupervisorEvent) => void): () => void;
+  subscribe(listener: (e: ActivityEvent) => void): () => void;
 }
 
 /**

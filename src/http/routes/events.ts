@@ -6,7 +6,8 @@
 import { PassThrough } from 'node:stream';
 import { Router } from '@koa/router';
 import type { Middleware } from 'koa';
-import type { HttpDeps, SupervisorEvent } from '../ports.ts';
+import type { ActivityEvent } from '../../domain/types.ts';
+import type { HttpDeps } from '../ports.ts';
 
 /** Default heartbeat interval. */
 export const SSE_HEARTBEAT_MS = 15_000;
@@ -22,7 +23,7 @@ export interface EventStreams {
 }
 
 /** Formats one event as an SSE frame (JSON never contains a raw newline, so one data line suffices). */
-export function sseFrame(e: SupervisorEvent): string {
+export function sseFrame(e: ActivityEvent): string {
   return `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
 }
 

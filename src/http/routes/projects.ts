@@ -3,7 +3,8 @@ import { Router } from '@koa/router';
 import type { Middleware } from 'koa';
 import { NotFoundError } from '../../errors.ts';
 import { parseName } from '../params.ts';
-import type { HttpDeps, ProjectInfo } from '../ports.ts';
+import type { ProjectInfo } from '../../domain/types.ts';
+import type { HttpDeps } from '../ports.ts';
 import { publicRepo } from '../present.ts';
 
 export function findProject(deps: Pick<HttpDeps, 'supervisor'>, name: string): ProjectInfo {

@@ -7,7 +7,8 @@ import type { Context, Middleware } from 'koa';
 import { NotFoundError, ValidationError } from '../../errors.ts';
 import { readOptionalJson } from '../body.ts';
 import { parseRepoRef, queryBool, queryInt } from '../params.ts';
-import type { DeploymentStatus, HttpDeps, RepoStatus } from '../ports.ts';
+import type { DeploymentStatus, RepoStatus } from '../../domain/types.ts';
+import type { HttpDeps } from '../ports.ts';
 import { publicDeployment, publicRepo } from '../present.ts';
 
 const COMMIT = /^[0-9a-f]{7,40}$/i;

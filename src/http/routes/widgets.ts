@@ -13,7 +13,8 @@ import { Router } from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import { BadRequestError } from '../errors.ts';
 import { parseName, queryValue } from '../params.ts';
-import type { Deployment, HttpDeps, RepoStatus } from '../ports.ts';
+import type { Deployment, RepoStatus } from '../../domain/types.ts';
+import type { HttpDeps } from '../ports.ts';
 import { webUrl } from '../present.ts';
 import { findProject } from './projects.ts';
 

@@ -2,8 +2,8 @@
  * @module Worker task: `docker compose down --remove-orphans` for one project (volumes are kept). Expected
  * failures come back as `{ ok:false }` results.
  */
-import { classifyFailure, composeNotFound, detectCompose, downArgs, runCompose } from '../../compose/cli.ts';
-import type { ComposeInput, ComposeOutput, TaskResult } from '../types.ts';
+import { classifyFailure, composeNotFound, detectCompose, downArgs, runCompose, type ComposeInput, type ComposeOutput } from '../../compose/cli.ts';
+import type { TaskResult } from '../../lib/task-result.ts';
 
 /** Stops and removes the project's containers and networks. */
 export default async function composeDown(input: ComposeInput): Promise<TaskResult<ComposeOutput>> {

@@ -3,7 +3,9 @@
  * dockerode-based verification does not depend on it). Expected failures come back as `{ ok:false }` results.
  */
 import { classifyFailure, composeNotFound, detectCompose, parsePsOutput, psArgs, runCompose } from '../../compose/cli.ts';
-import type { ComposeInput, ComposePsOutput, TaskResult } from '../types.ts';
+import type { ComposeInput } from '../../compose/cli.ts';
+import type { TaskResult } from '../../lib/task-result.ts';
+import type { ComposePsOutput } from '../types.ts';
 
 /** Lists the project's containers, including stopped ones. */
 export default async function composePs(input: ComposeInput): Promise<TaskResult<ComposePsOutput>> {

@@ -2,8 +2,8 @@
  * @module Worker task: `docker compose up -d` for one project. Runs in a Piscina worker; expected failures
  * (bad compose file, engine down, timeout) come back as `{ ok:false }` results with compose's captured output.
  */
-import { classifyFailure, composeNotFound, detectCompose, pullArgs, runCompose, upArgs } from '../../compose/cli.ts';
-import type { ComposeOutput, ComposeUpInput, TaskResult } from '../types.ts';
+import { classifyFailure, composeNotFound, detectCompose, pullArgs, runCompose, upArgs, type ComposeOutput, type ComposeUpInput } from '../../compose/cli.ts';
+import type { TaskResult } from '../../lib/task-result.ts';
 
 /** Applies the compose project: `-p <project> -f … up -d [--remove-orphans] [--pull X] [--build]`. */
 export default async function composeUp(input: ComposeUpInput): Promise<TaskResult<ComposeOutput>> {

@@ -1,9 +1,10 @@
 /** @module Worker task `git-sync`: clone or fetch, then force the checkout to an exact commit. */
 import { syncCheckout } from '../../git/sync.ts';
 import { gitTaskResult } from '../../git/task-result.ts';
-import type { GitSyncInput, TaskOutput } from '../types.ts';
+import type { SyncOptions } from '../../git/sync.ts';
+import type { TaskOutput } from '../types.ts';
 
 /** Resolves to `{ ok:true, commit, cloned }`, or `{ ok:false, code }` (GIT_UNREACHABLE, GIT_COMMIT_NOT_FOUND…). */
-export default async function gitSync(input: GitSyncInput): Promise<TaskOutput<'git-sync'>> {
+export default async function gitSync(input: SyncOptions): Promise<TaskOutput<'git-sync'>> {
   return gitTaskResult(() => syncCheckout(input), 'GIT_SYNC_FAILED', [input.token]);
 }

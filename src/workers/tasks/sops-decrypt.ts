@@ -14,7 +14,8 @@ import { SopsError } from '../../secrets/errors.ts';
 import { writeFileAtomic0600 } from '../../secrets/fs.ts';
 import { loadAgeIdentities } from '../../secrets/keys.ts';
 import { decryptSopsFile, inferFormat } from '../../secrets/sops.ts';
-import type { DecryptInput, DecryptOutput, TaskResult } from '../types.ts';
+import type { TaskResult } from '../../lib/task-result.ts';
+import type { DecryptInput, DecryptOutput } from '../types.ts';
 
 function inside(base: string, target: string): boolean {
   const rel = relative(base, target);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import gitSync from '../../../src/workers/tasks/git-sync.ts';
-import type { GitSyncInput } from '../../../src/workers/types.ts';
+import type { SyncOptions } from '../../../src/git/sync.ts';
 import { startGitServer, type GitServer } from '../../helpers/git-server.ts';
 
 /** Working-tree files (relative, sorted) outside .git, with their contents. */
@@ -37,7 +37,7 @@ describe('git-sync task', () => {
   let tmp: string;
   let n = 0;
   const newDir = () => path.join(tmp, `co-${++n}`);
-  const input = (name: string, dir: string, extra: Partial<GitSyncInput> = {}): GitSyncInput => ({
+  const input = (name: string, dir: string, extra: Partial<SyncOptions> = {}): SyncOptions => ({
     url: server.repoUrl(name), branch: 'main', dir, shallow: true, timeoutMs: 20_000, ...extra,
   });
 

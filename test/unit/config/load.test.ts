@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { checkProjectConflicts, isProjectFileName, loadProjectFile, loadProjects } from '../../../src/config/load.ts';
 import type { LoadContext } from '../../../src/config/load.ts';
-import type { ConfigIssue } from '../../../src/errors.ts';
+import type { ConfigIssue } from '../../../src/domain/types.ts';
 
 let root: string;
 before(async () => {

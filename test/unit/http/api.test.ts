@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ConflictError } from '../../../src/errors.ts';
 import { createApp } from '../../../src/http/app.ts';
-import type { Deployment } from '../../../src/http/ports.ts';
+import type { Deployment } from '../../../src/domain/types.ts';
 import { captureLogger, deployment, type FakeContainers, type FakeSupervisor, serve, type Served, world } from './fakes.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field

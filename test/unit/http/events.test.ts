@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { closeEventStreams, openEventStreams } from '../../../src/http/app.ts';
-import type { SupervisorEvent } from '../../../src/http/ports.ts';
+import type { ActivityEvent } from '../../../src/domain/types.ts';
 import { type FakeSupervisor, serve } from './fakes.ts';
 
 /** Reads the stream until `done(text)` holds; returns everything read so far. */
@@ -39,7 +39,7 @@ describe('GET /api/events', () => {
       assert.match(state.text, /^retry: \d+\n/);
       assert.equal(sup.listeners.size, baseline + 1);
 
-      const events: SupervisorEvent[] = [
+      const events: ActivityEvent[] = [
         { type: 'state', repoKey: 'homelab/dns', repoId: 2, state: 'pulling', previous: 'checking', at: '2025-06-28T18:00:01.000Z' },
         { type: 'deployment.finished', repoKey: 'homelab/dns', deploymentId: 7, status: 'success', stage: null, commit: 'abc', durationMs: 1200, at: '2025-06-28T18:00:02.000Z' },
       ];

@@ -9,10 +9,8 @@ import { pino } from 'pino';
 import type Koa from 'koa';
 import { ConflictError } from '../../../src/errors.ts';
 import { createApp, closeEventStreams } from '../../../src/http/app.ts';
-import type {
-  ContainerLogReader, Deployment, HealthReport, HistoryReader, HttpDeps, ProjectInfo, RepoStatus, SupervisorEvent,
-  SupervisorPort,
-} from '../../../src/http/ports.ts';
+import type { ActivityEvent, Deployment, ProjectInfo, RepoStatus } from '../../../src/domain/types.ts';
+import type { ContainerLogReader, HealthReport, HistoryReader, HttpDeps, SupervisorPort } from '../../../src/http/ports.ts';
 
 const T0 = '2025-06-28T18:00:00.000Z';
 
@@ -54,7 +52,11 @@ export function deployment(over: Partial<Deployment> & Pick<Deployment, 'id' | '
     startedAt: T0,
     finishedAt: '2025-06-28T18:01:00.000Z',
     durationMs: 60_000,
+    configHash: null,
     notifications: null,
+    selfUpdate: false,
+    logBytes: 0,
+    logTruncatedBytes: 0,
     ...over,
   };
 }
@@ -67,7 +69,7 @@ export class FakeSupervisor implements SupervisorPort {
   projectList: ProjectInfo[];
   targets: { key: string; url: string; branch: string; webhookSecret?: string }[] = [];
   calls: Call[] = [];
-  listeners = new Set<(e: SupervisorEvent) => void>();
+  listeners = new Set<(e: ActivityEvent) => void>();
   nextDeploymentId = 100;
   /** What waitForDeployment resolves with. */
   waitResult: (id: number, timeoutMs: number) => Promise<Deployment | undefined> = async () => undefined;
@@ -123,12 +125,12 @@ export class FakeSupervisor implements SupervisorPort {
   webhookTargets() {
     return this.targets.map((t) => ({ ...t }));
   }
-  subscribe(listener: (e: SupervisorEvent) => void): () => void {
+  subscribe(listener: (e: ActivityEvent) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
   /** Pushes an event to every subscriber (as the real supervisor does on actor changes). */
-  emit(e: SupervisorEvent): void {
+  emit(e: ActivityEvent): void {
     for (const l of this.listeners) l(e);
   }
   callsOf(method: string): Call[] {

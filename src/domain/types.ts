@@ -1,0 +1,137 @@
+/**
+ * @module The domain vocabulary every layer shares: deployments, their status, stage and trigger, verification and
+ * notification outcomes, the activity events and the read views of a repository. Type-only; the bottom
+ * layer with lib/: anyone may import it, and it imports nothing.
+ */
+
+/** Statuses a deployment is created or updated with before it finishes. */
+export type OpenDeploymentStatus = 'pending' | 'running';
+/** Statuses a deployment finishes with. */
+export type FinalDeploymentStatus = 'success' | 'failed' | 'rolled_back' | 'interrupted';
+/** Lifecycle of a deployment row. `pending`/`running` are open; the rest are final. */
+export type DeploymentStatus = OpenDeploymentStatus | FinalDeploymentStatus;
+
+/** Stages of a deployment, as the machine runs them, the store records them and notifications show them. */
+export type DeployStage = 'checking' | 'pulling' | 'decrypting' | 'applying' | 'verifying' | 'rollingBack' | 'notifying';
+
+/** What starts a run of the deploy machine. */
+export type DeployTrigger = 'poll' | 'webhook' | 'api' | 'cli' | 'boot' | 'config' | 'rollback' | 'retry';
+/** What a deployment row records as its trigger: a run's trigger, or a self-update finalised at boot. */
+export type DeploymentTrigger = DeployTrigger | 'self-update';
+
+/** One deployment as the store returns it and the API shows it (logs are read separately). */
+export interface Deployment {
+  id: number;
+  repositoryId: number;
+  repoKey: string;
+  commit: string | null;
+  status: DeploymentStatus;
+  trigger: DeploymentTrigger;
+  /** Last stage reached, or the stage that failed. */
+  stage: string | null;
+  error: string | null;
+  previousCommit: string | null;
+  rolledBackTo: string | null;
+  startedAt: string;
+  finishedAt: string | null;
+  durationMs: number | null;
+  configHash: string | null;
+  /** Per-URL notification results (masked), as given by the notifier. */
+  notifications: unknown[] | null;
+  selfUpdate: boolean;
+  /** Bytes of log text stored. */
+  logBytes: number;
+  /** Bytes of log text dropped by the cap (0 = the log is complete). */
+  logTruncatedBytes: number;
+}
+
+/** Outcome of the health verification after `compose up`. Expected failures are results, never throws. */
+export type VerifyResult =
+  | { ok: true; summary: string }
+  | { ok: false; code: string; message: string; transient: boolean };
+
+/** Outcome of one notification URL (the URL masked). */
+export interface NotifyOutcome {
+  url: string;
+  service: string;
+  ok: boolean;
+  error?: string;
+  /** Last HTTP status (or SMTP reply code) when the failure came from the server. */
+  status?: number;
+  attempts?: number;
+}
+
+/** What happened, as the actors and the supervisor report it (SSE frames, metrics). `at` is an ISO time. */
+export type ActivityEvent =
+  | { type: 'state'; repoKey: string; repoId: number; state: string; previous: string | null; at: string }
+  | { type: 'check'; repoKey: string; result: 'changed' | 'unchanged' | 'error'; at: string }
+  | { type: 'deployment.started'; repoKey: string; deploymentId: number; commit: string | null; trigger: DeployTrigger; at: string }
+  | {
+      type: 'deployment.finished';
+      repoKey: string;
+      deploymentId: number;
+      status: DeploymentStatus;
+      stage: DeployStage | null;
+      commit: string | null;
+      durationMs: number | null;
+      at: string;
+    }
+  | { type: 'notification'; repoKey: string; url: string; service: string; ok: boolean; at: string }
+  | { type: 'config.reloaded'; errors: number; at: string };
+
+/** The activity events a repository's actor reports; the supervisor adds `state` and `config.reloaded`. */
+export type RepoActivity = Extract<ActivityEvent, { type: 'check' | 'deployment.started' | 'deployment.finished' | 'notification' }>;
+
+/** One problem in one project file: file, key path (dot/bracket notation) and a human reason. */
+export interface ConfigIssue {
+  file: string;
+  path: string;
+  message: string;
+}
+
+/** Config + live actor state of one repository. */
+export interface RepoStatus {
+  id: number;
+  key: string;
+  project: string;
+  name: string;
+  url: string;
+  branch: string;
+  path: string;
+  composeProject: string;
+  checkInterval: number;
+  active: boolean;
+  /** Deploy machine state: idle|checking|pulling|decrypting|applying|verifying|rollingBack|notifying|suspended|backoff|failed|stopped */
+  state: string;
+  /** ISO time the state was entered. */
+  since: string;
+  busy: boolean;
+  currentDeploymentId: number | null;
+  lastDeployedCommit: string | null;
+  lastDeployedAt: string | null;
+  lastCheckAt: string | null;
+  nextCheckAt: string | null;
+  lastError: { stage: string; code: string; message: string } | null;
+  pinnedCommit: string | null;
+  suspended: boolean;
+  attempt: number;
+  restarts: number;
+}
+
+/** One project as the read view shows it. */
+export interface ProjectInfo {
+  name: string;
+  description: string | null;
+  file: string | null;
+  active: boolean;
+  error: ConfigIssue[] | null;
+  repositories: number;
+}
+
+/** What a config reload did, as repository keys. */
+export interface ReloadResult {
+  errors: ConfigIssue[];
+  added: string[];
+  removed: string[];
+  changed: string[];
+}
