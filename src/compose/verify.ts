@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import Dockerode from 'dockerode';
+import type { VerifyResult } from '../domain/types.ts';
 import { AppError } from '../errors.ts';
 import { maskSecrets } from '../lib/redact.ts';
 
@@ -97,9 +98,8 @@ export interface VerifyOptions {
   signal?: AbortSignal;
 }
 
-export type VerifyResult =
-  | { ok: true; containers: ContainerSummary[] }
-  | { ok: false; code: string; message: string; transient: boolean; containers: ContainerSummary[] };
+/** The domain VerifyResult, plus the containers as last seen (for logs and tests). */
+export type ProjectVerifyResult = VerifyResult & { containers: ContainerSummary[] };
 
 type Verdict = 'ready' | 'pending' | { code: string; why: string };
 
@@ -114,7 +114,7 @@ const RESTART_LOOP_POLLS = 2;
  * Codes: VERIFY_NO_CONTAINERS, VERIFY_UNHEALTHY, VERIFY_EXITED, VERIFY_RESTART_LOOP, VERIFY_DEAD, VERIFY_TIMEOUT,
  * VERIFY_URL_FAILED, VERIFY_ABORTED, DOCKER_UNREACHABLE (transient), DOCKER_ERROR (transient).
  */
-export async function verifyProject(opts: VerifyOptions): Promise<VerifyResult> {
+export async function verifyProject(opts: VerifyOptions): Promise<ProjectVerifyResult> {
   const { docker, project, signal } = opts;
   const pollMs = Math.max(50, opts.pollMs ?? 1_000);
   const stableMs = Math.max(0, opts.stableMs ?? Math.min(3_000, opts.timeoutMs / 2));
@@ -122,7 +122,7 @@ export async function verifyProject(opts: VerifyOptions): Promise<VerifyResult> 
   const firstRestartCount = new Map<string, number>();
   const restartingPolls = new Map<string, number>();
   let containers: ContainerSummary[] = [];
-  const fail = (code: string, message: string, transient = false): VerifyResult => ({ ok: false, code, message, transient, containers });
+  const fail = (code: string, message: string, transient = false): ProjectVerifyResult => ({ ok: false, code, message, transient, containers });
 
   for (;;) {
     if (signal?.aborted) return fail('VERIFY_ABORTED', 'verification aborted', true);
@@ -168,7 +168,7 @@ export async function verifyProject(opts: VerifyOptions): Promise<VerifyResult> 
     const r = await checkUrl(opts.url, opts.retries ?? 5, opts.intervalMs ?? 5_000, signal);
     if (!r.ok) return fail(r.code, r.message);
   }
-  return { ok: true, containers };
+  return { ok: true, summary: `${containers.length} container(s) running/healthy`, containers };
 }
 
 function judge(c: ContainerSummary, restartsSinceStart: number, restartingSeconds: number, stableMs: number): Verdict {
