@@ -17,6 +17,7 @@ import { startGitServer } from '../test/helpers/git-server.ts';
 import { startTestDaemon } from '../test/helpers/daemon.ts';
 import { composeDown, ensureBusyboxImage, removeProjectContainers, uniqueProjectName, webServiceCompose } from '../test/helpers/docker.ts';
 import { envNumber, fmt, machineLine, profile, ratio, table, writeResult } from './lib.ts';
+import { lastSuccessfulDeployment } from '../test/helpers/store-queries.ts';
 
 const RATE = envNumber('BENCH_API_RATE', 200);
 const SECONDS = envNumber('BENCH_API_SECONDS', 20);
@@ -92,8 +93,8 @@ async function main(): Promise<void> {
   try {
     // Boot deployments.
     const deadline = Date.now() + 180_000;
-    while (!keys.every((k) => daemon.store.lastSuccessfulDeployment(k)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-    if (!keys.every((k) => daemon.store.lastSuccessfulDeployment(k))) throw new Error('boot deployments did not succeed');
+    while (!keys.every((k) => lastSuccessfulDeployment(daemon.store, k)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+    if (!keys.every((k) => lastSuccessfulDeployment(daemon.store, k))) throw new Error('boot deployments did not succeed');
     await daemon.supervisor.whenQuiet(60_000);
 
     const id = daemon.supervisor.get('bench/a')?.id;

@@ -20,6 +20,7 @@ import { startGitServer } from '../test/helpers/git-server.ts';
 import { startTestDaemon } from '../test/helpers/daemon.ts';
 import { composeDown, ensureBusyboxImage, removeProjectContainers, uniqueProjectName, webServiceCompose } from '../test/helpers/docker.ts';
 import { envNumber, fmt, git, gitEnv, machineLine, median, table, writeResult } from './lib.ts';
+import { lastSuccessfulDeployment } from '../test/helpers/store-queries.ts';
 
 const execFileAsync = promisify(execFile);
 const ITERATIONS = envNumber('BENCH_PIPELINE_ITERATIONS', 7);
@@ -101,8 +102,8 @@ async function main(): Promise<void> {
   });
   try {
     const deadline = Date.now() + 120_000;
-    while (!daemon.store.lastSuccessfulDeployment(KEY) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-    if (!daemon.store.lastSuccessfulDeployment(KEY)) throw new Error('boot deployment did not succeed');
+    while (!lastSuccessfulDeployment(daemon.store, KEY) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    if (!lastSuccessfulDeployment(daemon.store, KEY)) throw new Error('boot deployment did not succeed');
     await daemon.supervisor.whenQuiet(30_000);
 
     // Baseline clone and script, prepared outside the measurement; first `up` creates the project.

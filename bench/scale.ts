@@ -37,6 +37,7 @@ import { Store } from '../src/store/index.ts';
 import { startGitServer } from '../test/helpers/git-server.ts';
 import { startTestDaemon } from '../test/helpers/daemon.ts';
 import { BENCH_DIR, MB, childrenCpuMs, envNumber, envNumbers, fmt, machineLine, ownCpuMs, profile, ratio, table, writeResult, type ProfileRow } from './lib.ts';
+import { countDeployments } from '../test/helpers/store-queries.ts';
 
 const SIZES = envNumbers('BENCH_SCALE_REPOS', [100, 300, 1000]);
 const INTERVAL = envNumber('BENCH_SCALE_INTERVAL', 30);
@@ -337,7 +338,7 @@ async function runShiparr(server: ServerHandle, count: number): Promise<Omit<Row
       if (crashed) console.error(`warning: ${crashed} actors crashed or restarted`);
       // Where the main thread's time goes at this scale (after the measured window: the profiler costs CPU itself).
       const prof = PROFILE_S > 0 && count === Math.max(...SIZES) ? { ...(await profile(() => sleep(PROFILE_S * 1000), 12)), seconds: PROFILE_S } : undefined;
-      const deployments = daemon.store.countDeployments();
+      const deployments = countDeployments(daemon.store);
       if (deployments !== count) console.error(`warning: ${deployments - count} unexpected deployments`);
       return {
         repos: count,

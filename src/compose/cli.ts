@@ -1,6 +1,6 @@
 /**
  * @module The docker compose CLI: detection (v2 plugin preferred, v1 `docker-compose` as fallback), argument
- * building, `ps --format json` parsing and failure classification. Used by the compose-* worker tasks.
+ * building and failure classification. Used by the compose-up worker task.
  *
  * Test/ops hook: the environment variable `SHIPARR_COMPOSE_COMMAND` replaces detection with an explicit command
  * line, split on whitespace (no quoting), e.g. `docker compose`, `docker-compose` or `/path/to/fake-compose`.
@@ -16,7 +16,7 @@ export const COMPOSE_COMMAND_ENV = 'SHIPARR_COMPOSE_COMMAND';
 export interface ComposeCommand {
   file: string;
   baseArgs: string[];
-  /** Major version: v1 lacks `up --pull`, `ps --format json` and `--ansi`. */
+  /** Major version: v1 lacks `up --pull` and `--ansi`. */
   version: 1 | 2;
   /** Version string as reported, e.g. '2.26.1'. */
   versionText: string;
@@ -123,16 +123,6 @@ export function pullArgs(c: ComposeCommand, o: ProjectArgs): string[] {
   return [...globalArgs(c, o), 'pull'];
 }
 
-/** `down --remove-orphans` (volumes are kept: they are the user's data). */
-export function downArgs(c: ComposeCommand, o: ProjectArgs): string[] {
-  return [...globalArgs(c, o), 'down', '--remove-orphans'];
-}
-
-/** `ps -a --format json` (v2 only). */
-export function psArgs(c: ComposeCommand, o: ProjectArgs): string[] {
-  return [...globalArgs(c, o), 'ps', '-a', '--format', 'json'];
-}
-
 export interface RunOptions {
   cwd: string;
   /** Passed as DOCKER_HOST; otherwise the daemon's own environment applies. */
@@ -152,57 +142,6 @@ export async function runCompose(c: ComposeCommand, args: readonly string[], o: 
     niceness: 10,
   });
   return { ...r, stdout: maskSecrets(r.stdout), stderr: maskSecrets(r.stderr), output: maskSecrets(r.output), error: r.error && maskSecrets(r.error) };
-}
-
-export interface ComposeContainer {
-  id: string;
-  name: string;
-  service: string;
-  state: string;
-  health: string;
-  exitCode: number;
-}
-
-/**
- * Parses `ps --format json`: compose before 2.21 prints one JSON array, later versions one object per line.
- * Unparseable lines (warnings) are skipped.
- */
-export function parsePsOutput(text: string): ComposeContainer[] {
-  const trimmed = text.trim();
-  if (!trimmed) return [];
-  let items: unknown[] = [];
-  if (trimmed.startsWith('[')) {
-    try {
-      const parsed: unknown = JSON.parse(trimmed);
-      if (Array.isArray(parsed)) items = parsed;
-    } catch {
-      items = [];
-    }
-  } else {
-    for (const line of trimmed.split('\n')) {
-      const l = line.trim();
-      if (!l.startsWith('{')) continue;
-      try {
-        items.push(JSON.parse(l));
-      } catch {
-        // Not a container line (e.g. a warning).
-      }
-    }
-  }
-  return items.filter((x): x is Record<string, unknown> => typeof x === 'object' && x !== null).map(toContainer);
-}
-
-function toContainer(x: Record<string, unknown>): ComposeContainer {
-  const str = (v: unknown): string => (typeof v === 'string' ? v : v === undefined || v === null ? '' : String(v));
-  const exit = Number(x['ExitCode'] ?? 0);
-  return {
-    id: str(x['ID']),
-    name: str(x['Name']),
-    service: str(x['Service']),
-    state: str(x['State']),
-    health: str(x['Health']),
-    exitCode: Number.isFinite(exit) ? exit : 0,
-  };
 }
 
 const DAEMON_UNREACHABLE = [

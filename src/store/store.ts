@@ -32,7 +32,6 @@ const BUSY_TIMEOUT_MS = 5000;
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
 
-const STATUSES: ReadonlySet<string> = new Set<DeploymentStatus>(['pending', 'running', 'success', 'failed', 'rolled_back', 'interrupted']);
 const OPEN_STATUSES: ReadonlySet<string> = new Set<DeploymentStatus>(['pending', 'running']);
 const FINAL_STATUSES: ReadonlySet<string> = new Set<DeploymentStatus>(['success', 'failed', 'rolled_back', 'interrupted']);
 const TRIGGERS: ReadonlySet<string> = new Set<DeploymentTrigger>([
@@ -216,12 +215,6 @@ export class Store {
     }
   }
 
-  /** `PRAGMA integrity_check`: `'ok'`, or the problems found, one per line. */
-  integrityCheck(): string {
-    const rows = this.#db.pragma('integrity_check') as { integrity_check: string }[];
-    return rows.map((r) => r.integrity_check).join('\n');
-  }
-
   // ── projects & repositories ────────────────────────────────────────────────────────────────────────
 
   /**
@@ -292,12 +285,6 @@ export class Store {
       return result;
     });
     return run.immediate();
-  }
-
-  /** One project by name (active or not). */
-  getProject(name: string): ProjectRow | undefined {
-    const row = this.#s.projectByName.get(name);
-    return row && toProject(row);
   }
 
   /** Projects by name; inactive ones only when asked. */
@@ -451,28 +438,10 @@ export class Store {
     return { items, nextBefore: more ? (items.at(-1)?.id ?? null) : null };
   }
 
-  /** All deployments in one status, oldest first. */
-  listDeploymentsByStatus(status: DeploymentStatus): Deployment[] {
-    if (!STATUSES.has(status)) throw invalid(`unknown deployment status '${String(status)}'`);
-    return this.#s.deploymentsByStatus.all(status).map(toDeployment);
-  }
-
-  /** The newest successful deployment of a repository. */
-  lastSuccessfulDeployment(repoKey: string): Deployment | undefined {
-    const row = this.#s.lastSuccessful.get(repoKey);
-    return row && toDeployment(row);
-  }
-
   /** The newest deployment of a repository, whatever its status. */
   latestDeployment(repoKey: string): Deployment | undefined {
     const row = this.#s.latest.get(repoKey);
     return row && toDeployment(row);
-  }
-
-  /** Number of deployments of one repository (0 for an unknown key), or of all. */
-  countDeployments(repoKey?: string): number {
-    const row = repoKey === undefined ? this.#s.countAll.get() : this.#s.countByKey.get(repoKey);
-    return row?.n ?? 0;
   }
 
   /**
@@ -595,7 +564,6 @@ function prepareStatements(db: Database.Database) {
        WHERE key = @key`,
     ),
     deactivateRepo: db.prepare<Params>('UPDATE repositories SET active = 0, updated_at = @now WHERE id = @id'),
-    projectByName: db.prepare<[string], RawProject>('SELECT * FROM projects WHERE name = ?'),
     listProjects: db.prepare<Params, RawProject>('SELECT * FROM projects WHERE (@all OR active = 1) ORDER BY name'),
     repoByKey: db.prepare<[string], RawRepository>(`${REPO_SELECT} WHERE r.key = ?`),
     repoById: db.prepare<[number], RawRepository>(`${REPO_SELECT} WHERE r.id = ?`),
@@ -662,15 +630,7 @@ function prepareStatements(db: Database.Database) {
     pageDeployments: db.prepare<Params, RawDeployment>(
       `${DEPLOYMENT_SELECT} WHERE d.repository_id = @repositoryId AND d.id < @before ORDER BY d.id DESC LIMIT @limit`,
     ),
-    deploymentsByStatus: db.prepare<[string], RawDeployment>(`${DEPLOYMENT_SELECT} WHERE d.status = ? ORDER BY d.id`),
-    lastSuccessful: db.prepare<[string], RawDeployment>(
-      `${DEPLOYMENT_SELECT} WHERE r.key = ? AND d.status = 'success' ORDER BY d.id DESC LIMIT 1`,
-    ),
     latest: db.prepare<[string], RawDeployment>(`${DEPLOYMENT_SELECT} WHERE r.key = ? ORDER BY d.id DESC LIMIT 1`),
-    countAll: db.prepare<[], { n: number }>('SELECT count(*) AS n FROM deployments'),
-    countByKey: db.prepare<[string], { n: number }>(
-      'SELECT count(*) AS n FROM deployments d JOIN repositories r ON r.id = d.repository_id WHERE r.key = ?',
-    ),
     openDeployments: db.prepare<Params, { id: number; started_at: string }>(
       `SELECT id, started_at FROM deployments
        WHERE status IN ('pending', 'running') AND (@all OR self_update = 0) ORDER BY id`,

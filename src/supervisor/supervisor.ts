@@ -31,7 +31,6 @@ export interface SupervisorStore extends HistoryWriter {
   listRepositories(q?: { project?: string; includeInactive?: boolean }): RepoRow[];
   listProjects(q?: { includeInactive?: boolean }): { name: string; description: string | null; file: string | null; active: boolean }[];
   getDeployment(id: number): Deployment | undefined;
-  lastSuccessfulDeployment(repoKey: string): Deployment | undefined;
   latestDeployment(repoKey: string): Deployment | undefined;
   listDeployments(repoKeyOrId: string | number, q: { limit?: number; before?: number }): { items: Deployment[]; nextBefore: number | null };
   markInterrupted(opts?: { exceptSelfUpdate?: boolean }): Deployment[];

@@ -3,7 +3,7 @@
  * inputs and outputs are plain data (structured clone). Expected failures are results, never throws. The input and
  * output types belong to the modules that do the work (git/, compose/); this file only maps task names to them.
  */
-import type { ComposeContainer, ComposeInput, ComposeOutput, ComposeUpInput } from '../compose/cli.ts';
+import type { ComposeOutput, ComposeUpInput } from '../compose/cli.ts';
 import type { RemoteHeadOptions } from '../git/check.ts';
 import type { SyncOptions, SyncResult } from '../git/sync.ts';
 import type { TaskResult } from '../lib/task-result.ts';
@@ -26,18 +26,12 @@ export interface DecryptOutput {
   written: string[];
 }
 
-export interface ComposePsOutput extends ComposeOutput {
-  containers: ComposeContainer[];
-}
-
 /** Task name → input/output. Task names equal the worker file names in src/workers/tasks/. */
 export interface TaskMap {
   'git-check': { input: RemoteHeadOptions; output: TaskResult<GitCheckOutput> };
   'git-sync': { input: SyncOptions; output: TaskResult<SyncResult> };
   'sops-decrypt': { input: DecryptInput; output: TaskResult<DecryptOutput> };
   'compose-up': { input: ComposeUpInput; output: TaskResult<ComposeOutput> };
-  'compose-down': { input: ComposeInput; output: TaskResult<ComposeOutput> };
-  'compose-ps': { input: ComposeInput; output: TaskResult<ComposePsOutput> };
 }
 export type TaskName = keyof TaskMap;
 export type TaskInput<K extends TaskName> = TaskMap[K]['input'];

@@ -11,6 +11,7 @@ import { startGitServer, type GitServer } from '../helpers/git-server.ts';
 import { dockerAvailable, ensureBusyboxImage, requireDocker, uniqueProjectName, composeDown, removeProjectContainers, webServiceCompose, docker } from '../helpers/docker.ts';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { until } from '../helpers/wait.ts';
+import { lastSuccessfulDeployment } from '../helpers/store-queries.ts';
 
 const KEY = 'apiproj/site';
 const SECRET = 'hook-secret-123';
@@ -60,7 +61,7 @@ repositories:
 
   test('read routes show config, live state and history from the real store', async (t) => {
     if (!(await requireDocker(t))) return;
-    await until(() => daemon!.store.lastSuccessfulDeployment(KEY), 'boot deployment', 60_000);
+    await until(() => lastSuccessfulDeployment(daemon!.store, KEY), 'boot deployment', 60_000);
     const projects = (await (await api('/api/projects')).json()) as { name: string; repositories: number }[];
     assert.ok(projects.some((p) => p.name === 'apiproj' && p.repositories === 1));
     const proj = (await (await api('/api/projects/apiproj')).json()) as { name: string; description: string };

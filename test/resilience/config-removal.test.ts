@@ -14,6 +14,7 @@ import { Supervisor } from '../../src/supervisor/supervisor.ts';
 import type { RunTask } from '../../src/workers/types.ts';
 import { until } from '../helpers/wait.ts';
 import { tempDirs } from './helpers.ts';
+import { listDeploymentsByStatus } from '../helpers/store-queries.ts';
 
 test('removing a repository during a deploy records the deployment interrupted and keeps history', async (t) => {
   const dirs = await tempDirs(t, 'removal');
@@ -52,6 +53,6 @@ test('removing a repository during a deploy records the deployment interrupted a
   assert.equal(d?.status, 'interrupted');
   assert.match(d?.error ?? '', /removed from the configuration/);
   assert.equal(store.getRepository('gone/r')?.active, false);
-  assert.equal(store.listDeploymentsByStatus('running').length, 0);
+  assert.equal(listDeploymentsByStatus(store, 'running').length, 0);
   await until(() => aborted, 'the compose task to be aborted', 5_000, 10);
 });

@@ -13,6 +13,7 @@ import { startTestDaemon } from '../helpers/daemon.ts';
 import { spawnDaemon } from '../helpers/process.ts';
 import { sleep, until } from '../helpers/wait.ts';
 import { projectYaml, tempDirs } from './helpers.ts';
+import { getProject } from '../helpers/store-queries.ts';
 
 const KEY = 'hot/web';
 
@@ -88,7 +89,7 @@ test('file watcher: add → deploy, branch change → redeploy, invalid → kept
   assert.equal(repo?.lastCommit, blue, 'its state is kept');
   assert.equal(daemon.supervisor.get(KEY)?.state, 'removed');
   assert.equal(daemon.store.listDeployments(KEY, { limit: 50 }).items.length, count, 'history kept');
-  assert.equal(daemon.store.getProject('hot')?.active, false);
+  assert.equal(getProject(daemon.store, 'hot')?.active, false);
   await sleep(3_000);
   assert.equal(rows().length, count, 'a removed repository is not polled or deployed');
 });

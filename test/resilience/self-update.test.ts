@@ -19,6 +19,7 @@ import {
 import type { RunTask } from '../../src/workers/types.ts';
 import { until } from '../helpers/wait.ts';
 import { tempDirs } from './helpers.ts';
+import { lastSuccessfulDeployment, listDeploymentsByStatus } from '../helpers/store-queries.ts';
 
 const log = createLogger({ level: 'silent', format: 'json' });
 const ID = 'f'.repeat(8) + '0123456789abcdef'.repeat(3) + '01234567';
@@ -148,7 +149,7 @@ test('boot finalisation: success when our container runs and the checkout is at 
   assert.equal(r4?.status, 'failed');
   assert.match(store.getDeployment(lost)?.error ?? '', /no longer running in a container/);
   assert.equal(store.getRepository('ops/shiparr')?.lastCommit, sha, 'failures do not move the last good commit');
-  assert.equal(store.listDeploymentsByStatus('running').length, 0);
+  assert.equal(listDeploymentsByStatus(store, 'running').length, 0);
 });
 
 test('a deployment of our own compose project is flagged selfUpdate before compose runs; others are not', async (t) => {
@@ -170,7 +171,7 @@ test('a deployment of our own compose project is flagged selfUpdate before compo
       case 'git-sync':
         return { ok: true, durationMs: 1, commit, cloned: false };
       case 'compose-up': {
-        const open = store.listDeploymentsByStatus('running').filter((d) => d.repoKey === (input.project === 'app' ? 'app/r' : 'me/r'));
+        const open = listDeploymentsByStatus(store, 'running').filter((d) => d.repoKey === (input.project === 'app' ? 'app/r' : 'me/r'));
         flaggedAtCompose[input.project ?? ''] = open.length === 1 && open[0]!.selfUpdate;
         return { ok: true, durationMs: 1, output: '' };
       }
@@ -195,9 +196,9 @@ test('a deployment of our own compose project is flagged selfUpdate before compo
     await supervisor.stop(1_000);
     store.close();
   });
-  await until(() => store.lastSuccessfulDeployment('me/r') && store.lastSuccessfulDeployment('app/r'), 'both boot deploys', 10_000);
+  await until(() => lastSuccessfulDeployment(store, 'me/r') && lastSuccessfulDeployment(store, 'app/r'), 'both boot deploys', 10_000);
   assert.deepEqual(flaggedAtCompose, { 'shiparr-self': true, app: false });
-  assert.equal(store.lastSuccessfulDeployment('me/r')?.selfUpdate, true);
-  assert.equal(store.lastSuccessfulDeployment('app/r')?.selfUpdate, false);
-  assert.match(store.getDeploymentLogs(store.lastSuccessfulDeployment('me/r')!.id) ?? '', /self-update/);
+  assert.equal(lastSuccessfulDeployment(store, 'me/r')?.selfUpdate, true);
+  assert.equal(lastSuccessfulDeployment(store, 'app/r')?.selfUpdate, false);
+  assert.match(store.getDeploymentLogs(lastSuccessfulDeployment(store, 'me/r')!.id) ?? '', /self-update/);
 });

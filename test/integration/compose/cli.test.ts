@@ -12,17 +12,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   COMPOSE_COMMAND_ENV,
   detectCompose,
-  downArgs,
   isDaemonUnreachable,
-  parsePsOutput,
   parseVersion,
-  psArgs,
   resetComposeDetection,
   upArgs,
   type ComposeCommand,
 } from '../../../src/compose/cli.ts';
-import composeDown from '../../../src/workers/tasks/compose-down.ts';
-import composePs from '../../../src/workers/tasks/compose-ps.ts';
 import composeUp from '../../../src/workers/tasks/compose-up.ts';
 import { createLogger } from '../../../src/logger.ts';
 import { createPool, createTaskRunner } from '../../../src/workers/pool.ts';
@@ -73,27 +68,12 @@ test('up args: v2 with every option; v1 without --pull and --ansi', () => {
   const o = { project: 'shop', files: ['a.yaml', 'b.yaml'], pull: 'always' as const, build: true, removeOrphans: true };
   assert.deepEqual(upArgs(v2, o), ['compose', '--ansi', 'never', '-p', 'shop', '-f', 'a.yaml', '-f', 'b.yaml', 'up', '-d', '--remove-orphans', '--pull', 'always', '--build']);
   assert.deepEqual(upArgs(v1, { ...o, build: false, removeOrphans: false, files: [] }), ['-p', 'shop', 'up', '-d']);
-  assert.deepEqual(downArgs(v2, { project: 'shop', files: [] }), ['compose', '--ansi', 'never', '-p', 'shop', 'down', '--remove-orphans']);
-  assert.deepEqual(psArgs(v2, { project: 'shop', files: ['x.yml'] }), ['compose', '--ansi', 'never', '-p', 'shop', '-f', 'x.yml', 'ps', '-a', '--format', 'json']);
 });
 
 test('version parsing tells v1 from v2', () => {
   assert.deepEqual(parseVersion('Docker Compose version 2.26.1-4'), { version: 2, versionText: '2.26.1' });
   assert.deepEqual(parseVersion('Docker Compose version v2.29.7'), { version: 2, versionText: '2.29.7' });
   assert.deepEqual(parseVersion('docker-compose version 1.29.2, build 5becea4c'), { version: 1, versionText: '1.29.2' });
-});
-
-test('ps output: JSON array (compose < 2.21) and JSON lines (later) give the same containers', () => {
-  const a = { ID: 'abc', Name: 'shop-web-1', Service: 'web', State: 'running', Health: 'healthy', ExitCode: 0 };
-  const b = { ID: 'def', Name: 'shop-job-1', Service: 'job', State: 'exited', Health: '', ExitCode: 3 };
-  const expected = [
-    { id: 'abc', name: 'shop-web-1', service: 'web', state: 'running', health: 'healthy', exitCode: 0 },
-    { id: 'def', name: 'shop-job-1', service: 'job', state: 'exited', health: '', exitCode: 3 },
-  ];
-  assert.deepEqual(parsePsOutput(JSON.stringify([a, b])), expected);
-  assert.deepEqual(parsePsOutput(`${JSON.stringify(a)}\nWARN something\n${JSON.stringify(b)}\n`), expected);
-  assert.deepEqual(parsePsOutput(''), []);
-  assert.deepEqual(parsePsOutput('[]'), []);
 });
 
 test('daemon-unreachable detection matches socket errors, not missing compose files', () => {
@@ -157,30 +137,13 @@ test('compose-up: a hanging CLI is killed at the timeout (whole group) → COMPO
   assert.equal(alive(child as number), false, 'its child process still alive');
 });
 
-test('compose tasks: no compose CLI → COMPOSE_NOT_FOUND', async (t) => {
+test('compose-up: no compose CLI → COMPOSE_NOT_FOUND', async (t) => {
   const dir = await tmp(t);
   process.env[COMPOSE_COMMAND_ENV] = path.join(dir, 'no-such-compose');
-  const input = { cwd: dir, project: 'shop', files: [], timeoutMs: 5_000 };
-  const up = await composeUp({ ...input, pull: 'missing', build: false, removeOrphans: true });
-  const down = await composeDown(input);
-  const ps = await composePs(input);
-  for (const r of [up, down, ps]) {
-    assert.ok(!r.ok);
-    assert.equal(r.code, 'COMPOSE_NOT_FOUND');
-    assert.match(r.message, /SHIPARR_COMPOSE_COMMAND/);
-  }
-});
-
-test('compose-down and compose-ps build their argv', async (t) => {
-  const { dir, log } = await useFake(t, 'ok');
-  const down = await composeDown({ cwd: dir, project: 'shop', files: ['c.yaml'], timeoutMs: 5_000 });
-  assert.equal(down.ok, true);
-  const ps = await composePs({ cwd: dir, project: 'shop', files: [], timeoutMs: 5_000 });
-  // The fake prints a non-JSON line: no containers, but a successful run.
-  assert.ok(ps.ok);
-  assert.deepEqual(ps.containers, []);
-  const lines = (await readFile(log, 'utf8')).trim().split('\n');
-  assert.deepEqual(lines, ['version', '--ansi never -p shop -f c.yaml down --remove-orphans', '--ansi never -p shop ps -a --format json']);
+  const r = await composeUp({ cwd: dir, project: 'shop', files: [], timeoutMs: 5_000, pull: 'missing', build: false, removeOrphans: true });
+  assert.ok(!r.ok);
+  assert.equal(r.code, 'COMPOSE_NOT_FOUND');
+  assert.match(r.message, /SHIPARR_COMPOSE_COMMAND/);
 });
 
 test('the compose tasks run in the real worker pool', async (t) => {

@@ -1,5 +1,5 @@
 /**
- * @module compose-up / compose-ps / compose-down tasks and verifyProject against the real Docker engine, through the
+ * @module the compose-up task and verifyProject against the real Docker engine, through the
  * shared harness (test/helpers/docker.ts).
  */
 import assert from 'node:assert/strict';
@@ -9,8 +9,6 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { createDocker, verifyProject } from '../../../src/compose/verify.ts';
 import { exec } from '../../../src/lib/exec.ts';
-import composeDown from '../../../src/workers/tasks/compose-down.ts';
-import composePs from '../../../src/workers/tasks/compose-ps.ts';
 import composeUp from '../../../src/workers/tasks/compose-up.ts';
 import { cleanupProject, composeDir, docker, ensureBusyboxImage, MARKER_LABEL, requireDocker, uniqueProjectName, webServiceCompose } from '../../helpers/docker.ts';
 
@@ -31,7 +29,7 @@ async function closedSocket(t: TestContext): Promise<string> {
   return sock;
 }
 
-test('smoke: busybox image → compose up → verify → ps → down', async (t) => {
+test('smoke: busybox image → compose up → verify', async (t) => {
   if (!(await requireDocker(t))) return;
   const image = await ensureBusyboxImage();
   const project = uniqueProjectName('smoke');
@@ -49,17 +47,6 @@ test('smoke: busybox image → compose up → verify → ps → down', async (t)
 
   const label = await docker(['inspect', '--format', `{{index .Config.Labels "${MARKER_LABEL}"}}`, v.containers[0]?.id ?? '']);
   assert.equal(label.stdout.trim(), 'commit-a');
-
-  const ps = await composePs({ cwd, project, files: [], timeoutMs: 30_000 });
-  assert.ok(ps.ok, ps.ok ? '' : ps.message);
-  assert.equal(ps.containers.length, 1);
-  assert.equal(ps.containers[0]?.service, 'web');
-  assert.equal(ps.containers[0]?.state, 'running');
-
-  const down = await composeDown({ cwd, project, files: [], timeoutMs: 60_000 });
-  assert.equal(down.ok, true);
-  const left = await docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]);
-  assert.equal(left.stdout.trim(), '');
 });
 
 test('compose-up of an invalid compose file → COMPOSE_UP_FAILED with compose error text', async (t) => {

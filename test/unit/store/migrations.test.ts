@@ -120,11 +120,10 @@ test('a parent path that is a file gives STORE_OPEN_FAILED', (t) => {
     (err: unknown) => err instanceof StoreError && err.code === 'STORE_OPEN_FAILED' && err.status === 500);
 });
 
-test('integrity check reports ok on a healthy database; :memory: works too', () => {
+test(':memory: works too', () => {
   const store = Store.open(':memory:');
   try {
     store.syncConfig([project('demo', ['app', 'db'])]);
-    assert.equal(store.integrityCheck(), 'ok');
     assert.equal(store.journalMode, 'memory');
     store.ping();
   } finally {

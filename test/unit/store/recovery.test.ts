@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { INTERRUPTED_ERROR, Store } from '../../../src/store/index.ts';
 import { manualClock, project, tempDb } from './helpers.ts';
+import { listDeploymentsByStatus } from '../../helpers/store-queries.ts';
 
 test('after a crash, pending and running rows become interrupted; finished and self-update rows are untouched', (t) => {
   const tmp = tempDb();
@@ -38,7 +39,7 @@ test('after a crash, pending and running rows become interrupted; finished and s
 
   const open = after.openSelfUpdates();
   assert.deepEqual(open.map((d) => [d.id, d.status, d.selfUpdate]), [[self.id, 'running', true]]);
-  assert.deepEqual(after.listDeploymentsByStatus('running').map((d) => d.id), [self.id]);
+  assert.deepEqual(listDeploymentsByStatus(after, 'running').map((d) => d.id), [self.id]);
 
   // The caller finalises the self-update; a second boot finds nothing open.
   after.finishDeployment(self.id, { status: 'success' });

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Store, StoreError } from '../../../src/store/index.ts';
 import { manualClock, project, repo, tempDb } from './helpers.ts';
+import { countDeployments, getProject } from '../../helpers/store-queries.ts';
 
 function memStore(t: { after: (fn: () => void) => void }, clock = manualClock()): Store {
   const store = Store.open(':memory:', { now: clock.now });
@@ -18,7 +19,7 @@ test('syncConfig adds projects and repositories and reports their keys', (t) => 
   const media = store.getRepository('home/media');
   assert.ok(media);
   assert.equal(media.project, 'home');
-  assert.equal(media.projectId, store.getProject('home')?.id);
+  assert.equal(media.projectId, getProject(store, 'home')?.id);
   assert.equal(media.localPath, '/data/deployments/home/media');
   assert.equal(media.checkInterval, 300);
   assert.equal(media.active, true);
@@ -26,7 +27,7 @@ test('syncConfig adds projects and repositories and reports their keys', (t) => 
   assert.equal(media.lastCommit, null);
   assert.deepEqual(store.getRepositoryById(media.id), media);
   assert.deepEqual(store.listRepositories({ project: 'home' }).map((x) => x.key), ['home/dns', 'home/media']);
-  assert.equal(store.getProject('home')?.file, '/config/projects/home.yaml');
+  assert.equal(getProject(store, 'home')?.file, '/config/projects/home.yaml');
 });
 
 test('syncConfig updates changed config columns and reports them; an identical sync changes nothing', (t) => {
@@ -47,8 +48,8 @@ test('syncConfig updates changed config columns and reports them; an identical s
   assert.equal(media?.branch, 'prod');
   assert.equal(media?.checkInterval, 60);
   assert.equal(media?.updatedAt, '2025-01-01T00:00:02.000Z');
-  assert.equal(store.getProject('home')?.description, 'new words');
-  assert.equal(store.getProject('home')?.file, '/config/projects/home.yml');
+  assert.equal(getProject(store, 'home')?.description, 'new words');
+  assert.equal(getProject(store, 'home')?.file, '/config/projects/home.yml');
 });
 
 test('repositories and projects leaving the config become inactive with history intact, and come back', (t) => {
@@ -64,8 +65,8 @@ test('repositories and projects leaving the config become inactive with history 
   assert.deepEqual(store.listRepositories({ includeInactive: true }).map((x) => [x.key, x.active]),
     [['home/dns', false], ['home/media', true], ['lab/ci', false]]);
   assert.deepEqual(store.listProjects().map((p) => p.name), ['home']);
-  assert.equal(store.getProject('lab')?.active, false);
-  assert.equal(store.countDeployments('home/dns'), 1, 'history kept');
+  assert.equal(getProject(store, 'lab')?.active, false);
+  assert.equal(countDeployments(store, 'home/dns'), 1, 'history kept');
   assert.equal(store.db.prepare('SELECT count(*) AS n FROM repositories').pluck().get(), 3, 'rows never deleted');
 
   const back = store.syncConfig([project('home', ['media', 'dns']), project('lab', ['ci'])]);
@@ -75,7 +76,7 @@ test('repositories and projects leaving the config become inactive with history 
   assert.equal(dns?.lastCommit, 'c1', 'domain state survives deactivation');
   assert.equal(dns?.pinnedCommit, 'bad1');
   assert.equal(dns?.suspended, true);
-  assert.equal(store.getProject('lab')?.active, true);
+  assert.equal(getProject(store, 'lab')?.active, true);
 });
 
 test('keepProjects leaves the rows of a project with an invalid file exactly as they are', (t) => {
@@ -87,7 +88,7 @@ test('keepProjects leaves the rows of a project with an invalid file exactly as 
   const r1 = store.syncConfig([project('home', ['media'])], { keepProjects: ['lab'] });
   assert.deepEqual(r1, { added: [], removed: [], changed: [] });
   assert.deepEqual(store.listRepositories({ project: 'lab', includeInactive: true }), labBefore);
-  assert.equal(store.getProject('lab')?.active, true);
+  assert.equal(getProject(store, 'lab')?.active, true);
 
   const r2 = store.syncConfig([project('home', ['media']), project('lab', ['other'])], { keepProjects: ['lab'] });
   assert.deepEqual(r2, { added: [], removed: [], changed: [] });

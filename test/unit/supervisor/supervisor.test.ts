@@ -11,6 +11,7 @@ import { silentLogger } from '../../../src/logger.ts';
 import type { RepoConfig, ProjectConfig } from '../../../src/config/schema.ts';
 import type { RunTask } from '../../../src/workers/types.ts';
 import { until, sleep } from '../../helpers/wait.ts';
+import { countDeployments, lastSuccessfulDeployment, listDeploymentsByStatus } from '../../helpers/store-queries.ts';
 
 function repo(project: string, name: string, over: Partial<RepoConfig> = {}): RepoConfig {
   return {
@@ -79,7 +80,7 @@ test('the global deploy limit holds: three repos, limit 1, never two applies at 
   const cfg = config([project('p', [repo('p', 'a'), repo('p', 'b'), repo('p', 'c')])]);
   const sup = build(store, tasks.runTask, () => cfg, 1);
   sup.start(cfg);
-  await until(() => ['p/a', 'p/b', 'p/c'].every((k) => store.lastSuccessfulDeployment(k)), 'three deployments', 10_000);
+  await until(() => ['p/a', 'p/b', 'p/c'].every((k) => lastSuccessfulDeployment(store, k)), 'three deployments', 10_000);
   assert.equal(tasks.maxRunning(), 1);
   assert.equal(tasks.applies.length, 3);
   await sup.stop(1_000);
@@ -92,18 +93,18 @@ test('reload applies the diff: added spawn, removed stop (history kept), changed
   let current = config([project('p', [repo('p', 'a'), repo('p', 'b')])]);
   const sup = build(store, tasks.runTask, () => current, 2);
   sup.start(current);
-  await until(() => store.lastSuccessfulDeployment('p/a') && store.lastSuccessfulDeployment('p/b'), 'boot deploys', 10_000);
+  await until(() => lastSuccessfulDeployment(store, 'p/a') && lastSuccessfulDeployment(store, 'p/b'), 'boot deploys', 10_000);
   current = config([project('p', [repo('p', 'a', { branch: 'next', configHash: 'h2' }), repo('p', 'c')])]);
   const diff = await sup.reload();
   assert.deepEqual(diff.added, ['p/c']);
   assert.deepEqual(diff.removed, ['p/b']);
   assert.deepEqual(diff.changed, ['p/a']);
-  await until(() => store.lastSuccessfulDeployment('p/c'), 'added repo deploys', 10_000);
+  await until(() => lastSuccessfulDeployment(store, 'p/c'), 'added repo deploys', 10_000);
   await until(() => store.listDeployments('p/a', { limit: 10 }).items.some((d) => d.trigger === 'config' && d.status === 'success'), 'changed repo redeploys', 10_000);
   assert.equal(sup.get('p/b')?.state, 'removed', 'removed repo has no actor');
   assert.ok(!sup.list().some((r) => r.key === 'p/b'), 'and is not listed');
   assert.equal(store.getRepository('p/b')?.active, false);
-  assert.equal(store.countDeployments('p/b'), 1, 'history of the removed repo is kept');
+  assert.equal(countDeployments(store, 'p/b'), 1, 'history of the removed repo is kept');
   await sup.stop(1_000);
   store.close();
 });
@@ -115,7 +116,7 @@ test('an invalid file keeps the project\'s last good config and reports the erro
   let current = good;
   const sup = build(store, tasks.runTask, () => current, 2);
   sup.start(good);
-  await until(() => store.lastSuccessfulDeployment('p/a'), 'boot deploy', 10_000);
+  await until(() => lastSuccessfulDeployment(store, 'p/a'), 'boot deploy', 10_000);
   current = config([], ['/cfg/p.yaml']);
   const r = await sup.reload();
   assert.equal(r.errors.length, 1);
@@ -157,7 +158,7 @@ test('an actor that crashes is restarted with backoff, then marked failed after 
   assert.equal(crashes, 3, 'first run + 2 restarts');
   assert.equal(sup.get('p/bad')?.restarts, 2);
   assert.equal(sup.get('p/bad')?.lastError?.code, 'ACTOR_FAILED');
-  await until(() => store.lastSuccessfulDeployment('p/good'), 'the other repo is unaffected', 10_000);
+  await until(() => lastSuccessfulDeployment(store, 'p/good'), 'the other repo is unaffected', 10_000);
   await sup.stop(1_000);
   store.close();
 });
@@ -168,7 +169,7 @@ test('commands: suspend/resume persist, rollback without history conflicts, depl
   const cfg = config([project('p', [repo('p', 'a')])]);
   const sup = build(store, tasks.runTask, () => cfg, 2);
   sup.start(cfg);
-  await until(() => store.lastSuccessfulDeployment('p/a'), 'boot deploy', 10_000);
+  await until(() => lastSuccessfulDeployment(store, 'p/a'), 'boot deploy', 10_000);
   assert.throws(() => sup.rollback('p/a', {}), /no earlier successful deployment/);
   await until(() => sup.get('p/a')?.state === 'idle', 'idle', 5_000);
   assert.equal(sup.suspend('p/a').suspended, true);
@@ -192,8 +193,8 @@ test('stop() leaves no deployment running: an in-flight deploy past the grace pe
   sup.start(cfg);
   await until(() => sup.get('p/a')?.state === 'applying', 'applying', 5_000);
   await sup.stop(200);
-  assert.equal(store.listDeploymentsByStatus('running').length, 0);
-  assert.equal(store.listDeploymentsByStatus('interrupted').length, 1);
+  assert.equal(listDeploymentsByStatus(store, 'running').length, 0);
+  assert.equal(listDeploymentsByStatus(store, 'interrupted').length, 1);
   store.close();
 });
 
@@ -225,7 +226,7 @@ test('an interrupted deployment is re-applied at boot even when the commit did n
   const cfg = config([project('p', [repo('p', 'a')])]);
   let sup = build(store, tasks.runTask, () => cfg, 2);
   sup.start(cfg);
-  await until(() => store.lastSuccessfulDeployment('p/a'), 'first deploy', 10_000);
+  await until(() => lastSuccessfulDeployment(store, 'p/a'), 'first deploy', 10_000);
   await until(() => sup.get('p/a')?.state === 'idle', 'idle', 5_000);
   await sup.stop(1_000);
   // Simulate a crash in the middle of a forced redeploy of the same commit.
