@@ -23,15 +23,6 @@ export class SettingsError extends AppError {
   }
 }
 
-export class ConfigError extends AppError {
-  readonly code = 'CONFIG_INVALID';
-  readonly issues: ConfigIssue[];
-  constructor(issues: ConfigIssue[], options?: ErrorOptions) {
-    super(issues.map(formatConfigIssue).join('\n'), options);
-    this.issues = issues;
-  }
-}
-
 export function formatConfigIssue(i: ConfigIssue): string {
   return `${i.file}: ${i.path ? `${i.path}: ` : ''}${i.message}`;
 }

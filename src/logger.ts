@@ -10,7 +10,7 @@ const SECRET_KEYS = [
   'token', 'tokens', 'password', 'pass', 'secret', 'webhook_secret', 'webhookSecret', 'authorization', 'Authorization',
   'ageKey', 'age_key', 'sopsAgeKey', 'SOPS_AGE_KEY', 'cookie', 'plaintext', 'identity', 'identities', 'dataKey',
 ];
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   ...SECRET_KEYS,
   ...SECRET_KEYS.map((k) => `*.${k}`),
   ...SECRET_KEYS.map((k) => `*.*.${k}`),

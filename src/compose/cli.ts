@@ -87,7 +87,7 @@ export interface UpArgs extends ProjectArgs {
 }
 
 /** Input of a compose worker task: the project, where to run and against which engine. */
-export interface ComposeInput extends ProjectArgs {
+interface ComposeInput extends ProjectArgs {
   /** Absolute working directory (the repo's compose directory). */
   cwd: string;
   /** Compose files relative to cwd; empty = compose's own default lookup. */

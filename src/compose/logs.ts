@@ -5,10 +5,10 @@
 import type Dockerode from 'dockerode';
 import { PROJECT_LABEL } from './verify.ts';
 
-export const MIN_TAIL = 1;
-export const MAX_TAIL = 5_000;
+const MIN_TAIL = 1;
+const MAX_TAIL = 5_000;
 
-export interface LogQuery {
+interface LogQuery {
   /** Number of last lines (clamped to 1..5000). */
   tail: number;
   /** Only lines since this UNIX time (seconds). */

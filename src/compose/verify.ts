@@ -12,10 +12,10 @@ import { maskSecrets } from '../lib/redact.ts';
 /** Label compose puts on every container of a project. */
 export const PROJECT_LABEL = 'com.docker.compose.project';
 /** Label naming the compose service of a container. */
-export const SERVICE_LABEL = 'com.docker.compose.service';
+const SERVICE_LABEL = 'com.docker.compose.service';
 
 /** A DOCKER_HOST value Shiparr cannot use. */
-export class DockerHostError extends AppError {
+class DockerHostError extends AppError {
   readonly code = 'DOCKER_HOST_INVALID';
 }
 
@@ -62,7 +62,7 @@ export function createDocker(dockerHost?: string): Dockerode {
 }
 
 /** One container of the project as verification saw it last. */
-export interface ContainerSummary {
+interface ContainerSummary {
   id: string;
   /** Container name without the leading slash. */
   name: string;
@@ -202,7 +202,7 @@ function describe(c: ContainerSummary): string {
 }
 
 /** Lists and inspects every container (running or not) labelled with the project, sorted by name. */
-export async function listProject(docker: Dockerode, project: string, signal?: AbortSignal): Promise<ContainerSummary[]> {
+async function listProject(docker: Dockerode, project: string, signal?: AbortSignal): Promise<ContainerSummary[]> {
   const list = await docker.listContainers({ all: true, filters: { label: [`${PROJECT_LABEL}=${project}`] }, abortSignal: signal } as Dockerode.ContainerListOptions);
   const out: ContainerSummary[] = [];
   for (const item of list) {
@@ -232,7 +232,7 @@ export async function listProject(docker: Dockerode, project: string, signal?: A
 const UNREACHABLE_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EACCES']);
 
 /** Maps a dockerode error to a failure: engine unreachable (socket/network), or an engine-side error. */
-export function engineFailure(err: unknown): { code: string; message: string; transient: boolean } {
+function engineFailure(err: unknown): { code: string; message: string; transient: boolean } {
   const e = err as { code?: string; statusCode?: number; message?: string };
   if ((e.code && UNREACHABLE_CODES.has(e.code)) || /timeout/i.test(e.message ?? '')) {
     const hint = e.code === 'EACCES' ? ' (permission denied on the Docker socket)' : '';

@@ -8,7 +8,7 @@
 export type ValuePath = readonly (string | number)[];
 
 /** One reference that could not be resolved (or was malformed). Never carries a variable's value. */
-export interface InterpolationIssue {
+interface InterpolationIssue {
   path: ValuePath;
   message: string;
 }

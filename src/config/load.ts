@@ -27,7 +27,7 @@ export interface LoadContext {
 }
 
 /** One project file's outcome. `project` is the declared name even when the file is invalid (when it could be read). */
-export interface LoadedFile {
+interface LoadedFile {
   file: string;
   project?: string;
   ok: boolean;
@@ -53,7 +53,7 @@ export interface FileLoadResult {
 }
 
 /** Project files larger than this are refused: real ones are a few KiB, and YAML parsing is not free. */
-export const MAX_PROJECT_FILE_BYTES = 1024 * 1024;
+const MAX_PROJECT_FILE_BYTES = 1024 * 1024;
 
 /**
  * Whether a directory entry is a project file: `*.yaml`/`*.yml`, not hidden (`.foo.yaml`, emacs `.#foo.yaml`,
@@ -64,7 +64,7 @@ export function isProjectFileName(name: string): boolean {
 }
 
 /** Project files of `dir`, non-recursive, sorted by code point (locale-independent), symlinks to files included. */
-export async function listProjectFiles(dir: string): Promise<string[]> {
+async function listProjectFiles(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { withFileTypes: true });
   const names = entries.filter((e) => isProjectFileName(e.name) && (e.isFile() || e.isSymbolicLink())).map((e) => e.name);
   names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
@@ -163,7 +163,7 @@ function errnoText(err: unknown): string {
 }
 
 /** Parses, interpolates, validates and resolves the text of one project file. Synchronous and side-effect free. */
-export function parseProjectText(text: string, file: string, ctx: LoadContext): FileLoadResult {
+function parseProjectText(text: string, file: string, ctx: LoadContext): FileLoadResult {
   const out: FileLoadResult = { file, errors: [], warnings: [] };
   const issue = (p: readonly PropertyKey[], message: string) => out.errors.push({ file, path: formatKeyPath(p), message });
 
@@ -289,7 +289,7 @@ function plural(n: number, word: string): string {
 }
 
 /** One zod issue → one or more `{ path, message }` in plain English. Values are never echoed (they may be secrets). */
-export function translateIssue(iss: z.core.$ZodIssue, data: unknown): { path: PropertyKey[]; message: string }[] {
+function translateIssue(iss: z.core.$ZodIssue, data: unknown): { path: PropertyKey[]; message: string }[] {
   const p = [...iss.path];
   const custom = iss.message !== ZOD_DEFAULT ? iss.message : undefined;
   switch (iss.code) {

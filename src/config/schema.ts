@@ -36,13 +36,13 @@ const relativePath = z
   .min(1)
   .refine((p) => !p.includes('\0'), 'must not contain NUL bytes');
 
-export const DecryptSchema = z.strictObject({
+const DecryptSchema = z.strictObject({
   file: relativePath.describe('SOPS-encrypted file, relative to the repository `path`'),
   format: z.enum(['dotenv', 'yaml', 'json', 'binary']).optional().describe('Store format; inferred from the file name when omitted'),
   output: relativePath.optional().describe('Where to write the plaintext, relative to `path` (default: `.env` for dotenv files, else the name without `.enc`)'),
 });
 
-export const HealthcheckSchema = z
+const HealthcheckSchema = z
   .strictObject({
     timeout: seconds(120, 'Seconds to wait for all containers to be running/healthy'),
     url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional().describe('Optional HTTP endpoint that must answer 2xx'),
@@ -51,7 +51,7 @@ export const HealthcheckSchema = z
   })
   .describe('Health verification after `compose up`');
 
-export const TimeoutsSchema = z
+const TimeoutsSchema = z
   .strictObject({
     git: seconds(120, 'Timeout for one git operation (check, clone, fetch)'),
     apply: seconds(600, 'Timeout for `docker compose up`'),
@@ -111,7 +111,6 @@ export const ProjectFileSchema = z
 
 export type ProjectFile = z.infer<typeof ProjectFileSchema>;
 export type RepositoryFile = z.infer<typeof RepositorySchema>;
-export type DecryptFile = z.infer<typeof DecryptSchema>;
 
 /** Everything an actor needs about one repository, fully resolved (absolute paths, normalised URL). Clone-safe. */
 export interface RepoConfig {

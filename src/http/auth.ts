@@ -7,7 +7,7 @@ import basicAuth from 'koa-basic-auth';
 import type { HttpDeps } from './ports.ts';
 
 /** The realm browsers show in their login prompt. */
-export const AUTH_REALM = 'Shiparr';
+const AUTH_REALM = 'Shiparr';
 
 /** Middleware that enforces Basic Auth, or a pass-through when auth is disabled. Throws on an unusable setup. */
 export function createAuth(auth: HttpDeps['auth']): Middleware {

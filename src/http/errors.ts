@@ -6,7 +6,7 @@ import type { Context, Next } from 'koa';
 import { AppError } from '../errors.ts';
 
 /** An exposed HTTP client error with a stable code (400, 401, 405, 413, 415…). */
-export class HttpError extends AppError {
+class HttpError extends AppError {
   readonly code: string;
   override readonly status: number;
   override readonly expose = true;
@@ -73,7 +73,7 @@ interface ErrorShape {
 }
 
 /** The JSON error body every failure is answered with. */
-export function errorBody(code: string, message: string): { error: { code: string; message: string } } {
+function errorBody(code: string, message: string): { error: { code: string; message: string } } {
   return { error: { code, message } };
 }
 

@@ -6,7 +6,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { ActivityEvent, RepoStatus } from '../domain/types.ts';
 
 /** Every deploy machine state, so each series exists (as 0) from the first scrape on. */
-export const REPO_STATES = [
+const REPO_STATES = [
   'idle', 'checking', 'pulling', 'decrypting', 'applying', 'verifying', 'rollingBack', 'notifying', 'suspended', 'backoff',
   'failed', 'stopped',
 ] as const;

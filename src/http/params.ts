@@ -3,7 +3,7 @@ import type { Context } from 'koa';
 import { BadRequestError } from './errors.ts';
 
 /** Project and repository names, as the project-file schema allows them. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const KEY_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\/[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const ID_PATTERN = /^[1-9][0-9]{0,14}$/;
 

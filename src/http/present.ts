@@ -3,7 +3,7 @@ import { maskSecrets } from '../lib/redact.ts';
 import type { Deployment, RepoStatus } from '../domain/types.ts';
 
 /** Removes `user:pass@` from a URL-ish string (config URLs may carry a token). */
-export function stripCredentials(url: string): string {
+function stripCredentials(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]*@/i, '$1');
 }
 

@@ -10,7 +10,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export const PROVIDERS = ['github', 'gitlab', 'gitea', 'generic'] as const;
+const PROVIDERS = ['github', 'gitlab', 'gitea', 'generic'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
 export function isProvider(p: string): p is Provider {
@@ -132,7 +132,7 @@ function hmacHex(secret: string, raw: Buffer): string {
  * Constant-time string equality. Both sides are hashed with a per-call key first, so neither the length nor the
  * position of the first difference leaks through timing.
  */
-export function safeEqual(a: string, b: string): boolean {
+function safeEqual(a: string, b: string): boolean {
   const key = randomBytes(32);
   const ha = createHmac('sha256', key).update(a).digest();
   const hb = createHmac('sha256', key).update(b).digest();

@@ -6,9 +6,9 @@ import os from 'node:os';
 import { spawn } from 'node:child_process';
 
 /** Default cap for each captured stream (and for the interleaved output). */
-export const DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024;
+const DEFAULT_MAX_OUTPUT_BYTES = 256 * 1024;
 /** Time between SIGTERM and SIGKILL when a run is killed. */
-export const KILL_GRACE_MS = 5_000;
+const KILL_GRACE_MS = 5_000;
 
 export interface ExecOptions {
   cwd?: string;

@@ -6,7 +6,7 @@ const BEARER = /\b(Bearer|Basic|token)\s+[A-Za-z0-9._~+/=-]{8,}/gi;
 const GITHUB_TOKEN = /\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})\b/g;
 
 /** The mask used everywhere a secret was removed. */
-export const MASK = '***';
+const MASK = '***';
 
 /**
  * Masks credentials embedded in free text: `scheme://user:pass@host` → `scheme://***@host`,

@@ -4,7 +4,7 @@ import type { DeployStage, DeployTrigger, FinalDeploymentStatus } from '../domai
 
 /** The domain types under the names the machine uses (one definition, in src/domain/types.ts). */
 export type { DeployTrigger, DeployStage as Stage };
-export type DeploymentOutcome = Exclude<FinalDeploymentStatus, 'interrupted'>;
+type DeploymentOutcome = Exclude<FinalDeploymentStatus, 'interrupted'>;
 
 /** What a failed step reports: typed, secret-free. */
 export interface StepError {
@@ -34,7 +34,7 @@ export interface Run {
   outcome: DeploymentOutcome | null;
 }
 
-export interface FollowUp {
+interface FollowUp {
   kind: 'check' | 'deploy';
   trigger: DeployTrigger;
   deploymentId: number | null;

@@ -29,7 +29,7 @@ export interface DeployEvent {
 }
 
 /** Error text is capped so one huge compose log cannot flood a chat (Telegram rejects > 4096 bytes anyway). */
-export const MAX_ERROR_CHARS = 500;
+const MAX_ERROR_CHARS = 500;
 
 /** The title and body for an event. */
 export function formatMessage(ev: DeployEvent): NotificationMessage {

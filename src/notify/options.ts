@@ -85,7 +85,7 @@ export function parseBool(v: string): boolean | undefined {
 }
 
 /** Go `strconv.ParseInt(s, 0, 64)` for the forms users write, plus Shoutrrr's `#hex`. */
-export function parseGoInt(v: string): number | undefined {
+function parseGoInt(v: string): number | undefined {
   let s = v.trim().replaceAll('_', '');
   let sign = 1;
   if (s.startsWith('-') || s.startsWith('+')) {

@@ -9,7 +9,7 @@ export interface NotificationMessage {
   body: string;
 }
 
-export interface HttpRequest {
+interface HttpRequest {
   method: string;
   url: string;
   headers: Record<string, string>;
@@ -112,7 +112,7 @@ export function createSendContext(opts: TransportOptions): { ctx: SendContext; a
 }
 
 /** 5xx, 408 and 429 may succeed later; other statuses will not. */
-export function isRetryableStatus(status: number): boolean {
+function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 408 || status === 429;
 }
 

@@ -18,17 +18,17 @@ const ARMOR_BEGIN = '-----BEGIN AGE ENCRYPTED FILE-----';
 const ARMOR_END = '-----END AGE ENCRYPTED FILE-----';
 
 /** Builds a private X25519 KeyObject from 32 raw bytes (Node has no raw import for X25519, hence PKCS#8). */
-export function x25519PrivateKey(raw: Uint8Array): KeyObject {
+function x25519PrivateKey(raw: Uint8Array): KeyObject {
   return crypto.createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, raw]), format: 'der', type: 'pkcs8' });
 }
 
 /** Builds a public X25519 KeyObject from 32 raw bytes. */
-export function x25519PublicKey(raw: Uint8Array): KeyObject {
+function x25519PublicKey(raw: Uint8Array): KeyObject {
   return crypto.createPublicKey({ key: Buffer.concat([SPKI_X25519_PREFIX, raw]), format: 'der', type: 'spki' });
 }
 
 /** The raw 32 bytes of an X25519 public KeyObject. */
-export function rawPublicKey(key: KeyObject): Buffer {
+function rawPublicKey(key: KeyObject): Buffer {
   return key.export({ format: 'der', type: 'spki' }).subarray(SPKI_X25519_PREFIX.length);
 }
 
@@ -121,7 +121,7 @@ export interface AgeStanza {
 }
 
 /** A parsed age header; `macInput` is the exact bytes the header HMAC covers. */
-export interface AgeHeader {
+interface AgeHeader {
   stanzas: AgeStanza[];
   mac: Buffer;
   macInput: Buffer;
@@ -144,7 +144,7 @@ function decodeRawBase64(text: string, what: string): Buffer {
 }
 
 /** Strips the PEM armor (RFC 7468 strict, padded base64, 64 columns) if present; binary input passes through. */
-export function dearmor(input: Uint8Array): Buffer {
+function dearmor(input: Uint8Array): Buffer {
   const buf = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   const head = buf.subarray(0, Math.min(buf.length, 4096)).toString('latin1').trimStart();
   if (!head.startsWith(ARMOR_BEGIN)) return buf;
@@ -164,7 +164,7 @@ export function dearmor(input: Uint8Array): Buffer {
 }
 
 /** Parses the binary age header. */
-export function parseAgeHeader(file: Buffer): AgeHeader {
+function parseAgeHeader(file: Buffer): AgeHeader {
   let pos = 0;
   const nextLine = (): string => {
     const nl = file.indexOf(0x0a, pos);

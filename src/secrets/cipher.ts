@@ -6,10 +6,10 @@ import crypto from 'node:crypto';
 import { SopsError } from './errors.ts';
 
 /** The `type:` of an encrypted value. */
-export type SopsValueType = 'str' | 'int' | 'float' | 'bool' | 'bytes' | 'time' | 'comment';
+type SopsValueType = 'str' | 'int' | 'float' | 'bool' | 'bytes' | 'time' | 'comment';
 
 /** A decoded plaintext value: strings, numbers (bigint beyond 2^53), booleans, raw bytes. */
-export type SopsScalar = string | number | bigint | boolean | Buffer;
+type SopsScalar = string | number | bigint | boolean | Buffer;
 
 /** One decrypted value: the raw plaintext bytes (what the MAC hashes) and the typed value. */
 export interface DecryptedValue {

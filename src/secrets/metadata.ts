@@ -5,7 +5,7 @@
 import { SopsError } from './errors.ts';
 
 /** One `age` key entry: the recipient and the armored age file whose plaintext is the 32-byte data key. */
-export interface AgeEntry {
+interface AgeEntry {
   recipient: string;
   enc: string;
 }
@@ -66,7 +66,7 @@ function weakBool(v: unknown, name: string): boolean {
 }
 
 /** Translates a Go RE2 pattern: the common `(?i)` prefix becomes the JS `i` flag; the rest is shared syntax. */
-export function goRegExp(pattern: string, name: string): RegExp {
+function goRegExp(pattern: string, name: string): RegExp {
   let flags = '';
   let source = pattern;
   const m = /^\(\?([imsU]+)\)/.exec(source);

@@ -24,7 +24,7 @@ export type SopsFormat = 'dotenv' | 'yaml' | 'json' | 'binary';
 export type Identities = AgeKeyring | readonly AgeIdentity[];
 
 /** Encrypted files larger than this are refused: sops files are small, and the whole file is held in memory. */
-export const MAX_SOPS_FILE_BYTES = 64 * 1024 * 1024;
+const MAX_SOPS_FILE_BYTES = 64 * 1024 * 1024;
 
 /**
  * The store for a file name, like sops' `FormatForPath` plus Shiparr's `.env.enc` convention:
@@ -59,7 +59,7 @@ function asKeyring(ids: Identities): AgeKeyring {
  * Recovers the 32-byte data key from the file's age entries with any of the identities.
  * @throws SopsError SOPS_UNSUPPORTED_STANZA, SOPS_NO_MATCHING_KEY (naming recipients and key sources), SOPS_MALFORMED…
  */
-export function recoverDataKey(meta: SopsMetadata, ids: Identities): Buffer {
+function recoverDataKey(meta: SopsMetadata, ids: Identities): Buffer {
   const ring = asKeyring(ids);
   const fromWhere = ring.sources.length ? ring.sources.join(', ') : 'no key source';
   const ignored = ring.unsupported ? `; ${ring.unsupported} unsupported (post-quantum/plugin) identities were ignored` : '';

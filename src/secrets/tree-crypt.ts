@@ -14,7 +14,7 @@ import type { SopsMetadata } from './metadata.ts';
 const MAC_ONLY_ENCRYPTED_INIT = Buffer.from('8a3fd2ad54ce66527b1034f3d147be0b0b975b3bf44f72c6fdadec8176f27d69', 'hex');
 
 /** sops' AAD for a value: `join(path, ":") + ":"` (list indices are never part of the path). */
-export const aadFor = (path: readonly string[]): string => `${path.join(':')}:`;
+const aadFor = (path: readonly string[]): string => `${path.join(':')}:`;
 
 /** Human location of a value for messages: key names only. */
 const where = (path: readonly string[]): string => (path.length ? path.join('.') : '(top level)');

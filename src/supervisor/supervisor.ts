@@ -21,7 +21,7 @@ type RepoActor = ActorRefFrom<RepoLogic>;
 type RepoSnapshot = SnapshotFrom<RepoLogic>;
 
 /** What the supervisor needs from the store. */
-export interface SupervisorStore extends HistoryWriter {
+interface SupervisorStore extends HistoryWriter {
   syncConfig(
     projects: { name: string; description?: string; file: string; repositories: { key: string; name: string; url: string; branch: string; path: string; localPath: string; checkInterval: number }[] }[],
     opts?: { keepProjects?: string[] },

@@ -16,10 +16,10 @@ import type { RunTask, TaskName } from './types.ts';
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 /** URL of the worker file for a task. */
-export const taskFile = (name: TaskName): string => new URL(`./tasks/${name}${ext}`, import.meta.url).href;
+const taskFile = (name: TaskName): string => new URL(`./tasks/${name}${ext}`, import.meta.url).href;
 
 /** Async tasks per worker thread (see createPool). */
-export const CONCURRENT_TASKS_PER_WORKER = 16;
+const CONCURRENT_TASKS_PER_WORKER = 16;
 
 export interface PoolOptions {
   maxThreads: number;

@@ -8,7 +8,7 @@ import type { RemoteHeadOptions } from '../git/check.ts';
 import type { SyncOptions, SyncResult } from '../git/sync.ts';
 import type { TaskResult } from '../lib/task-result.ts';
 
-export interface GitCheckOutput {
+interface GitCheckOutput {
   /** Head commit of the branch on the remote. */
   commit: string;
 }
@@ -27,14 +27,14 @@ export interface DecryptOutput {
 }
 
 /** Task name → input/output. Task names equal the worker file names in src/workers/tasks/. */
-export interface TaskMap {
+interface TaskMap {
   'git-check': { input: RemoteHeadOptions; output: TaskResult<GitCheckOutput> };
   'git-sync': { input: SyncOptions; output: TaskResult<SyncResult> };
   'sops-decrypt': { input: DecryptInput; output: TaskResult<DecryptOutput> };
   'compose-up': { input: ComposeUpInput; output: TaskResult<ComposeOutput> };
 }
 export type TaskName = keyof TaskMap;
-export type TaskInput<K extends TaskName> = TaskMap[K]['input'];
+type TaskInput<K extends TaskName> = TaskMap[K]['input'];
 export type TaskOutput<K extends TaskName> = TaskMap[K]['output'];
 
 /** Runs a task in the pool. Never rejects for expected failures; rejects on abort or a worker crash. */

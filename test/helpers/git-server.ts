@@ -27,7 +27,7 @@ export interface GitServerOptions {
   auth?: { username: string; password: string };
 }
 
-export interface CommitOptions {
+interface CommitOptions {
   /** Branch to commit on (created when missing). Default: the repository's first branch. */
   branch?: string;
   message?: string;

@@ -10,9 +10,9 @@ import type { ActivityEvent } from '../../domain/types.ts';
 import type { HttpDeps } from '../ports.ts';
 
 /** Default heartbeat interval. */
-export const SSE_HEARTBEAT_MS = 15_000;
+const SSE_HEARTBEAT_MS = 15_000;
 /** Reconnect delay suggested to clients. */
-export const SSE_RETRY_MS = 3_000;
+const SSE_RETRY_MS = 3_000;
 /** Unsent bytes allowed per client before it is dropped. */
 const MAX_BUFFERED = 1024 * 1024;
 
@@ -23,7 +23,7 @@ export interface EventStreams {
 }
 
 /** Formats one event as an SSE frame (JSON never contains a raw newline, so one data line suffices). */
-export function sseFrame(e: ActivityEvent): string {
+function sseFrame(e: ActivityEvent): string {
   return `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
 }
 

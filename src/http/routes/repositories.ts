@@ -15,13 +15,13 @@ const COMMIT = /^[0-9a-f]{7,40}$/i;
 const FINISHED: ReadonlySet<DeploymentStatus> = new Set(['success', 'failed', 'rolled_back', 'interrupted']);
 
 /** Default and maximum `?timeout=` (seconds) for `?wait=true`. */
-export const WAIT_DEFAULT_SECONDS = 600;
-export const WAIT_MAX_SECONDS = 3600;
+const WAIT_DEFAULT_SECONDS = 600;
+const WAIT_MAX_SECONDS = 3600;
 
 type Deps = Pick<HttpDeps, 'supervisor' | 'history'>;
 
 /** Resolves `:id` (numeric id or URL-encoded "project/repo") to the live status, 404 when unknown. */
-export function findRepo(deps: Pick<HttpDeps, 'supervisor'>, raw: string | undefined): RepoStatus {
+function findRepo(deps: Pick<HttpDeps, 'supervisor'>, raw: string | undefined): RepoStatus {
   const ref = parseRepoRef(raw);
   const repo = deps.supervisor.get(ref);
   if (!repo) throw new NotFoundError(`repository ${typeof ref === 'number' ? ref : `"${ref}"`} not found`);

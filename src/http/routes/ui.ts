@@ -87,7 +87,7 @@ const SCRIPT = `
 const sha = (s: string): string => `'sha256-${createHash('sha256').update(s).digest('base64')}'`;
 
 /** The page; the inline script and style are allowed by hash, nothing else loads. */
-export const UI_HTML = `<!doctype html>
+const UI_HTML = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>Shiparr</title><style>${STYLE}</style></head>
 <body><h1>Shiparr</h1><div id="conn">Connecting…</div>
@@ -96,7 +96,7 @@ export const UI_HTML = `<!doctype html>
 <script>${SCRIPT}</script></body></html>
 `;
 
-export const UI_CSP = [
+const UI_CSP = [
   "default-src 'none'",
   `script-src ${sha(SCRIPT)}`,
   `style-src ${sha(STYLE)}`,

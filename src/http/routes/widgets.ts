@@ -21,7 +21,7 @@ import { findProject } from './projects.ts';
 export type WidgetStatus = 'running' | 'stopped' | 'deploying';
 
 /** One repository's widget facts. */
-export interface RepoSummary {
+interface RepoSummary {
   repo: RepoStatus;
   status: WidgetStatus;
   /** Short commit of what is deployed, or null when nothing was ever deployed. */
@@ -31,14 +31,14 @@ export interface RepoSummary {
 }
 
 /** The original Shiparr script's widget entry. */
-export interface DashyWidget {
+interface DashyWidget {
   type: 'text' | 'status';
   value: string;
   label: 'Repository' | 'Version' | 'Status' | 'Last Deploy';
 }
 
 /** Dashy custom-list row (CustomList.vue). */
-export interface CustomListRow {
+interface CustomListRow {
   link: { text: string; url: string; title: string };
   value: { text: string; title: string };
   date: string;
@@ -51,7 +51,7 @@ export function widgetStatus(repo: RepoStatus, latest: Deployment | undefined): 
   return repo.lastDeployedCommit ? 'running' : 'stopped';
 }
 
-export function summarise(deps: Pick<HttpDeps, 'history'>, repo: RepoStatus): RepoSummary {
+function summarise(deps: Pick<HttpDeps, 'history'>, repo: RepoStatus): RepoSummary {
   const latest = deps.history.listDeployments(repo.id, { limit: 1 }).items[0];
   const commit = repo.lastDeployedCommit ?? (latest?.status === 'success' ? latest.commit : null);
   return {
@@ -63,7 +63,7 @@ export function summarise(deps: Pick<HttpDeps, 'history'>, repo: RepoStatus): Re
 }
 
 /** The original Shiparr script's `{"widgets":[…]}` entries for a list of repositories. */
-export function dashyWidgets(summaries: RepoSummary[]): { widgets: DashyWidget[] } {
+function dashyWidgets(summaries: RepoSummary[]): { widgets: DashyWidget[] } {
   const widgets: DashyWidget[] = [];
   for (const s of summaries) {
     widgets.push(
@@ -80,7 +80,7 @@ export function dashyWidgets(summaries: RepoSummary[]): { widgets: DashyWidget[]
  * Dashy custom-list rows, newest deployment first. Dashy's sort comparator returns a boolean, which only keeps an
  * order that is already descending by date, so the array is sent pre-sorted that way.
  */
-export function customList(summaries: RepoSummary[]): CustomListRow[] {
+function customList(summaries: RepoSummary[]): CustomListRow[] {
   const rows = summaries.map((s) => {
     const date = s.lastDeploy ?? s.repo.since;
     return {

@@ -38,11 +38,3 @@ export function maskUserinfo(u: URL, which: { user?: boolean; pass?: boolean }):
 
 export const MASKED = '***';
 
-/** Sets a query value to the mask when present (keeps the key visible for debugging). */
-export function maskQuery(u: URL, keys: (key: string) => boolean): void {
-  const entries = [...u.searchParams];
-  if (!entries.some(([k]) => keys(k))) return;
-  const next = new URLSearchParams();
-  for (const [k, v] of entries) next.append(k, keys(k) ? MASKED : v);
-  u.search = next.toString().replaceAll('%2A', '*');
-}

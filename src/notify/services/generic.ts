@@ -107,7 +107,7 @@ function looksLikeSecret(segment: string): boolean {
 }
 
 /** Shoutrrr's normalizedHeaderKey: `acceptLanguage` → `Accept-Language`, `x-api-key` → `X-Api-Key`. */
-export function normalizedHeaderKey(key: string): string {
+function normalizedHeaderKey(key: string): string {
   let out = '';
   let upper = true;
   for (const ch of key) {
@@ -124,7 +124,7 @@ export function normalizedHeaderKey(key: string): string {
 }
 
 /** The request body: title line + message as text, or a JSON object with sorted keys like Go's json.Marshal of a map. */
-export function genericBody(cfg: GenericConfig, msg: NotificationMessage): string {
+function genericBody(cfg: GenericConfig, msg: NotificationMessage): string {
   const title = pickTitle(cfg.title, msg.title);
   // Raw text has no title field: the title becomes the first line so the outcome is not lost (Shoutrrr drops it).
   if (cfg.template === '') return title ? `${title}\n${msg.body}` : msg.body;

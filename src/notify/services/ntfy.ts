@@ -3,7 +3,7 @@ import { NotificationUrlError, UrlOptions, decodePart } from '../options.ts';
 import { expect2xx, type NotificationMessage, type SendContext } from '../transport.ts';
 import { aliases, basicAuth, headerValue, maskUserinfo, pickTitle } from './common.ts';
 
-export type NtfyPriority = 'Min' | 'Low' | 'Default' | 'High' | 'Max';
+type NtfyPriority = 'Min' | 'Low' | 'Default' | 'High' | 'Max';
 
 export interface NtfyConfig {
   service: 'ntfy';
@@ -73,7 +73,7 @@ export function maskNtfy(u: URL): void {
 }
 
 /** The request headers Shoutrrr sends (each only when set). */
-export function ntfyHeaders(cfg: NtfyConfig, msg: NotificationMessage): Record<string, string> {
+function ntfyHeaders(cfg: NtfyConfig, msg: NotificationMessage): Record<string, string> {
   const h: Record<string, string> = {};
   // Credentials only with a password: ntfy access tokens go as the password with an empty user.
   if (cfg.password) h.Authorization = basicAuth(cfg.user, cfg.password);

@@ -37,7 +37,7 @@ export function maskPushover(u: URL): void {
   if (u.hostname) u.hostname = MASKED;
 }
 
-export function pushoverForm(cfg: PushoverConfig, msg: NotificationMessage): URLSearchParams {
+function pushoverForm(cfg: PushoverConfig, msg: NotificationMessage): URLSearchParams {
   const form = new URLSearchParams({ token: cfg.token, user: cfg.user, message: msg.body, device: cfg.devices.join(',') });
   const title = pickTitle(cfg.title, msg.title);
   if (title) form.set('title', title);

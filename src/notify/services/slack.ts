@@ -73,7 +73,7 @@ export function maskSlack(u: URL): void {
 }
 
 /** Shoutrrr's CreateJSONPayload. */
-export function slackPayload(cfg: SlackConfig, msg: NotificationMessage): Record<string, unknown> {
+function slackPayload(cfg: SlackConfig, msg: NotificationMessage): Record<string, unknown> {
   const lines = msg.body.split('\n');
   if (lines.length > 1 && lines[lines.length - 1] === '') lines.pop();
   const attachments: { text: string; color?: string }[] = [];

@@ -9,8 +9,8 @@ import { NotificationUrlError, UrlOptions, decodePart } from '../options.ts';
 import { DeliveryError, type NotificationMessage, type SendContext } from '../transport.ts';
 import { aliases, escapeHtml, maskUserinfo, pickTitle } from './common.ts';
 
-export type SmtpAuth = 'None' | 'Plain' | 'CRAMMD5' | 'OAuth2';
-export type SmtpEncryption = 'None' | 'ExplicitTLS' | 'ImplicitTLS' | 'Auto';
+type SmtpAuth = 'None' | 'Plain' | 'CRAMMD5' | 'OAuth2';
+type SmtpEncryption = 'None' | 'ExplicitTLS' | 'ImplicitTLS' | 'Auto';
 
 export interface SmtpConfig {
   service: 'smtp';
@@ -72,7 +72,7 @@ export function maskSmtp(u: URL): void {
 }
 
 /** nodemailer transport options equivalent to the Shoutrrr settings. */
-export function smtpTransportOptions(cfg: SmtpConfig, timeoutMs: number): SMTPTransport.Options {
+function smtpTransportOptions(cfg: SmtpConfig, timeoutMs: number): SMTPTransport.Options {
   const implicit = cfg.encryption === 'ImplicitTLS' || (cfg.encryption === 'Auto' && cfg.port === 465);
   const opts: SMTPTransport.Options = {
     host: cfg.host,

@@ -59,7 +59,7 @@ export function maskTeams(u: URL): void {
 }
 
 /** Maps the fork's colour names onto Adaptive Card text colours. */
-export function teamsColor(color: string): string {
+function teamsColor(color: string): string {
   const c = color.toLowerCase();
   if (['red', 'danger', 'error', 'attention'].includes(c)) return 'attention';
   if (['orange', 'yellow', 'warn', 'warning'].includes(c)) return 'warning';
@@ -69,7 +69,7 @@ export function teamsColor(color: string): string {
   return 'default';
 }
 
-export function teamsPayload(cfg: TeamsConfig, msg: NotificationMessage): Record<string, unknown> {
+function teamsPayload(cfg: TeamsConfig, msg: NotificationMessage): Record<string, unknown> {
   const title = pickTitle(cfg.title, msg.title);
   const body: Record<string, unknown>[] = [];
   if (title) body.push({ type: 'TextBlock', text: title, weight: 'Bolder', size: 'Medium', color: cfg.color });

@@ -3,9 +3,9 @@ import { NotificationUrlError, UrlOptions, decodePart } from '../options.ts';
 import { DeliveryError, httpProblem, jsonBody, type HttpResponse, type NotificationMessage, type SendContext } from '../transport.ts';
 import { aliases, escapeHtml, maskUserinfo } from './common.ts';
 
-export type TelegramParseMode = 'None' | 'Markdown' | 'HTML' | 'MarkdownV2';
+type TelegramParseMode = 'None' | 'Markdown' | 'HTML' | 'MarkdownV2';
 
-export interface TelegramChat {
+interface TelegramChat {
   chatId: string;
   threadId?: number;
 }
@@ -58,7 +58,7 @@ export function maskTelegram(u: URL): void {
 }
 
 /** The sendMessage body for one chat, with Shoutrrr's title / parse-mode rules. */
-export function telegramPayload(cfg: TelegramConfig, msg: NotificationMessage, chat: TelegramChat): Record<string, unknown> {
+function telegramPayload(cfg: TelegramConfig, msg: NotificationMessage, chat: TelegramChat): Record<string, unknown> {
   const title = cfg.title !== undefined && cfg.title !== '' ? cfg.title : msg.title;
   let text = msg.body;
   let parseMode: TelegramParseMode = cfg.parseMode;

@@ -185,7 +185,7 @@ export function captureLogger(): { log: HttpDeps['log']; lines: Record<string, u
   return { log: pino({ level: 'debug' }, sink), lines };
 }
 
-export const HEALTH_OK: HealthReport = {
+const HEALTH_OK: HealthReport = {
   status: 'ok',
   db: { ok: true },
   docker: { ok: true },
