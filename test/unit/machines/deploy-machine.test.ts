@@ -280,7 +280,11 @@ test('two deploy requests while busy coalesce into exactly one extra deployment'
   gate = Promise.resolve();
   first();
   await idleAfter(h.actor, () => h.finished.length === 2);
-  await new Promise((r) => setTimeout(r, 50));
+  // Idle leaves at once while a request is pending: none is left, and the next poll finds the deployed head.
+  assert.equal(h.actor.getSnapshot().context.followUp, null);
+  const checks = h.checks.length;
+  h.clock.increment(pollDelayMs({ repo: repoFixture(), attempt: 0 }, 0.5));
+  await idleAfter(h.actor, () => h.checks.length === checks + 1);
   assert.equal(h.finished.length, 2);
   assert.equal(h.finished[1]?.run.deploymentId, 7);
   assert.equal(h.finished[1]?.run.forced, true);
@@ -311,12 +315,14 @@ test('suspend stops polling until resume; both persisted', async () => {
   h.actor.start();
   h.actor.send({ type: 'repo.suspend' });
   assert.equal(h.actor.getSnapshot().value, 'suspended');
+  // Timers of the simulated clock fire, and sent events are processed, synchronously (a check would have been
+  // invoked, and the state left, before send() returns).
   h.clock.increment(10 * 60_000);
   h.actor.send({ type: 'repo.check' });
   h.actor.send({ type: 'repo.deploy' });
-  await new Promise((r) => setTimeout(r, 20));
   assert.equal(h.count('check'), 0);
   assert.equal(h.actor.getSnapshot().value, 'suspended');
+  assert.equal(h.actor.getSnapshot().context.followUp, null, 'nothing queued for after the resume');
   h.actor.send({ type: 'repo.resume' });
   await idleAfter(h.actor, () => h.checks.length === 1);
   assert.deepEqual(h.persisted.filter((p) => 'suspended' in p).map((p) => p.suspended), [true, false]);
