@@ -24,17 +24,19 @@ interface Script {
   checkError?: () => unknown;
   applyFails?: (commit: string | null) => unknown;
   verifyFails?: (commit: string | null) => unknown;
-  decryptFails?: () => unknown;
+  /** Called with the number of decrypt calls so far (1 = the deploy's, 2 = the rollback's). */
+  decryptFails?: (n: number) => unknown;
   /** Resolves when the apply effect may finish (to hold a deploy "busy"). */
-  applyGate?: () => Promise<void>;
+  applyGate?: (commit: string | null) => Promise<void>;
 }
 
-function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeployedCommit?: string | null; lastConfigHash?: string | null; pinnedCommit?: string | null; suspended?: boolean; checkOnStart?: boolean } = {}) {
+function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeployedCommit?: string | null; lastConfigHash?: string | null; pinnedCommit?: string | null; suspended?: boolean; checkOnStart?: boolean; clockAt?: number } = {}) {
   const calls: { name: string; input: unknown }[] = [];
   const finished: { run: Run; pinnedCommit: string | null }[] = [];
   const notices: Notice[] = [];
   const checks: { result: string; error: StepError | null }[] = [];
   const persisted: { suspended?: boolean; pin?: string | null }[] = [];
+  const cleaned: string[][] = [];
   let nextId = 1;
   const machine = deployMachine.provide({
     actors: {
@@ -54,13 +56,13 @@ function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeploye
       }),
       decrypt: fromPromise(async ({ input }) => {
         calls.push({ name: 'decrypt', input });
-        const e = script.decryptFails?.();
+        const e = script.decryptFails?.(calls.filter((c) => c.name === 'decrypt').length);
         if (e) throw e;
         return { written: ['/tmp/x/.env'] };
       }),
       apply: fromPromise(async ({ input }) => {
         calls.push({ name: 'apply', input });
-        if (script.applyGate) await script.applyGate();
+        if (script.applyGate) await script.applyGate(input.commit);
         const e = script.applyFails?.(input.commit);
         if (e) throw e;
         return { output: 'ok' };
@@ -82,9 +84,11 @@ function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeploye
       finishRun: (_, p) => void finished.push(p),
       persistSuspended: (_, p) => void persisted.push({ suspended: p.suspended }),
       persistPin: (_, p) => void persisted.push({ pin: p.pinnedCommit }),
+      cleanupDecrypted: (_, p) => void cleaned.push(p.files),
     },
   });
   const clock = new SimulatedClock();
+  clock.set(opts.clockAt ?? 0);
   const actor = createActor(machine, {
     clock,
     input: {
@@ -95,9 +99,10 @@ function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeploye
       suspended: opts.suspended ?? false,
       checkOnStart: opts.checkOnStart ?? true,
       jitter: 0.5,
+      now: () => clock.now(),
     },
   });
-  return { actor, clock, calls, finished, notices, checks, persisted, count: (n: string) => calls.filter((c) => c.name === n).length };
+  return { actor, clock, calls, finished, notices, checks, persisted, cleaned, count: (n: string) => calls.filter((c) => c.name === n).length };
 }
 
 const idleAfter = (actor: AnyActorRef, pred: () => boolean) =>
@@ -415,7 +420,10 @@ test('a boot delay postpones the first check (spread of many repositories)', asy
   const clock = new SimulatedClock();
   const actor = createActor(machine, {
     clock,
-    input: { repo: repoFixture(), lastDeployedCommit: 'c1', lastConfigHash: 'hash-1', pinnedCommit: null, suspended: false, checkOnStart: true, bootDelayMs: 5_000 },
+    input: {
+      repo: repoFixture(), lastDeployedCommit: 'c1', lastConfigHash: 'hash-1', pinnedCommit: null, suspended: false, checkOnStart: true, bootDelayMs: 5_000,
+      now: () => clock.now(),
+    },
   }).start();
   assert.equal(actor.getSnapshot().value, 'boot');
   clock.increment(4_999);
@@ -424,4 +432,47 @@ test('a boot delay postpones the first check (spread of many repositories)', asy
   await waitFor(actor, (s) => s.matches('idle'), { timeout: 1_000 });
   assert.equal(checks.length, 1);
   actor.stop();
+});
+
+test('timestamps come from the clock the actor runs on (here the SimulatedClock), not the wall clock', async () => {
+  let head = 'c1';
+  const h = harness({ head: () => head }, { lastDeployedCommit: 'c1', checkOnStart: false, clockAt: 1_000 });
+  h.actor.start();
+  const interval = pollDelayMs({ repo: repoFixture(), attempt: 0 }, 0.5);
+  assert.equal(h.actor.getSnapshot().context.nextCheckAt, 1_000 + interval);
+  head = 'c2';
+  h.clock.increment(interval);
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.equal(h.finished[0]?.run.startedAt, 1_000 + interval);
+  const ctx = h.actor.getSnapshot().context;
+  assert.equal(ctx.lastCheckAt, 1_000 + interval);
+  assert.equal(ctx.nextCheckAt, 1_000 + 2 * interval);
+});
+
+test('a hung apply with a good commit to go back to is cut by applyTimeout and rolled back', async () => {
+  const h = harness({ head: () => 'bad', applyGate: (c) => (c === 'bad' ? new Promise<void>(() => {}) : Promise.resolve()) }, { lastDeployedCommit: 'good' });
+  h.actor.start();
+  await waitFor(h.actor, (s) => s.matches('applying'), { timeout: 2_000 });
+  h.clock.increment(60_000 + 10_000);
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  const run = h.finished[0]!.run;
+  assert.equal(run.outcome, 'rolled_back');
+  assert.deepEqual([run.error?.stage, run.error?.code, run.error?.transient], ['applying', 'STAGE_TIMEOUT', false]);
+  assert.equal(h.finished[0]?.pinnedCommit, 'bad');
+  assert.equal(h.actor.getSnapshot().context.lastDeployedCommit, 'good');
+});
+
+test('a failure inside rollingBack is the rollback error; plaintext of both passes is cleaned up', async () => {
+  const h = harness(
+    { head: () => 'bad', verifyFails: (c) => (c === 'bad' ? fail('VERIFY_UNHEALTHY') : null), decryptFails: (n) => (n === 2 ? fail('SOPS_NO_MATCHING_KEY') : null) },
+    { lastDeployedCommit: 'good', repo: { decrypt: [{ file: '.env.enc' }] } },
+  );
+  h.actor.start();
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  const run = h.finished[0]!.run;
+  assert.equal(run.outcome, 'failed');
+  assert.deepEqual([run.error?.stage, run.error?.code], ['verifying', 'VERIFY_UNHEALTHY']);
+  assert.deepEqual([run.rollbackError?.stage, run.rollbackError?.code], ['rollingBack', 'SOPS_NO_MATCHING_KEY']);
+  assert.deepEqual(h.calls.filter((c) => c.name === 'pull').map((c) => (c.input as { commit: string | null }).commit), ['bad', 'good']);
+  assert.deepEqual(h.cleaned, [['/tmp/x/.env']]);
 });
