@@ -15,24 +15,20 @@
  */
 import { assign, fromPromise, setup } from 'xstate';
 import type {
-  ApplyIn, ApplyOut, CheckIn, CheckOut, DecryptIn, DecryptOut, DeployContext, DeployEvent, DeployInput, DeployTrigger,
+  ApplyIn, ApplyOut, CheckIn, CheckOut, DecryptIn, DecryptOut, DeployEvent, DeployInput, DeployTrigger,
   NotifyIn, NotifyOut, OpenRunIn, OpenRunOut, PullIn, PullOut, Run, Stage, StepError, VerifyIn, VerifyOut,
 } from './types.ts';
+import {
+  activeRun, canRollback, checkFailed, conclude, decideDeploy, newRun, pollDelayMs, present, timeoutError, toStepError,
+  type Notice, type RunContext,
+} from './deploy-rules.ts';
 
-/** What the notifying state reports. */
-export interface Notice {
-  kind: 'success' | 'failed' | 'rolled_back' | 'check_failed' | 'check_recovered';
-  run: Run | null;
-  error: StepError | null;
-  commit: string | null;
-}
+export type { Notice } from './deploy-rules.ts';
 
-type Context = DeployContext & {
+type Context = RunContext & {
   checkTrigger: DeployTrigger;
   jitter: number;
   bootDelayMs: number;
-  notice: Notice | null;
-  rolledBack: boolean;
   /** The actor clock's time in ms (see the module comment). */
   now: () => number;
 };
@@ -42,70 +38,8 @@ const notProvided = <O, I>(name: string) =>
     throw new Error(`deploy machine: actor "${name}" not provided`);
   });
 
-/** Turns whatever an effect rejected with into a typed, secret-free StepError for the given stage. */
-export function toStepError(stage: Stage, error: unknown): StepError {
-  if (error && typeof error === 'object') {
-    const e = error as { code?: unknown; message?: unknown; transient?: unknown; output?: unknown; stage?: unknown };
-    return {
-      stage,
-      code: typeof e.code === 'string' ? e.code : 'INTERNAL_ERROR',
-      message: typeof e.message === 'string' ? e.message : String(error),
-      transient: e.transient === true,
-      ...(typeof e.output === 'string' && e.output ? { output: e.output } : {}),
-    };
-  }
-  return { stage, code: 'INTERNAL_ERROR', message: String(error), transient: false };
-}
-
-const timeoutError = (stage: Stage, seconds: number): StepError => ({
-  stage,
-  code: 'STAGE_TIMEOUT',
-  message: `${stage} did not finish within ${seconds} s`,
-  transient: true,
-});
-
-/**
- * Milliseconds until the next check: the poll interval (with the repo's fixed jitter of ±10 %),
- * or exponential backoff after transient failures, capped at 4× the interval.
- */
-export function pollDelayMs(ctx: Pick<DeployContext, 'repo' | 'attempt'>, jitter: number): number {
-  const intervalMs = ctx.repo.checkInterval * 1000;
-  const factor = 0.9 + 0.2 * Math.min(1, Math.max(0, jitter));
-  if (ctx.attempt <= 0) return Math.round(intervalMs * factor);
-  const base = Math.min(intervalMs, 5_000);
-  const backoff = Math.min(base * 2 ** (ctx.attempt - 1), 4 * intervalMs);
-  return Math.round(backoff * factor);
-}
-
-/** Which outcome a check leads to, given the remote head. Exported for tests and the API. */
-export function decideDeploy(ctx: DeployContext, head: string): 'deploy' | 'unchanged' | 'pinned' {
-  if (ctx.run?.forced) return 'deploy';
-  if (ctx.pinnedCommit && head === ctx.pinnedCommit) return 'pinned';
-  if (head !== ctx.lastDeployedCommit || ctx.repo.configHash !== ctx.lastConfigHash) return 'deploy';
-  return 'unchanged';
-}
-
-/** A value the current state relies on; its absence is a bug in the chart, not a failed deploy. */
-function present<T>(value: T | null, what: string): T {
-  if (value === null) throw new Error(`deploy machine: no ${what} in this state`);
-  return value;
-}
-const activeRun = (ctx: Pick<DeployContext, 'run'>): Run => present(ctx.run, 'run');
-
-function newRun(ctx: Context, r: { trigger: DeployTrigger; forced: boolean; deploymentId?: number | null; commit?: string | null }): Run {
-  const { trigger, forced } = r;
-  const base = { deploymentId: r.deploymentId ?? null, commit: r.commit ?? null, previousCommit: ctx.lastDeployedCommit, startedAt: ctx.now() };
-  return { ...base, trigger, forced, decrypted: [], error: null, rollbackError: null, outcome: null };
-}
-
 /** A follow-up deploy (or a deploy event) as a forced run. */
-const forcedRun = (ctx: Context) => newRun(ctx, { ...present(ctx.followUp, 'follow-up'), forced: true });
-
-/** A rollback is possible to a different, known-good commit, and only for a failure that retrying would not fix. */
-function canRollback(ctx: DeployContext, err: StepError): boolean {
-  const run = ctx.run;
-  return Boolean(ctx.repo.rollback && run && run.previousCommit && run.previousCommit !== run.commit && !err.transient);
-}
+const forcedRun = (ctx: Context) => newRun(ctx, ctx.now(), { ...present(ctx.followUp, 'follow-up'), forced: true });
 
 const STAGE_TIMEOUT_MARGIN_MS = 10_000;
 
@@ -231,13 +165,6 @@ const checkAnswer = ({ context, event: { output } }: { context: Context; event: 
 const checkError = ({ event }: { event: { error: unknown } }) => toStepError('checking', event.error);
 const checkErrorRecord = (a: { event: { error: unknown } }) => ({ commit: null, result: 'error' as const, error: checkError(a) });
 const headSeen = (context: Context, head: string) => ({ remoteHead: head, lastCheckAt: context.now() });
-/** A check without a run failed: back off (when transient) and report it. */
-const checkFailed = (context: Context, error: StepError): Partial<Context> => ({
-  lastError: error,
-  attempt: error.transient ? context.attempt + 1 : 0,
-  notice: { kind: 'check_failed', run: null, error, commit: context.lastDeployedCommit },
-});
-
 export const deployMachine = deploySetup.createMachine({
   id: 'deploy',
   context: ({ input: { repo, lastDeployedCommit, lastConfigHash, pinnedCommit, suspended, checkOnStart, jitter = 0.5, bootDelayMs = 0, now = Date.now } }) => ({
@@ -329,7 +256,7 @@ export const deployMachine = deploySetup.createMachine({
                 ...headSeen(context, output.commit),
                 run: context.run
                   ? { ...context.run, commit: context.run.commit ?? output.commit }
-                  : newRun(context, { trigger: context.checkTrigger, forced: false, commit: output.commit }),
+                  : newRun(context, context.now(), { trigger: context.checkTrigger, forced: false, commit: output.commit }),
               })),
             ],
           },
@@ -454,33 +381,3 @@ export const deployMachine = deploySetup.createMachine({
     },
   },
 });
-
-/** Outcome bookkeeping when a run ends: last good commit, pin, backoff attempt, notice. */
-function conclude(ctx: Context): Partial<Context> {
-  const run = activeRun(ctx);
-  if (!run.error) {
-    const done: Run = { ...run, outcome: 'success' };
-    return {
-      run: done,
-      lastDeployedCommit: run.commit,
-      lastConfigHash: ctx.repo.configHash,
-      // A manual rollback pins the commit rolled away from, so the next poll does not redeploy it.
-      pinnedCommit: run.trigger === 'rollback' && run.previousCommit && run.previousCommit !== run.commit ? run.previousCommit : null,
-      attempt: 0,
-      lastError: null,
-      notice: { kind: 'success', run: done, error: null, commit: run.commit },
-    };
-  }
-  const rolledBack = ctx.rolledBack && !run.rollbackError;
-  const outcome = rolledBack ? 'rolled_back' : 'failed';
-  const done: Run = { ...run, outcome };
-  const transient = run.error.transient && !rolledBack;
-  return {
-    run: done,
-    // A transient failure (network, engine down) is retried with backoff; anything else pins the commit.
-    pinnedCommit: transient || !run.commit ? ctx.pinnedCommit : run.commit,
-    attempt: transient ? ctx.attempt + 1 : 0,
-    lastError: run.error,
-    notice: { kind: outcome, run: done, error: run.error, commit: run.commit },
-  };
-}

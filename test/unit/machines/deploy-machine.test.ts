@@ -2,8 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, fromPromise, SimulatedClock, waitFor, type AnyActorRef } from 'xstate';
-import { deployMachine, pollDelayMs, type Notice } from '../../../src/machines/deploy-machine.ts';
-import type { Run, StepError } from '../../../src/machines/types.ts';
+import { deployMachine, type Notice } from '../../../src/machines/deploy-machine.ts';
+import { activeRun, canRollback, conclude, decideDeploy, newRun, pollDelayMs } from '../../../src/machines/deploy-rules.ts';
+import type { DeployContext, Run, StepError } from '../../../src/machines/types.ts';
 import type { RepoConfig } from '../../../src/config/schema.ts';
 
 function repoFixture(over: Partial<RepoConfig> = {}): RepoConfig {
@@ -462,7 +463,7 @@ test('a hung apply with a good commit to go back to is cut by applyTimeout and r
   assert.equal(h.actor.getSnapshot().context.lastDeployedCommit, 'good');
 });
 
-test('a failure inside rollingBack is the rollback error; plaintext of both passes is cleaned up', async () => {
+test('a failure inside rollingBack is the rollback error; the plaintext the deploy wrote is still cleaned up', async () => {
   const h = harness(
     { head: () => 'bad', verifyFails: (c) => (c === 'bad' ? fail('VERIFY_UNHEALTHY') : null), decryptFails: (n) => (n === 2 ? fail('SOPS_NO_MATCHING_KEY') : null) },
     { lastDeployedCommit: 'good', repo: { decrypt: [{ file: '.env.enc' }] } },
@@ -474,5 +475,48 @@ test('a failure inside rollingBack is the rollback error; plaintext of both pass
   assert.deepEqual([run.error?.stage, run.error?.code], ['verifying', 'VERIFY_UNHEALTHY']);
   assert.deepEqual([run.rollbackError?.stage, run.rollbackError?.code], ['rollingBack', 'SOPS_NO_MATCHING_KEY']);
   assert.deepEqual(h.calls.filter((c) => c.name === 'pull').map((c) => (c.input as { commit: string | null }).commit), ['bad', 'good']);
-  assert.deepEqual(h.cleaned, [['/tmp/x/.env']]);
+  assert.deepEqual(h.cleaned.map((files) => files.length), [1], 'one cleanup, of the one file the deploy decrypted');
+});
+
+// The rules, as plain functions of the context (deploy-rules.ts).
+
+const ruleContext = (over: Partial<DeployContext> = {}): DeployContext => ({
+  repo: repoFixture(), lastDeployedCommit: 'good', lastConfigHash: 'hash-1', pinnedCommit: null, suspended: false, remoteHead: null,
+  lastCheckAt: null, nextCheckAt: null, lastError: null, attempt: 0, run: null, followUp: null, suspendRequested: false, pendingConfig: null, ...over,
+});
+const stepError = (transient: boolean): StepError => ({ stage: 'applying', code: 'X', message: 'x', transient });
+
+test('rules: a head deploys when new, pinned, forced or the config changed', () => {
+  const ctx = ruleContext({ pinnedCommit: 'bad' });
+  assert.equal(decideDeploy(ctx, 'good'), 'unchanged');
+  assert.equal(decideDeploy(ctx, 'new'), 'deploy');
+  assert.equal(decideDeploy(ctx, 'bad'), 'pinned');
+  assert.equal(decideDeploy({ ...ctx, lastConfigHash: 'old' }, 'good'), 'deploy');
+  assert.equal(decideDeploy({ ...ctx, run: newRun(ctx, 0, { trigger: 'api', forced: true }) }, 'bad'), 'deploy');
+});
+
+test('rules: a run starts at the time it is given and remembers the last good commit', () => {
+  const run = newRun(ruleContext(), 42_000, { trigger: 'webhook', forced: false, commit: 'c2' });
+  assert.deepEqual([run.startedAt, run.previousCommit, run.commit, run.deploymentId], [42_000, 'good', 'c2', null]);
+});
+
+test('rules: rollback only to a different known-good commit, only for a non-transient failure, only when enabled', () => {
+  const run = newRun(ruleContext(), 0, { trigger: 'poll', forced: false, commit: 'bad' });
+  assert.equal(canRollback(ruleContext({ run }), stepError(false)), true);
+  assert.equal(canRollback(ruleContext({ run }), stepError(true)), false);
+  assert.equal(canRollback(ruleContext({ run: { ...run, previousCommit: null } }), stepError(false)), false);
+  assert.equal(canRollback(ruleContext({ run: { ...run, commit: 'good' } }), stepError(false)), false);
+  assert.equal(canRollback(ruleContext({ run, repo: repoFixture({ rollback: false }) }), stepError(false)), false);
+});
+
+test('rules: concluding a run sets outcome, pin, backoff and notice; a state without a run says so', () => {
+  const base = { ...ruleContext({ pinnedCommit: 'older', attempt: 2 }), notice: null, rolledBack: false };
+  const run = newRun(base, 0, { trigger: 'poll', forced: false, commit: 'bad' });
+  const transient = conclude({ ...base, run: { ...run, error: stepError(true) } });
+  assert.deepEqual([transient.run?.outcome, transient.pinnedCommit, transient.attempt, transient.notice?.kind], ['failed', 'older', 3, 'failed']);
+  const rolledBack = conclude({ ...base, rolledBack: true, run: { ...run, error: stepError(false) } });
+  assert.deepEqual([rolledBack.run?.outcome, rolledBack.pinnedCommit, rolledBack.attempt], ['rolled_back', 'bad', 0]);
+  const manual = conclude({ ...base, run: newRun(base, 0, { trigger: 'rollback', forced: true, commit: 'c1' }) });
+  assert.deepEqual([manual.run?.outcome, manual.lastDeployedCommit, manual.pinnedCommit], ['success', 'c1', 'good']);
+  assert.throws(() => activeRun(base), /deploy machine: no run in this state/);
 });
