@@ -38,7 +38,7 @@ const notProvided = <O, I>(name: string) =>
     throw new Error(`deploy machine: actor "${name}" not provided`);
   });
 
-/** A follow-up deploy (or a deploy event) as a forced run. */
+/** A deploy request (queued as the follow-up) as a forced run. */
 const forcedRun = (ctx: Context) => newRun(ctx, ctx.now(), { ...present(ctx.followUp, 'follow-up'), forced: true });
 
 const STAGE_TIMEOUT_MARGIN_MS = 10_000;
@@ -103,13 +103,20 @@ const deploySetup = setup({
  * actor and its timeout delay (`place` puts the shared invoke and timeout transitions under those literal names).
  */
 type Repo = Context['repo'];
+type StageOut = PullOut | DecryptOut | ApplyOut | VerifyOut;
 const STAGES = {
-  pulling: { seconds: (r: Repo) => r.timeouts.git, place: <I, T>(i: I, t: T) => ({ invoke: { ...i, src: 'pull' as const }, after: { pullTimeout: t } }) },
+  pulling: {
+    seconds: (r: Repo) => r.timeouts.git,
+    place: <I, T>(i: I, t: T) => ({ invoke: { ...i, src: 'pull' as const }, after: { pullTimeout: t } }),
+  },
   decrypting: {
     seconds: (r: Repo) => r.timeouts.decrypt,
     place: <I, T>(i: I, t: T) => ({ invoke: { ...i, src: 'decrypt' as const }, after: { decryptTimeout: t } }),
   },
-  applying: { seconds: (r: Repo) => r.timeouts.apply, place: <I, T>(i: I, t: T) => ({ invoke: { ...i, src: 'apply' as const }, after: { applyTimeout: t } }) },
+  applying: {
+    seconds: (r: Repo) => r.timeouts.apply,
+    place: <I, T>(i: I, t: T) => ({ invoke: { ...i, src: 'apply' as const }, after: { applyTimeout: t } }),
+  },
   verifying: {
     seconds: (r: Repo) => r.healthcheck.timeout,
     place: <I, T>(i: I, t: T) => ({ invoke: { ...i, src: 'verify' as const }, after: { verifyTimeout: t } }),
@@ -144,7 +151,7 @@ function stage(step: keyof typeof STAGES, mode: 'deploy' | 'rollback', next: str
         onDone: {
           target: next,
           // The output of whichever stage this is: pull reports the commit, decrypt the files it wrote.
-          actions: assign(({ context, event }: { context: Context; event: { type: string; output: PullOut | DecryptOut | ApplyOut | VerifyOut } }) => {
+          actions: assign(({ context, event }: { context: Context; event: { type: string; output: StageOut } }) => {
             const run = activeRun(context), out = event.output;
             if ('written' in out) return { run: { ...run, decrypted: [...run.decrypted, ...out.written] } };
             return mode === 'deploy' && 'commit' in out ? { run: { ...run, commit: out.commit } } : {};
@@ -163,18 +170,20 @@ const checkAnswer = ({ context, event: { output } }: { context: Context; event: 
   return { commit: output.commit, result: decision === 'deploy' ? ('changed' as const) : decision, error: null };
 };
 const checkError = ({ event }: { event: { error: unknown } }) => toStepError('checking', event.error);
+const checkTimeout = ({ context }: { context: Context }) => timeoutError('checking', context.repo.timeouts.git);
 const checkErrorRecord = (a: { event: { error: unknown } }) => ({ commit: null, result: 'error' as const, error: checkError(a) });
 const headSeen = (context: Context, head: string) => ({ remoteHead: head, lastCheckAt: context.now() });
+
 export const deployMachine = deploySetup.createMachine({
   id: 'deploy',
-  context: ({ input: { repo, lastDeployedCommit, lastConfigHash, pinnedCommit, suspended, checkOnStart, jitter = 0.5, bootDelayMs = 0, now = Date.now } }) => ({
+  context: ({ input: { repo, lastDeployedCommit, lastConfigHash, pinnedCommit, suspended, checkOnStart, ...rest } }) => ({
     ...{ repo, lastDeployedCommit, lastConfigHash, pinnedCommit, suspended },
     remoteHead: null, lastCheckAt: null, nextCheckAt: null, lastError: null, attempt: 0, run: null, notice: null, rolledBack: false,
     followUp: null, suspendRequested: false, pendingConfig: null,
     checkTrigger: checkOnStart ? 'boot' : 'poll',
-    jitter,
-    bootDelayMs: Math.max(0, bootDelayMs),
-    now,
+    jitter: rest.jitter ?? 0.5,
+    bootDelayMs: Math.max(0, rest.bootDelayMs ?? 0),
+    now: rest.now ?? Date.now,
   }),
   initial: 'boot',
   // Requests are queued here and taken up by idle's eventless transitions: at once when idle, after the
@@ -182,7 +191,8 @@ export const deployMachine = deploySetup.createMachine({
   on: {
     'repo.check': {
       actions: assign({
-        followUp: ({ context, event }) => context.followUp ?? { kind: 'check', trigger: event.trigger ?? 'webhook', deploymentId: null, commit: null },
+        followUp: ({ context, event }) =>
+          context.followUp ?? { kind: 'check', trigger: event.trigger ?? 'webhook', deploymentId: null, commit: null },
       }),
     },
     'repo.deploy': {
@@ -217,7 +227,12 @@ export const deployMachine = deploySetup.createMachine({
     },
     idle: {
       description: 'Waiting for the poll interval (or backoff), a webhook, a forced deploy or a config change.',
-      entry: assign({ nextCheckAt: ({ context }) => context.now() + pollDelayMs(context, context.jitter), run: null, notice: null, rolledBack: false }),
+      entry: assign({
+        nextCheckAt: ({ context }) => context.now() + pollDelayMs(context, context.jitter),
+        run: null,
+        notice: null,
+        rolledBack: false,
+      }),
       exit: assign({ nextCheckAt: null }),
       always: [
         { guard: 'suspendRequested', target: 'suspended' },
@@ -225,7 +240,12 @@ export const deployMachine = deploySetup.createMachine({
           guard: 'hasPendingConfig',
           target: 'checking',
           actions: [
-            assign({ repo: ({ context }) => present(context.pendingConfig, 'config'), pendingConfig: null, pinnedCommit: null, checkTrigger: 'config' }),
+            assign({
+              repo: ({ context }) => present(context.pendingConfig, 'config'),
+              pendingConfig: null,
+              pinnedCommit: null,
+              checkTrigger: 'config',
+            }),
             { type: 'persistPin', params: { pinnedCommit: null } },
           ],
         },
@@ -275,7 +295,10 @@ export const deployMachine = deploySetup.createMachine({
           },
           {
             target: 'idle',
-            actions: [{ type: 'recordCheck', params: checkAnswer }, assign(({ context, event }) => ({ ...headSeen(context, event.output.commit), attempt: 0 }))],
+            actions: [
+              { type: 'recordCheck', params: checkAnswer },
+              assign(({ context, event }) => ({ ...headSeen(context, event.output.commit), attempt: 0 })),
+            ],
           },
         ],
         // With a run (a forced deploy) a failed check fails the run; without one it backs off and is reported.
@@ -283,18 +306,25 @@ export const deployMachine = deploySetup.createMachine({
           {
             guard: 'hasRun',
             target: 'finishing',
-            actions: [{ type: 'recordCheck', params: checkErrorRecord }, { type: 'fail', params: checkError }, assign({ lastCheckAt: ({ context }) => context.now() })],
+            actions: [
+              { type: 'recordCheck', params: checkErrorRecord },
+              { type: 'fail', params: checkError },
+              assign({ lastCheckAt: ({ context }) => context.now() }),
+            ],
           },
           {
             target: 'notifying',
-            actions: [{ type: 'recordCheck', params: checkErrorRecord }, assign((a) => ({ lastCheckAt: a.context.now(), ...checkFailed(a.context, checkError(a)) }))],
+            actions: [
+              { type: 'recordCheck', params: checkErrorRecord },
+              assign((a) => ({ lastCheckAt: a.context.now(), ...checkFailed(a.context, checkError(a)) })),
+            ],
           },
         ],
       },
       after: {
         checkTimeout: [
-          { guard: 'hasRun', target: 'finishing', actions: { type: 'fail', params: ({ context }) => timeoutError('checking', context.repo.timeouts.git) } },
-          { target: 'notifying', actions: assign(({ context }) => checkFailed(context, timeoutError('checking', context.repo.timeouts.git))) },
+          { guard: 'hasRun', target: 'finishing', actions: { type: 'fail', params: checkTimeout } },
+          { target: 'notifying', actions: assign(({ context }) => checkFailed(context, checkTimeout({ context }))) },
         ],
       },
     },
@@ -308,14 +338,19 @@ export const deployMachine = deploySetup.createMachine({
             input: ({ context }) => ({ repo: context.repo, run: activeRun(context) }),
             onDone: {
               target: 'syncing',
-              actions: assign({ run: ({ context, event }) => ({ ...activeRun(context), deploymentId: event.output.deploymentId, startedAt: context.now() }) }),
+              actions: assign({
+                run: ({ context, event }) => ({ ...activeRun(context), deploymentId: event.output.deploymentId, startedAt: context.now() }),
+              }),
             },
             onError: { target: '#deploy.finishing', actions: { type: 'fail', params: ({ event }) => toStepError('pulling', event.error) } },
           },
           after: {
             openTimeout: {
               target: '#deploy.finishing',
-              actions: { type: 'fail', params: { stage: 'pulling', code: 'DEPLOY_SLOT_TIMEOUT', message: 'no free deploy slot in time', transient: true } },
+              actions: {
+                type: 'fail',
+                params: { stage: 'pulling', code: 'DEPLOY_SLOT_TIMEOUT', message: 'no free deploy slot in time', transient: true },
+              },
             },
           },
         },

@@ -28,7 +28,8 @@ export function newRun(
   r: { trigger: DeployTrigger; forced: boolean; deploymentId?: number | null; commit?: string | null },
 ): Run {
   const { trigger, forced, deploymentId = null, commit = null } = r;
-  return { deploymentId, trigger, forced, commit, previousCommit: ctx.lastDeployedCommit, startedAt, decrypted: [], error: null, rollbackError: null, outcome: null };
+  const previousCommit = ctx.lastDeployedCommit;
+  return { deploymentId, trigger, forced, commit, previousCommit, startedAt, decrypted: [], error: null, rollbackError: null, outcome: null };
 }
 
 /** Turns whatever an effect rejected with into a typed, secret-free StepError for the given stage. */

@@ -422,8 +422,8 @@ test('a boot delay postpones the first check (spread of many repositories)', asy
   const actor = createActor(machine, {
     clock,
     input: {
-      repo: repoFixture(), lastDeployedCommit: 'c1', lastConfigHash: 'hash-1', pinnedCommit: null, suspended: false, checkOnStart: true, bootDelayMs: 5_000,
-      now: () => clock.now(),
+      repo: repoFixture(), lastDeployedCommit: 'c1', lastConfigHash: 'hash-1', pinnedCommit: null, suspended: false, checkOnStart: true,
+      bootDelayMs: 5_000, now: () => clock.now(),
     },
   }).start();
   assert.equal(actor.getSnapshot().value, 'boot');
@@ -451,7 +451,8 @@ test('timestamps come from the clock the actor runs on (here the SimulatedClock)
 });
 
 test('a hung apply with a good commit to go back to is cut by applyTimeout and rolled back', async () => {
-  const h = harness({ head: () => 'bad', applyGate: (c) => (c === 'bad' ? new Promise<void>(() => {}) : Promise.resolve()) }, { lastDeployedCommit: 'good' });
+  const hangOnBad = (c: string | null) => (c === 'bad' ? new Promise<void>(() => {}) : Promise.resolve());
+  const h = harness({ head: () => 'bad', applyGate: hangOnBad }, { lastDeployedCommit: 'good' });
   h.actor.start();
   await waitFor(h.actor, (s) => s.matches('applying'), { timeout: 2_000 });
   h.clock.increment(60_000 + 10_000);
@@ -465,7 +466,11 @@ test('a hung apply with a good commit to go back to is cut by applyTimeout and r
 
 test('a failure inside rollingBack is the rollback error; the plaintext the deploy wrote is still cleaned up', async () => {
   const h = harness(
-    { head: () => 'bad', verifyFails: (c) => (c === 'bad' ? fail('VERIFY_UNHEALTHY') : null), decryptFails: (n) => (n === 2 ? fail('SOPS_NO_MATCHING_KEY') : null) },
+    {
+      head: () => 'bad',
+      verifyFails: (c) => (c === 'bad' ? fail('VERIFY_UNHEALTHY') : null),
+      decryptFails: (n) => (n === 2 ? fail('SOPS_NO_MATCHING_KEY') : null),
+    },
     { lastDeployedCommit: 'good', repo: { decrypt: [{ file: '.env.enc' }] } },
   );
   h.actor.start();
