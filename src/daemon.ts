@@ -25,7 +25,7 @@ import type { HealthReport } from './http/ports.ts';
 import type { Notice } from './machines/deploy-machine.ts';
 import type { NotifyOutcome, VerifyResult } from './actors/repo-actor.ts';
 import { VERSION } from './version.ts';
-import { detectSelf, finaliseSelfUpdates, selfMatcher } from './supervisor/self-update.ts';
+import { detectSelf, finaliseSelfUpdates, selfMatcher } from './compose/self-update.ts';
 
 export interface DaemonOptions {
   settings: Settings;
