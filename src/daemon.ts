@@ -18,7 +18,7 @@ import { createPool, createTaskRunner } from './workers/pool.ts';
 import { Supervisor, type LoadedConfig } from './supervisor/supervisor.ts';
 import { createDocker, verifyProject } from './compose/verify.ts';
 import { createContainerLogReader } from './compose/logs.ts';
-import { createNotifier, installNotificationUrlValidation } from './notify/index.ts';
+import { createNotifier, validateNotificationUrl } from './notify/index.ts';
 import { createApp, closeEventStreams } from './http/app.ts';
 import { createMetrics } from './http/metrics.ts';
 import type { HealthReport } from './http/ports.ts';
@@ -56,14 +56,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { settings } = opts;
   const env = opts.env ?? process.env;
   const log = opts.log ?? createLogger({ level: settings.logLevel, format: settings.logFormat });
-  installNotificationUrlValidation();
   await mkdir(settings.dataPath, { recursive: true });
   const store = Store.open(path.join(settings.dataPath, 'shiparr.db'));
   const interrupted = store.markInterrupted({ exceptSelfUpdate: true });
   if (interrupted.length) log.warn({ deployments: interrupted.map((d) => d.id) }, 'deployments left open by a previous run were marked interrupted');
 
   const loadConfig = async (): Promise<LoadedConfig> => {
-    const r = await loadProjects(settings.configPath, { env, dataPath: settings.dataPath, githubToken: settings.githubToken });
+    const r = await loadProjects(settings.configPath, {
+      env, dataPath: settings.dataPath, githubToken: settings.githubToken, checkNotificationUrl: validateNotificationUrl,
+    });
     if (opts.only) r.projects = r.projects.map((p) => ({ ...p, repositories: p.repositories.filter((x) => opts.only?.includes(x.key)) }));
     return r;
   };

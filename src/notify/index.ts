@@ -1,7 +1,4 @@
 /** @module Public API of the notify module: Shoutrrr URLs sent natively (formats and options: docs/notifications.md). */
-import { setNotificationUrlCheck } from '../config/schema.ts';
-import { validateNotificationUrl } from './url.ts';
-
 export {
   parseShoutrrrUrl, validateNotificationUrl, maskNotificationUrl, serviceOf, SERVICES, NotificationUrlError,
   type ServiceName, type ServiceConfig,
@@ -14,7 +11,3 @@ export {
 } from './notifier.ts';
 export type { NotificationMessage } from './transport.ts';
 
-/** Makes config validation reject unknown services and URLs missing their token (the daemon and `shiparr validate` call this at startup). */
-export function installNotificationUrlValidation(): void {
-  setNotificationUrlCheck(validateNotificationUrl);
-}
