@@ -252,8 +252,11 @@ async function checkUrl(
   let last = '';
   for (let i = 1; i <= attempts; i++) {
     if (signal?.aborted) return { ok: false, code: 'VERIFY_ABORTED', message: 'verification aborted' };
+    // `timeout` is read again after the await on purpose: Node 20 may garbage-collect a timeout signal that only an
+    // AbortSignal.any() composite refers to, and then it never fires (nodejs/node#57736).
+    const timeout = AbortSignal.timeout(requestTimeout);
     try {
-      const s = signal ? AbortSignal.any([signal, AbortSignal.timeout(requestTimeout)]) : AbortSignal.timeout(requestTimeout);
+      const s = signal ? AbortSignal.any([signal, timeout]) : timeout;
       const res = await fetch(url, { signal: s, redirect: 'follow' });
       // Drain the body so the connection is released.
       await res.arrayBuffer().catch(() => undefined);
@@ -261,7 +264,7 @@ async function checkUrl(
       last = `HTTP ${res.status}`;
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
-      last = e.name === 'TimeoutError' ? `no answer within ${requestTimeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+      last = timeout.aborted || e.name === 'TimeoutError' ? `no answer within ${requestTimeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
     }
     if (i < attempts) {
       try {
