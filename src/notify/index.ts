@@ -6,8 +6,9 @@ export {
 export { formatMessage, formatDuration, shortSha, summarizeError, type DeployEvent, type DeployEventKind } from './message.ts';
 export { sendNotification, DEFAULT_TIMEOUT_MS, type NotifyResult, type SendOptions, type ServiceOverrides } from './send.ts';
 export {
-  createNotifier, createMemoryStateStore, DEFAULT_REPEAT_INTERVAL_MS,
+  createNotifier, createMemoryStateStore, isNotifyState, DEFAULT_REPEAT_INTERVAL_MS,
   type Notifier, type NotifierOptions, type NotifyTarget, type NotificationOutcome, type NotifyState, type NotifyStateStore,
 } from './notifier.ts';
 export type { NotificationMessage } from './transport.ts';
+export { deployEventOf, notifyNotice, notifyTargetOf, type DeployNotice } from './deploy-notice.ts';
 

@@ -18,6 +18,14 @@ export interface NotifyState {
   lastFailureSentAt: number | null;
 }
 
+/** Whether a value read back from storage (JSON) is a NotifyState. */
+export function isNotifyState(value: unknown): value is NotifyState {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  const numberOrNull = (x: unknown) => x === null || typeof x === 'number';
+  return typeof v.failures === 'number' && (v.lastFailureKey === null || typeof v.lastFailureKey === 'string') && numberOrNull(v.lastFailureSentAt);
+}
+
 /** Where the notifier keeps NotifyState; the default is an in-memory Map, the daemon may back it with SQLite. */
 export interface NotifyStateStore {
   get(repoKey: string): NotifyState | undefined;
