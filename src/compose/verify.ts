@@ -22,6 +22,21 @@ export class DockerHostError extends AppError {
 const REQUEST_TIMEOUT_MS = 30_000;
 
 /**
+ * Pings the engine; after `timeoutMs` the request is aborted and this rejects with "docker ping timed out" (the
+ * health report's engine check).
+ */
+export async function pingDocker(docker: Dockerode, timeoutMs: number): Promise<void> {
+  // dockerode hands `abortSignal` to the request; its type declarations leave ping's options out.
+  const ping = docker.ping.bind(docker) as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+  const abortSignal = AbortSignal.timeout(timeoutMs);
+  try {
+    await ping({ abortSignal });
+  } catch (err) {
+    throw abortSignal.aborted ? new Error('docker ping timed out') : err;
+  }
+}
+
+/**
  * Dockerode client for a DOCKER_HOST value: `unix:///path`, `tcp://host:port` (TLS when the port is 2376, like the
  * docker CLI), `http(s)://host:port`, `ssh://user@host[:port]`. Without a value, docker-modem's defaults apply
  * (DOCKER_HOST from the environment, else the local socket).
