@@ -38,6 +38,8 @@ export default tseslint.config(
   layer('src/notify/**', ['machines', 'actors', 'supervisor', 'http']),
   layer('src/store/**', ['machines', 'actors', 'supervisor', 'http', 'workers']),
   layer('src/http/**', ['actors', 'workers', 'supervisor', 'store']),
+  // The daemon composes every layer; only the CLI (and main) sit above it.
+  layer('src/daemon/**', ['cli']),
   {
     files: ['src/cli/**', 'src/main.ts', 'scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-console': 'off' },

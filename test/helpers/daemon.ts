@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadSettings } from '../../src/config/settings.ts';
-import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.ts';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/index.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { SupervisorEvent } from '../../src/http/ports.ts';
 import { until } from './wait.ts';
