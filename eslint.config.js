@@ -42,22 +42,24 @@ export default tseslint.config(
   //   actors/ (effects for the machine)  · store/ · notify/ ← side by side, none imports the others
   //   supervisor/                                           ← actors + store types; never http/
   //   http/ (Koa, over ports.ts + domain types)             ← never supervisor/store/actors/workers code
-  //   daemon.ts · cli/ · main.ts                            ← wiring; nothing imports them
+  //   daemon/ · cli/ · main.ts                              ← wiring; nothing imports them
   //
   // git/, compose/ and secrets/ do not import config/ either: they take plain option objects (the actors translate
   // RepoConfig into task inputs), which keeps them usable from a worker thread without the config schema.
-  layer('src/domain/**', ['errors.ts', 'config', 'git', 'compose', 'secrets', 'workers', 'machines', 'actors', 'store', 'notify', 'supervisor', 'http', 'cli', 'logger.ts', 'daemon.ts', 'main.ts']),
-  layer('src/lib/**', ['config', 'git', 'compose', 'secrets', 'workers', 'machines', 'actors', 'store', 'notify', 'supervisor', 'http', 'cli', 'daemon.ts', 'main.ts']),
-  layer('src/config/**', ['git', 'compose', 'secrets', 'workers', 'machines', 'actors', 'store', 'notify', 'supervisor', 'http', 'cli', 'daemon.ts', 'main.ts']),
+  layer('src/domain/**', ['errors.ts', 'config', 'git', 'compose', 'secrets', 'workers', 'machines', 'actors', 'store', 'notify', 'supervisor', 'http', 'cli', 'logger.ts', 'daemon', 'main.ts']),
+  layer('src/lib/**', ['config', 'git', 'compose', 'secrets', 'workers', 'machines', 'actors', 'store', 'notify', 'supervisor', 'http', 'cli', 'daemon', 'main.ts']),
+  layer('src/config/**', ['git', 'compose', 'secrets', 'workers', 'machines', 'actors', 'store', 'notify', 'supervisor', 'http', 'cli', 'daemon', 'main.ts']),
   ...['git', 'compose', 'secrets'].map((d) =>
-    layer(`src/${d}/**`, ['config', 'workers', 'machines', 'actors', 'store', 'notify', 'supervisor', 'http', 'cli', 'daemon.ts', 'main.ts'])),
-  layer('src/workers/**', ['config', 'machines', 'actors', 'store', 'notify', 'supervisor', 'http', 'cli', 'daemon.ts', 'main.ts']),
-  layer('src/machines/**', ['git', 'compose', 'secrets', 'workers', 'actors', 'store', 'notify', 'supervisor', 'http', 'cli', 'daemon.ts', 'main.ts']),
-  layer('src/actors/**', ['git', 'compose', 'secrets', 'store', 'notify', 'supervisor', 'http', 'cli', 'daemon.ts', 'main.ts']),
-  layer('src/store/**', ['config', 'git', 'compose', 'secrets', 'workers', 'machines', 'actors', 'notify', 'supervisor', 'http', 'cli', 'daemon.ts', 'main.ts']),
-  layer('src/notify/**', ['git', 'compose', 'secrets', 'workers', 'machines', 'actors', 'store', 'supervisor', 'http', 'cli', 'daemon.ts', 'main.ts']),
-  layer('src/supervisor/**', ['http', 'cli', 'daemon.ts', 'main.ts']),
-  layer('src/http/**', ['config', 'git', 'compose', 'secrets', 'workers', 'machines', 'actors', 'store', 'notify', 'supervisor', 'cli', 'daemon.ts', 'main.ts']),
+    layer(`src/${d}/**`, ['config', 'workers', 'machines', 'actors', 'store', 'notify', 'supervisor', 'http', 'cli', 'daemon', 'main.ts'])),
+  layer('src/workers/**', ['config', 'machines', 'actors', 'store', 'notify', 'supervisor', 'http', 'cli', 'daemon', 'main.ts']),
+  layer('src/machines/**', ['git', 'compose', 'secrets', 'workers', 'actors', 'store', 'notify', 'supervisor', 'http', 'cli', 'daemon', 'main.ts']),
+  layer('src/actors/**', ['git', 'compose', 'secrets', 'store', 'notify', 'supervisor', 'http', 'cli', 'daemon', 'main.ts']),
+  layer('src/store/**', ['config', 'git', 'compose', 'secrets', 'workers', 'machines', 'actors', 'notify', 'supervisor', 'http', 'cli', 'daemon', 'main.ts']),
+  layer('src/notify/**', ['git', 'compose', 'secrets', 'workers', 'machines', 'actors', 'store', 'supervisor', 'http', 'cli', 'daemon', 'main.ts']),
+  layer('src/supervisor/**', ['http', 'cli', 'daemon', 'main.ts']),
+  layer('src/http/**', ['config', 'git', 'compose', 'secrets', 'workers', 'machines', 'actors', 'store', 'notify', 'supervisor', 'cli', 'daemon', 'main.ts']),
+  // The daemon composes every layer; only the CLI (and main) sit above it.
+  layer('src/daemon/**', ['cli', 'main.ts']),
   {
     files: ['src/cli/**', 'src/main.ts', 'scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-console': 'off' },

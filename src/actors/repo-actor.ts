@@ -51,7 +51,7 @@ export interface RepoDeps {
   report(e: RepoActivity): void;
   /** Random in [0,1) for poll jitter (injectable for tests). */
   random?: () => number;
-  /** true when a compose project is the one Shiparr itself runs in (see supervisor/self-update.ts). */
+  /** true when a compose project is the one Shiparr itself runs in (see compose/self-update.ts). */
   isSelf?: (composeProject: string) => boolean;
 }
 

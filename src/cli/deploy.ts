@@ -1,7 +1,7 @@
 /** @module `shiparr deploy <project>/<repo>`: one deploy through the daemon's own pipeline, printed stage by stage. */
 import type { Settings } from '../config/settings.ts';
 import { createLogger } from '../logger.ts';
-import { startDaemon } from '../daemon.ts';
+import { startDaemon } from '../daemon/index.ts';
 
 export async function deployCommand(
   args: string[],

@@ -1,7 +1,7 @@
 /** @module `shiparr serve`: runs the daemon until SIGTERM/SIGINT; SIGHUP reloads the configuration. */
 import type { Settings } from '../config/settings.ts';
 import { createLogger } from '../logger.ts';
-import { startDaemon } from '../daemon.ts';
+import { startDaemon } from '../daemon/index.ts';
 
 export async function serveCommand(settings: Settings, env: NodeJS.ProcessEnv): Promise<number> {
   const log = createLogger({ level: settings.logLevel, format: settings.logFormat });

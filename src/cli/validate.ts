@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { formatConfigIssue } from '../errors.ts';
 import { loadProjects } from '../config/load.ts';
-import { installNotificationUrlValidation } from '../notify/index.ts';
+import { validateNotificationUrl } from '../notify/index.ts';
 
 /** Where output goes (process.stdout/stderr, or a collector in tests). */
 export interface TextSink {
@@ -54,8 +54,7 @@ export async function validateCommand(args: string[], env: NodeJS.ProcessEnv, ou
   const githubToken = env.GITHUB_TOKEN?.trim() || undefined;
 
   // Same Shoutrrr URL checks as the daemon, so "validate passes" means "the daemon accepts it".
-  installNotificationUrlValidation();
-  const result = await loadProjects(dir, { env, dataPath, githubToken });
+  const result = await loadProjects(dir, { env, dataPath, githubToken, checkNotificationUrl: validateNotificationUrl });
   for (const w of result.warnings) err.write(`warning: ${formatConfigIssue(w)}\n`);
   for (const e of result.errors) err.write(`${formatConfigIssue(e)}\n`);
   for (const p of result.projects) out.write(`ok: ${p.file}: project "${p.name}", ${count(p.repositories.length, 'repository', 'repositories')}\n`);

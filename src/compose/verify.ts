@@ -23,6 +23,21 @@ class DockerHostError extends AppError {
 const REQUEST_TIMEOUT_MS = 30_000;
 
 /**
+ * Pings the engine; after `timeoutMs` the request is aborted and this rejects with "docker ping timed out" (the
+ * health report's engine check).
+ */
+export async function pingDocker(docker: Dockerode, timeoutMs: number): Promise<void> {
+  // dockerode hands `abortSignal` to the request; its type declarations leave ping's options out.
+  const ping = docker.ping.bind(docker) as (opts: { abortSignal: AbortSignal }) => Promise<unknown>;
+  const abortSignal = AbortSignal.timeout(timeoutMs);
+  try {
+    await ping({ abortSignal });
+  } catch (err) {
+    throw abortSignal.aborted ? new Error('docker ping timed out') : err;
+  }
+}
+
+/**
  * Dockerode client for a DOCKER_HOST value: `unix:///path`, `tcp://host:port` (TLS when the port is 2376, like the
  * docker CLI), `http(s)://host:port`, `ssh://user@host[:port]`. Without a value, docker-modem's defaults apply
  * (DOCKER_HOST from the environment, else the local socket).
@@ -252,8 +267,11 @@ async function checkUrl(
   let last = '';
   for (let i = 1; i <= attempts; i++) {
     if (signal?.aborted) return { ok: false, code: 'VERIFY_ABORTED', message: 'verification aborted' };
+    // `timeout` is read again after the await on purpose: Node 20 may garbage-collect a timeout signal that only an
+    // AbortSignal.any() composite refers to, and then it never fires (nodejs/node#57736).
+    const timeout = AbortSignal.timeout(requestTimeout);
     try {
-      const s = signal ? AbortSignal.any([signal, AbortSignal.timeout(requestTimeout)]) : AbortSignal.timeout(requestTimeout);
+      const s = signal ? AbortSignal.any([signal, timeout]) : timeout;
       const res = await fetch(url, { signal: s, redirect: 'follow' });
       // Drain the body so the connection is released.
       await res.arrayBuffer().catch(() => undefined);
@@ -261,7 +279,7 @@ async function checkUrl(
       last = `HTTP ${res.status}`;
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
-      last = e.name === 'TimeoutError' ? `no answer within ${requestTimeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+      last = timeout.aborted || e.name === 'TimeoutError' ? `no answer within ${requestTimeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
     }
     if (i < attempts) {
       try {

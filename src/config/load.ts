@@ -11,8 +11,8 @@ import type { ConfigIssue } from '../domain/types.ts';
 import { interpolateTree } from './env.ts';
 import type { ValuePath } from './env.ts';
 import { findRepoConflicts, formatKeyPath, resolveProject } from './resolve.ts';
-import { ProjectFileSchema } from './schema.ts';
-import type { ProjectConfig, ProjectFile } from './schema.ts';
+import { ProjectFileSchema, projectSchemas } from './schema.ts';
+import type { NotificationUrlCheck, ProjectConfig, ProjectFile } from './schema.ts';
 
 /** What the loader needs from the host. */
 export interface LoadContext {
@@ -24,6 +24,11 @@ export interface LoadContext {
   githubToken?: string;
   /** The config directory; defaults to the directory being loaded (or the file's directory). */
   configDir?: string;
+  /**
+   * Validates each notification URL (null = fine, else the problem). Default: a scheme is required, nothing more;
+   * the daemon and `shiparr validate` pass notify's `validateNotificationUrl`.
+   */
+  checkNotificationUrl?: NotificationUrlCheck;
 }
 
 /** One project file's outcome. `project` is the declared name even when the file is invalid (when it could be read). */
@@ -195,13 +200,14 @@ function parseProjectText(text: string, file: string, ctx: LoadContext): FileLoa
   let data = interp.value;
   if (isRecord(data) && typeof data.project === 'string' && data.project.trim() !== '') out.projectName = data.project;
 
-  let parsed = ProjectFileSchema.safeParse(data, { error: () => ZOD_DEFAULT });
+  const schema = projectSchemas(ctx.checkNotificationUrl).ProjectFileSchema;
+  let parsed = schema.safeParse(data, { error: () => ZOD_DEFAULT });
   if (!parsed.success) {
     // `check_interval: ${INTERVAL}` yields a string; accept it where the schema wants a number or boolean.
     const coerced = coerceInterpolated(data, parsed.error.issues, interp.interpolated);
     if (coerced !== undefined) {
       data = coerced;
-      parsed = ProjectFileSchema.safeParse(data, { error: () => ZOD_DEFAULT });
+      parsed = schema.safeParse(data, { error: () => ZOD_DEFAULT });
     }
   }
   if (!parsed.success) {

@@ -7,26 +7,15 @@ import { z } from 'zod';
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const nameMessage = 'must start with a letter or digit and contain only letters, digits, "_", "." or "-" (max 63)';
 
-/** A validator hook for notification URLs, installed by src/notify (keeps config free of notify imports). */
+/** Checks one notification URL: null when it is fine, else what is wrong ("has an unknown service …"). */
 export type NotificationUrlCheck = (url: string) => string | null;
-let notificationUrlCheck: NotificationUrlCheck = (url) =>
+
+/**
+ * The check used when none is passed: config/ alone can only see that a URL has a scheme. The daemon and
+ * `shiparr validate` pass notify's validator (service known, token present) to the loader instead.
+ */
+const basicNotificationUrlCheck: NotificationUrlCheck = (url) =>
   /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? null : 'is not a URL (expected service://…)';
-/** Lets the notify module validate Shoutrrr URLs (scheme known, token present) during config validation. */
-export function setNotificationUrlCheck(check: NotificationUrlCheck): void {
-  notificationUrlCheck = check;
-}
-
-const NotificationUrl = z.string().superRefine((url, ctx) => {
-  const problem = notificationUrlCheck(url);
-  if (problem) ctx.addIssue({ code: 'custom', message: `notification URL ${problem}` });
-});
-
-const NotificationsSchema = z
-  .strictObject({
-    success: z.array(NotificationUrl).default([]).describe('Shoutrrr URLs notified when a deploy succeeds (and on recovery)'),
-    failure: z.array(NotificationUrl).default([]).describe('Shoutrrr URLs notified when a deploy fails or is rolled back'),
-  })
-  .describe('Notification targets');
 
 const seconds = (def: number, what: string) =>
   z.number({ error: 'must be a number of seconds' }).positive('must be a positive number of seconds').default(def).describe(what);
@@ -60,54 +49,81 @@ const TimeoutsSchema = z
   })
   .describe('Per-stage timeouts in seconds');
 
-export const RepositorySchema = z
-  .strictObject({
-    url: z.string().min(1, 'must not be empty').describe('Git URL; without a scheme, https:// is assumed (github.com/user/repo.git)'),
-    branch: z.string().min(1).default('main').describe('Branch to deploy'),
-    path: relativePath.default('.').describe('Sub-directory holding the compose file'),
-    local_path: relativePath.optional().describe('Checkout directory; relative → under SHIPARR_DATA_PATH (default deployments/<project>/<repo>)'),
-    check_interval: seconds(300, 'Poll interval in seconds (values below 10 are allowed but logged as a warning)'),
-    env_file: relativePath.optional().describe('SOPS file to decrypt (relative to `path`), e.g. .env.enc'),
-    decrypt: z.array(DecryptSchema).default([]).describe('More SOPS files to decrypt'),
-    keep_decrypted: z.boolean().default(false).describe('Keep plaintext files after the deploy'),
-    notifications: NotificationsSchema.default({ success: [], failure: [] }),
-    compose_files: z.array(relativePath).default([]).describe('Compose files (relative to `path`); default: compose.yaml / docker-compose.yml …'),
-    compose_project: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lowercase letters, digits, "_" or "-"')
-      .optional()
-      .describe('Compose project name (default <project>-<repo>, lowercased)'),
-    pull: z.enum(['always', 'missing', 'never']).default('missing').describe('`docker compose up --pull` policy'),
-    build: z.boolean().default(false).describe('Pass --build to compose up'),
-    remove_orphans: z.boolean().default(true).describe('Pass --remove-orphans to compose up'),
-    healthcheck: HealthcheckSchema.default({ timeout: 120, retries: 5, interval: 5 }),
-    rollback: z.boolean().default(true).describe('Roll back to the last good commit when a deploy fails'),
-    token: z.string().optional().describe('Access token for this repository (HTTP Basic/Bearer); overrides project `tokens`'),
-    webhook_secret: z.string().optional().describe('Secret for webhook signatures; overrides SHIPARR_WEBHOOK_SECRET'),
-    enabled: z.boolean().default(true).describe('false: the repository is not watched at all'),
-    suspended: z.boolean().default(false).describe('Start suspended (no polling or deploys until resumed)'),
-    docker_host: z.string().optional().describe('DOCKER_HOST for this repository'),
-    shallow: z.boolean().default(true).describe('Shallow clone (depth 1)'),
-    timeouts: TimeoutsSchema.default({ git: 120, apply: 600, decrypt: 60, notify: 10 }),
-  })
-  .describe('One watched git repository');
+function buildSchemas(checkUrl: NotificationUrlCheck) {
+  const NotificationUrl = z.string().superRefine((url, ctx) => {
+    const problem = checkUrl(url);
+    if (problem) ctx.addIssue({ code: 'custom', message: `notification URL ${problem}` });
+  });
 
-export const ProjectFileSchema = z
-  .strictObject({
-    project: z.string({ error: 'is required' }).regex(NAME, nameMessage).describe('Project name (unique across files)'),
-    description: z.string().optional(),
-    tokens: z
-      .record(z.string(), z.string())
-      .default({})
-      .describe('Tokens by git host: `github`, `gitlab`, `gitea`/`codeberg` or a full host name'),
-    repositories: z
-      .record(z.string().regex(NAME, `repository name ${nameMessage}`), RepositorySchema)
-      .refine((r) => Object.keys(r).length > 0, 'must list at least one repository')
-      .describe('Repositories by name'),
-    global_notifications: NotificationsSchema.default({ success: [], failure: [] }).describe('URLs notified for every repository'),
-    notify_repeat_interval: seconds(3600, 'Identical failures are re-sent at most once per this many seconds'),
-  })
-  .describe('A Shiparr project file');
+  const NotificationsSchema = z
+    .strictObject({
+      success: z.array(NotificationUrl).default([]).describe('Shoutrrr URLs notified when a deploy succeeds (and on recovery)'),
+      failure: z.array(NotificationUrl).default([]).describe('Shoutrrr URLs notified when a deploy fails or is rolled back'),
+    })
+    .describe('Notification targets');
+
+  const RepositorySchema = z
+    .strictObject({
+      url: z.string().min(1, 'must not be empty').describe('Git URL; without a scheme, https:// is assumed (github.com/user/repo.git)'),
+      branch: z.string().min(1).default('main').describe('Branch to deploy'),
+      path: relativePath.default('.').describe('Sub-directory holding the compose file'),
+      local_path: relativePath.optional().describe('Checkout directory; relative → under SHIPARR_DATA_PATH (default deployments/<project>/<repo>)'),
+      check_interval: seconds(300, 'Poll interval in seconds (values below 10 are allowed but logged as a warning)'),
+      env_file: relativePath.optional().describe('SOPS file to decrypt (relative to `path`), e.g. .env.enc'),
+      decrypt: z.array(DecryptSchema).default([]).describe('More SOPS files to decrypt'),
+      keep_decrypted: z.boolean().default(false).describe('Keep plaintext files after the deploy'),
+      notifications: NotificationsSchema.default({ success: [], failure: [] }),
+      compose_files: z.array(relativePath).default([]).describe('Compose files (relative to `path`); default: compose.yaml / docker-compose.yml …'),
+      compose_project: z
+        .string()
+        .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lowercase letters, digits, "_" or "-"')
+        .optional()
+        .describe('Compose project name (default <project>-<repo>, lowercased)'),
+      pull: z.enum(['always', 'missing', 'never']).default('missing').describe('`docker compose up --pull` policy'),
+      build: z.boolean().default(false).describe('Pass --build to compose up'),
+      remove_orphans: z.boolean().default(true).describe('Pass --remove-orphans to compose up'),
+      healthcheck: HealthcheckSchema.default({ timeout: 120, retries: 5, interval: 5 }),
+      rollback: z.boolean().default(true).describe('Roll back to the last good commit when a deploy fails'),
+      token: z.string().optional().describe('Access token for this repository (HTTP Basic/Bearer); overrides project `tokens`'),
+      webhook_secret: z.string().optional().describe('Secret for webhook signatures; overrides SHIPARR_WEBHOOK_SECRET'),
+      enabled: z.boolean().default(true).describe('false: the repository is not watched at all'),
+      suspended: z.boolean().default(false).describe('Start suspended (no polling or deploys until resumed)'),
+      docker_host: z.string().optional().describe('DOCKER_HOST for this repository'),
+      shallow: z.boolean().default(true).describe('Shallow clone (depth 1)'),
+      timeouts: TimeoutsSchema.default({ git: 120, apply: 600, decrypt: 60, notify: 10 }),
+    })
+    .describe('One watched git repository');
+
+  const ProjectFileSchema = z
+    .strictObject({
+      project: z.string({ error: 'is required' }).regex(NAME, nameMessage).describe('Project name (unique across files)'),
+      description: z.string().optional(),
+      tokens: z
+        .record(z.string(), z.string())
+        .default({})
+        .describe('Tokens by git host: `github`, `gitlab`, `gitea`/`codeberg` or a full host name'),
+      repositories: z
+        .record(z.string().regex(NAME, `repository name ${nameMessage}`), RepositorySchema)
+        .refine((r) => Object.keys(r).length > 0, 'must list at least one repository')
+        .describe('Repositories by name'),
+      global_notifications: NotificationsSchema.default({ success: [], failure: [] }).describe('URLs notified for every repository'),
+      notify_repeat_interval: seconds(3600, 'Identical failures are re-sent at most once per this many seconds'),
+    })
+    .describe('A Shiparr project file');
+
+  return { RepositorySchema, ProjectFileSchema };
+}
+
+const built = new WeakMap<NotificationUrlCheck, ReturnType<typeof buildSchemas>>();
+/** The project-file schemas with `checkUrl` validating every notification URL (built once per check). */
+export function projectSchemas(checkUrl: NotificationUrlCheck = basicNotificationUrlCheck): ReturnType<typeof buildSchemas> {
+  let schemas = built.get(checkUrl);
+  if (!schemas) built.set(checkUrl, (schemas = buildSchemas(checkUrl)));
+  return schemas;
+}
+
+/** The schemas with the basic URL check (their shape is the same whatever the check: JSON Schema, key hints). */
+export const { RepositorySchema, ProjectFileSchema } = projectSchemas();
 
 export type ProjectFile = z.infer<typeof ProjectFileSchema>;
 export type RepositoryFile = z.infer<typeof RepositorySchema>;

@@ -1,14 +1,19 @@
 /**
  * @module Webhook payloads and signatures (pure). Each provider's push event is reduced to clone URLs + branch, and
- * each provider's signature scheme is verified against the raw body in constant time.
+ * each provider's signature scheme is verified in constant time over the exact bytes that provider signs.
  *
- * Signatures (the secret is the repository's `webhook_secret`, else SHIPARR_WEBHOOK_SECRET):
- * - github:  `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>`
+ * Signatures (the secret is the repository's `webhook_secret`, else SHIPARR_WEBHOOK_SECRET); docs/webhooks.md has the
+ * research behind each line:
+ * - github:  `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>`, for JSON and form bodies alike
  * - gitlab:  `X-Gitlab-Token: <secret>`
- * - gitea:   `X-Gitea-Signature: <hex HMAC-SHA256(secret, raw body)>` (also X-Forgejo-Signature / X-Gogs-Signature)
+ * - gitea:   `X-Gitea-Signature: <hex HMAC-SHA256(secret, JSON payload)>` (also X-Forgejo-Signature / X-Gogs-Signature).
+ *            The JSON payload is the raw body for `application/json`, and the percent-decoded `payload` field of the
+ *            form for `application/x-www-form-urlencoded` (Gitea, Forgejo and Gogs sign the payload, not the form body).
  * - generic: `X-Shiparr-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`, body `{"url"|"repository", "branch"|"ref"}`
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { isJsonType } from './body.ts';
+import { BadRequestError, UnsupportedMediaTypeError } from './errors.ts';
 
 const PROVIDERS = ['github', 'gitlab', 'gitea', 'generic'] as const;
 export type Provider = (typeof PROVIDERS)[number];
@@ -124,6 +129,87 @@ export function extractPush(provider: Provider, payload: unknown): PushInfo {
   return { urls, branch: branchFromRef(ref) };
 }
 
+/** A delivery's body reduced to the JSON payload it carries. */
+export interface WebhookBody {
+  /** The request body exactly as received. */
+  raw: Buffer;
+  /** `json`: the body is the payload; `form`: the payload is the `payload` field of an urlencoded form. */
+  encoding: 'json' | 'form';
+  /** The payload's exact bytes: the raw body, or the percent-decoded `payload` field (never re-serialised). */
+  payload: Buffer;
+}
+
+const FORM_TYPE = 'application/x-www-form-urlencoded';
+
+function isFormType(contentType: string | undefined): boolean {
+  return (contentType?.split(';', 1)[0]?.trim().toLowerCase() ?? '') === FORM_TYPE;
+}
+
+function hexValue(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  const l = c | 0x20;
+  return l >= 0x61 && l <= 0x66 ? l - 0x61 + 10 : -1;
+}
+
+/** Decodes one urlencoded form component to its exact bytes (`+` is a space); null for a malformed `%` escape. */
+function formDecode(s: Buffer): Buffer | null {
+  const out = Buffer.allocUnsafe(s.length);
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i]!;
+    if (c === 0x2b) out[n++] = 0x20;
+    else if (c === 0x25) {
+      const hi = i + 2 < s.length ? hexValue(s[i + 1]!) : -1;
+      const lo = hi === -1 ? -1 : hexValue(s[i + 2]!);
+      if (lo === -1) return null;
+      out[n++] = (hi << 4) | lo;
+      i += 2;
+    } else out[n++] = c;
+  }
+  return out.subarray(0, n);
+}
+
+/** The bytes of the single `payload` field of an urlencoded form body (400 when absent, repeated or malformed). */
+function formPayload(raw: Buffer): Buffer {
+  let found: Buffer | undefined;
+  let start = 0;
+  while (start <= raw.length) {
+    let end = raw.indexOf(0x26, start); // '&'
+    if (end === -1) end = raw.length;
+    const pair = raw.subarray(start, end);
+    start = end + 1;
+    if (pair.length === 0) continue;
+    const eq = pair.indexOf(0x3d); // '='
+    const name = formDecode(eq === -1 ? pair : pair.subarray(0, eq));
+    const value = formDecode(eq === -1 ? Buffer.alloc(0) : pair.subarray(eq + 1));
+    if (name === null || value === null) throw new BadRequestError('form body is not valid urlencoding', 'INVALID_PAYLOAD');
+    if (name.toString('latin1') !== 'payload') continue;
+    if (found !== undefined) throw new BadRequestError('form body has more than one "payload" field', 'INVALID_PAYLOAD');
+    found = value;
+  }
+  if (found === undefined) throw new BadRequestError('form body has no "payload" field', 'INVALID_PAYLOAD');
+  return found;
+}
+
+/**
+ * Reads the payload out of a delivery: the body itself for JSON content types, the `payload` field for
+ * `application/x-www-form-urlencoded` (GitHub, Gitea, Forgejo and Gogs all offer it). Anything else → 415.
+ */
+export function decodeBody(contentType: string | undefined, raw: Buffer): WebhookBody {
+  if (isJsonType(contentType)) return { raw, encoding: 'json', payload: raw };
+  if (isFormType(contentType)) return { raw, encoding: 'form', payload: formPayload(raw) };
+  throw new UnsupportedMediaTypeError(`application/json or ${FORM_TYPE}`);
+}
+
+/**
+ * The exact bytes `provider` signs for this body. Gitea, Forgejo and Gogs compute their HMAC over the JSON payload
+ * before choosing how to send it, so a form delivery is verified over the decoded `payload` field; GitHub signs the
+ * body it sends (for a form, the whole urlencoded body), and so does the generic scheme. GitLab signs nothing.
+ */
+export function signedBytes(provider: Provider, body: WebhookBody): Buffer {
+  return provider === 'gitea' && body.encoding === 'form' ? body.payload : body.raw;
+}
+
 function hmacHex(secret: string, raw: Buffer): string {
   return createHmac('sha256', secret).update(raw).digest('hex');
 }
@@ -139,8 +225,11 @@ function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(ha, hb);
 }
 
-/** true when the request carries a valid signature for `secret` in the provider's scheme. */
-export function verifySignature(provider: Provider, headers: Headers, raw: Buffer, secret: string): boolean {
+/**
+ * true when the request carries a valid signature for `secret` in the provider's scheme. `signed` is the exact bytes
+ * the provider signs (see signedBytes(): the raw body, except for Gitea/Forgejo form deliveries).
+ */
+export function verifySignature(provider: Provider, headers: Headers, signed: Buffer, secret: string): boolean {
   if (secret === '') return false;
   if (provider === 'gitlab') {
     const token = header(headers, 'x-gitlab-token');
@@ -157,10 +246,13 @@ export function verifySignature(provider: Provider, headers: Headers, raw: Buffe
     if (!given.startsWith('sha256=')) return false;
     given = given.slice('sha256='.length);
   }
-  return safeEqual(given, hmacHex(secret, raw));
+  return safeEqual(given, hmacHex(secret, signed));
 }
 
-/** Signs a body the way `provider` does; used by tests and by anyone scripting the generic hook. */
+/**
+ * Signs bytes the way `provider` does; used by tests and by anyone scripting the generic hook. For a Gitea/Forgejo
+ * form delivery, pass the JSON payload (what those forges sign), not the form body.
+ */
 export function signatureHeaders(provider: Provider, raw: Buffer | string, secret: string): Record<string, string> {
   const body = typeof raw === 'string' ? Buffer.from(raw) : raw;
   if (provider === 'gitlab') return { 'x-gitlab-token': secret };

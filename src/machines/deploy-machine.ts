@@ -7,84 +7,44 @@
  *            │  └────────────────────────────┘                                               ▼            ▼
  *            └──────────── notifying ◀── (finishing: record outcome) ◀────────────── rollingBack (sync→decrypt→apply→verify)
  *   suspended: no polls, no deploys until repo.resume.
+ *
+ * Time: XState's `Clock` has only setTimeout/clearTimeout, and the system's clock is internal (`system._clock`),
+ * so the chart cannot ask the actor's clock what time it is. Whoever creates the actor passes that clock's time
+ * as `input.now` (tests: `() => clock.now()` of the SimulatedClock given to createActor). Without it the chart
+ * runs on wall time, which is the time of XState's default clock. No other time source is read here.
  */
 import { assign, fromPromise, setup } from 'xstate';
 import type {
-  ApplyIn, ApplyOut, CheckIn, CheckOut, DecryptIn, DecryptOut, DeployContext, DeployEvent, DeployInput, DeployTrigger,
+  ApplyIn, ApplyOut, CheckIn, CheckOut, DecryptIn, DecryptOut, DeployEvent, DeployInput, DeployTrigger,
   NotifyIn, NotifyOut, OpenRunIn, OpenRunOut, PullIn, PullOut, Run, Stage, StepError, VerifyIn, VerifyOut,
 } from './types.ts';
+import {
+  activeRun, canRollback, checkFailed, conclude, decideDeploy, newRun, pollDelayMs, present, timeoutError, toStepError,
+  type Notice, type RunContext,
+} from './deploy-rules.ts';
+
+export type { Notice } from './deploy-rules.ts';
+
+type Context = RunContext & {
+  checkTrigger: DeployTrigger;
+  jitter: number;
+  bootDelayMs: number;
+  /** The actor clock's time in ms (see the module comment). */
+  now: () => number;
+};
 
 const notProvided = <O, I>(name: string) =>
   fromPromise<O, I>(async () => {
     throw new Error(`deploy machine: actor "${name}" not provided`);
   });
 
-/** Turns whatever an effect rejected with into a typed, secret-free StepError for the given stage. */
-export function toStepError(stage: Stage, error: unknown): StepError {
-  if (error && typeof error === 'object') {
-    const e = error as { code?: unknown; message?: unknown; transient?: unknown; output?: unknown; stage?: unknown };
-    return {
-      stage,
-      code: typeof e.code === 'string' ? e.code : 'INTERNAL_ERROR',
-      message: typeof e.message === 'string' ? e.message : String(error),
-      transient: e.transient === true,
-      ...(typeof e.output === 'string' && e.output ? { output: e.output } : {}),
-    };
-  }
-  return { stage, code: 'INTERNAL_ERROR', message: String(error), transient: false };
-}
-
-const timeoutError = (stage: Stage, seconds: number): StepError => ({
-  stage,
-  code: 'STAGE_TIMEOUT',
-  message: `${stage} did not finish within ${seconds} s`,
-  transient: true,
-});
-
-/**
- * Milliseconds until the next check: the poll interval (with the repo's fixed jitter of ±10 %),
- * or exponential backoff after transient failures, capped at 4× the interval.
- */
-export function pollDelayMs(ctx: Pick<DeployContext, 'repo' | 'attempt'>, jitter: number): number {
-  const intervalMs = ctx.repo.checkInterval * 1000;
-  const factor = 0.9 + 0.2 * Math.min(1, Math.max(0, jitter));
-  if (ctx.attempt <= 0) return Math.round(intervalMs * factor);
-  const base = Math.min(intervalMs, 5_000);
-  const backoff = Math.min(base * 2 ** (ctx.attempt - 1), 4 * intervalMs);
-  return Math.round(backoff * factor);
-}
-
-/** Which outcome a check leads to, given the remote head. Exported for tests and the API. */
-export function decideDeploy(ctx: DeployContext, head: string): 'deploy' | 'unchanged' | 'pinned' {
-  if (ctx.run?.forced) return 'deploy';
-  if (ctx.pinnedCommit && head === ctx.pinnedCommit) return 'pinned';
-  if (head !== ctx.lastDeployedCommit || ctx.repo.configHash !== ctx.lastConfigHash) return 'deploy';
-  return 'unchanged';
-}
-
-function newRun(ctx: DeployContext, r: { trigger: DeployTrigger; forced: boolean; deploymentId?: number | null; commit?: string | null }): Run {
-  return {
-    deploymentId: r.deploymentId ?? null,
-    trigger: r.trigger,
-    forced: r.forced,
-    commit: r.commit ?? null,
-    previousCommit: ctx.lastDeployedCommit,
-    startedAt: Date.now(),
-    decrypted: [],
-    error: null,
-    rollbackError: null,
-    outcome: null,
-  };
-}
+/** A deploy request (queued as the follow-up) as a forced run. */
+const forcedRun = (ctx: Context) => newRun(ctx, ctx.now(), { ...present(ctx.followUp, 'follow-up'), forced: true });
 
 const STAGE_TIMEOUT_MARGIN_MS = 10_000;
 
-export const deployMachine = setup({
-  types: {} as {
-    context: DeployContext & { checkTrigger: DeployTrigger; jitter: number; bootDelayMs: number; notice: Notice | null; rolledBack: boolean };
-    events: DeployEvent;
-    input: DeployInput & { jitter?: number };
-  },
+const deploySetup = setup({
+  types: {} as { context: Context; events: DeployEvent; input: DeployInput & { jitter?: number; now?: () => number } },
   actors: {
     check: notProvided<CheckOut, CheckIn>('check'),
     openRun: notProvided<OpenRunOut, OpenRunIn>('openRun'),
@@ -92,7 +52,8 @@ export const deployMachine = setup({
     decrypt: notProvided<DecryptOut, DecryptIn>('decrypt'),
     apply: notProvided<ApplyOut, ApplyIn>('apply'),
     verify: notProvided<VerifyOut, VerifyIn>('verify'),
-    notify: notProvided<NotifyOut, NotifyIn & { notice: Notice }>('notify'),
+    /** The run, if any, travels as notice.run. */
+    notify: notProvided<NotifyOut, Pick<NotifyIn, 'repo'> & { notice: Notice }>('notify'),
   },
   actions: {
     /** A check finished (any result). */
@@ -107,8 +68,9 @@ export const deployMachine = setup({
     persistPin: (_, _p: { pinnedCommit: string | null }) => {},
     /** Log a warning about a configuration choice (e.g. a very short poll interval). */
     warn: (_, _p: { message: string }) => {},
-    setRollbackError: assign(({ context, event }) => ({
-      run: withRollbackError(context.run, toStepError('rollingBack', (event as { error?: unknown }).error)),
+    /** The one error action: a failure of the run, or of its rollback (stage `rollingBack`), goes on the run. */
+    fail: assign(({ context }, error: StepError) => ({
+      run: { ...activeRun(context), ...(error.stage === 'rollingBack' ? { rollbackError: error } : { error }) },
     })),
   },
   guards: {
@@ -116,8 +78,7 @@ export const deployMachine = setup({
     suspendRequested: ({ context }) => context.suspendRequested,
     hasPendingConfig: ({ context }) => context.pendingConfig !== null,
     followUpDeployWithCommit: ({ context }) => context.followUp?.kind === 'deploy' && context.followUp.commit !== null,
-    followUpDeploy: ({ context }) => context.followUp?.kind === 'deploy',
-    followUpCheck: ({ context }) => context.followUp?.kind === 'check',
+    hasFollowUp: ({ context }) => context.followUp !== null,
     hasRun: ({ context }) => context.run !== null,
     noSecrets: ({ context }) => context.repo.decrypt.length === 0,
   },
@@ -127,41 +88,106 @@ export const deployMachine = setup({
     pullTimeout: ({ context }) => context.repo.timeouts.git * 1000 + STAGE_TIMEOUT_MARGIN_MS,
     decryptTimeout: ({ context }) => context.repo.timeouts.decrypt * 1000 + STAGE_TIMEOUT_MARGIN_MS,
     applyTimeout: ({ context }) => context.repo.timeouts.apply * 1000 + STAGE_TIMEOUT_MARGIN_MS,
-    verifyTimeout: ({ context }) =>
-      (context.repo.healthcheck.timeout +
-        (context.repo.healthcheck.url ? (context.repo.healthcheck.retries + 1) * context.repo.healthcheck.interval : 0)) *
-        1000 +
+    verifyTimeout: ({ context: { repo } }) =>
+      (repo.healthcheck.timeout + (repo.healthcheck.url ? (repo.healthcheck.retries + 1) * repo.healthcheck.interval : 0)) * 1000 +
       STAGE_TIMEOUT_MARGIN_MS,
     notifyTimeout: ({ context }) => (context.repo.timeouts.notify * 2 + 5) * 1000,
     bootDelay: ({ context }) => context.bootDelayMs,
     /** Waiting for a free deploy slot (global concurrency limit) is bounded too. */
     openTimeout: ({ context }) => Math.max(3_600_000, context.repo.timeouts.apply * 1000 * 4),
   },
-}).createMachine({
+});
+
+/**
+ * The effect stages, run by the pipeline and, towards the previous good commit, by rollingBack: each names its
+ * actor and its timeout delay (`place` puts the shared invoke and timeout transitions under those literal names).
+ */
+type Repo = Context['repo'];
+type StageOut = PullOut | DecryptOut | ApplyOut | VerifyOut;
+const STAGES = {
+  pulling: {
+    seconds: (r: Repo) => r.timeouts.git,
+    place: <I, T>(i: I, t: T) => ({ invoke: { ...i, src: 'pull' as const }, after: { pullTimeout: t } }),
+  },
+  decrypting: {
+    seconds: (r: Repo) => r.timeouts.decrypt,
+    place: <I, T>(i: I, t: T) => ({ invoke: { ...i, src: 'decrypt' as const }, after: { decryptTimeout: t } }),
+  },
+  applying: {
+    seconds: (r: Repo) => r.timeouts.apply,
+    place: <I, T>(i: I, t: T) => ({ invoke: { ...i, src: 'apply' as const }, after: { applyTimeout: t } }),
+  },
+  verifying: {
+    seconds: (r: Repo) => r.healthcheck.timeout,
+    place: <I, T>(i: I, t: T) => ({ invoke: { ...i, src: 'verify' as const }, after: { verifyTimeout: t } }),
+  },
+} as const;
+
+/**
+ * One effect stage. In `deploy` mode it works on run.commit and a failure or timeout becomes the run's error;
+ * applying and verifying roll back when they can (a timed-out apply or verify counts as not transient then: the
+ * new commit may be half up). In `rollback` mode it works on run.previousCommit and a failure becomes the run's
+ * rollbackError. Every failure is recorded by the `fail` action and ends in finishing (or rollingBack).
+ */
+function stage(step: keyof typeof STAGES, mode: 'deploy' | 'rollback', next: string) {
+  const { place, seconds } = STAGES[step];
+  const errorStage: Stage = mode === 'rollback' ? 'rollingBack' : step;
+  const rollsBack = mode === 'deploy' && (step === 'applying' || step === 'verifying');
+  const failTo = <E>(error: (a: { context: Context; event: E }) => StepError, timedOut: boolean) => {
+    const permanent = (a: { context: Context; event: E }) => (timedOut ? { ...error(a), transient: false } : error(a));
+    const toFinish = { target: '#deploy.finishing', actions: { type: 'fail' as const, params: error } };
+    if (!rollsBack) return [toFinish];
+    const toRollback = { target: '#deploy.rollingBack', actions: { type: 'fail' as const, params: permanent } };
+    return [{ ...toRollback, guard: (a: { context: Context; event: E }) => canRollback(a.context, permanent(a)) }, toFinish];
+  };
+  return deploySetup.createStateConfig({
+    ...(step === 'decrypting' ? { always: { guard: 'noSecrets' as const, target: next } } : {}),
+    ...place(
+      {
+        input: ({ context }: { context: Context }) => {
+          const run = activeRun(context);
+          return { repo: context.repo, deploymentId: run.deploymentId, commit: mode === 'rollback' ? run.previousCommit : run.commit };
+        },
+        onDone: {
+          target: next,
+          // The output of whichever stage this is: pull reports the commit, decrypt the files it wrote.
+          actions: assign(({ context, event }: { context: Context; event: { type: string; output: StageOut } }) => {
+            const run = activeRun(context), out = event.output;
+            if ('written' in out) return { run: { ...run, decrypted: [...run.decrypted, ...out.written] } };
+            return mode === 'deploy' && 'commit' in out ? { run: { ...run, commit: out.commit } } : {};
+          }),
+        },
+        onError: failTo(({ event }: { event: { error: unknown } }) => toStepError(errorStage, event.error), false),
+      },
+      failTo(({ context }) => timeoutError(errorStage, seconds(context.repo)), true),
+    ),
+  });
+}
+
+/** recordCheck's params for a check that answered, and for one that failed. */
+const checkAnswer = ({ context, event: { output } }: { context: Context; event: { output: CheckOut } }) => {
+  const decision = decideDeploy(context, output.commit);
+  return { commit: output.commit, result: decision === 'deploy' ? ('changed' as const) : decision, error: null };
+};
+const checkError = ({ event }: { event: { error: unknown } }) => toStepError('checking', event.error);
+const checkTimeout = ({ context }: { context: Context }) => timeoutError('checking', context.repo.timeouts.git);
+const checkErrorRecord = (a: { event: { error: unknown } }) => ({ commit: null, result: 'error' as const, error: checkError(a) });
+const headSeen = (context: Context, head: string) => ({ remoteHead: head, lastCheckAt: context.now() });
+
+export const deployMachine = deploySetup.createMachine({
   id: 'deploy',
-  context: ({ input }) => ({
-    repo: input.repo,
-    lastDeployedCommit: input.lastDeployedCommit,
-    lastConfigHash: input.lastConfigHash,
-    pinnedCommit: input.pinnedCommit,
-    suspended: input.suspended,
-    remoteHead: null,
-    lastCheckAt: null,
-    nextCheckAt: null,
-    lastError: null,
-    attempt: 0,
-    run: null,
-    followUp: null,
-    suspendRequested: false,
-    pendingConfig: null,
-    checkTrigger: input.checkOnStart ? 'boot' : 'poll',
-    jitter: input.jitter ?? 0.5,
-    bootDelayMs: Math.max(0, input.bootDelayMs ?? 0),
-    notice: null,
-    rolledBack: false,
+  context: ({ input: { repo, lastDeployedCommit, lastConfigHash, pinnedCommit, suspended, checkOnStart, ...rest } }) => ({
+    ...{ repo, lastDeployedCommit, lastConfigHash, pinnedCommit, suspended },
+    remoteHead: null, lastCheckAt: null, nextCheckAt: null, lastError: null, attempt: 0, run: null, notice: null, rolledBack: false,
+    followUp: null, suspendRequested: false, pendingConfig: null,
+    checkTrigger: checkOnStart ? 'boot' : 'poll',
+    jitter: rest.jitter ?? 0.5,
+    bootDelayMs: Math.max(0, rest.bootDelayMs ?? 0),
+    now: rest.now ?? Date.now,
   }),
   initial: 'boot',
-  // Busy states coalesce requests: at most one follow-up, a suspend or config change waits for idle.
+  // Requests are queued here and taken up by idle's eventless transitions: at once when idle, after the
+  // deploy when busy (at most one follow-up; a suspend or config change waits for idle).
   on: {
     'repo.check': {
       actions: assign({
@@ -171,11 +197,11 @@ export const deployMachine = setup({
     },
     'repo.deploy': {
       actions: assign({
-        followUp: ({ context, event }) => ({
+        followUp: ({ context: { followUp }, event }) => ({
           kind: 'deploy',
           trigger: event.trigger ?? 'api',
-          deploymentId: context.followUp?.kind === 'deploy' ? context.followUp.deploymentId ?? event.deploymentId ?? null : event.deploymentId ?? null,
-          commit: event.commit ?? (context.followUp?.kind === 'deploy' ? context.followUp.commit : null),
+          deploymentId: followUp?.kind === 'deploy' ? followUp.deploymentId ?? event.deploymentId ?? null : event.deploymentId ?? null,
+          commit: event.commit ?? (followUp?.kind === 'deploy' ? followUp.commit : null),
         }),
       }),
     },
@@ -186,14 +212,12 @@ export const deployMachine = setup({
   states: {
     boot: {
       description: 'Restored from the store; decide whether to start suspended, check at once, or wait one interval.',
-      entry: [
-        {
-          type: 'warn',
-          params: ({ context }) => ({
-            message: context.repo.checkInterval < 10 ? `check_interval ${context.repo.checkInterval}s is below 10s: the remote will be polled very often` : '',
-          }),
-        },
-      ],
+      entry: {
+        type: 'warn',
+        params: ({ context: { repo } }) => ({
+          message: repo.checkInterval < 10 ? `check_interval ${repo.checkInterval}s is below 10s: the remote will be polled very often` : '',
+        }),
+      },
       always: [
         { guard: 'isSuspended', target: 'suspended' },
         { guard: ({ context }) => context.checkTrigger === 'boot' && context.bootDelayMs === 0, target: 'checking' },
@@ -203,20 +227,21 @@ export const deployMachine = setup({
     },
     idle: {
       description: 'Waiting for the poll interval (or backoff), a webhook, a forced deploy or a config change.',
-      entry: assign({ nextCheckAt: ({ context }) => Date.now() + pollDelayMs(context, context.jitter), run: null, notice: null, rolledBack: false }),
+      entry: assign({
+        nextCheckAt: ({ context }) => context.now() + pollDelayMs(context, context.jitter),
+        run: null,
+        notice: null,
+        rolledBack: false,
+      }),
       exit: assign({ nextCheckAt: null }),
       always: [
-        {
-          guard: 'suspendRequested',
-          target: 'suspended',
-          actions: assign({ suspendRequested: false, suspended: true, followUp: null }),
-        },
+        { guard: 'suspendRequested', target: 'suspended' },
         {
           guard: 'hasPendingConfig',
           target: 'checking',
           actions: [
             assign({
-              repo: ({ context }) => context.pendingConfig ?? context.repo,
+              repo: ({ context }) => present(context.pendingConfig, 'config'),
               pendingConfig: null,
               pinnedCommit: null,
               checkTrigger: 'config',
@@ -224,65 +249,17 @@ export const deployMachine = setup({
             { type: 'persistPin', params: { pinnedCommit: null } },
           ],
         },
+        { guard: 'followUpDeployWithCommit', target: 'pulling', actions: assign({ run: ({ context }) => forcedRun(context), followUp: null }) },
         {
-          guard: 'followUpDeployWithCommit',
-          target: 'pulling',
-          actions: assign({
-            run: ({ context }) =>
-              newRun(context, {
-                trigger: context.followUp?.trigger ?? 'api',
-                forced: true,
-                deploymentId: context.followUp?.deploymentId ?? null,
-                commit: context.followUp?.commit ?? null,
-              }),
-            followUp: null,
-          }),
-        },
-        {
-          guard: 'followUpDeploy',
+          guard: 'hasFollowUp',
           target: 'checking',
-          actions: assign({
-            run: ({ context }) =>
-              newRun(context, { trigger: context.followUp?.trigger ?? 'api', forced: true, deploymentId: context.followUp?.deploymentId ?? null }),
-            checkTrigger: ({ context }) => context.followUp?.trigger ?? 'api',
-            followUp: null,
+          actions: assign(({ context }) => {
+            const followUp = present(context.followUp, 'follow-up');
+            return { run: followUp.kind === 'deploy' ? forcedRun(context) : null, checkTrigger: followUp.trigger, followUp: null };
           }),
-        },
-        {
-          guard: 'followUpCheck',
-          target: 'checking',
-          actions: assign({ checkTrigger: ({ context }) => context.followUp?.trigger ?? 'webhook', followUp: null }),
         },
       ],
       after: { pollDelay: { target: 'checking', actions: assign({ checkTrigger: ({ context }) => (context.attempt > 0 ? 'retry' : 'poll') }) } },
-      on: {
-        'repo.check': { target: 'checking', actions: assign({ checkTrigger: ({ event }) => event.trigger ?? 'webhook' }) },
-        'repo.deploy': [
-          {
-            guard: ({ event }) => Boolean(event.commit),
-            target: 'pulling',
-            actions: assign({
-              run: ({ context, event }) =>
-                newRun(context, { trigger: event.trigger ?? 'api', forced: true, deploymentId: event.deploymentId ?? null, commit: event.commit ?? null }),
-            }),
-          },
-          {
-            target: 'checking',
-            actions: assign({
-              run: ({ context, event }) => newRun(context, { trigger: event.trigger ?? 'api', forced: true, deploymentId: event.deploymentId ?? null }),
-              checkTrigger: ({ event }) => event.trigger ?? 'api',
-            }),
-          },
-        ],
-        'repo.suspend': { target: 'suspended', actions: assign({ suspended: true }) },
-        'config.updated': {
-          target: 'checking',
-          actions: [
-            assign({ repo: ({ event }) => event.repo, pinnedCommit: null, checkTrigger: 'config' }),
-            { type: 'persistPin', params: { pinnedCommit: null } },
-          ],
-        },
-      },
     },
     checking: {
       description: 'Ask the remote for the branch head (one ref advertisement, no objects) and compare with the last good deploy.',
@@ -294,89 +271,60 @@ export const deployMachine = setup({
             guard: ({ context, event }) => decideDeploy(context, event.output.commit) === 'deploy',
             target: 'pulling',
             actions: [
-              { type: 'recordCheck', params: ({ event }) => ({ commit: event.output.commit, result: 'changed' as const, error: null }) },
-              assign({
-                remoteHead: ({ event }) => event.output.commit,
-                lastCheckAt: () => Date.now(),
-                run: ({ context, event }) =>
-                  context.run
-                    ? { ...context.run, commit: context.run.commit ?? event.output.commit }
-                    : newRun(context, { trigger: context.checkTrigger, forced: false, commit: event.output.commit }),
-              }),
+              { type: 'recordCheck', params: checkAnswer },
+              assign(({ context, event: { output } }) => ({
+                ...headSeen(context, output.commit),
+                run: context.run
+                  ? { ...context.run, commit: context.run.commit ?? output.commit }
+                  : newRun(context, context.now(), { trigger: context.checkTrigger, forced: false, commit: output.commit }),
+              })),
             ],
           },
           {
             guard: ({ context }) => context.lastError?.stage === 'checking',
             target: 'notifying',
             actions: [
-              { type: 'recordCheck', params: ({ context, event }) => ({ commit: event.output.commit, result: decideDeploy(context, event.output.commit) as 'unchanged' | 'pinned', error: null }) },
-              assign({
-                remoteHead: ({ event }) => event.output.commit,
-                lastCheckAt: () => Date.now(),
+              { type: 'recordCheck', params: checkAnswer },
+              assign(({ context, event }) => ({
+                ...headSeen(context, event.output.commit),
                 attempt: 0,
-                notice: ({ context }) => ({ kind: 'check_recovered' as const, run: null, error: null, commit: context.lastDeployedCommit }),
                 lastError: null,
-              }),
+                notice: { kind: 'check_recovered', run: null, error: null, commit: context.lastDeployedCommit },
+              })),
             ],
           },
           {
             target: 'idle',
             actions: [
-              {
-                type: 'recordCheck',
-                params: ({ context, event }) => ({
-                  commit: event.output.commit,
-                  result: decideDeploy(context, event.output.commit) as 'unchanged' | 'pinned',
-                  error: null,
-                }),
-              },
-              assign({
-                remoteHead: ({ event }) => event.output.commit,
-                lastCheckAt: () => Date.now(),
-                attempt: 0,
-                lastError: ({ context }) => (context.lastError?.stage === 'checking' ? null : context.lastError),
-              }),
+              { type: 'recordCheck', params: checkAnswer },
+              assign(({ context, event }) => ({ ...headSeen(context, event.output.commit), attempt: 0 })),
             ],
           },
         ],
+        // With a run (a forced deploy) a failed check fails the run; without one it backs off and is reported.
         onError: [
           {
             guard: 'hasRun',
             target: 'finishing',
             actions: [
-              { type: 'recordCheck', params: ({ event }) => ({ commit: null, result: 'error' as const, error: toStepError('checking', event.error) }) },
-              assign({ run: ({ context, event }) => ({ ...(context.run as Run), error: toStepError('checking', event.error) }), lastCheckAt: () => Date.now() }),
+              { type: 'recordCheck', params: checkErrorRecord },
+              { type: 'fail', params: checkError },
+              assign({ lastCheckAt: ({ context }) => context.now() }),
             ],
           },
           {
             target: 'notifying',
             actions: [
-              { type: 'recordCheck', params: ({ event }) => ({ commit: null, result: 'error' as const, error: toStepError('checking', event.error) }) },
-              assign({
-                lastCheckAt: () => Date.now(),
-                lastError: ({ event }) => toStepError('checking', event.error),
-                attempt: ({ context, event }) => (toStepError('checking', event.error).transient ? context.attempt + 1 : 0),
-                notice: ({ context, event }) => ({ kind: 'check_failed' as const, run: null, error: toStepError('checking', event.error), commit: context.lastDeployedCommit }),
-              }),
+              { type: 'recordCheck', params: checkErrorRecord },
+              assign((a) => ({ lastCheckAt: a.context.now(), ...checkFailed(a.context, checkError(a)) })),
             ],
           },
         ],
       },
       after: {
         checkTimeout: [
-          {
-            guard: 'hasRun',
-            target: 'finishing',
-            actions: assign({ run: ({ context }) => ({ ...(context.run as Run), error: timeoutError('checking', context.repo.timeouts.git) }) }),
-          },
-          {
-            target: 'notifying',
-            actions: assign({
-              lastError: ({ context }) => timeoutError('checking', context.repo.timeouts.git),
-              attempt: ({ context }) => context.attempt + 1,
-              notice: ({ context }) => ({ kind: 'check_failed' as const, run: null, error: timeoutError('checking', context.repo.timeouts.git), commit: context.lastDeployedCommit }),
-            }),
-          },
+          { guard: 'hasRun', target: 'finishing', actions: { type: 'fail', params: checkTimeout } },
+          { target: 'notifying', actions: assign(({ context }) => checkFailed(context, checkTimeout({ context }))) },
         ],
       },
     },
@@ -387,187 +335,49 @@ export const deployMachine = setup({
         opening: {
           invoke: {
             src: 'openRun',
-            input: ({ context }) => ({ repo: context.repo, run: context.run as Run }),
+            input: ({ context }) => ({ repo: context.repo, run: activeRun(context) }),
             onDone: {
               target: 'syncing',
               actions: assign({
-                run: ({ context, event }) => ({ ...(context.run as Run), deploymentId: event.output.deploymentId, startedAt: Date.now() }),
+                run: ({ context, event }) => ({ ...activeRun(context), deploymentId: event.output.deploymentId, startedAt: context.now() }),
               }),
             },
-            onError: {
-              target: '#deploy.finishing',
-              actions: assign({ run: ({ context, event }) => ({ ...(context.run as Run), error: toStepError('pulling', event.error) }) }),
-            },
+            onError: { target: '#deploy.finishing', actions: { type: 'fail', params: ({ event }) => toStepError('pulling', event.error) } },
           },
           after: {
             openTimeout: {
               target: '#deploy.finishing',
-              actions: assign({
-                run: ({ context }) => ({
-                  ...(context.run as Run),
-                  error: { stage: 'pulling' as const, code: 'DEPLOY_SLOT_TIMEOUT', message: 'no free deploy slot in time', transient: true },
-                }),
-              }),
+              actions: {
+                type: 'fail',
+                params: { stage: 'pulling', code: 'DEPLOY_SLOT_TIMEOUT', message: 'no free deploy slot in time', transient: true },
+              },
             },
           },
         },
-        syncing: {
-          invoke: {
-            src: 'pull',
-            input: ({ context }) => ({ repo: context.repo, deploymentId: context.run?.deploymentId ?? null, commit: context.run?.commit ?? null }),
-            onDone: {
-              target: '#deploy.decrypting',
-              actions: assign({ run: ({ context, event }) => ({ ...(context.run as Run), commit: event.output.commit }) }),
-            },
-            onError: {
-              target: '#deploy.finishing',
-              actions: assign({ run: ({ context, event }) => ({ ...(context.run as Run), error: toStepError('pulling', event.error) }) }),
-            },
-          },
-          after: {
-            pullTimeout: {
-              target: '#deploy.finishing',
-              actions: assign({ run: ({ context }) => ({ ...(context.run as Run), error: timeoutError('pulling', context.repo.timeouts.git) }) }),
-            },
-          },
-        },
+        syncing: stage('pulling', 'deploy', '#deploy.decrypting'),
       },
     },
     decrypting: {
       description: 'Decrypt the SOPS files (env_file, decrypt[]) next to the compose file, mode 0600.',
-      always: { guard: 'noSecrets', target: 'applying' },
-      invoke: {
-        src: 'decrypt',
-        input: ({ context }) => ({ repo: context.repo, deploymentId: context.run?.deploymentId ?? null }),
-        onDone: {
-          target: 'applying',
-          actions: assign({
-            run: ({ context, event }) => ({ ...(context.run as Run), decrypted: [...(context.run?.decrypted ?? []), ...event.output.written] }),
-          }),
-        },
-        onError: {
-          target: 'finishing',
-          actions: assign({ run: ({ context, event }) => ({ ...(context.run as Run), error: toStepError('decrypting', event.error) }) }),
-        },
-      },
-      after: {
-        decryptTimeout: {
-          target: 'finishing',
-          actions: assign({ run: ({ context }) => ({ ...(context.run as Run), error: timeoutError('decrypting', context.repo.timeouts.decrypt) }) }),
-        },
-      },
+      ...stage('decrypting', 'deploy', 'applying'),
     },
     applying: {
       description: 'docker compose up -d on the checkout; a failure rolls back to the last good commit when there is one.',
-      invoke: {
-        src: 'apply',
-        input: ({ context }) => ({ repo: context.repo, deploymentId: context.run?.deploymentId ?? null, commit: context.run?.commit ?? null }),
-        onDone: { target: 'verifying' },
-        onError: [
-          {
-            guard: ({ context, event }) => canRollback(context, toStepError('applying', event.error)),
-            target: 'rollingBack',
-            actions: assign({ run: ({ context, event }) => ({ ...(context.run as Run), error: toStepError('applying', event.error) }) }),
-          },
-          {
-            target: 'finishing',
-            actions: assign({ run: ({ context, event }) => ({ ...(context.run as Run), error: toStepError('applying', event.error) }) }),
-          },
-        ],
-      },
-      after: {
-        applyTimeout: [
-          {
-            guard: ({ context }) => canRollback(context, { ...timeoutError('applying', 0), transient: false }),
-            target: 'rollingBack',
-            actions: assign({ run: ({ context }) => ({ ...(context.run as Run), error: { ...timeoutError('applying', context.repo.timeouts.apply), transient: false } }) }),
-          },
-          {
-            target: 'finishing',
-            actions: assign({ run: ({ context }) => ({ ...(context.run as Run), error: timeoutError('applying', context.repo.timeouts.apply) }) }),
-          },
-        ],
-      },
+      ...stage('applying', 'deploy', 'verifying'),
     },
     verifying: {
       description: 'All containers of the compose project running (healthy where a healthcheck exists), optional HTTP check.',
-      invoke: {
-        src: 'verify',
-        input: ({ context }) => ({ repo: context.repo, deploymentId: context.run?.deploymentId ?? null }),
-        onDone: { target: 'finishing' },
-        onError: [
-          {
-            guard: ({ context, event }) => canRollback(context, toStepError('verifying', event.error)),
-            target: 'rollingBack',
-            actions: assign({ run: ({ context, event }) => ({ ...(context.run as Run), error: toStepError('verifying', event.error) }) }),
-          },
-          {
-            target: 'finishing',
-            actions: assign({ run: ({ context, event }) => ({ ...(context.run as Run), error: toStepError('verifying', event.error) }) }),
-          },
-        ],
-      },
-      after: {
-        verifyTimeout: [
-          {
-            guard: ({ context }) => canRollback(context, { ...timeoutError('verifying', 0), transient: false }),
-            target: 'rollingBack',
-            actions: assign({ run: ({ context }) => ({ ...(context.run as Run), error: { ...timeoutError('verifying', context.repo.healthcheck.timeout), transient: false } }) }),
-          },
-          {
-            target: 'finishing',
-            actions: assign({ run: ({ context }) => ({ ...(context.run as Run), error: timeoutError('verifying', context.repo.healthcheck.timeout) }) }),
-          },
-        ],
-      },
+      ...stage('verifying', 'deploy', 'finishing'),
     },
     rollingBack: {
       description: 'Back to the previous good commit: sync, decrypt, apply, verify. The bad commit gets pinned.',
       initial: 'syncing',
       onDone: { target: 'finishing', actions: assign({ rolledBack: true }) },
       states: {
-        syncing: {
-          invoke: {
-            src: 'pull',
-            input: ({ context }) => ({ repo: context.repo, deploymentId: context.run?.deploymentId ?? null, commit: context.run?.previousCommit ?? null }),
-            onDone: { target: 'decrypting' },
-            onError: { target: '#deploy.finishing', actions: 'setRollbackError' },
-          },
-          after: { pullTimeout: { target: '#deploy.finishing', actions: assign({ run: ({ context }) => withRollbackError(context.run, timeoutError('rollingBack', context.repo.timeouts.git)) }) } },
-        },
-        decrypting: {
-          always: { guard: 'noSecrets', target: 'applying' },
-          invoke: {
-            src: 'decrypt',
-            input: ({ context }) => ({ repo: context.repo, deploymentId: context.run?.deploymentId ?? null }),
-            onDone: {
-              target: 'applying',
-              actions: assign({
-                run: ({ context, event }) => ({ ...(context.run as Run), decrypted: [...(context.run?.decrypted ?? []), ...event.output.written] }),
-              }),
-            },
-            onError: { target: '#deploy.finishing', actions: 'setRollbackError' },
-          },
-          after: { decryptTimeout: { target: '#deploy.finishing', actions: assign({ run: ({ context }) => withRollbackError(context.run, timeoutError('rollingBack', context.repo.timeouts.decrypt)) }) } },
-        },
-        applying: {
-          invoke: {
-            src: 'apply',
-            input: ({ context }) => ({ repo: context.repo, deploymentId: context.run?.deploymentId ?? null, commit: context.run?.previousCommit ?? null }),
-            onDone: { target: 'verifying' },
-            onError: { target: '#deploy.finishing', actions: 'setRollbackError' },
-          },
-          after: { applyTimeout: { target: '#deploy.finishing', actions: assign({ run: ({ context }) => withRollbackError(context.run, timeoutError('rollingBack', context.repo.timeouts.apply)) }) } },
-        },
-        verifying: {
-          invoke: {
-            src: 'verify',
-            input: ({ context }) => ({ repo: context.repo, deploymentId: context.run?.deploymentId ?? null }),
-            onDone: { target: 'done' },
-            onError: { target: '#deploy.finishing', actions: 'setRollbackError' },
-          },
-          after: { verifyTimeout: { target: '#deploy.finishing', actions: assign({ run: ({ context }) => withRollbackError(context.run, timeoutError('rollingBack', context.repo.healthcheck.timeout)) }) } },
-        },
+        syncing: stage('pulling', 'rollback', 'decrypting'),
+        decrypting: stage('decrypting', 'rollback', 'applying'),
+        applying: stage('applying', 'rollback', 'verifying'),
+        verifying: stage('verifying', 'rollback', 'done'),
         done: { type: 'final' },
       },
     },
@@ -575,14 +385,8 @@ export const deployMachine = setup({
       description: 'Transient: decide the outcome, persist it, remove plaintext secrets, then notify.',
       entry: [
         assign(({ context }) => conclude(context)),
-        {
-          type: 'finishRun',
-          params: ({ context }) => ({ run: context.run as Run, pinnedCommit: context.pinnedCommit }),
-        },
-        {
-          type: 'cleanupDecrypted',
-          params: ({ context }) => ({ files: context.repo.keepDecrypted ? [] : context.run?.decrypted ?? [] }),
-        },
+        { type: 'finishRun', params: ({ context }) => ({ run: activeRun(context), pinnedCommit: context.pinnedCommit }) },
+        { type: 'cleanupDecrypted', params: ({ context }) => ({ files: context.repo.keepDecrypted ? [] : activeRun(context).decrypted }) },
       ],
       always: { target: 'notifying' },
     },
@@ -590,7 +394,7 @@ export const deployMachine = setup({
       description: 'Send success/failure/rollback/recovery notifications. Never fails the deploy; bounded by a timeout.',
       invoke: {
         src: 'notify',
-        input: ({ context }) => ({ repo: context.repo, run: context.run as Run, notice: context.notice as Notice }),
+        input: ({ context }) => ({ repo: context.repo, notice: present(context.notice, 'notice') }),
         onDone: { target: 'idle' },
         onError: { target: 'idle' },
       },
@@ -612,52 +416,3 @@ export const deployMachine = setup({
     },
   },
 });
-
-/** What the notifying state reports. */
-export interface Notice {
-  kind: 'success' | 'failed' | 'rolled_back' | 'check_failed' | 'check_recovered';
-  run: Run | null;
-  error: StepError | null;
-  commit: string | null;
-}
-
-function canRollback(ctx: DeployContext, err: StepError): boolean {
-  const run = ctx.run;
-  return Boolean(ctx.repo.rollback && run && run.previousCommit && run.previousCommit !== run.commit && !err.transient);
-}
-
-function withRollbackError(run: Run | null, err: StepError): Run {
-  return { ...(run as Run), rollbackError: err };
-}
-
-type FullContext = DeployContext & { notice: Notice | null; rolledBack: boolean };
-
-/** Outcome bookkeeping when a run ends: last good commit, pin, backoff attempt, notice. */
-function conclude(ctx: FullContext): Partial<FullContext> {
-  const run = ctx.run as Run;
-  if (!run.error) {
-    const done: Run = { ...run, outcome: 'success' };
-    return {
-      run: done,
-      lastDeployedCommit: run.commit,
-      lastConfigHash: ctx.repo.configHash,
-      // A manual rollback pins the commit rolled away from, so the next poll does not redeploy it.
-      pinnedCommit: run.trigger === 'rollback' && run.previousCommit && run.previousCommit !== run.commit ? run.previousCommit : null,
-      attempt: 0,
-      lastError: null,
-      notice: { kind: 'success', run: done, error: null, commit: run.commit },
-    };
-  }
-  const rolledBack = ctx.rolledBack && !run.rollbackError;
-  const outcome = rolledBack ? 'rolled_back' : 'failed';
-  const done: Run = { ...run, outcome };
-  const transient = run.error.transient && !rolledBack;
-  return {
-    run: done,
-    // A transient failure (network, engine down) is retried with backoff; anything else pins the commit.
-    pinnedCommit: transient || !run.commit ? ctx.pinnedCommit : run.commit,
-    attempt: transient ? ctx.attempt + 1 : 0,
-    lastError: run.error,
-    notice: { kind: outcome, run: done, error: run.error, commit: run.commit },
-  };
-}

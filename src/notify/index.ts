@@ -1,20 +1,6 @@
 /** @module Public API of the notify module: Shoutrrr URLs sent natively (formats and options: docs/notifications.md). */
-import { setNotificationUrlCheck } from '../config/schema.ts';
-import { validateNotificationUrl } from './url.ts';
-
-export {
-  parseShoutrrrUrl, validateNotificationUrl, maskNotificationUrl, serviceOf, SERVICES, NotificationUrlError,
-  type ServiceName, type ServiceConfig,
-} from './url.ts';
-export { formatMessage, formatDuration, shortSha, summarizeError, type DeployEvent, type DeployEventKind } from './message.ts';
-export { sendNotification, DEFAULT_TIMEOUT_MS, type NotifyResult, type SendOptions, type ServiceOverrides } from './send.ts';
-export {
-  createNotifier, createMemoryStateStore, DEFAULT_REPEAT_INTERVAL_MS,
-  type Notifier, type NotifierOptions, type NotifyTarget, type NotificationOutcome, type NotifyState, type NotifyStateStore,
-} from './notifier.ts';
-export type { NotificationMessage } from './transport.ts';
-
-/** Makes config validation reject unknown services and URLs missing their token (the daemon and `shiparr validate` call this at startup). */
-export function installNotificationUrlValidation(): void {
-  setNotificationUrlCheck(validateNotificationUrl);
-}
+export { parseShoutrrrUrl, validateNotificationUrl, maskNotificationUrl, NotificationUrlError } from './url.ts';
+export { formatMessage, formatDuration, summarizeError, type DeployEvent } from './message.ts';
+export { sendNotification, type NotifyResult } from './send.ts';
+export { createNotifier, isNotifyState, type NotifyTarget, type NotifyState } from './notifier.ts';
+export { deployEventOf, notifyNotice, notifyTargetOf, type DeployNotice } from './deploy-notice.ts';

@@ -68,7 +68,7 @@ export function formatMessage(ev: DeployEvent): NotificationMessage {
 }
 
 /** First 7 characters of a sha, or "unknown". */
-export function shortSha(sha: string | null): string {
+function shortSha(sha: string | null): string {
   return sha ? sha.slice(0, 7) : 'unknown';
 }
 

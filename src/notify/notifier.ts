@@ -18,8 +18,16 @@ export interface NotifyState {
   lastFailureSentAt: number | null;
 }
 
+/** Whether a value read back from storage (JSON) is a NotifyState. */
+export function isNotifyState(value: unknown): value is NotifyState {
+  if (value === null || typeof value !== 'object') return false;
+  const v = value as Record<string, unknown>;
+  const numberOrNull = (x: unknown) => x === null || typeof x === 'number';
+  return typeof v.failures === 'number' && (v.lastFailureKey === null || typeof v.lastFailureKey === 'string') && numberOrNull(v.lastFailureSentAt);
+}
+
 /** Where the notifier keeps NotifyState; the default is an in-memory Map, the daemon may back it with SQLite. */
-export interface NotifyStateStore {
+interface NotifyStateStore {
   get(repoKey: string): NotifyState | undefined;
   set(repoKey: string, state: NotifyState): void;
 }
@@ -38,7 +46,7 @@ export interface NotifyTarget {
 }
 
 /** What notify() did. `event` is the event actually sent (a success after failures becomes `recovered`). */
-export interface NotificationOutcome {
+interface NotificationOutcome {
   event: DeployEventKind;
   /** True when an identical failure was already sent within the repeat interval: nothing was sent. */
   suppressed: boolean;
@@ -69,10 +77,10 @@ export interface Notifier {
   send(url: string, message: NotificationMessage, opts?: { timeoutMs?: number }): Promise<NotifyResult>;
 }
 
-export const DEFAULT_REPEAT_INTERVAL_MS = 3_600_000;
+const DEFAULT_REPEAT_INTERVAL_MS = 3_600_000;
 
 /** A NotifyStateStore over a Map (the default). */
-export function createMemoryStateStore(): NotifyStateStore {
+function createMemoryStateStore(): NotifyStateStore {
   const map = new Map<string, NotifyState>();
   return {
     get: (k) => {

@@ -37,7 +37,7 @@ export interface SendOptions {
   overrides?: ServiceOverrides;
 }
 
-export const DEFAULT_TIMEOUT_MS = 10_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** Sends `message` to `url`. Resolves with the outcome in every case. */
 export async function sendNotification(url: string, message: NotificationMessage, opts: SendOptions = {}): Promise<NotifyResult> {

@@ -73,11 +73,14 @@ export function createSendContext(opts: TransportOptions): { ctx: SendContext; a
   async function withRetry<T>(op: (signal: AbortSignal) => Promise<T>): Promise<T> {
     for (;;) {
       attempts += 1;
-      const signal = AbortSignal.any([deadline, AbortSignal.timeout(opts.timeoutMs)]);
+      // The attempt's timeout is used again after the await on purpose: Node 20 may garbage-collect a timeout signal
+      // that only an AbortSignal.any() composite refers to, and then it never fires (nodejs/node#57736).
+      const timeout = AbortSignal.timeout(opts.timeoutMs);
+      const signal = AbortSignal.any([deadline, timeout]);
       try {
         return await op(signal);
       } catch (err) {
-        const failure = toDeliveryError(err, signal, deadline, opts.timeoutMs);
+        const failure = toDeliveryError(err, timeout, deadline, opts.timeoutMs);
         if (!failure.retryable || retriesLeft <= 0 || deadline.aborted) throw failure;
         retriesLeft -= 1;
         await sleep(opts.retryDelayMs, deadline);
@@ -161,10 +164,10 @@ async function readCapped(res: Response): Promise<string> {
   return Buffer.concat(chunks).subarray(0, MAX_BODY_BYTES).toString('utf8');
 }
 
-function toDeliveryError(err: unknown, signal: AbortSignal, deadline: AbortSignal, timeoutMs: number): DeliveryError {
+function toDeliveryError(err: unknown, timeout: AbortSignal, deadline: AbortSignal, timeoutMs: number): DeliveryError {
   if (err instanceof DeliveryError) return err;
   if (deadline.aborted) return new DeliveryError('send deadline exceeded', { retryable: false, cause: err });
-  if (signal.aborted) return new DeliveryError(`timed out after ${timeoutMs} ms`, { retryable: true, cause: err });
+  if (timeout.aborted) return new DeliveryError(`timed out after ${timeoutMs} ms`, { retryable: true, cause: err });
   // undici wraps network failures as TypeError("fetch failed") with a cause; other errors (e.g. an invalid header value)
   // are request-building bugs that a retry cannot fix.
   const network = err instanceof Error && err.cause !== undefined;

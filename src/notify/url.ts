@@ -19,7 +19,7 @@ import { maskTelegram, parseTelegram, type TelegramConfig } from './services/tel
 export { NotificationUrlError };
 
 /** The services Shiparr sends to natively. */
-export const SERVICES = ['discord', 'telegram', 'slack', 'gotify', 'ntfy', 'pushover', 'matrix', 'teams', 'smtp', 'generic'] as const;
+const SERVICES = ['discord', 'telegram', 'slack', 'gotify', 'ntfy', 'pushover', 'matrix', 'teams', 'smtp', 'generic'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 /** A parsed notification URL. `secrets` holds the values that must never appear in logs or errors. */

@@ -1,15 +1,15 @@
 /**
  * @module The HTTP API over the REAL supervisor, store, git server and Docker engine (the unit tests in
  * test/unit/http cover every error case against fakes): read routes reflect live state and history, commands
- * change it, a signed GitHub webhook triggers a real check, container logs are served for managed containers only,
- * and Basic Auth guards everything but health and webhooks.
+ * change it, a signed GitHub webhook and a form-encoded Gitea one trigger a real check, container logs are served
+ * for managed containers only, and Basic Auth guards everything but health and webhooks.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
 import { dockerAvailable, ensureBusyboxImage, requireDocker, uniqueProjectName, composeDown, removeProjectContainers, webServiceCompose, docker } from '../helpers/docker.ts';
-import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { countChecks, startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { until } from '../helpers/wait.ts';
 import { lastSuccessfulDeployment } from '../helpers/store-queries.ts';
 
@@ -111,14 +111,47 @@ repositories:
     const sha = await git.commit('site', { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: 'a2' }) });
     const body = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { clone_url: git.repoUrl('site'), html_url: git.repoUrl('site').replace(/\.git$/, '') } });
     const sig = (secret: string) => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+    // check_interval is an hour: every check counted from here on comes from a webhook.
+    const checks = countChecks(daemon!.supervisor, KEY);
+    t.after(() => checks.stop());
     const bad = await fetch(`${daemon!.url}/api/webhooks/github`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': sig('wrong') } });
     assert.equal(bad.status, 401);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.ok(!daemon!.store.listDeployments(KEY, { limit: 10 }).items.some((d) => d.commit === sha), 'no deploy from a bad signature');
+    // An accepted webhook starts its check before it answers (the actor leaves idle at once): none was started.
+    assert.equal(daemon!.supervisor.get(KEY)?.state, 'idle', 'no check from a bad signature');
     const ok = await fetch(`${daemon!.url}/api/webhooks/github`, { method: 'POST', body, headers: { 'content-type': 'application/json', 'x-github-event': 'push', 'x-hub-signature-256': sig(SECRET) } });
     assert.equal(ok.status, 202);
     assert.deepEqual(((await ok.json()) as { matched: string[] }).matched, [KEY]);
     const d = await until(() => daemon!.store.listDeployments(KEY, { limit: 10 }).items.find((x) => x.commit === sha && x.status === 'success'), 'webhook deploy', 60_000);
+    assert.equal(d.trigger, 'webhook');
+    assert.equal(checks.count, 1, 'one check: the signed webhook\'s, none from the bad one');
+    assert.equal(daemon!.store.listDeployments(KEY, { limit: 10 }).items.filter((x) => x.commit === sha).length, 1, 'one deployment of the pushed commit');
+  });
+
+  test('a Gitea form-encoded push, signed over its JSON payload as Gitea does, triggers a real check that deploys', async (t) => {
+    if (!(await requireDocker(t))) return;
+    await until(() => daemon!.supervisor.get(KEY)?.state === 'idle', 'idle', 30_000);
+    const image = await ensureBusyboxImage();
+    const sha = await git.commit('site', { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: 'a3' }) });
+    // Gitea: json.MarshalIndent payload, HMAC over it, body = url.Values{"payload": {json}}.Encode() (url.QueryEscape).
+    const json = JSON.stringify({ ref: 'refs/heads/main', after: sha, repository: { clone_url: git.repoUrl('site'), html_url: git.repoUrl('site').replace(/\.git$/, '') } }, null, 2);
+    const goQueryEscape = (s: string) =>
+      [...Buffer.from(s, 'utf8')]
+        .map((b) => (/[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : b === 0x20 ? '+' : `%${b.toString(16).toUpperCase().padStart(2, '0')}`))
+        .join('');
+    const body = `payload=${goQueryEscape(json)}`;
+    const headers = (secret: string) => {
+      const sig = createHmac('sha256', secret).update(json).digest('hex');
+      return {
+        'content-type': 'application/x-www-form-urlencoded', 'x-gitea-event': 'push', 'x-gitea-event-type': 'push', 'x-gitea-signature': sig,
+        'x-gogs-event': 'push', 'x-gogs-signature': sig, 'x-hub-signature-256': `sha256=${sig}`, 'x-github-event': 'push',
+      };
+    };
+    const bad = await fetch(`${daemon!.url}/api/webhooks/gitea`, { method: 'POST', body, headers: headers('wrong') });
+    assert.equal(bad.status, 401);
+    const ok = await fetch(`${daemon!.url}/api/webhooks/gitea`, { method: 'POST', body, headers: headers(SECRET) });
+    assert.equal(ok.status, 202);
+    assert.deepEqual(((await ok.json()) as { matched: string[] }).matched, [KEY]);
+    const d = await until(() => daemon!.store.listDeployments(KEY, { limit: 10 }).items.find((x) => x.commit === sha && x.status === 'success'), 'gitea webhook deploy', 60_000);
     assert.equal(d.trigger, 'webhook');
   });
 

@@ -43,9 +43,15 @@ async function startAndProbe(cmd: string, args: string[], group = false) {
     const repos = (await (await fetch(`http://127.0.0.1:${port}/api/repositories`)).json()) as { key: string }[] | { items: { key: string }[] };
     const list = Array.isArray(repos) ? repos : repos.items;
     assert.ok(list.some((r) => r.key === 'example/example-stack'), 'the example repository is live');
-    // The unreachable example remote must not take the daemon down.
-    await new Promise((r) => setTimeout(r, 1_500));
-    assert.equal((await fetch(`http://127.0.0.1:${port}/api/health`)).status, 200);
+    // The unreachable example remote must not take the daemon down: once its first check has completed (failed,
+    // within the example's 120 s git timeout at worst), the daemon still serves.
+    const repo = await until(async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/api/repositories/example%2Fexample-stack`);
+      const body = (await r.json()) as { lastCheckAt: string | null; lastError: { stage: string } | null };
+      return body.lastCheckAt !== null || body.lastError !== null ? body : null;
+    }, 'the example repository\'s first check', 150_000, 250);
+    assert.equal(child.exitCode, null, 'the daemon is still running');
+    assert.equal((await fetch(`http://127.0.0.1:${port}/api/health`)).status, 200, `after the check (${JSON.stringify(repo.lastError)})`);
   } finally {
     if (group && child.pid) process.kill(-child.pid, 'SIGTERM');
     else child.kill('SIGTERM');

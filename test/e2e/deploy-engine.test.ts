@@ -12,8 +12,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
 import { dockerAvailable, ensureBusyboxImage, requireDocker, uniqueProjectName, webServiceCompose, composeDown, removeProjectContainers, docker, MARKER_LABEL } from '../helpers/docker.ts';
-import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
-import { until, sleep } from '../helpers/wait.ts';
+import { checksCompleted, startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { until } from '../helpers/wait.ts';
 
 const execFileAsync = promisify(execFile);
 const KEY = 'e2e/web';
@@ -95,7 +95,7 @@ repositories:
     const before = rows().length;
     const runs = await composeRuns();
     const checkedBefore = daemon!.store.getRepository(KEY)?.lastCheckedAt;
-    await sleep(3_500);
+    await checksCompleted(daemon!.supervisor, KEY, 2);
     assert.equal(rows().length, before);
     assert.equal(await composeRuns(), runs);
     assert.notEqual(daemon!.store.getRepository(KEY)?.lastCheckedAt, checkedBefore, 'the repository was polled');
@@ -123,7 +123,7 @@ repositories:
     assert.equal(daemon!.store.getRepository(KEY)?.pinnedCommit, shas.bad);
 
     const count = rows().length;
-    await sleep(3_500);
+    await checksCompleted(daemon!.supervisor, KEY, 2);
     assert.equal(rows().length, count, 'the pinned commit is not retried by later polls');
 
     shas.v3 = await git.commit('web', { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: 'v3' }) });
@@ -177,7 +177,8 @@ repositories:
     const d2 = await daemon!.supervisor.waitForDeployment(second.deploymentId, 90_000);
     assert.equal(d2?.status, 'success');
     assert.equal((await daemon!.supervisor.waitForDeployment(first.deploymentId, 1_000))?.status, 'success');
-    await sleep(1_500);
+    // No third deployment: not from the coalesced requests, not from the polls that follow.
+    await checksCompleted(daemon!.supervisor, KEY, 2);
     assert.equal(rows().length, before + 2);
   });
 
@@ -197,6 +198,7 @@ repositories:
     const id = daemon!.supervisor.get(KEY)!.id;
     const sse = new AbortController();
     const events: { type: string; data: { repoKey?: string; state?: string; deploymentId?: number; status?: string } }[] = [];
+    let connected = false;
     const res = await fetch(`${daemon!.url}/api/events`, { signal: sse.signal });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
@@ -210,6 +212,7 @@ repositories:
           while ((i = buf.indexOf('\n\n')) >= 0) {
             const block = buf.slice(0, i);
             buf = buf.slice(i + 2);
+            if (/^: connected$/m.test(block)) connected = true;
             const type = /^event: (.+)$/m.exec(block)?.[1];
             const data = /^data: (.+)$/m.exec(block)?.[1];
             if (type && data) events.push({ type, data: JSON.parse(data) });
@@ -219,7 +222,8 @@ repositories:
         // aborted
       }
     })();
-    await sleep(200);
+    // The stream's opening comment: from here on the client is subscribed and sees every event.
+    await until(() => connected, 'the SSE stream to open', 10_000, 10);
     const r = await fetch(`${daemon!.url}/api/repositories/${id}/deploy?wait=true&timeout=120`, { method: 'POST' });
     const body = (await r.json()) as { deploymentId: number; status: string; commit: string };
     assert.equal(r.status, 200);
@@ -249,7 +253,7 @@ repositories:
     assert.equal(await markers(), 'v3 running');
     assert.equal(daemon!.supervisor.get(KEY)?.pinnedCommit, shas.v4);
     const count = rows().length;
-    await sleep(2_500);
+    await checksCompleted(daemon!.supervisor, KEY, 2);
     assert.equal(rows().length, count, 'polls do not undo the manual rollback');
   });
 

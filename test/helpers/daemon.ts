@@ -3,8 +3,10 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadSettings } from '../../src/config/settings.ts';
-import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon.ts';
+import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/index.ts';
 import { createLogger } from '../../src/logger.ts';
+import type { ActivityEvent } from '../../src/domain/types.ts';
+import { until } from './wait.ts';
 
 export interface TestDaemon extends Daemon {
   configDir: string;
@@ -48,4 +50,40 @@ export async function startTestDaemon(opts: {
       if (root) await rm(root, { recursive: true, force: true });
     },
   });
+}
+
+interface Subscribable {
+  subscribe(listener: (e: ActivityEvent) => void): () => void;
+}
+
+/**
+ * Counts the remote checks of repository `key` that complete from now on: the supervisor's `check` events (the same
+ * signal as the `check` SSE event and `shiparr_checks_total`). A check already in flight when this is called may be
+ * the first one counted, so a count of 2 means at least one whole check started after the call.
+ */
+export function countChecks(supervisor: Subscribable, key: string): { readonly count: number; stop(): void } {
+  let count = 0;
+  const stop = supervisor.subscribe((e) => {
+    if (e.type === 'check' && e.repoKey === key) count += 1;
+  });
+  return {
+    get count() {
+      return count;
+    },
+    stop,
+  };
+}
+
+/**
+ * Resolves once `n` (default 2) checks of `key` have completed after the call. "Polling changed nothing" assertions
+ * wait for this instead of sleeping: whatever the first of those checks would have started (a deployment row, a
+ * compose run) has happened by the time the next one completes, because an actor runs one step at a time.
+ */
+export async function checksCompleted(supervisor: Subscribable, key: string, n = 2, timeoutMs = 60_000): Promise<void> {
+  const checks = countChecks(supervisor, key);
+  try {
+    await until(() => checks.count >= n, `${n} completed checks of ${key}`, timeoutMs, 20);
+  } finally {
+    checks.stop();
+  }
 }

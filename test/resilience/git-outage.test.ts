@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startGitServer } from '../helpers/git-server.ts';
 import { cleanupProject, ensureBusyboxImage, requireDocker, uniqueProjectName, webServiceCompose } from '../helpers/docker.ts';
-import { startTestDaemon } from '../helpers/daemon.ts';
-import { sleep, until } from '../helpers/wait.ts';
+import { checksCompleted, startTestDaemon } from '../helpers/daemon.ts';
+import { until } from '../helpers/wait.ts';
 import { projectYaml, startHookSink, tempDirs } from './helpers.ts';
 
 const KEY = 'outage/web';
@@ -47,15 +47,20 @@ test('git server down: no crash, backoff, one failure notification, one recovery
 
   git.setUnavailable(503);
   const attempts: number[] = [];
+  let lost = false;
   try {
-    // Several poll intervals (1 s each; backoff 1, 2, 4, 4 … s): watch the attempt counter grow.
-    const deadline = Date.now() + 14_000;
-    while (Date.now() < deadline) {
+    // Several failed polls (1 s interval; backoff 1, 2, 4, 4 … s): watch the attempt counter grow to 4, i.e. three
+    // identical failures after the first, and the first failure's notification arrive.
+    await until(() => {
       const s = daemon.supervisor.get(KEY);
-      assert.ok(s, 'the repository is still supervised');
+      if (!s) {
+        lost = true;
+        return true;
+      }
       if (attempts.at(-1) !== s.attempt) attempts.push(s.attempt);
-      await sleep(100);
-    }
+      return s.attempt >= 4 && titles().some((x) => /failed/.test(x));
+    }, 'four failed checks and a failure notification', 60_000, 20);
+    assert.equal(lost, false, 'the repository is still supervised');
     const st = daemon.supervisor.get(KEY);
     assert.equal(st?.lastError?.stage, 'checking');
     assert.equal(st?.lastError?.code, 'GIT_UNREACHABLE');
@@ -63,7 +68,7 @@ test('git server down: no crash, backoff, one failure notification, one recovery
   } finally {
     git.setUnavailable(null);
   }
-  assert.ok(Math.max(...attempts) >= 3, `attempt grew: ${attempts.join(',')}`);
+  assert.ok(Math.max(...attempts) >= 4, `attempt grew: ${attempts.join(',')}`);
   for (let i = 1; i < attempts.length; i++) assert.ok((attempts[i] ?? 0) > (attempts[i - 1] ?? 0), `attempts only grow during the outage: ${attempts.join(',')}`);
   const failures = titles().filter((x) => /failed/.test(x));
   assert.equal(failures.length, 1, `exactly one failure notification: ${titles().join(' | ')}`);
@@ -71,7 +76,8 @@ test('git server down: no crash, backoff, one failure notification, one recovery
 
   await until(() => daemon.supervisor.get(KEY)?.attempt === 0, 'recovery', 30_000);
   await until(() => sink.received.length >= 3, 'the recovery notification', 15_000);
-  await sleep(2_500);
+  // Nothing more is sent by the polls that follow the recovery.
+  await checksCompleted(daemon.supervisor, KEY, 2);
   const all = titles();
   assert.equal(all.length, 3, all.join(' | '));
   assert.match(all[2] ?? '', /recovered/);

@@ -5,17 +5,25 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { startGitServer } from '../helpers/git-server.ts';
 import { cleanupProject, docker, ensureBusyboxImage, MARKER_LABEL, requireDocker, uniqueProjectName, webServiceCompose } from '../helpers/docker.ts';
-import { startTestDaemon } from '../helpers/daemon.ts';
+import { checksCompleted, countChecks, startTestDaemon } from '../helpers/daemon.ts';
 import { spawnDaemon } from '../helpers/process.ts';
-import { sleep, until } from '../helpers/wait.ts';
+import { until } from '../helpers/wait.ts';
 import { projectYaml, tempDirs } from './helpers.ts';
 import { getProject } from '../helpers/store-queries.ts';
 
 const KEY = 'hot/web';
+
+/** Whether process `pid` has a handler installed for `signal` (Linux: the SigCgt mask of /proc/<pid>/status). */
+function catches(pid: number, signal: NodeJS.Signals): boolean {
+  const mask = /^SigCgt:\s*([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return mask !== undefined && ((BigInt(`0x${mask}`) >> BigInt(os.constants.signals[signal] - 1)) & 1n) === 1n;
+}
 
 interface ProjectBody {
   name: string;
@@ -80,18 +88,31 @@ test('file watcher: add → deploy, branch change → redeploy, invalid → kept
   await until(async () => (await api<ProjectBody>('/api/projects/hot')).error === null, 'the error to clear', 15_000);
   assert.equal((await api<HealthBody>('/api/health')).config.ok, true);
 
+  // A second project that keeps polling while hot/web is removed (its remote answers 404, so it never deploys): the
+  // witness that the daemon's polls go on.
+  await writeFile(path.join(dirs.configDir, 'witness.yaml'), projectYaml('witness', { idle: { url: git.repoUrl('no-such-repo'), checkInterval: 1 } }));
+  await until(() => daemon.supervisor.get('witness/idle'), 'the witness project to load', 15_000);
+
   await until(() => daemon.supervisor.get(KEY)?.busy === false, 'idle', 30_000);
   const count = rows().length;
   await rm(file);
-  await until(() => daemon.supervisor.list().length === 0, 'the repository actor to stop', 15_000);
+  await until(() => !daemon.supervisor.list().some((r) => r.key === KEY), 'the repository actor to stop', 15_000);
+  const checkedAt = daemon.store.getRepository(KEY)?.lastCheckedAt;
+  const removedChecks = countChecks(daemon.supervisor, KEY);
+  t.after(() => removedChecks.stop());
   const repo = daemon.store.getRepository(KEY);
   assert.equal(repo?.active, false, 'repository marked inactive');
   assert.equal(repo?.lastCommit, blue, 'its state is kept');
   assert.equal(daemon.supervisor.get(KEY)?.state, 'removed');
   assert.equal(daemon.store.listDeployments(KEY, { limit: 50 }).items.length, count, 'history kept');
   assert.equal(getProject(daemon.store, 'hot')?.active, false);
-  await sleep(3_000);
-  assert.equal(rows().length, count, 'a removed repository is not polled or deployed');
+  // A new commit that a poll of hot/web would deploy; then several polls of the witness (checked every second, like
+  // hot/web every 2 s) complete while nothing polls hot/web.
+  await git.commit('web', { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: 'blue2' }) }, { branch: 'blue' });
+  await checksCompleted(daemon.supervisor, 'witness/idle', 4);
+  assert.equal(removedChecks.count, 0, 'a removed repository is not polled');
+  assert.equal(daemon.store.getRepository(KEY)?.lastCheckedAt, checkedAt);
+  assert.equal(rows().length, count, 'a removed repository is not deployed');
 });
 
 test('POST /api/reload applies a new file without a watcher', { timeout: 60_000 }, async (t) => {
@@ -102,11 +123,11 @@ test('POST /api/reload applies a new file without a watcher', { timeout: 60_000 
   const daemon = await startTestDaemon({ dirs, daemon: { watch: false } });
   t.after(() => daemon.close());
   await writeFile(path.join(dirs.configDir, 'api.yaml'), projectYaml('api', { web: { url: git.repoUrl('web'), extra: ['suspended: true'] } }));
-  await sleep(500);
   assert.equal(daemon.supervisor.list().length, 0, 'nothing happens without a reload');
   const res = await fetch(`${daemon.url}/api/reload`, { method: 'POST' });
   assert.equal(res.status, 200);
   const body = (await res.json()) as { added: string[]; errors: unknown[] };
+  // The new file was not applied before this request (no watcher): the reload reports it as added.
   assert.deepEqual(body.added, ['api/web']);
   assert.deepEqual(body.errors, []);
   assert.equal(daemon.supervisor.get('api/web')?.state, 'suspended');
@@ -121,16 +142,23 @@ test('SIGHUP makes the daemon process re-read its project files', { timeout: 90_
   const d = await spawnDaemon({ ...dirs });
   t.after(() => d.kill('SIGKILL'));
   const applied = () => d.logs.filter((l) => l['msg'] === 'configuration applied').length;
+  // A reload applied after the n-th "SIGHUP" log line: the daemon received the signal and then re-read the files.
+  const reloadedAfterHup = (n: number) => {
+    const hups = d.logs.flatMap((l, i) => (l['msg'] === 'SIGHUP: reloading configuration' ? [i] : []));
+    const hup = hups[n - 1];
+    return hups.length === n && hup !== undefined && d.logs.slice(hup + 1).some((l) => l['msg'] === 'configuration applied');
+  };
   // The daemon reloads once when its watcher is ready (catch-up for edits during start-up); wait for that one.
   await until(() => applied() >= 1, 'the start-up catch-up reload', 15_000);
-  await sleep(500);
+  // `serve` installs its SIGHUP handler once the daemon has started; before that, SIGHUP would end the process.
+  await until(() => catches(d.pid, 'SIGHUP'), 'the SIGHUP handler', 15_000, 20);
   const before = applied();
-  // No file changed, so the watcher has nothing to report: any reload now comes from the signal.
+  // No file changed, so the watcher has nothing to report: reloads from here on come from the signal.
   d.kill('SIGHUP');
-  await until(() => applied() === before + 1, 'a reload after SIGHUP', 15_000);
-  assert.ok(d.logs.some((l) => l['msg'] === 'SIGHUP: reloading configuration'));
+  await until(() => reloadedAfterHup(1), 'a reload after SIGHUP', 15_000);
   d.kill('SIGHUP');
-  await until(() => applied() === before + 2, 'a second reload after SIGHUP', 15_000);
+  await until(() => reloadedAfterHup(2), 'a second reload after SIGHUP', 15_000);
+  assert.equal(applied(), before + 2, 'one reload per SIGHUP');
   const status = await d.api<{ state: string }>('/api/repositories/hup%2Fweb');
   assert.equal(status.status, 200);
   assert.equal(status.body.state, 'suspended', 'the daemon is still serving its repository');

@@ -15,7 +15,7 @@ import { loadProjects } from '../../src/config/load.ts';
 import { Supervisor } from '../../src/supervisor/supervisor.ts';
 import {
   containerIdFromCgroup, containerIdFromMountinfo, detectContainerId, detectSelf, finaliseSelfUpdates, selfMatcher, type SelfDocker,
-} from '../../src/supervisor/self-update.ts';
+} from '../../src/compose/self-update.ts';
 import type { RunTask } from '../../src/workers/types.ts';
 import { until } from '../helpers/wait.ts';
 import { tempDirs } from './helpers.ts';

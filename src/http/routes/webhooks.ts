@@ -6,21 +6,10 @@
  */
 import { Router } from '@koa/router';
 import { NotFoundError } from '../../errors.ts';
-import { BODY_LIMIT, isJsonType, parseJson, readRawBody } from '../body.ts';
-import { BadRequestError, UnauthorizedError, UnsupportedMediaTypeError } from '../errors.ts';
+import { BODY_LIMIT, parseJson, readRawBody } from '../body.ts';
+import { BadRequestError, UnauthorizedError } from '../errors.ts';
 import type { HttpDeps } from '../ports.ts';
-import { classifyEvent, extractPush, isProvider, normaliseRepoUrl, verifySignature } from '../webhooks.ts';
-
-function parsePayload(contentType: string, raw: Buffer): unknown {
-  if (isJsonType(contentType)) return parseJson(raw);
-  if (contentType.split(';', 1)[0]?.trim().toLowerCase() === 'application/x-www-form-urlencoded') {
-    // GitHub's "application/x-www-form-urlencoded" content type: the JSON is in the `payload` field.
-    const payload = new URLSearchParams(raw.toString('utf8')).get('payload');
-    if (payload === null) throw new BadRequestError('form body has no "payload" field', 'INVALID_PAYLOAD');
-    return parseJson(Buffer.from(payload));
-  }
-  throw new UnsupportedMediaTypeError('application/json');
-}
+import { classifyEvent, decodeBody, extractPush, isProvider, normaliseRepoUrl, signedBytes, verifySignature } from '../webhooks.ts';
 
 export function webhookRoutes(deps: Pick<HttpDeps, 'supervisor' | 'webhookSecret' | 'log'>): Router {
   const router = new Router();
@@ -39,8 +28,10 @@ export function webhookRoutes(deps: Pick<HttpDeps, 'supervisor' | 'webhookSecret
       ctx.body = { ignored: true, event };
       return;
     }
-    const payload = parsePayload(ctx.get('content-type'), raw);
-    const push = extractPush(provider, payload);
+    // JSON body, or the `payload` field of a form body; the same bytes are parsed here and (for Gitea/Forgejo
+    // form deliveries) verified below, so what is checked is exactly what was signed.
+    const body = decodeBody(ctx.get('content-type'), raw);
+    const push = extractPush(provider, parseJson(body.payload));
     if (push.urls.length === 0) throw new BadRequestError('payload names no repository URL', 'INVALID_PAYLOAD');
     const urls = new Set(push.urls);
     const candidates =
@@ -48,11 +39,12 @@ export function webhookRoutes(deps: Pick<HttpDeps, 'supervisor' | 'webhookSecret
         ? []
         : deps.supervisor.webhookTargets().filter((t) => t.branch === push.branch && urls.has(normaliseRepoUrl(t.url) ?? ''));
 
+    const signed = signedBytes(provider, body);
     const matched: string[] = [];
     let refused = 0;
     for (const target of candidates) {
       const secret = target.webhookSecret || deps.webhookSecret;
-      if (!secret || !verifySignature(provider, ctx.headers, raw, secret)) {
+      if (!secret || !verifySignature(provider, ctx.headers, signed, secret)) {
         refused += 1;
         continue;
       }

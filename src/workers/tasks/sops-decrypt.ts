@@ -53,6 +53,14 @@ function defaultOutput(file: string, format: string): string {
   return join(dirname(file), out);
 }
 
+let unsettled = 0;
+
+/**
+ * Decryptions started in this thread whose work has not settled yet, a timed-out one still finishing in the
+ * background included (read-only; lets a test observe that such work is over before it checks what was written).
+ */
+export const unsettledDecryptions = (): number => unsettled;
+
 /** Decrypts `input.files` and writes them (0600, atomic). Expected failures are returned, never thrown. */
 export default async function sopsDecrypt(input: DecryptInput): Promise<TaskResult<DecryptOutput>> {
   const started = performance.now();
@@ -110,9 +118,15 @@ export default async function sopsDecrypt(input: DecryptInput): Promise<TaskResu
       Math.max(0, input.timeoutMs),
     );
   });
+  unsettled += 1;
+  const working = work();
+  const settle = (): void => {
+    unsettled -= 1;
+  };
+  working.then(settle, settle);
   try {
     return await Promise.race([
-      work().catch((err: unknown) => {
+      working.catch((err: unknown) => {
         if (err instanceof SopsError) return fail(err.code, err.message);
         throw err;
       }),

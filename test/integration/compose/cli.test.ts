@@ -8,7 +8,6 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, test, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   COMPOSE_COMMAND_ENV,
   detectCompose,
@@ -22,6 +21,7 @@ import composeUp from '../../../src/workers/tasks/compose-up.ts';
 import { createLogger } from '../../../src/logger.ts';
 import { createPool, createTaskRunner } from '../../../src/workers/pool.ts';
 import { FAKE_COMPOSE } from '../../helpers/fake-compose/index.ts';
+import { until } from '../../helpers/wait.ts';
 
 const v2: ComposeCommand = { file: 'docker', baseArgs: ['compose'], version: 2, versionText: '2.26.1' };
 const v1: ComposeCommand = { file: 'docker-compose', baseArgs: [], version: 1, versionText: '1.29.2' };
@@ -132,7 +132,7 @@ test('compose-up: a hanging CLI is killed at the timeout (whole group) → COMPO
   assert.equal(r.transient, false);
   assert.match(r.output ?? '', /hanging/);
   const [shell, child] = (await readFile(pids, 'utf8')).trim().split(' ').map(Number);
-  for (let i = 0; i < 200 && (alive(shell as number) || alive(child as number)); i++) await sleep(25);
+  await until(() => !alive(shell as number) && !alive(child as number), 'the compose process and its child to die', 10_000, 25).catch(() => undefined);
   assert.equal(alive(shell as number), false, 'compose process still alive');
   assert.equal(alive(child as number), false, 'its child process still alive');
 });

@@ -5,8 +5,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { exec } from '../../../src/lib/exec.ts';
+import { until } from '../../helpers/wait.ts';
 
 /** Running (zombies count as dead: an orphan is reaped by whatever PID 1 this host has, possibly late). */
 function alive(pid: number): boolean {
@@ -20,16 +20,6 @@ function alive(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return true;
-  }
-}
-
-async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefined, what: string, limitMs = 10_000): Promise<T> {
-  const end = Date.now() + limitMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
   }
 }
 
@@ -88,7 +78,7 @@ test('timeout kills the whole process group, grandchildren included', async (t) 
   assert.equal(r.signal, 'SIGTERM');
   const pid = Number((await readFile(pidFile, 'utf8')).trim());
   assert.ok(pid > 0);
-  await waitFor(() => (alive(pid) ? undefined : true), `sleep ${pid} to die`);
+  await until(() => (alive(pid) ? undefined : true), `sleep ${pid} to die`);
   assert.equal(alive(pid), false);
 });
 
@@ -99,7 +89,7 @@ test('a process ignoring SIGTERM gets SIGKILL after the grace period', async (t)
   assert.equal(r.timedOut, true);
   assert.equal(r.signal, 'SIGKILL');
   const pid = Number((await readFile(pidFile, 'utf8')).trim());
-  await waitFor(() => (alive(pid) ? undefined : true), `shell ${pid} to die`);
+  await until(() => (alive(pid) ? undefined : true), `shell ${pid} to die`);
 });
 
 test('abort kills the process group and reports aborted', async (t) => {
@@ -107,7 +97,7 @@ test('abort kills the process group and reports aborted', async (t) => {
   const pidFile = path.join(dir, 'pid');
   const ac = new AbortController();
   const run = exec('sh', ['-c', `sleep 1000 & echo $! > ${pidFile}; wait`], { timeoutMs: 60_000, signal: ac.signal });
-  const pid = await waitFor(async () => {
+  const pid = await until(async () => {
     const s = await readFile(pidFile, 'utf8').catch(() => '');
     return s.trim() ? Number(s.trim()) : undefined;
   }, 'pid file');
@@ -115,7 +105,7 @@ test('abort kills the process group and reports aborted', async (t) => {
   const r = await run;
   assert.equal(r.aborted, true);
   assert.equal(r.timedOut, false);
-  await waitFor(() => (alive(pid) ? undefined : true), `sleep ${pid} to die`);
+  await until(() => (alive(pid) ? undefined : true), `sleep ${pid} to die`);
 });
 
 test('an already aborted signal does not start the command', async () => {

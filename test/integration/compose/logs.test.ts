@@ -1,22 +1,17 @@
 /** @module Container log reader against real containers: demultiplexing, tail, and the managed-project gate. */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createContainerLogReader, demuxLogs } from '../../../src/compose/logs.ts';
 import { createDocker } from '../../../src/compose/verify.ts';
 import composeUp from '../../../src/workers/tasks/compose-up.ts';
 import { BUSYBOX_IMAGE, cleanupProject, composeDir, docker, ensureBusyboxImage, requireDocker, uniqueProjectName } from '../../helpers/docker.ts';
+import { until } from '../../helpers/wait.ts';
 
 const engine = createDocker();
 
 /** Waits until the container has exited (its whole output is then in the log). */
 async function waitExited(id: string): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    const r = await docker(['inspect', '--format', '{{.State.Status}}', id]);
-    if (r.stdout.trim() === 'exited') return;
-    await sleep(50);
-  }
-  throw new Error(`container ${id} did not exit`);
+  await until(async () => (await docker(['inspect', '--format', '{{.State.Status}}', id])).stdout.trim() === 'exited', `container ${id} to exit`, 30_000, 50);
 }
 
 /** Starts a compose project whose single service prints to stdout and stderr, then exits; returns its container id. */

@@ -466,3 +466,12 @@ test('token values never appear in error messages', async () => {
   assert.ok(r.errors.length >= 3);
   assert.doesNotMatch(JSON.stringify(r), new RegExp(secret));
 });
+
+test('notification URLs are checked by the validator passed in, the basic scheme check otherwise', async () => {
+  const text = minimal('    url: github.com/user/stack.git\n    notifications:\n      failure: ["foo://token@x", "not a url"]\n');
+  const basic = await loadOne(text);
+  assert.deepEqual(basic.msgs, ['repositories.stack.notifications.failure[1]: notification URL is not a URL (expected service://…)']);
+  const { dir, ctx } = await setup({ 'p.yaml': text });
+  const strict = await loadProjects(dir, { ...ctx, checkNotificationUrl: (url) => (url.startsWith('foo:') ? 'is foo' : null) });
+  assert.deepEqual(strict.errors.map((e) => `${e.path}: ${e.message}`), ['repositories.stack.notifications.failure[0]: notification URL is foo']);
+});

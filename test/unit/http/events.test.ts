@@ -1,10 +1,10 @@
 /** @module GET /api/events (SSE): framing, live events from the supervisor, heartbeats, clean close on both sides. */
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { closeEventStreams, openEventStreams } from '../../../src/http/app.ts';
 import type { ActivityEvent } from '../../../src/domain/types.ts';
 import { type FakeSupervisor, serve } from './fakes.ts';
+import { until } from '../../helpers/wait.ts';
 
 /** Reads the stream until `done(text)` holds; returns everything read so far. */
 async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, state: { text: string }, done: (t: string) => boolean): Promise<string> {
@@ -15,10 +15,6 @@ async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, state:
     state.text += decoder.decode(value, { stream: true });
   }
   return state.text;
-}
-
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await sleep(5);
 }
 
 describe('GET /api/events', () => {
@@ -53,7 +49,7 @@ describe('GET /api/events', () => {
       assert.match(state.text, /\n: heartbeat \d{4}-\d\d-\d\dT[^\n]+\n\n/);
 
       ac.abort();
-      await until(() => sup.listeners.size === baseline && openEventStreams(s.app) === 0);
+      await until(() => sup.listeners.size === baseline && openEventStreams(s.app) === 0, 'the server to drop the stream', 5_000, 5);
       assert.equal(sup.listeners.size, baseline);
     } finally {
       await s.close();

@@ -1,9 +1,12 @@
 /** @module Webhooks: every provider's signature scheme, URL/branch matching, pings, refusals and the body limit. */
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { request } from 'node:http';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { BODY_LIMIT } from '../../../src/http/body.ts';
-import { branchFromRef, extractPush, normaliseRepoUrl, signatureHeaders, verifySignature, type Provider } from '../../../src/http/webhooks.ts';
+import {
+  branchFromRef, decodeBody, extractPush, normaliseRepoUrl, signatureHeaders, signedBytes, verifySignature, type Provider,
+} from '../../../src/http/webhooks.ts';
 import { captureLogger, type FakeSupervisor, serve, type Served, world } from './fakes.ts';
 
 const REPO_SECRET = 'media-secret-1';
@@ -20,6 +23,119 @@ function payload(provider: Provider, url: string, ref = 'refs/heads/main'): stri
     default:
       return JSON.stringify({ url, branch: ref.replace('refs/heads/', '') });
   }
+}
+
+const FORGEJO_SECRET = 'forgejo-secret-3';
+
+/**
+ * Go's url.QueryEscape, which url.Values.Encode applies to every value: bytes of A-Z a-z 0-9 - _ . ~ stay, a space
+ * becomes '+', every other byte (UTF-8 included) becomes %XX with upper-case hex (net/url shouldEscape,
+ * encodeQueryComponent). Unlike encodeURIComponent and URLSearchParams it escapes * ! ' ( ) and keeps ~.
+ */
+function goQueryEscape(s: string): string {
+  let out = '';
+  for (const b of Buffer.from(s, 'utf8')) {
+    const c = String.fromCharCode(b);
+    if (/[A-Za-z0-9\-_.~]/.test(c)) out += c;
+    else if (c === ' ') out += '+';
+    else out += `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/**
+ * A push as Gitea's "Gitea" hook type stores it: api.PushPayload through json.MarshalIndent(p, "", "  ") (struct field
+ * order, HTML characters escaped as \u003c \u003e \u0026, other non-ASCII as raw UTF-8). Trimmed to a few fields.
+ */
+const GITEA_PUSH = String.raw`{
+  "ref": "refs/heads/prod",
+  "before": "6dcb09b5b57875f334f61aebed695e2e4193db5e",
+  "after": "7fd1a60b01f91b314f59955a4e4d4e80d8edf11d",
+  "compare_url": "https://gitea.example/acme/web/compare/6dcb09b5b57875f334f61aebed695e2e4193db5e...7fd1a60b01f91b314f59955a4e4d4e80d8edf11d",
+  "commits": [
+    {
+      "id": "7fd1a60b01f91b314f59955a4e4d4e80d8edf11d",
+      "message": "Café menu: 100% + \u003cbeta\u003e \u0026 ~tilde → prod (a*b=c; x/y?z)\n",
+      "url": "https://gitea.example/acme/web/commit/7fd1a60b01f91b314f59955a4e4d4e80d8edf11d",
+      "author": {
+        "name": "Zoë Dev",
+        "email": "zoe@gitea.example",
+        "username": "zoe"
+      }
+    }
+  ],
+  "total_commits": 1,
+  "repository": {
+    "id": 7,
+    "name": "web",
+    "full_name": "acme/web",
+    "html_url": "https://gitea.example/acme/web",
+    "ssh_url": "git@gitea.example:acme/web.git",
+    "clone_url": "https://gitea.example/acme/web.git",
+    "default_branch": "prod"
+  },
+  "pusher": {
+    "id": 3,
+    "login": "zoe",
+    "full_name": "Zoë Dev"
+  }
+}`;
+
+/**
+ * The same kind of push from Forgejo's "Forgejo" hook type: Forgejo re-marshals push payloads through a map to add
+ * `compare` (services/webhook/default.go, addCompatCompareUrl), so every object's keys come out sorted.
+ */
+const FORGEJO_PUSH = String.raw`{
+  "after": "0a6d2c1e9b8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b",
+  "before": "1b2c3d4e5f60718293a4b5c6d7e8f90123456789",
+  "commits": [
+    {
+      "id": "0a6d2c1e9b8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b",
+      "message": "Härte + Tests: 'quote' \u0026 *stars* → main\n"
+    }
+  ],
+  "compare": "https://codeberg.org/acme/forge/compare/1b2c3d4e5f60718293a4b5c6d7e8f90123456789...0a6d2c1e9b8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b",
+  "compare_url": "https://codeberg.org/acme/forge/compare/1b2c3d4e5f60718293a4b5c6d7e8f90123456789...0a6d2c1e9b8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b",
+  "ref": "refs/heads/main",
+  "repository": {
+    "clone_url": "https://codeberg.org/acme/forge.git",
+    "full_name": "acme/forge",
+    "html_url": "https://codeberg.org/acme/forge",
+    "id": 42,
+    "name": "forge",
+    "ssh_url": "git@codeberg.org:acme/forge.git"
+  },
+  "total_commits": 1
+}`;
+
+type Forge = 'gitea' | 'forgejo';
+type Encoding = 'json' | 'form';
+
+/**
+ * A delivery built the way Gitea (services/webhook/deliver.go) and Forgejo (services/webhook/default.go and
+ * shared/payloader.go) build it: the HMACs are computed over the JSON payload, then the payload is sent either as
+ * the body (application/json) or as url.Values{"payload": {json}}.Encode() (application/x-www-form-urlencoded).
+ * Every signature header carries the same HMAC, whatever the encoding.
+ */
+function forgeDelivery(forge: Forge, json: string, secret: string, encoding: Encoding): { body: Buffer; headers: Record<string, string> } {
+  const sha256 = createHmac('sha256', secret).update(json, 'utf8').digest('hex');
+  const sha1 = createHmac('sha1', secret).update(json, 'utf8').digest('hex');
+  const uuid = '5f0c3c2e-9d1a-4c55-8d8e-1b7a4c0e6f21';
+  const headers: Record<string, string> = {
+    'content-type': encoding === 'json' ? 'application/json' : 'application/x-www-form-urlencoded',
+    'user-agent': 'Go-http-client/1.1',
+  };
+  if (forge === 'forgejo') {
+    Object.assign(headers, { 'x-forgejo-delivery': uuid, 'x-forgejo-event': 'push', 'x-forgejo-event-type': 'push', 'x-forgejo-signature': sha256 });
+  }
+  Object.assign(headers, {
+    'x-gitea-delivery': uuid, 'x-gitea-event': 'push', 'x-gitea-event-type': 'push', 'x-gitea-signature': sha256,
+    'x-gogs-delivery': uuid, 'x-gogs-event': 'push', 'x-gogs-event-type': 'push', 'x-gogs-signature': sha256,
+    'x-hub-signature': `sha1=${sha1}`, 'x-hub-signature-256': `sha256=${sha256}`,
+    'x-github-delivery': uuid, 'x-github-event': 'push', 'x-github-event-type': 'push',
+  });
+  const body = encoding === 'json' ? json : `payload=${goQueryEscape(json)}`;
+  return { body: Buffer.from(body, 'utf8'), headers };
 }
 
 const EVENT: Record<Provider, Record<string, string>> = {
@@ -62,6 +178,35 @@ describe('webhook helpers', () => {
     assert.equal(verifySignature('gitlab', { 'x-gitlab-token': 's' }, body, ''), false);
     assert.equal(verifySignature('gitea', { 'x-forgejo-signature': signatureHeaders('gitea', body, 's')['x-gitea-signature']! }, body, 's'), true);
   });
+
+  test('goQueryEscape reproduces Go url.QueryEscape byte for byte', () => {
+    // Expected values worked out from net/url's rules (see goQueryEscape): space → '+', ~ kept, * ' ( ) ! escaped.
+    assert.equal(goQueryEscape('{\n  "a": "b c"}'), '%7B%0A++%22a%22%3A+%22b+c%22%7D');
+    assert.equal(goQueryEscape("~x*y'(z)!+é→"), "~x%2Ay%27%28z%29%21%2B%C3%A9%E2%86%92");
+    assert.ok(forgeDelivery('gitea', GITEA_PUSH, 's', 'form').body.toString().startsWith('payload=%7B%0A++%22ref%22%3A+%22refs%2Fheads%2Fprod%22%2C%0A'));
+  });
+
+  test('decodeBody: the exact payload bytes of JSON and form bodies; signedBytes per provider', () => {
+    const json = Buffer.from(GITEA_PUSH, 'utf8');
+    const asJson = decodeBody('application/json', json);
+    assert.ok(asJson.payload.equals(json));
+    const form = forgeDelivery('gitea', GITEA_PUSH, 's', 'form').body;
+    const asForm = decodeBody('application/x-www-form-urlencoded; charset=utf-8', form);
+    assert.equal(asForm.encoding, 'form');
+    assert.ok(asForm.payload.equals(json), 'the percent-decoded payload is byte-identical to what Gitea signed');
+    assert.ok(signedBytes('gitea', asForm).equals(json));
+    assert.ok(signedBytes('github', asForm).equals(form), 'GitHub signs the form body itself');
+    assert.ok(signedBytes('generic', asForm).equals(form));
+    assert.ok(signedBytes('gitea', asJson).equals(json));
+    // Only the Content-Type decides how the body is read.
+    assert.ok(decodeBody('application/json', form).payload.equals(form));
+    assert.throws(() => decodeBody('text/plain', json), { status: 415 });
+    assert.throws(() => decodeBody(undefined, json), { status: 415 });
+    for (const bad of ['payload=%7', 'payload=%zz', 'other=1', '', 'payload=1&payload=2']) {
+      assert.throws(() => decodeBody('application/x-www-form-urlencoded', Buffer.from(bad)), { status: 400, code: 'INVALID_PAYLOAD' }, bad);
+    }
+    assert.ok(decodeBody('application/x-www-form-urlencoded', Buffer.from('x=1&&payload=a+b%2B%25&y')).payload.equals(Buffer.from('a b+%')));
+  });
 });
 
 describe('POST /api/webhooks/:provider', () => {
@@ -73,6 +218,7 @@ describe('POST /api/webhooks/:provider', () => {
       { key: 'homelab/media-stack', url: 'github.com/acme/media-stack', branch: 'main', webhookSecret: REPO_SECRET },
       { key: 'homelab/dns', url: 'git@github.com:acme/dns.git', branch: 'main' },
       { key: 'lab/web', url: 'https://gitea.example/acme/web', branch: 'prod' },
+      { key: 'lab/forge', url: 'https://codeberg.org/acme/forge.git', branch: 'main', webhookSecret: FORGEJO_SECRET },
     ];
     s = await serve({ ...w, webhookSecret: GLOBAL_SECRET });
     sup = w.supervisor;
@@ -154,6 +300,79 @@ describe('POST /api/webhooks/:provider', () => {
     });
     assert.equal(res.status, 202);
     assert.deepEqual(await res.json(), { matched: ['homelab/media-stack'] });
+  });
+
+  test('GitHub form deliveries signed over the decoded payload (the Gitea way) are refused', async () => {
+    const json = payload('github', 'https://github.com/acme/media-stack.git');
+    const body = `payload=${encodeURIComponent(json)}`;
+    const res = await fetch(`${s.url}/api/webhooks/github`, {
+      method: 'POST', body,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...EVENT.github, ...signatureHeaders('github', json, REPO_SECRET) },
+    });
+    assert.equal(res.status, 401);
+    assert.deepEqual(sup.callsOf('check'), []);
+  });
+
+  const FORGES: { forge: Forge; json: string; secret: string; key: string }[] = [
+    { forge: 'gitea', json: GITEA_PUSH, secret: GLOBAL_SECRET, key: 'lab/web' },
+    { forge: 'forgejo', json: FORGEJO_PUSH, secret: FORGEJO_SECRET, key: 'lab/forge' },
+  ];
+  const deliver = (d: { body: Buffer; headers: Record<string, string> }) =>
+    fetch(`${s.url}/api/webhooks/gitea`, { method: 'POST', headers: d.headers, body: d.body });
+
+  for (const { forge, json, secret, key } of FORGES) {
+    for (const encoding of ['json', 'form'] as const) {
+      test(`${forge} ${encoding} delivery, exactly as ${forge} sends it, triggers a check of ${key} only`, async () => {
+        const res = await deliver(forgeDelivery(forge, json, secret, encoding));
+        assert.equal(res.status, 202);
+        assert.deepEqual(await res.json(), { matched: [key] });
+        assert.deepEqual(sup.callsOf('check'), [{ method: 'check', key, opts: 'webhook' }]);
+      });
+
+      test(`${forge} ${encoding} delivery with a wrong signature → 401 and no check`, async () => {
+        const res = await deliver(forgeDelivery(forge, json, 'not-the-secret', encoding));
+        assert.equal(res.status, 401);
+        assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'UNAUTHORIZED');
+        // Signed for this payload, but the payload was changed on the way (one byte of the JSON).
+        const signed = forgeDelivery(forge, json, secret, encoding);
+        const changed = forgeDelivery(forge, json.replace('"total_commits": 1', '"total_commits": 2'), secret, encoding);
+        assert.notDeepEqual(changed.body, signed.body);
+        assert.equal((await deliver({ body: changed.body, headers: signed.headers })).status, 401);
+        assert.deepEqual(sup.callsOf('check'), []);
+      });
+    }
+  }
+
+  test('forgejo: the X-Forgejo-* headers alone are enough, in both encodings', async () => {
+    for (const encoding of ['json', 'form'] as const) {
+      const d = forgeDelivery('forgejo', FORGEJO_PUSH, FORGEJO_SECRET, encoding);
+      const headers = Object.fromEntries(Object.entries(d.headers).filter(([h]) => !/^x-(gitea|gogs|hub|github)-/.test(h)));
+      assert.ok('x-forgejo-signature' in headers && 'x-forgejo-event' in headers && !('x-gitea-signature' in headers));
+      const res = await deliver({ body: d.body, headers });
+      assert.equal(res.status, 202, encoding);
+      const wrong = forgeDelivery('forgejo', FORGEJO_PUSH, 'not-the-secret', encoding);
+      assert.equal((await deliver({ body: d.body, headers: { ...headers, 'x-forgejo-signature': wrong.headers['x-forgejo-signature']! } })).status, 401);
+    }
+    assert.deepEqual(sup.callsOf('check'), [
+      { method: 'check', key: 'lab/forge', opts: 'webhook' },
+      { method: 'check', key: 'lab/forge', opts: 'webhook' },
+    ]);
+  });
+
+  test('gitea form deliveries: only the payload signature counts, and only when the Content-Type says form', async () => {
+    const form = forgeDelivery('gitea', GITEA_PUSH, GLOBAL_SECRET, 'form');
+    // A signature over the form body (as GitHub would compute it) is not what Gitea sends: refused.
+    const overForm = createHmac('sha256', GLOBAL_SECRET).update(form.body).digest('hex');
+    const sigs = { 'x-gitea-signature': overForm, 'x-gogs-signature': overForm };
+    assert.equal((await deliver({ body: form.body, headers: { ...form.headers, ...sigs } })).status, 401);
+    // The form body announced as JSON is not JSON (400), and a JSON body announced as a form has no payload (400).
+    assert.equal((await deliver({ body: form.body, headers: { ...form.headers, 'content-type': 'application/json' } })).status, 400);
+    const json = forgeDelivery('gitea', GITEA_PUSH, GLOBAL_SECRET, 'json');
+    assert.equal((await deliver({ body: json.body, headers: { ...json.headers, 'content-type': 'application/x-www-form-urlencoded' } })).status, 400);
+    // A second payload field is refused rather than guessing which one was signed.
+    const twice = Buffer.concat([form.body, Buffer.from('&payload=%7B%7D')]);
+    assert.equal((await deliver({ body: twice, headers: form.headers })).status, 400);
+    assert.deepEqual(sup.callsOf('check'), []);
   });
 
   test('unknown provider → 404; bad JSON → 400; wrong content type → 415; no URL → 400', async () => {

@@ -2,8 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, fromPromise, SimulatedClock, waitFor, type AnyActorRef } from 'xstate';
-import { deployMachine, pollDelayMs, type Notice } from '../../../src/machines/deploy-machine.ts';
-import type { Run, StepError } from '../../../src/machines/types.ts';
+import { deployMachine, type Notice } from '../../../src/machines/deploy-machine.ts';
+import { activeRun, canRollback, conclude, decideDeploy, newRun, pollDelayMs } from '../../../src/machines/deploy-rules.ts';
+import type { DeployContext, Run, StepError } from '../../../src/machines/types.ts';
 import type { RepoConfig } from '../../../src/config/schema.ts';
 
 function repoFixture(over: Partial<RepoConfig> = {}): RepoConfig {
@@ -24,17 +25,19 @@ interface Script {
   checkError?: () => unknown;
   applyFails?: (commit: string | null) => unknown;
   verifyFails?: (commit: string | null) => unknown;
-  decryptFails?: () => unknown;
+  /** Called with the number of decrypt calls so far (1 = the deploy's, 2 = the rollback's). */
+  decryptFails?: (n: number) => unknown;
   /** Resolves when the apply effect may finish (to hold a deploy "busy"). */
-  applyGate?: () => Promise<void>;
+  applyGate?: (commit: string | null) => Promise<void>;
 }
 
-function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeployedCommit?: string | null; lastConfigHash?: string | null; pinnedCommit?: string | null; suspended?: boolean; checkOnStart?: boolean } = {}) {
+function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeployedCommit?: string | null; lastConfigHash?: string | null; pinnedCommit?: string | null; suspended?: boolean; checkOnStart?: boolean; clockAt?: number } = {}) {
   const calls: { name: string; input: unknown }[] = [];
   const finished: { run: Run; pinnedCommit: string | null }[] = [];
   const notices: Notice[] = [];
   const checks: { result: string; error: StepError | null }[] = [];
   const persisted: { suspended?: boolean; pin?: string | null }[] = [];
+  const cleaned: string[][] = [];
   let nextId = 1;
   const machine = deployMachine.provide({
     actors: {
@@ -54,13 +57,13 @@ function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeploye
       }),
       decrypt: fromPromise(async ({ input }) => {
         calls.push({ name: 'decrypt', input });
-        const e = script.decryptFails?.();
+        const e = script.decryptFails?.(calls.filter((c) => c.name === 'decrypt').length);
         if (e) throw e;
         return { written: ['/tmp/x/.env'] };
       }),
       apply: fromPromise(async ({ input }) => {
         calls.push({ name: 'apply', input });
-        if (script.applyGate) await script.applyGate();
+        if (script.applyGate) await script.applyGate(input.commit);
         const e = script.applyFails?.(input.commit);
         if (e) throw e;
         return { output: 'ok' };
@@ -82,9 +85,11 @@ function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeploye
       finishRun: (_, p) => void finished.push(p),
       persistSuspended: (_, p) => void persisted.push({ suspended: p.suspended }),
       persistPin: (_, p) => void persisted.push({ pin: p.pinnedCommit }),
+      cleanupDecrypted: (_, p) => void cleaned.push(p.files),
     },
   });
   const clock = new SimulatedClock();
+  clock.set(opts.clockAt ?? 0);
   const actor = createActor(machine, {
     clock,
     input: {
@@ -95,9 +100,10 @@ function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeploye
       suspended: opts.suspended ?? false,
       checkOnStart: opts.checkOnStart ?? true,
       jitter: 0.5,
+      now: () => clock.now(),
     },
   });
-  return { actor, clock, calls, finished, notices, checks, persisted, count: (n: string) => calls.filter((c) => c.name === n).length };
+  return { actor, clock, calls, finished, notices, checks, persisted, cleaned, count: (n: string) => calls.filter((c) => c.name === n).length };
 }
 
 const idleAfter = (actor: AnyActorRef, pred: () => boolean) =>
@@ -280,7 +286,11 @@ test('two deploy requests while busy coalesce into exactly one extra deployment'
   gate = Promise.resolve();
   first();
   await idleAfter(h.actor, () => h.finished.length === 2);
-  await new Promise((r) => setTimeout(r, 50));
+  // Idle leaves at once while a request is pending: none is left, and the next poll finds the deployed head.
+  assert.equal(h.actor.getSnapshot().context.followUp, null);
+  const checks = h.checks.length;
+  h.clock.increment(pollDelayMs({ repo: repoFixture(), attempt: 0 }, 0.5));
+  await idleAfter(h.actor, () => h.checks.length === checks + 1);
   assert.equal(h.finished.length, 2);
   assert.equal(h.finished[1]?.run.deploymentId, 7);
   assert.equal(h.finished[1]?.run.forced, true);
@@ -311,12 +321,14 @@ test('suspend stops polling until resume; both persisted', async () => {
   h.actor.start();
   h.actor.send({ type: 'repo.suspend' });
   assert.equal(h.actor.getSnapshot().value, 'suspended');
+  // Timers of the simulated clock fire, and sent events are processed, synchronously (a check would have been
+  // invoked, and the state left, before send() returns).
   h.clock.increment(10 * 60_000);
   h.actor.send({ type: 'repo.check' });
   h.actor.send({ type: 'repo.deploy' });
-  await new Promise((r) => setTimeout(r, 20));
   assert.equal(h.count('check'), 0);
   assert.equal(h.actor.getSnapshot().value, 'suspended');
+  assert.equal(h.actor.getSnapshot().context.followUp, null, 'nothing queued for after the resume');
   h.actor.send({ type: 'repo.resume' });
   await idleAfter(h.actor, () => h.checks.length === 1);
   assert.deepEqual(h.persisted.filter((p) => 'suspended' in p).map((p) => p.suspended), [true, false]);
@@ -409,7 +421,10 @@ test('a boot delay postpones the first check (spread of many repositories)', asy
   const clock = new SimulatedClock();
   const actor = createActor(machine, {
     clock,
-    input: { repo: repoFixture(), lastDeployedCommit: 'c1', lastConfigHash: 'hash-1', pinnedCommit: null, suspended: false, checkOnStart: true, bootDelayMs: 5_000 },
+    input: {
+      repo: repoFixture(), lastDeployedCommit: 'c1', lastConfigHash: 'hash-1', pinnedCommit: null, suspended: false, checkOnStart: true,
+      bootDelayMs: 5_000, now: () => clock.now(),
+    },
   }).start();
   assert.equal(actor.getSnapshot().value, 'boot');
   clock.increment(4_999);
@@ -418,4 +433,95 @@ test('a boot delay postpones the first check (spread of many repositories)', asy
   await waitFor(actor, (s) => s.matches('idle'), { timeout: 1_000 });
   assert.equal(checks.length, 1);
   actor.stop();
+});
+
+test('timestamps come from the clock the actor runs on (here the SimulatedClock), not the wall clock', async () => {
+  let head = 'c1';
+  const h = harness({ head: () => head }, { lastDeployedCommit: 'c1', checkOnStart: false, clockAt: 1_000 });
+  h.actor.start();
+  const interval = pollDelayMs({ repo: repoFixture(), attempt: 0 }, 0.5);
+  assert.equal(h.actor.getSnapshot().context.nextCheckAt, 1_000 + interval);
+  head = 'c2';
+  h.clock.increment(interval);
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  assert.equal(h.finished[0]?.run.startedAt, 1_000 + interval);
+  const ctx = h.actor.getSnapshot().context;
+  assert.equal(ctx.lastCheckAt, 1_000 + interval);
+  assert.equal(ctx.nextCheckAt, 1_000 + 2 * interval);
+});
+
+test('a hung apply with a good commit to go back to is cut by applyTimeout and rolled back', async () => {
+  const hangOnBad = (c: string | null) => (c === 'bad' ? new Promise<void>(() => {}) : Promise.resolve());
+  const h = harness({ head: () => 'bad', applyGate: hangOnBad }, { lastDeployedCommit: 'good' });
+  h.actor.start();
+  await waitFor(h.actor, (s) => s.matches('applying'), { timeout: 2_000 });
+  h.clock.increment(60_000 + 10_000);
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  const run = h.finished[0]!.run;
+  assert.equal(run.outcome, 'rolled_back');
+  assert.deepEqual([run.error?.stage, run.error?.code, run.error?.transient], ['applying', 'STAGE_TIMEOUT', false]);
+  assert.equal(h.finished[0]?.pinnedCommit, 'bad');
+  assert.equal(h.actor.getSnapshot().context.lastDeployedCommit, 'good');
+});
+
+test('a failure inside rollingBack is the rollback error; the plaintext the deploy wrote is still cleaned up', async () => {
+  const h = harness(
+    {
+      head: () => 'bad',
+      verifyFails: (c) => (c === 'bad' ? fail('VERIFY_UNHEALTHY') : null),
+      decryptFails: (n) => (n === 2 ? fail('SOPS_NO_MATCHING_KEY') : null),
+    },
+    { lastDeployedCommit: 'good', repo: { decrypt: [{ file: '.env.enc' }] } },
+  );
+  h.actor.start();
+  await idleAfter(h.actor, () => h.finished.length === 1);
+  const run = h.finished[0]!.run;
+  assert.equal(run.outcome, 'failed');
+  assert.deepEqual([run.error?.stage, run.error?.code], ['verifying', 'VERIFY_UNHEALTHY']);
+  assert.deepEqual([run.rollbackError?.stage, run.rollbackError?.code], ['rollingBack', 'SOPS_NO_MATCHING_KEY']);
+  assert.deepEqual(h.calls.filter((c) => c.name === 'pull').map((c) => (c.input as { commit: string | null }).commit), ['bad', 'good']);
+  assert.deepEqual(h.cleaned.map((files) => files.length), [1], 'one cleanup, of the one file the deploy decrypted');
+});
+
+// The rules, as plain functions of the context (deploy-rules.ts).
+
+const ruleContext = (over: Partial<DeployContext> = {}): DeployContext => ({
+  repo: repoFixture(), lastDeployedCommit: 'good', lastConfigHash: 'hash-1', pinnedCommit: null, suspended: false, remoteHead: null,
+  lastCheckAt: null, nextCheckAt: null, lastError: null, attempt: 0, run: null, followUp: null, suspendRequested: false, pendingConfig: null, ...over,
+});
+const stepError = (transient: boolean): StepError => ({ stage: 'applying', code: 'X', message: 'x', transient });
+
+test('rules: a head deploys when new, pinned, forced or the config changed', () => {
+  const ctx = ruleContext({ pinnedCommit: 'bad' });
+  assert.equal(decideDeploy(ctx, 'good'), 'unchanged');
+  assert.equal(decideDeploy(ctx, 'new'), 'deploy');
+  assert.equal(decideDeploy(ctx, 'bad'), 'pinned');
+  assert.equal(decideDeploy({ ...ctx, lastConfigHash: 'old' }, 'good'), 'deploy');
+  assert.equal(decideDeploy({ ...ctx, run: newRun(ctx, 0, { trigger: 'api', forced: true }) }, 'bad'), 'deploy');
+});
+
+test('rules: a run starts at the time it is given and remembers the last good commit', () => {
+  const run = newRun(ruleContext(), 42_000, { trigger: 'webhook', forced: false, commit: 'c2' });
+  assert.deepEqual([run.startedAt, run.previousCommit, run.commit, run.deploymentId], [42_000, 'good', 'c2', null]);
+});
+
+test('rules: rollback only to a different known-good commit, only for a non-transient failure, only when enabled', () => {
+  const run = newRun(ruleContext(), 0, { trigger: 'poll', forced: false, commit: 'bad' });
+  assert.equal(canRollback(ruleContext({ run }), stepError(false)), true);
+  assert.equal(canRollback(ruleContext({ run }), stepError(true)), false);
+  assert.equal(canRollback(ruleContext({ run: { ...run, previousCommit: null } }), stepError(false)), false);
+  assert.equal(canRollback(ruleContext({ run: { ...run, commit: 'good' } }), stepError(false)), false);
+  assert.equal(canRollback(ruleContext({ run, repo: repoFixture({ rollback: false }) }), stepError(false)), false);
+});
+
+test('rules: concluding a run sets outcome, pin, backoff and notice; a state without a run says so', () => {
+  const base = { ...ruleContext({ pinnedCommit: 'older', attempt: 2 }), notice: null, rolledBack: false };
+  const run = newRun(base, 0, { trigger: 'poll', forced: false, commit: 'bad' });
+  const transient = conclude({ ...base, run: { ...run, error: stepError(true) } });
+  assert.deepEqual([transient.run?.outcome, transient.pinnedCommit, transient.attempt, transient.notice?.kind], ['failed', 'older', 3, 'failed']);
+  const rolledBack = conclude({ ...base, rolledBack: true, run: { ...run, error: stepError(false) } });
+  assert.deepEqual([rolledBack.run?.outcome, rolledBack.pinnedCommit, rolledBack.attempt], ['rolled_back', 'bad', 0]);
+  const manual = conclude({ ...base, run: newRun(base, 0, { trigger: 'rollback', forced: true, commit: 'c1' }) });
+  assert.deepEqual([manual.run?.outcome, manual.lastDeployedCommit, manual.pinnedCommit], ['success', 'c1', 'good']);
+  assert.throws(() => activeRun(base), /deploy machine: no run in this state/);
 });

@@ -1,9 +1,9 @@
-/** Parsing, validation reasons (never containing the token), masking, and the config-schema hook. */
+/** Parsing, validation reasons (never containing the token), masking, and the validator passed to the config schema. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ProjectFileSchema } from '../../../src/config/schema.ts';
+import { projectSchemas } from '../../../src/config/schema.ts';
 import {
-  installNotificationUrlValidation, maskNotificationUrl, parseShoutrrrUrl, validateNotificationUrl, NotificationUrlError,
+  maskNotificationUrl, parseShoutrrrUrl, validateNotificationUrl, NotificationUrlError,
 } from '../../../src/notify/index.ts';
 
 test('valid URLs of every service parse', () => {
@@ -97,8 +97,8 @@ test('masking replaces tokens and passwords with *** for every service', () => {
   assert.match(teams, /x\.logic\.azure\.com/);
 });
 
-test('after installNotificationUrlValidation() the project schema rejects bad notification URLs', () => {
-  installNotificationUrlValidation();
+test('with validateNotificationUrl passed in, the project schema rejects bad notification URLs', () => {
+  const { ProjectFileSchema } = projectSchemas(validateNotificationUrl);
   const project = (urls: string[]) => ({
     project: 'home',
     repositories: { web: { url: 'https://github.com/a/b.git', notifications: { failure: urls } } },

@@ -10,7 +10,7 @@ import { DeploySlots } from '../../../src/actors/deploy-slots.ts';
 import { silentLogger } from '../../../src/logger.ts';
 import type { RepoConfig, ProjectConfig } from '../../../src/config/schema.ts';
 import type { RunTask } from '../../../src/workers/types.ts';
-import { until, sleep } from '../../helpers/wait.ts';
+import { until } from '../../helpers/wait.ts';
 import { countDeployments, lastSuccessfulDeployment, listDeploymentsByStatus } from '../../helpers/store-queries.ts';
 
 function repo(project: string, name: string, over: Partial<RepoConfig> = {}): RepoConfig {
@@ -46,7 +46,7 @@ function fakeTasks(opts: { heads: Record<string, string>; applyGate?: () => Prom
         applies.push(input.project as string);
         try {
           if (opts.applyGate) await opts.applyGate();
-          else await sleep(30);
+          else await new Promise<void>((r) => setImmediate(r));
         } finally {
           running -= 1;
         }
@@ -76,7 +76,11 @@ function build(store: Store, runTask: RunTask, load: () => LoadedConfig, max = 1
 
 test('the global deploy limit holds: three repos, limit 1, never two applies at once', async () => {
   const store = Store.open(':memory:');
-  const tasks = fakeTasks({ heads: {} });
+  // Each apply holds its slot until every repository still to deploy is queued for one: the limit is contended.
+  const allQueued = async () => {
+    await until(() => sup.slots.queued === 3 - tasks.applies.length, 'the other repositories queued for a slot', 10_000, 5);
+  };
+  const tasks = fakeTasks({ heads: {}, applyGate: allQueued });
   const cfg = config([project('p', [repo('p', 'a'), repo('p', 'b'), repo('p', 'c')])]);
   const sup = build(store, tasks.runTask, () => cfg, 1);
   sup.start(cfg);

@@ -62,7 +62,7 @@ export function detectContainerId(src: { cgroup?: string | null; mountinfo?: str
 }
 
 /** Reads the detection sources of the current process (missing files are fine: not Linux, or no /proc). */
-export async function readContainerId(env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
+async function readContainerId(env: NodeJS.ProcessEnv = process.env): Promise<string | null> {
   const read = (p: string) => readFile(p, 'utf8').catch(() => null);
   const [cgroup, mountinfo] = await Promise.all([read('/proc/self/cgroup'), read('/proc/self/mountinfo')]);
   return detectContainerId({ cgroup, mountinfo, hostname: env['HOSTNAME'] ?? null });
@@ -127,7 +127,7 @@ export interface SelfUpdateStore {
 }
 
 /** Commit checked out at `dir` (HEAD), or null when there is no readable checkout. */
-export async function checkoutHead(dir: string): Promise<string | null> {
+async function checkoutHead(dir: string): Promise<string | null> {
   try {
     return await git.resolveRef({ fs, dir, ref: 'HEAD' });
   } catch {

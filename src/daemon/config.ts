@@ -1,0 +1,34 @@
+/**
+ * @module Boot step 2, the configuration: the project loader the supervisor reloads with (notification URLs checked
+ * by notify's validator, `only` repositories for one-shot deploys), and the config directory watcher.
+ */
+import type { Logger } from 'pino';
+import type { Settings } from '../config/settings.ts';
+import { loadProjects } from '../config/load.ts';
+import { watchConfigDir, type ConfigWatcher } from '../config/watch.ts';
+import { validateNotificationUrl } from '../notify/index.ts';
+import type { LoadedConfig } from '../supervisor/supervisor.ts';
+
+/** Loads every project file of the config directory, keeping only the `only` repositories when given. */
+export function configLoader(settings: Settings, env: NodeJS.ProcessEnv, only?: string[]): () => Promise<LoadedConfig> {
+  return async () => {
+    const r = await loadProjects(settings.configPath, {
+      env,
+      dataPath: settings.dataPath,
+      githubToken: settings.githubToken,
+      checkNotificationUrl: validateNotificationUrl,
+    });
+    if (only) r.projects = r.projects.map((p) => ({ ...p, repositories: p.repositories.filter((x) => only.includes(x.key)) }));
+    return r;
+  };
+}
+
+/** Watches the config directory and reloads on change; resolves once the watcher is ready and a catch-up reload ran. */
+export async function watchConfig(settings: Settings, reload: () => Promise<unknown>, log: Logger): Promise<ConfigWatcher> {
+  const watcher = watchConfigDir(settings.configPath, reload, { log: log.child({ component: 'config' }) });
+  // A file written between the first load and the end of the watcher's initial scan raises no event: reload once
+  // the watcher is ready so such an edit is not missed until the next change (the diff is empty otherwise).
+  await watcher.ready;
+  await reload();
+  return watcher;
+}

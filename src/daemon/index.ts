@@ -1,0 +1,81 @@
+/**
+ * @module The daemon's composition root. Boot steps in order: store (crash recovery) → config → effects (worker
+ * pool, Docker clients, verify, notify) → self-update recovery → supervisor → HTTP → config watcher; `close()` runs
+ * the ordered shutdown (shutdown.ts).
+ */
+import type { Logger } from 'pino';
+import type { Settings } from '../config/settings.ts';
+import type { ConfigWatcher } from '../config/watch.ts';
+import { createLogger } from '../logger.ts';
+import type { Store } from '../store/index.ts';
+import { Supervisor } from '../supervisor/supervisor.ts';
+import { selfMatcher } from '../compose/self-update.ts';
+import { VERSION } from '../version.ts';
+import { openStore, recoverSelfUpdates } from './store.ts';
+import { configLoader, watchConfig } from './config.ts';
+import { createEffects } from './effects.ts';
+import { startHttp, type HttpServer } from './http.ts';
+import { shutdownOnce } from './shutdown.ts';
+
+export interface DaemonOptions {
+  settings: Settings;
+  env?: NodeJS.ProcessEnv;
+  log?: Logger;
+  /** Watch the config directory for changes (default true). */
+  watch?: boolean;
+  /** Listen for HTTP (default true). */
+  http?: boolean;
+  /** Only spawn these repository keys (one-shot CLI deploys). */
+  only?: string[];
+  /** Do not check repositories at start (one-shot CLI deploys send their own event). */
+  checkOnStart?: boolean;
+  /** Test hook: notification API base URL overrides per service. */
+  notifyOverrides?: Record<string, string>;
+}
+
+export interface Daemon {
+  readonly url: string | null;
+  readonly supervisor: Supervisor;
+  readonly store: Store;
+  readonly log: Logger;
+  readonly settings: Settings;
+  close(): Promise<void>;
+}
+
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
+  const { settings } = opts;
+  const log = opts.log ?? createLogger({ level: settings.logLevel, format: settings.logFormat });
+  const store = await openStore(settings, log);
+
+  const loadConfig = configLoader(settings, opts.env ?? process.env, opts.only);
+  const config = await loadConfig();
+  for (const e of config.errors) log.error({ file: e.file, path: e.path }, `config error: ${e.message}`);
+
+  const effects = createEffects({ settings, store, log, notifyOverrides: opts.notifyOverrides });
+  const self = await recoverSelfUpdates(store, effects.docker(), log);
+
+  const supervisor = new Supervisor({
+    store,
+    runTask: effects.runTask,
+    verify: effects.verify,
+    notify: effects.notify,
+    loadConfig,
+    log,
+    maxConcurrentDeploys: settings.maxConcurrentDeploys,
+    secrets: { ageKeyFile: settings.sopsAgeKeyFile, ageKey: settings.sopsAgeKey },
+    checkOnStart: opts.checkOnStart ?? true,
+    isSelf: selfMatcher(self),
+  });
+  supervisor.start(config);
+
+  let http: HttpServer | null = null;
+  if (opts.http ?? true) {
+    http = await startHttp({ settings, store, supervisor, docker: effects.docker(), log });
+    log.info({ url: http.url, version: VERSION, projects: config.projects.length, configErrors: config.errors.length }, 'Shiparr is serving');
+  }
+  let watcher: ConfigWatcher | null = null;
+  if (opts.watch ?? true) watcher = await watchConfig(settings, () => supervisor.reload(), log);
+
+  const close = shutdownOnce({ log, watcher, http, supervisor, graceMs: settings.shutdownGraceSeconds * 1000, pool: effects.pool, store });
+  return { url: http?.url ?? null, supervisor, store, log, settings, close };
+}
