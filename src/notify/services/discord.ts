@@ -59,7 +59,7 @@ interface Embed {
 }
 
 /** Splits the text into embeds and the embeds into requests, within Discord's limits. */
-function discordBatches(text: string, title: string, splitLines: boolean): Embed[][] {
+export function discordBatches(text: string, title: string, splitLines: boolean): Embed[][] {
   const pieces = splitLines
     ? text.split('\n').filter((l) => l.trim() !== '').map((l) => cut(l, EMBED_MAX))
     : partition(text, EMBED_MAX);
