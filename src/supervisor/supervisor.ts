@@ -250,7 +250,6 @@ export class Supervisor {
     if (entry.actor !== actor) return;
     const key = entry.repo.key;
     entry.actor = null;
-    this.#slots.release(key);
     const policy = this.#deps.restart ?? { max: 5, windowMs: 10 * 60_000, baseDelayMs: 1_000 };
     const now = Date.now();
     entry.restartTimes = entry.restartTimes.filter((t) => now - t < policy.windowMs);
@@ -289,7 +288,6 @@ export class Supervisor {
     const openId = entry.actor?.getSnapshot().context.run?.deploymentId ?? null;
     entry.actor?.stop();
     entry.actor = null;
-    this.#slots.release(key);
     this.#entries.delete(key);
     // A repository removed from the config mid-deploy: its aborted run must not stay `running` until the next boot.
     // (At shutdown, stop() marks every open row interrupted itself, self-updates excepted.)
@@ -433,19 +431,25 @@ export class Supervisor {
     const entry = this.#entryFor(key);
     if (this.#stopping) throw new ConflictError('Shiparr is shutting down');
     if (entry.failed || !entry.actor) throw new ConflictError(`repository ${key} actor is ${entry.failed ? 'failed' : 'restarting'}`);
-    const ctx = entry.actor.getSnapshot().context;
-    if (ctx.suspended) throw new ConflictError(`repository ${key} is suspended; resume it first`);
-    // Coalesce: a deploy already queued behind the current one answers for this request too.
-    if (ctx.followUp?.kind === 'deploy' && ctx.followUp.deploymentId !== null && !commit) return { deploymentId: ctx.followUp.deploymentId };
-    const row = this.#deps.store.createDeployment({ repoKey: key, trigger, status: 'pending', commit, previousCommit: ctx.lastDeployedCommit, configHash: entry.repo.configHash });
-    entry.actor.send({ type: 'repo.deploy', trigger, deploymentId: row.id, commit });
-    return { deploymentId: row.id };
+    // The actor decides and records; its answer comes back as an emitted event while send() runs.
+    let answer: { deploymentId: number } | { rejected: string } | null = null;
+    const accepted = entry.actor.on('deploy.accepted', (e) => (answer = { deploymentId: e.deploymentId }));
+    const rejected = entry.actor.on('deploy.rejected', (e) => (answer = { rejected: e.reason }));
+    try {
+      entry.actor.send({ type: 'repo.deploy', trigger, commit });
+    } finally {
+      accepted.unsubscribe();
+      rejected.unsubscribe();
+    }
+    const a = answer as { deploymentId: number } | { rejected: string } | null;
+    if (a && 'deploymentId' in a) return a;
+    if (a?.rejected === 'suspended') throw new ConflictError(`repository ${key} is suspended; resume it first`);
+    throw new ConflictError(`repository ${key} did not take the deploy request`);
   }
 
   suspend(key: string): RepoStatus {
     const entry = this.#entryFor(key);
     entry.actor?.send({ type: 'repo.suspend' });
-    this.#deps.store.updateRepositoryState(key, { suspended: true });
     return this.get(key) as RepoStatus;
   }
 
@@ -453,7 +457,6 @@ export class Supervisor {
     const entry = this.#entryFor(key);
     if (entry.failed) this.#respawn(key);
     entry.actor?.send({ type: 'repo.resume' });
-    this.#deps.store.updateRepositoryState(key, { suspended: false });
     return this.get(key) as RepoStatus;
   }
 
