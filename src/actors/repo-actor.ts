@@ -192,6 +192,12 @@ export function createRepoLogic(deps: RepoDeps) {
         }
         self.send({ type: 'deployment.opened', deploymentId: id, trigger: p.trigger, commit: p.commit });
       },
+      interruptRuns: (_, { deploymentIds }) => {
+        for (const id of deploymentIds) {
+          history.finishDeployment(id, { status: 'interrupted', error: 'interrupted: the repository was removed from the configuration' });
+          deps.log.warn({ deploymentId: id }, 'repository removed during a deploy; deployment marked interrupted');
+        }
+      },
       runStarted: ({ context: { repo } }, { run }) => {
         const id = run.deploymentId;
         if (id === null) return;

@@ -67,6 +67,8 @@ const deploySetup = setup({
     openDeployment: (_, _p: OpenDeploymentParams) => {},
     /** The run holds a deploy slot and starts pulling: record it as running and report it. */
     runStarted: (_, _p: { run: Run }) => {},
+    /** Close the open rows of a run and of a queued deploy as interrupted: the repository was removed. */
+    interruptRuns: (_, _p: { deploymentIds: number[] }) => {},
     /** A check finished (any result). */
     recordCheck: (_, _p: { commit: string | null; result: 'changed' | 'unchanged' | 'pinned' | 'error'; error: StepError | null }) => {},
     /** The run ended: persist status, stage, error, pin, last good commit. */
@@ -235,6 +237,17 @@ export const deployMachine = deploySetup.createMachine({
     'repo.suspend': { actions: [assign({ suspendRequested: true }), { type: 'persistSuspended', params: { suspended: true } }] },
     'repo.resume': { actions: [assign({ suspendRequested: false }), { type: 'persistSuspended', params: { suspended: false } }] },
     'config.updated': { actions: assign({ pendingConfig: ({ event }) => event.repo }) },
+    // Stopped right after this: a run not yet concluded and a deploy still queued will never finish.
+    'repo.removed': {
+      actions: {
+        type: 'interruptRuns',
+        params: ({ context: { run, followUp } }) => ({
+          deploymentIds: [run && run.outcome === null ? run.deploymentId : null, followUp?.kind === 'deploy' ? followUp.deploymentId : null].filter(
+            (id): id is number => id !== null,
+          ),
+        }),
+      },
+    },
   },
   states: {
     boot: {

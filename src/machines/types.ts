@@ -84,7 +84,9 @@ export type DeployEvent =
   /** The reply of the openDeployment action: the row of an accepted deploy request exists. */
   | { type: 'deployment.opened'; deploymentId: number; trigger: DeployTrigger; commit: string | null }
   /** The deploy slot actor holds a slot. */
-  | { type: 'slot.acquired' };
+  | { type: 'slot.acquired' }
+  /** The repository left the configuration: the actor is stopped right after this event. */
+  | { type: 'repo.removed' };
 
 /** What the machine tells whoever sent a deploy request (`actor.on(...)`): the row that answers it, or why not. */
 export type DeployEmitted =
