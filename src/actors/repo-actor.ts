@@ -4,17 +4,20 @@
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { fromPromise } from 'xstate';
+import { fromCallback, fromPromise } from 'xstate';
 import type { Logger } from 'pino';
 import type { RepoConfig } from '../config/schema.ts';
 import type { DeployStage, DeploymentTrigger, FinalDeploymentStatus, NotifyOutcome, OpenDeploymentStatus, RepoActivity, VerifyResult } from '../domain/types.ts';
 import { TaskError } from '../errors.ts';
 import { deployMachine, type Notice } from '../machines/deploy-machine.ts';
-import type { Run, StepError } from '../machines/types.ts';
+import type { Run, SlotIn, StepError } from '../machines/types.ts';
 import type { RunTask } from '../workers/types.ts';
 import type { DeploySlots } from './deploy-slots.ts';
 
-/** The store methods the actor layer writes with (the single writer of deployment history). */
+/**
+ * The store methods the actor layer writes with: the repository actor is the single writer of its deployment rows
+ * and of its repository's flags (suspended, pin, last check).
+ */
 export interface HistoryWriter {
   createDeployment(i: {
     repoKey: string;
@@ -69,6 +72,9 @@ export function createRepoLogic(deps: RepoDeps) {
   const logTo = (id: number | null, line: string) => {
     if (id !== null) history.appendDeploymentLog(id, `[${ts()}] ${line}\n`);
   };
+  // A deployment row is opened here only: for an accepted deploy request, or when a check starts a run.
+  const openRow = (repo: RepoConfig, run: Pick<Run, 'trigger' | 'commit' | 'previousCommit'>) =>
+    history.createDeployment({ repoKey: repo.key, trigger: run.trigger, status: 'pending', commit: run.commit, previousCommit: run.previousCommit, configHash: repo.configHash }).id;
   const failWith = (stage: DeployStage, id: number | null, r: { code: string; message: string; transient: boolean; output?: string }) => {
     logTo(id, `${stage}: FAILED ${r.code}: ${r.message}${r.output ? `\n${r.output.trimEnd()}` : ''}`);
     const err = new TaskError(stage, r.code, r.message, { transient: r.transient });
@@ -82,20 +88,35 @@ export function createRepoLogic(deps: RepoDeps) {
         if (!r.ok) throw failWith('checking', null, r);
         return { commit: r.commit };
       }),
-      openRun: fromPromise(async ({ input, signal }) => {
+      openRun: fromPromise(async ({ input }) => {
         const { repo, run } = input;
-        let id = run.deploymentId;
-        if (id === null) {
-          id = history.createDeployment({ repoKey: repo.key, trigger: run.trigger, status: 'pending', commit: run.commit, previousCommit: run.previousCommit, configHash: repo.configHash }).id;
-        } else {
-          history.updateDeployment(id, { commit: run.commit, previousCommit: run.previousCommit, configHash: repo.configHash });
-        }
-        if (deps.slots.inUse > 0) logTo(id, 'waiting for a free deploy slot');
-        await deps.slots.acquire(repo.key, signal);
-        history.updateDeployment(id, { status: 'running', stage: 'pulling' });
-        logTo(id, `deploy ${short(run.commit)} (trigger ${run.trigger}${run.forced ? ', forced' : ''}) of ${repo.key} branch ${repo.branch}`);
-        deps.report({ type: 'deployment.started', repoKey: repo.key, deploymentId: id, commit: run.commit, trigger: run.trigger, at: ts() });
-        return { deploymentId: id };
+        if (run.deploymentId === null) return { deploymentId: openRow(repo, run) };
+        history.updateDeployment(run.deploymentId, { commit: run.commit, previousCommit: run.previousCommit, configHash: repo.configHash });
+        return { deploymentId: run.deploymentId };
+      }),
+      // Waits for a global deploy slot and holds it while the run lives. The one place a slot is released: when this
+      // actor stops (the run reached finishing, or the repository actor was stopped), or when its owner dies of an
+      // error (XState leaves a crashed actor's children running, so the owner is watched too).
+      deploySlot: fromCallback<{ type: 'slot.acquired' }, SlotIn>(({ input, sendBack }) => {
+        const { key, deploymentId, owner } = input;
+        let released = false;
+        const release = () => {
+          if (released) return;
+          released = true;
+          deps.slots.release(key);
+        };
+        if (deps.slots.inUse > 0) logTo(deploymentId, 'waiting for a free deploy slot');
+        deps.slots.acquire(key).then(
+          () => {
+            if (!released) sendBack({ type: 'slot.acquired' });
+          },
+          () => undefined,
+        );
+        const owned = owner.subscribe({ error: release, complete: release });
+        return () => {
+          owned.unsubscribe();
+          release();
+        };
       }),
       pull: fromPromise(async ({ input, signal }) => {
         const { repo, deploymentId: id } = input;
@@ -163,6 +184,27 @@ export function createRepoLogic(deps: RepoDeps) {
       }),
     },
     actions: {
+      openDeployment: ({ context: { repo }, self }, p) => {
+        const id = openRow(repo, p);
+        if (p.supersedes !== null) {
+          history.finishDeployment(p.supersedes, { status: 'interrupted', error: `interrupted: replaced by deployment ${id} before it started` });
+          deps.report({ type: 'deployment.finished', repoKey: repo.key, deploymentId: p.supersedes, status: 'interrupted', stage: null, commit: null, durationMs: null, at: ts() });
+        }
+        self.send({ type: 'deployment.opened', deploymentId: id, trigger: p.trigger, commit: p.commit });
+      },
+      interruptRuns: (_, { deploymentIds }) => {
+        for (const id of deploymentIds) {
+          history.finishDeployment(id, { status: 'interrupted', error: 'interrupted: the repository was removed from the configuration' });
+          deps.log.warn({ deploymentId: id }, 'repository removed during a deploy; deployment marked interrupted');
+        }
+      },
+      runStarted: ({ context: { repo } }, { run }) => {
+        const id = run.deploymentId;
+        if (id === null) return;
+        history.updateDeployment(id, { status: 'running', stage: 'pulling' });
+        logTo(id, `deploy ${short(run.commit)} (trigger ${run.trigger}${run.forced ? ', forced' : ''}) of ${repo.key} branch ${repo.branch}`);
+        deps.report({ type: 'deployment.started', repoKey: repo.key, deploymentId: id, commit: run.commit, trigger: run.trigger, at: ts() });
+      },
       recordCheck: (_, p) => {
         history.updateRepositoryState(_.context.repo.key, { lastCheckedAt: ts(), ...(p.commit ? { lastSeenCommit: p.commit } : {}) });
         deps.report({ type: 'check', repoKey: _.context.repo.key, result: p.result === 'pinned' ? 'unchanged' : p.result, at: ts() });
@@ -170,12 +212,8 @@ export function createRepoLogic(deps: RepoDeps) {
       },
       finishRun: ({ context }, p) => {
         const run: Run = p.run;
-        deps.slots.release(context.repo.key);
-        let id = run.deploymentId;
-        if (id === null) {
-          // A forced deploy that failed before it was recorded (e.g. the check failed): record it now.
-          id = history.createDeployment({ repoKey: context.repo.key, trigger: run.trigger, status: 'running', commit: run.commit, previousCommit: run.previousCommit, configHash: context.repo.configHash }).id;
-        }
+        // Forced runs have their row from the request, the others from openRun: no id means opening it failed.
+        const id = run.deploymentId ?? openRow(context.repo, run);
         const status: FinalDeploymentStatus = run.outcome ?? 'failed';
         const error = describeError(run.error, run.rollbackError);
         history.finishDeployment(id, {

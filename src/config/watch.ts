@@ -1,5 +1,6 @@
 /**
- * @module Watches SHIPARR_CONFIG_PATH with chokidar and calls `onChange` once per burst of edits (debounced).
+ * @module Watches SHIPARR_CONFIG_PATH with chokidar and calls `onChange` once per burst of edits (debounced);
+ * reloads that overlap are serialised by the supervisor, not here.
  * Atomic-save editors (write temp + rename) and renames show up as add/unlink pairs; the debounce folds them.
  */
 import { watch, type FSWatcher } from 'chokidar';
@@ -19,30 +20,15 @@ const PROJECT_FILE = /\.ya?ml$/i;
 export function watchConfigDir(dir: string, onChange: () => Promise<unknown> | void, opts: { log: Logger; debounceMs?: number }): ConfigWatcher {
   const debounceMs = opts.debounceMs ?? 300;
   let timer: NodeJS.Timeout | null = null;
-  let running = false;
-  let again = false;
-  const fire = async () => {
-    timer = null;
-    if (running) {
-      again = true;
-      return;
-    }
-    running = true;
-    try {
-      await onChange();
-    } catch (err) {
-      opts.log.error({ err }, 'config reload failed');
-    } finally {
-      running = false;
-      if (again) {
-        again = false;
-        schedule();
-      }
-    }
-  };
+  // One call per burst; calls do not overlap only if `onChange` serialises itself (the supervisor's reload does).
   const schedule = () => {
     if (timer) clearTimeout(timer);
-    timer = setTimeout(() => void fire(), debounceMs);
+    timer = setTimeout(() => {
+      timer = null;
+      Promise.resolve()
+        .then(onChange)
+        .catch((err: unknown) => opts.log.error({ err }, 'config reload failed'));
+    }, debounceMs);
   };
   const watcher: FSWatcher = watch(dir, {
     ignoreInitial: true,

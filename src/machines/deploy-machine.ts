@@ -13,10 +13,10 @@
  * as `input.now` (tests: `() => clock.now()` of the SimulatedClock given to createActor). Without it the chart
  * runs on wall time, which is the time of XState's default clock. No other time source is read here.
  */
-import { assign, fromPromise, setup } from 'xstate';
+import { assign, emit, fromCallback, fromPromise, setup, spawnChild, stopChild } from 'xstate';
 import type {
-  ApplyIn, ApplyOut, CheckIn, CheckOut, DecryptIn, DecryptOut, DeployEvent, DeployInput, DeployTrigger,
-  NotifyIn, NotifyOut, OpenRunIn, OpenRunOut, PullIn, PullOut, Run, Stage, StepError, VerifyIn, VerifyOut,
+  ApplyIn, ApplyOut, CheckIn, CheckOut, DecryptIn, DecryptOut, DeployEmitted, DeployEvent, DeployInput, DeployTrigger,
+  NotifyIn, NotifyOut, OpenDeploymentParams, OpenRunIn, OpenRunOut, PullIn, PullOut, Run, SlotIn, Stage, StepError, VerifyIn, VerifyOut,
 } from './types.ts';
 import {
   activeRun, canRollback, checkFailed, conclude, decideDeploy, newRun, pollDelayMs, present, timeoutError, toStepError,
@@ -44,8 +44,15 @@ const forcedRun = (ctx: Context) => newRun(ctx, ctx.now(), { ...present(ctx.foll
 const STAGE_TIMEOUT_MARGIN_MS = 10_000;
 
 const deploySetup = setup({
-  types: {} as { context: Context; events: DeployEvent; input: DeployInput & { jitter?: number; now?: () => number } },
+  types: {} as { context: Context; events: DeployEvent; emitted: DeployEmitted; input: DeployInput & { jitter?: number; now?: () => number } },
   actors: {
+    /**
+     * Holds one of the global deploy slots for a run: sends `slot.acquired` once it has one, and releases it when it
+     * stops (the run finished, or this actor ended). Default: unlimited slots.
+     */
+    deploySlot: fromCallback<{ type: 'slot.acquired' }, SlotIn>(({ sendBack }) => {
+      sendBack({ type: 'slot.acquired' });
+    }),
     check: notProvided<CheckOut, CheckIn>('check'),
     openRun: notProvided<OpenRunOut, OpenRunIn>('openRun'),
     pull: notProvided<PullOut, PullIn>('pull'),
@@ -56,6 +63,12 @@ const deploySetup = setup({
     notify: notProvided<NotifyOut, Pick<NotifyIn, 'repo'> & { notice: Notice }>('notify'),
   },
   actions: {
+    /** Record an accepted deploy request; answers with `deployment.opened` (sent to the actor itself). */
+    openDeployment: (_, _p: OpenDeploymentParams) => {},
+    /** The run holds a deploy slot and starts pulling: record it as running and report it. */
+    runStarted: (_, _p: { run: Run }) => {},
+    /** Close the open rows of a run and of a queued deploy as interrupted: the repository was removed. */
+    interruptRuns: (_, _p: { deploymentIds: number[] }) => {},
     /** A check finished (any result). */
     recordCheck: (_, _p: { commit: string | null; result: 'changed' | 'unchanged' | 'pinned' | 'error'; error: StepError | null }) => {},
     /** The run ended: persist status, stage, error, pin, last good commit. */
@@ -195,19 +208,46 @@ export const deployMachine = deploySetup.createMachine({
           context.followUp ?? { kind: 'check', trigger: event.trigger ?? 'webhook', deploymentId: null, commit: null },
       }),
     },
-    'repo.deploy': {
-      actions: assign({
-        followUp: ({ context: { followUp }, event }) => ({
-          kind: 'deploy',
-          trigger: event.trigger ?? 'api',
-          deploymentId: followUp?.kind === 'deploy' ? followUp.deploymentId ?? event.deploymentId ?? null : event.deploymentId ?? null,
-          commit: event.commit ?? (followUp?.kind === 'deploy' ? followUp.commit : null),
-        }),
-      }),
+    // A deploy request without a commit joins a deploy already queued (one answer, one row); any other opens a row of
+    // its own (openDeployment answers with deployment.opened), replacing a queued deploy that never ran.
+    'repo.deploy': [
+      {
+        guard: ({ context: { followUp }, event }) => followUp?.kind === 'deploy' && followUp.deploymentId !== null && !event.commit,
+        actions: emit(({ context }) => ({ type: 'deploy.accepted' as const, deploymentId: present(context.followUp?.deploymentId ?? null, 'queued deployment') })),
+      },
+      {
+        actions: {
+          type: 'openDeployment',
+          params: ({ context: { followUp, lastDeployedCommit }, event }) => ({
+            trigger: event.trigger ?? 'api',
+            commit: event.commit ?? null,
+            previousCommit: lastDeployedCommit,
+            supersedes: followUp?.kind === 'deploy' ? followUp.deploymentId : null,
+          }),
+        },
+      },
+    ],
+    'deployment.opened': {
+      actions: [
+        assign({ followUp: ({ event }) => ({ kind: 'deploy' as const, trigger: event.trigger, deploymentId: event.deploymentId, commit: event.commit }) }),
+        emit(({ event }) => ({ type: 'deploy.accepted' as const, deploymentId: event.deploymentId })),
+      ],
     },
-    'repo.suspend': { actions: assign({ suspendRequested: true }) },
-    'repo.resume': { actions: assign({ suspendRequested: false }) },
+    // Persisted when asked for, taking effect at the next idle.
+    'repo.suspend': { actions: [assign({ suspendRequested: true }), { type: 'persistSuspended', params: { suspended: true } }] },
+    'repo.resume': { actions: [assign({ suspendRequested: false }), { type: 'persistSuspended', params: { suspended: false } }] },
     'config.updated': { actions: assign({ pendingConfig: ({ event }) => event.repo }) },
+    // Stopped right after this: a run not yet concluded and a deploy still queued will never finish.
+    'repo.removed': {
+      actions: {
+        type: 'interruptRuns',
+        params: ({ context: { run, followUp } }) => ({
+          deploymentIds: [run && run.outcome === null ? run.deploymentId : null, followUp?.kind === 'deploy' ? followUp.deploymentId : null].filter(
+            (id): id is number => id !== null,
+          ),
+        }),
+      },
+    },
   },
   states: {
     boot: {
@@ -219,7 +259,7 @@ export const deployMachine = deploySetup.createMachine({
         }),
       },
       always: [
-        { guard: 'isSuspended', target: 'suspended' },
+        { guard: 'isSuspended', target: 'suspended', actions: { type: 'persistSuspended', params: { suspended: true } } },
         { guard: ({ context }) => context.checkTrigger === 'boot' && context.bootDelayMs === 0, target: 'checking' },
         { guard: ({ context }) => context.checkTrigger !== 'boot', target: 'idle' },
       ],
@@ -329,7 +369,8 @@ export const deployMachine = deploySetup.createMachine({
       },
     },
     pulling: {
-      description: 'Record the deployment (waiting for a free deploy slot), then force the checkout to exactly the target commit.',
+      description:
+        'Record the deployment, take a deploy slot (held until finishing, or until the actor ends), then force the checkout to exactly the target commit.',
       initial: 'opening',
       states: {
         opening: {
@@ -337,12 +378,31 @@ export const deployMachine = deploySetup.createMachine({
             src: 'openRun',
             input: ({ context }) => ({ repo: context.repo, run: activeRun(context) }),
             onDone: {
-              target: 'syncing',
-              actions: assign({
-                run: ({ context, event }) => ({ ...activeRun(context), deploymentId: event.output.deploymentId, startedAt: context.now() }),
-              }),
+              target: 'waiting',
+              actions: [
+                assign({ run: ({ context, event }) => ({ ...activeRun(context), deploymentId: event.output.deploymentId }) }),
+                spawnChild('deploySlot', {
+                  id: 'slot',
+                  input: ({ context, self }) => ({
+                    key: context.repo.key,
+                    deploymentId: present(activeRun(context).deploymentId, 'deployment'),
+                    owner: self,
+                  }),
+                }),
+              ],
             },
             onError: { target: '#deploy.finishing', actions: { type: 'fail', params: ({ event }) => toStepError('pulling', event.error) } },
+          },
+        },
+        waiting: {
+          on: {
+            'slot.acquired': {
+              target: 'syncing',
+              actions: [
+                assign({ run: ({ context }) => ({ ...activeRun(context), startedAt: context.now() }) }),
+                { type: 'runStarted', params: ({ context }) => ({ run: activeRun(context) }) },
+              ],
+            },
           },
           after: {
             openTimeout: {
@@ -384,6 +444,7 @@ export const deployMachine = deploySetup.createMachine({
     finishing: {
       description: 'Transient: decide the outcome, persist it, remove plaintext secrets, then notify.',
       entry: [
+        stopChild('slot'),
         assign(({ context }) => conclude(context)),
         { type: 'finishRun', params: ({ context }) => ({ run: activeRun(context), pinnedCommit: context.pinnedCommit }) },
         { type: 'cleanupDecrypted', params: ({ context }) => ({ files: context.repo.keepDecrypted ? [] : activeRun(context).decrypted }) },
@@ -402,14 +463,14 @@ export const deployMachine = deploySetup.createMachine({
     },
     suspended: {
       description: 'No polling and no deploys until repo.resume; persisted across restarts.',
-      entry: [assign({ suspended: true, followUp: null, suspendRequested: false }), { type: 'persistSuspended', params: { suspended: true } }],
+      entry: assign({ suspended: true, followUp: null, suspendRequested: false }),
       on: {
         'repo.resume': {
           target: 'checking',
           actions: [assign({ suspended: false, checkTrigger: 'api' }), { type: 'persistSuspended', params: { suspended: false } }],
         },
         'repo.check': {},
-        'repo.deploy': {},
+        'repo.deploy': { actions: emit({ type: 'deploy.rejected' as const, reason: 'suspended' as const }) },
         'repo.suspend': {},
         'config.updated': { actions: assign({ repo: ({ event }) => event.repo, pinnedCommit: null }) },
       },

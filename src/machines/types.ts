@@ -1,4 +1,5 @@
 /** @module Types of the deploy machine: context, events, effect inputs/outputs. Type-only; clone-safe data. */
+import type { AnyActorRef } from 'xstate';
 import type { RepoConfig } from '../config/schema.ts';
 import type { DeployStage, DeployTrigger, FinalDeploymentStatus } from '../domain/types.ts';
 
@@ -76,10 +77,33 @@ export interface DeployInput {
 
 export type DeployEvent =
   | { type: 'repo.check'; trigger?: DeployTrigger }
-  | { type: 'repo.deploy'; trigger?: DeployTrigger; deploymentId?: number | null; commit?: string | null }
+  | { type: 'repo.deploy'; trigger?: DeployTrigger; commit?: string | null }
   | { type: 'repo.suspend' }
   | { type: 'repo.resume' }
-  | { type: 'config.updated'; repo: RepoConfig };
+  | { type: 'config.updated'; repo: RepoConfig }
+  /** The reply of the openDeployment action: the row of an accepted deploy request exists. */
+  | { type: 'deployment.opened'; deploymentId: number; trigger: DeployTrigger; commit: string | null }
+  /** The deploy slot actor holds a slot. */
+  | { type: 'slot.acquired' }
+  /** The repository left the configuration: the actor is stopped right after this event. */
+  | { type: 'repo.removed' };
+
+/** What the machine tells whoever sent a deploy request (`actor.on(...)`): the row that answers it, or why not. */
+export type DeployEmitted =
+  | { type: 'deploy.accepted'; deploymentId: number }
+  | { type: 'deploy.rejected'; reason: 'suspended' };
+
+/** Params of the openDeployment action: record an accepted deploy request (and close the queued one it replaces). */
+export interface OpenDeploymentParams {
+  trigger: DeployTrigger;
+  commit: string | null;
+  previousCommit: string | null;
+  /** A queued deploy whose row this request replaces (it never ran). */
+  supersedes: number | null;
+}
+
+/** Input of the deploy slot actor: held from the start of a run's pull until the run is finished (or the actor ends). */
+export interface SlotIn { key: string; deploymentId: number; owner: AnyActorRef }
 
 /** Effect inputs (what the provided actors receive). */
 export interface CheckIn { repo: RepoConfig }

@@ -1,9 +1,9 @@
 /**
- * @module The supervisor: one deploy actor per repository, built from config at boot (domain state restored
- * from SQLite), hot config changes applied as a per-repository diff, crashed actors restarted with bounded
- * backoff, a global deploy limit, and the read view + commands the HTTP layer uses (SupervisorPort).
+ * @module The supervisor's facade for the HTTP layer and the CLI (SupervisorPort): it runs the supervisor statechart
+ * (supervisor-machine.ts: one deploy actor per repository, config diffs, restarts, events out), gives it the deploy
+ * actors' logic with their effects, keeps the last good config per file, and offers the read view and the commands.
  */
-import { createActor, type ActorRefFrom, type SnapshotFrom } from 'xstate';
+import { createActor, waitFor, type ActorRefFrom } from 'xstate';
 import type { Logger } from 'pino';
 import type { ProjectConfig, RepoConfig } from '../config/schema.ts';
 import type {
@@ -15,10 +15,11 @@ import { DeploySlots } from '../actors/deploy-slots.ts';
 import type { Notice } from '../machines/deploy-machine.ts';
 import type { RunTask } from '../workers/types.ts';
 import type { RepositoryRow } from '../store/types.ts';
+import { supervisorMachine, topState, type RepoEntry } from './supervisor-machine.ts';
+import { repoStatus } from './view.ts';
 
 type RepoLogic = ReturnType<typeof createRepoLogic>;
 type RepoActor = ActorRefFrom<RepoLogic>;
-type RepoSnapshot = SnapshotFrom<RepoLogic>;
 
 /** What the supervisor needs from the store. */
 interface SupervisorStore extends HistoryWriter {
@@ -64,38 +65,74 @@ export interface SupervisorDeps {
   isSelf?: (composeProject: string) => boolean;
 }
 
-interface Entry {
-  repo: RepoConfig;
-  actor: RepoActor | null;
-  state: string;
-  since: string;
-  restarts: number;
-  restartTimes: number[];
-  failed: string | null;
-  restartTimer: NodeJS.Timeout | null;
-}
-
-const BUSY = new Set(['checking', 'pulling', 'decrypting', 'applying', 'verifying', 'rollingBack', 'notifying', 'finishing']);
-const topState = (s: RepoSnapshot): string => (typeof s.value === 'string' ? s.value : Object.keys(s.value)[0] ?? 'unknown');
-const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
+/** States a shutdown waits for (a check or an idle actor is stopped at once). */
+const DEPLOYING = new Set(['pulling', 'decrypting', 'applying', 'verifying', 'rollingBack', 'finishing', 'notifying']);
 
 /** Implements the HTTP layer's SupervisorPort (checked structurally where the daemon wires it; no import of http/). */
 export class Supervisor {
   readonly #deps: SupervisorDeps;
   readonly #log: Logger;
   readonly #slots: DeploySlots;
-  readonly #entries = new Map<string, Entry>();
-  readonly #listeners = new Set<(e: ActivityEvent) => void>();
+  readonly #actor: ActorRefFrom<typeof supervisorMachine>;
   /** Last good config per file path: an invalid edit keeps the previous project. */
   #byFile = new Map<string, ProjectConfig>();
   #errors: ConfigIssue[] = [];
   #stopping = false;
-  #reloading: Promise<ReloadResult> | null = null;
+  /** Reloads run one at a time (watcher, SIGHUP and the API may fire together): each waits for the one before. */
+  #reloads: Promise<unknown> = Promise.resolve();
 
   constructor(deps: SupervisorDeps) {
     this.#deps = deps;
     this.#log = deps.log.child({ component: 'supervisor' });
     this.#slots = new DeploySlots(deps.maxConcurrentDeploys);
+    const random = deps.random ?? Math.random;
+    const machine = supervisorMachine.provide({
+      actions: {
+        crashed: (_, p) => this.#log.error({ err: p.error, repo: p.key, restarts: p.restarts }, 'repository actor crashed'),
+        gaveUp: (_, { key, policy }) =>
+          this.#log.error({ repo: key }, `actor restarted ${policy.max} times within ${policy.windowMs / 1000}s; giving up until the config changes or it is resumed`),
+      },
+    });
+    this.#actor = createActor(machine, {
+      id: 'supervisor',
+      input: {
+        children: {
+          logic: (repo) =>
+            createRepoLogic({
+              runTask: deps.runTask,
+              history: deps.store,
+              slots: this.#slots,
+              verify: deps.verify,
+              notify: deps.notify,
+              secrets: deps.secrets,
+              log: deps.log.child({ repo: repo.key }),
+              // The actors' activity goes out unchanged, through the supervisor's events.
+              report: (event) => this.#actor.send({ type: 'activity', event }),
+              isSelf: deps.isSelf,
+            }),
+          input: (repo, start) => {
+            const row = deps.store.getRepository(repo.key);
+            return {
+              repo,
+              lastDeployedCommit: row?.lastCommit ?? null,
+              // A deployment cut off by a crash may have half-applied compose: forget the config hash so the first check
+              // re-applies the target even when the commit did not change.
+              lastConfigHash: deps.store.latestDeployment(repo.key)?.status === 'interrupted' ? null : (row?.configHash ?? null),
+              pinnedCommit: row?.pinnedCommit ?? null,
+              suspended: row?.suspended ?? repo.suspended,
+              checkOnStart: start.checkOnStart,
+              bootDelayMs: start.bootSpreadMs > 0 ? Math.round(random() * start.bootSpreadMs) : 0,
+              jitter: random(),
+            };
+          },
+          repoId: (key) => deps.store.getRepository(key)?.id ?? 0,
+        },
+        restart: deps.restart ?? { max: 5, windowMs: 10 * 60_000, baseDelayMs: 1_000 },
+        checkOnStart: deps.checkOnStart ?? true,
+        now: Date.now,
+      },
+    });
+    this.#actor.start();
   }
 
   /** Applies the first config and spawns actors (each checks at once). */
@@ -141,238 +178,51 @@ export class Supervisor {
     );
     const wanted = new Map<string, RepoConfig>();
     for (const p of projects) for (const r of p.repositories) if (r.enabled) wanted.set(r.key, r);
-    const added: string[] = [];
-    const removed: string[] = [];
-    const changed: string[] = [];
-    for (const key of [...this.#entries.keys()]) {
-      if (!wanted.has(key)) {
-        this.#stopEntry(key);
-        removed.push(key);
-      }
-    }
-    for (const [key, repo] of wanted) {
-      const entry = this.#entries.get(key);
-      if (!entry) {
-        // At boot, spread the first checks (25 ms per repository, at most 30 s) so 1,000 repositories do not
-        // hit their remotes and the worker pool in the same instant.
-        this.#spawn(repo, boot ? this.#deps.checkOnStart ?? true : true, boot ? Math.min(30_000, wanted.size * 25) : 0);
-        added.push(key);
-      } else if (JSON.stringify(entry.repo) !== JSON.stringify(repo)) {
-        entry.repo = repo;
-        changed.push(key);
-        if (entry.actor) entry.actor.send({ type: 'config.updated', repo });
-        else if (entry.failed) this.#respawn(key);
-      }
-    }
-    if (!boot) this.#log.info({ added, removed, changed, errors: config.errors.length }, 'configuration applied');
-    return { added, removed, changed };
+    this.#actor.send({ type: 'config.apply', repos: [...wanted.values()], boot, errors: config.errors.length });
+    const diff = this.#actor.getSnapshot().context.lastDiff;
+    if (!boot) this.#log.info({ ...diff, errors: config.errors.length }, 'configuration applied');
+    return diff;
   }
 
-  async reload(): Promise<ReloadResult> {
-    // Serialise reloads (watcher, SIGHUP and the API may fire together).
-    while (this.#reloading) await this.#reloading.catch(() => undefined);
-    const run = (async () => {
+  reload(): Promise<ReloadResult> {
+    const run = this.#reloads.then(async () => {
       const config = await this.#deps.loadConfig();
       for (const e of config.errors) this.#log.error({ file: e.file, path: e.path }, `config error: ${e.message}`);
-      const diff = this.#apply(config, false);
-      this.#emit({ type: 'config.reloaded', errors: config.errors.length, at: new Date().toISOString() });
-      return { errors: config.errors, ...diff };
-    })();
-    this.#reloading = run;
-    try {
-      return await run;
-    } finally {
-      this.#reloading = null;
-    }
-  }
-
-  // ---- actors ------------------------------------------------------------------------------------------
-
-  #spawn(repo: RepoConfig, checkOnStart: boolean, bootSpreadMs = 0): void {
-    const row = this.#deps.store.getRepository(repo.key);
-    const entry: Entry = this.#entries.get(repo.key) ?? {
-      repo, actor: null, state: 'boot', since: new Date().toISOString(), restarts: 0, restartTimes: [], failed: null, restartTimer: null,
-    };
-    entry.repo = repo;
-    entry.failed = null;
-    this.#entries.set(repo.key, entry);
-    const log = this.#deps.log.child({ repo: repo.key });
-    const logic = createRepoLogic({
-      runTask: this.#deps.runTask,
-      history: this.#deps.store,
-      slots: this.#slots,
-      verify: this.#deps.verify,
-      notify: this.#deps.notify,
-      secrets: this.#deps.secrets,
-      log,
-      // The actors' activity goes out unchanged: one event type from actor to SSE.
-      report: (e) => this.#emit(e),
-      isSelf: this.#deps.isSelf,
+      return { errors: config.errors, ...this.#apply(config, false) };
     });
-    const random = this.#deps.random ?? Math.random;
-    const actor = createActor(logic, {
-      id: repo.key,
-      systemId: `repo:${repo.key}`,
-      input: {
-        repo,
-        lastDeployedCommit: row?.lastCommit ?? null,
-        // A deployment cut off by a crash may have half-applied compose: forget the config hash so the first check
-        // re-applies the target even when the commit did not change.
-        lastConfigHash: this.#deps.store.latestDeployment(repo.key)?.status === 'interrupted' ? null : (row?.configHash ?? null),
-        pinnedCommit: row?.pinnedCommit ?? null,
-        suspended: row?.suspended ?? repo.suspended,
-        checkOnStart,
-        bootDelayMs: bootSpreadMs > 0 ? Math.round(random() * bootSpreadMs) : 0,
-        jitter: random(),
-      },
-    });
-    entry.actor = actor;
-    actor.subscribe({
-      next: (snap) => this.#onSnapshot(entry, actor, snap),
-      error: (err) => this.#onActorError(entry, actor, err),
-    });
-    actor.start();
-  }
-
-  #onSnapshot(entry: Entry, actor: RepoActor, snap: RepoSnapshot): void {
-    if (entry.actor !== actor) return;
-    const state = topState(snap);
-    if (state !== entry.state) {
-      const previous = entry.state;
-      entry.state = state;
-      entry.since = new Date().toISOString();
-      const row = this.#deps.store.getRepository(entry.repo.key);
-      this.#emit({ type: 'state', repoKey: entry.repo.key, repoId: row?.id ?? 0, state: this.#displayState(entry), previous, at: entry.since });
-    }
-  }
-
-  #onActorError(entry: Entry, actor: RepoActor, err: unknown): void {
-    if (entry.actor !== actor) return;
-    const key = entry.repo.key;
-    entry.actor = null;
-    this.#slots.release(key);
-    const policy = this.#deps.restart ?? { max: 5, windowMs: 10 * 60_000, baseDelayMs: 1_000 };
-    const now = Date.now();
-    entry.restartTimes = entry.restartTimes.filter((t) => now - t < policy.windowMs);
-    this.#log.error({ err, repo: key, restarts: entry.restarts }, 'repository actor crashed');
-    if (this.#stopping) return;
-    if (entry.restartTimes.length >= policy.max) {
-      entry.failed = err instanceof Error ? err.message : String(err);
-      entry.state = 'failed';
-      entry.since = new Date().toISOString();
-      this.#log.error({ repo: key }, `actor restarted ${policy.max} times within ${policy.windowMs / 1000}s; giving up until the config changes or it is resumed`);
-      this.#emit({ type: 'state', repoKey: key, repoId: this.#deps.store.getRepository(key)?.id ?? 0, state: 'failed', previous: null, at: entry.since });
-      return;
-    }
-    const delay = policy.baseDelayMs * 2 ** entry.restartTimes.length;
-    entry.restartTimes.push(now);
-    entry.restarts += 1;
-    entry.state = 'restarting';
-    entry.restartTimer = setTimeout(() => {
-      entry.restartTimer = null;
-      if (!this.#stopping && this.#entries.get(key) === entry) this.#spawn(entry.repo, true);
-    }, delay);
-    entry.restartTimer.unref?.();
-  }
-
-  #respawn(key: string): void {
-    const entry = this.#entries.get(key);
-    if (!entry) return;
-    entry.restartTimes = [];
-    this.#spawn(entry.repo, true);
-  }
-
-  #stopEntry(key: string): void {
-    const entry = this.#entries.get(key);
-    if (!entry) return;
-    if (entry.restartTimer) clearTimeout(entry.restartTimer);
-    const openId = entry.actor?.getSnapshot().context.run?.deploymentId ?? null;
-    entry.actor?.stop();
-    entry.actor = null;
-    this.#slots.release(key);
-    this.#entries.delete(key);
-    // A repository removed from the config mid-deploy: its aborted run must not stay `running` until the next boot.
-    // (At shutdown, stop() marks every open row interrupted itself, self-updates excepted.)
-    if (openId !== null && !this.#stopping) {
-      const d = this.#deps.store.getDeployment(openId);
-      if (d && (d.status === 'pending' || d.status === 'running')) {
-        this.#deps.store.finishDeployment(openId, { status: 'interrupted', error: 'interrupted: the repository was removed from the configuration' });
-        this.#log.warn({ repo: key, deploymentId: openId }, 'repository removed during a deploy; deployment marked interrupted');
-      }
-    }
-  }
-
-  #emit(e: ActivityEvent): void {
-    for (const l of this.#listeners) {
-      try {
-        l(e);
-      } catch (err) {
-        this.#log.warn({ err }, 'event listener failed');
-      }
-    }
+    this.#reloads = run.catch(() => undefined);
+    return run;
   }
 
   // ---- read view ---------------------------------------------------------------------------------------
 
-  #displayState(entry: Entry): string {
-    if (entry.failed) return 'failed';
-    const snap = entry.actor?.getSnapshot();
-    if (!snap) return entry.state;
-    const state = topState(snap);
-    if (state === 'idle' && snap.context.attempt > 0) return 'backoff';
-    return state === 'boot' || state === 'finishing' ? 'checking' : state;
+  #entries(): Record<string, RepoEntry> {
+    return this.#actor.getSnapshot().context.repos;
   }
 
-  #status(row: RepoRow, entry: Entry | undefined): RepoStatus {
-    const snap = entry?.actor?.getSnapshot();
-    const ctx = snap?.context;
-    const repo = entry?.repo;
-    const state = entry ? this.#displayState(entry) : row.active ? 'stopped' : 'removed';
-    return {
-      id: row.id,
-      key: row.key,
-      project: row.project,
-      name: row.name,
-      url: repo?.url ?? row.url,
-      branch: repo?.branch ?? row.branch,
-      path: repo?.path ?? row.path,
-      composeProject: repo?.composeProject ?? '',
-      checkInterval: repo?.checkInterval ?? row.checkInterval,
-      active: row.active,
-      state,
-      since: entry?.since ?? new Date(0).toISOString(),
-      busy: BUSY.has(state),
-      currentDeploymentId: ctx?.run?.deploymentId ?? null,
-      lastDeployedCommit: ctx?.lastDeployedCommit ?? row.lastCommit,
-      lastDeployedAt: row.lastDeployedAt,
-      lastCheckAt: iso(ctx?.lastCheckAt) ?? row.lastCheckedAt,
-      nextCheckAt: iso(ctx?.nextCheckAt),
-      lastError: entry?.failed
-        ? { stage: 'supervisor', code: 'ACTOR_FAILED', message: entry.failed }
-        : ctx?.lastError
-          ? { stage: ctx.lastError.stage, code: ctx.lastError.code, message: ctx.lastError.message }
-          : null,
-      pinnedCommit: ctx?.pinnedCommit ?? row.pinnedCommit,
-      suspended: ctx?.suspended ?? row.suspended ?? false,
-      attempt: ctx?.attempt ?? 0,
-      restarts: entry?.restarts ?? 0,
-    };
+  #child(key: string): RepoActor | undefined {
+    return (this.#actor.getSnapshot().children as Record<string, RepoActor | undefined>)[key];
+  }
+
+  #status(row: RepoRow, entry: RepoEntry | undefined): RepoStatus {
+    return repoStatus(row, entry, entry ? this.#child(row.key)?.getSnapshot() : undefined);
   }
 
   list(): RepoStatus[] {
-    return this.#deps.store.listRepositories({ includeInactive: false }).map((row) => this.#status(row, this.#entries.get(row.key)));
+    const entries = this.#entries();
+    return this.#deps.store.listRepositories({ includeInactive: false }).map((row) => this.#status(row, entries[row.key]));
   }
 
   get(idOrKey: number | string): RepoStatus | undefined {
     const row =
       typeof idOrKey === 'number' ? this.#deps.store.getRepositoryById(idOrKey) : /^\d+$/.test(idOrKey) ? this.#deps.store.getRepositoryById(Number(idOrKey)) : this.#deps.store.getRepository(idOrKey);
-    return row ? this.#status(row, this.#entries.get(row.key)) : undefined;
+    return row ? this.#status(row, this.#entries()[row.key]) : undefined;
   }
 
   projects(): ProjectInfo[] {
     const rows = this.#deps.store.listProjects({ includeInactive: true });
     const repos = this.#deps.store.listRepositories({ includeInactive: false });
-    const infos: ProjectInfo[] = rows.map((p) => {
+    return rows.map((p) => {
       const errors = this.#errors.filter((e) => p.file && e.file === p.file);
       return {
         name: p.name,
@@ -383,22 +233,20 @@ export class Supervisor {
         repositories: repos.filter((r) => r.project === p.name).length,
       };
     });
-    return infos;
   }
 
   /** true when a compose project name belongs to a configured repository (container logs are limited to those). */
   isManagedProject(name: string): boolean {
-    for (const e of this.#entries.values()) if (e.repo.composeProject === name) return true;
-    return false;
+    return Object.values(this.#entries()).some((e) => e.repo.composeProject === name);
   }
 
   /** The effective (resolved) config of a repository, if it is configured. */
   repoConfig(key: string): RepoConfig | undefined {
-    return this.#entries.get(key)?.repo;
+    return this.#entries()[key]?.repo;
   }
 
-  #entryFor(key: string): Entry {
-    const entry = this.#entries.get(key);
+  #entryFor(key: string): RepoEntry {
+    const entry = this.#entries()[key];
     if (!entry) throw new NotFoundError(`repository ${key} is not active`);
     return entry;
   }
@@ -406,10 +254,10 @@ export class Supervisor {
   // ---- commands ----------------------------------------------------------------------------------------
 
   check(key: string, trigger: 'webhook' | 'api'): boolean {
-    const entry = this.#entries.get(key);
-    if (!entry?.actor || this.#stopping) return false;
-    if (entry.actor.getSnapshot().context.suspended) return false;
-    entry.actor.send({ type: 'repo.check', trigger });
+    const child = this.#child(key);
+    if (!child || this.#stopping) return false;
+    if (child.getSnapshot().context.suspended) return false;
+    child.send({ type: 'repo.check', trigger });
     return true;
   }
 
@@ -418,10 +266,10 @@ export class Supervisor {
   }
 
   rollback(key: string, opts: { commit?: string }): { deploymentId: number } {
-    const entry = this.#entryFor(key);
+    this.#entryFor(key);
     let target = opts.commit ?? null;
     if (!target) {
-      const current = entry.actor?.getSnapshot().context.lastDeployedCommit ?? null;
+      const current = this.#child(key)?.getSnapshot().context.lastDeployedCommit ?? null;
       const { items } = this.#deps.store.listDeployments(key, { limit: 100 });
       target = items.find((d) => d.status === 'success' && d.commit && d.commit !== current)?.commit ?? null;
       if (!target) throw new ConflictError(`repository ${key} has no earlier successful deployment to roll back to`);
@@ -431,39 +279,50 @@ export class Supervisor {
 
   #requestDeploy(key: string, trigger: 'api' | 'cli' | 'rollback', commit: string | null): { deploymentId: number } {
     const entry = this.#entryFor(key);
+    const child = this.#child(key);
     if (this.#stopping) throw new ConflictError('Shiparr is shutting down');
-    if (entry.failed || !entry.actor) throw new ConflictError(`repository ${key} actor is ${entry.failed ? 'failed' : 'restarting'}`);
-    const ctx = entry.actor.getSnapshot().context;
-    if (ctx.suspended) throw new ConflictError(`repository ${key} is suspended; resume it first`);
-    // Coalesce: a deploy already queued behind the current one answers for this request too.
-    if (ctx.followUp?.kind === 'deploy' && ctx.followUp.deploymentId !== null && !commit) return { deploymentId: ctx.followUp.deploymentId };
-    const row = this.#deps.store.createDeployment({ repoKey: key, trigger, status: 'pending', commit, previousCommit: ctx.lastDeployedCommit, configHash: entry.repo.configHash });
-    entry.actor.send({ type: 'repo.deploy', trigger, deploymentId: row.id, commit });
-    return { deploymentId: row.id };
+    if (entry.failed || !child) throw new ConflictError(`repository ${key} actor is ${entry.failed ? 'failed' : 'restarting'}`);
+    // The actor decides and records; its answer comes back as an emitted event while send() runs.
+    let answer: { deploymentId: number } | { rejected: string } | null = null;
+    const accepted = child.on('deploy.accepted', (e) => (answer = { deploymentId: e.deploymentId }));
+    const rejected = child.on('deploy.rejected', (e) => (answer = { rejected: e.reason }));
+    try {
+      child.send({ type: 'repo.deploy', trigger, commit });
+    } finally {
+      accepted.unsubscribe();
+      rejected.unsubscribe();
+    }
+    const a = answer as { deploymentId: number } | { rejected: string } | null;
+    if (a && 'deploymentId' in a) return a;
+    if (a?.rejected === 'suspended') throw new ConflictError(`repository ${key} is suspended; resume it first`);
+    throw new ConflictError(`repository ${key} did not take the deploy request`);
   }
 
   suspend(key: string): RepoStatus {
-    const entry = this.#entryFor(key);
-    entry.actor?.send({ type: 'repo.suspend' });
-    this.#deps.store.updateRepositoryState(key, { suspended: true });
+    this.#entryFor(key);
+    this.#child(key)?.send({ type: 'repo.suspend' });
     return this.get(key) as RepoStatus;
   }
 
   resume(key: string): RepoStatus {
-    const entry = this.#entryFor(key);
-    if (entry.failed) this.#respawn(key);
-    entry.actor?.send({ type: 'repo.resume' });
-    this.#deps.store.updateRepositoryState(key, { suspended: false });
+    if (this.#entryFor(key).failed) this.#actor.send({ type: 'repo.respawn', key });
+    this.#child(key)?.send({ type: 'repo.resume' });
     return this.get(key) as RepoStatus;
   }
 
   webhookTargets(): { key: string; url: string; branch: string; webhookSecret?: string }[] {
-    return [...this.#entries.values()].map((e) => ({ key: e.repo.key, url: e.repo.url, branch: e.repo.branch, webhookSecret: e.repo.webhookSecret }));
+    return Object.values(this.#entries()).map(({ repo }) => ({ key: repo.key, url: repo.url, branch: repo.branch, webhookSecret: repo.webhookSecret }));
   }
 
   subscribe(listener: (e: ActivityEvent) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
+    const sub = this.#actor.on('*', (e) => {
+      try {
+        listener(e);
+      } catch (err) {
+        this.#log.warn({ err }, 'event listener failed');
+      }
+    });
+    return () => sub.unsubscribe();
   }
 
   async waitForDeployment(id: number, timeoutMs: number): Promise<Deployment | undefined> {
@@ -485,28 +344,32 @@ export class Supervisor {
     });
   }
 
-  /** Resolves when no actor is mid-deploy (or the timeout passes). Used by shutdown and tests. */
+  /** Resolves true when no actor is mid-deploy, false when `timeoutMs` passes first. Used by shutdown. */
   async whenQuiet(timeoutMs: number): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const busy = [...this.#entries.values()].some((e) => e.actor && ['pulling', 'decrypting', 'applying', 'verifying', 'rollingBack', 'finishing', 'notifying'].includes(topState(e.actor.getSnapshot())));
-      if (!busy) return true;
-      if (Date.now() >= deadline) return false;
-      await new Promise((r) => setTimeout(r, 100));
+    const children = Object.values(this.#actor.getSnapshot().children) as RepoActor[];
+    // An actor that stops or crashes while waited for is quiet too.
+    const quiet = Promise.all(children.map((c) => waitFor(c, (s) => !DEPLOYING.has(topState(s))).catch(() => undefined))).then(() => true);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, timeoutMs))));
+    try {
+      return await Promise.race([quiet, late]);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
   /**
-   * Stops taking work, gives in-flight deploys `graceMs` to finish, then stops every actor (aborting tasks).
-   * Deployments still open afterwards are marked `interrupted`, so no row is left `running`.
+   * Stops taking work, gives in-flight deploys `graceMs` to finish, then stops the supervisor and with it every
+   * actor (aborting tasks). Deployments still open afterwards are marked `interrupted`, so no row is left `running`.
    */
   async stop(graceMs: number): Promise<void> {
+    if (this.#stopping) return;
     this.#stopping = true;
+    this.#actor.send({ type: 'supervisor.stopping' });
     const quiet = await this.whenQuiet(graceMs);
     if (!quiet) this.#log.warn({ graceMs }, 'deploys still running after the grace period; interrupting them');
-    for (const key of [...this.#entries.keys()]) this.#stopEntry(key);
+    this.#actor.stop();
     const interrupted = this.#deps.store.markInterrupted({ exceptSelfUpdate: true });
     if (interrupted.length) this.#log.warn({ deployments: interrupted.map((d) => d.id) }, 'marked open deployments interrupted');
-    this.#listeners.clear();
   }
 }

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createActor, fromPromise, SimulatedClock, waitFor, type AnyActorRef } from 'xstate';
 import { deployMachine, type Notice } from '../../../src/machines/deploy-machine.ts';
 import { activeRun, canRollback, conclude, decideDeploy, newRun, pollDelayMs } from '../../../src/machines/deploy-rules.ts';
-import type { DeployContext, Run, StepError } from '../../../src/machines/types.ts';
+import type { DeployContext, OpenDeploymentParams, Run, StepError } from '../../../src/machines/types.ts';
 import type { RepoConfig } from '../../../src/config/schema.ts';
 
 function repoFixture(over: Partial<RepoConfig> = {}): RepoConfig {
@@ -31,13 +31,14 @@ interface Script {
   applyGate?: (commit: string | null) => Promise<void>;
 }
 
-function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeployedCommit?: string | null; lastConfigHash?: string | null; pinnedCommit?: string | null; suspended?: boolean; checkOnStart?: boolean; clockAt?: number } = {}) {
+function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeployedCommit?: string | null; lastConfigHash?: string | null; pinnedCommit?: string | null; suspended?: boolean; checkOnStart?: boolean; clockAt?: number; opens?: number[] } = {}) {
   const calls: { name: string; input: unknown }[] = [];
   const finished: { run: Run; pinnedCommit: string | null }[] = [];
   const notices: Notice[] = [];
   const checks: { result: string; error: StepError | null }[] = [];
   const persisted: { suspended?: boolean; pin?: string | null }[] = [];
   const cleaned: string[][] = [];
+  const opened: OpenDeploymentParams[] = [];
   let nextId = 1;
   const machine = deployMachine.provide({
     actors: {
@@ -86,6 +87,11 @@ function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeploye
       persistSuspended: (_, p) => void persisted.push({ suspended: p.suspended }),
       persistPin: (_, p) => void persisted.push({ pin: p.pinnedCommit }),
       cleanupDecrypted: (_, p) => void cleaned.push(p.files),
+      // The row of an accepted deploy request: ids from `opens` (as the tests expect them), then from nextId.
+      openDeployment: ({ self }, p) => {
+        opened.push(p);
+        self.send({ type: 'deployment.opened', deploymentId: opts.opens?.shift() ?? nextId++, trigger: p.trigger, commit: p.commit });
+      },
     },
   });
   const clock = new SimulatedClock();
@@ -103,7 +109,7 @@ function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeploye
       now: () => clock.now(),
     },
   });
-  return { actor, clock, calls, finished, notices, checks, persisted, cleaned, count: (n: string) => calls.filter((c) => c.name === n).length };
+  return { actor, clock, calls, finished, notices, checks, persisted, cleaned, opened, count: (n: string) => calls.filter((c) => c.name === n).length };
 }
 
 const idleAfter = (actor: AnyActorRef, pred: () => boolean) =>
@@ -188,9 +194,9 @@ test('a failing verify rolls back to the previous commit and pins the bad one', 
 });
 
 test('a forced deploy of the pinned commit is attempted again', async () => {
-  const h = harness({ head: () => 'bad', applyFails: (c) => (c === 'bad' ? fail('COMPOSE_UP_FAILED') : null) }, { lastDeployedCommit: 'good', pinnedCommit: 'bad', checkOnStart: false });
+  const h = harness({ head: () => 'bad', applyFails: (c) => (c === 'bad' ? fail('COMPOSE_UP_FAILED') : null) }, { lastDeployedCommit: 'good', pinnedCommit: 'bad', checkOnStart: false, opens: [41] });
   h.actor.start();
-  h.actor.send({ type: 'repo.deploy', deploymentId: 41 });
+  h.actor.send({ type: 'repo.deploy' });
   await idleAfter(h.actor, () => h.finished.length === 1);
   assert.equal(h.finished[0]?.run.deploymentId, 41);
   assert.equal(h.finished[0]?.run.outcome, 'rolled_back');
@@ -275,13 +281,14 @@ test('a transient apply failure is not rolled back or pinned, and is retried wit
 test('two deploy requests while busy coalesce into exactly one extra deployment', async () => {
   let release!: () => void;
   let gate: Promise<void> = new Promise((r) => (release = r));
-  const h = harness({ head: () => 'c1', applyGate: () => gate }, { lastDeployedCommit: null });
+  const h = harness({ head: () => 'c1', applyGate: () => gate }, { lastDeployedCommit: null, opens: [7, 8] });
   h.actor.start();
   await waitFor(h.actor, (s) => s.matches('applying'), { timeout: 2_000 });
-  h.actor.send({ type: 'repo.deploy', deploymentId: 7 });
-  h.actor.send({ type: 'repo.deploy', deploymentId: 8 });
+  h.actor.send({ type: 'repo.deploy' });
+  h.actor.send({ type: 'repo.deploy' });
   h.actor.send({ type: 'repo.check' });
   assert.equal(h.actor.getSnapshot().context.followUp?.deploymentId, 7);
+  assert.equal(h.opened.length, 1, 'the second request opened no row of its own');
   const first = release;
   gate = Promise.resolve();
   first();
@@ -298,18 +305,18 @@ test('two deploy requests while busy coalesce into exactly one extra deployment'
 });
 
 test('a forced deploy of an unchanged commit redeploys', async () => {
-  const h = harness({ head: () => 'c1' }, { lastDeployedCommit: 'c1', checkOnStart: false });
+  const h = harness({ head: () => 'c1' }, { lastDeployedCommit: 'c1', checkOnStart: false, opens: [3] });
   h.actor.start();
-  h.actor.send({ type: 'repo.deploy', deploymentId: 3, trigger: 'api' });
+  h.actor.send({ type: 'repo.deploy', trigger: 'api' });
   await idleAfter(h.actor, () => h.finished.length === 1);
   assert.equal(h.finished[0]?.run.commit, 'c1');
   assert.equal(h.finished[0]?.run.outcome, 'success');
 });
 
 test('a deploy with an explicit commit (rollback) skips the check', async () => {
-  const h = harness({ head: () => 'c3' }, { lastDeployedCommit: 'c3', checkOnStart: false });
+  const h = harness({ head: () => 'c3' }, { lastDeployedCommit: 'c3', checkOnStart: false, opens: [5] });
   h.actor.start();
-  h.actor.send({ type: 'repo.deploy', deploymentId: 5, commit: 'c1', trigger: 'rollback' });
+  h.actor.send({ type: 'repo.deploy', commit: 'c1', trigger: 'rollback' });
   await idleAfter(h.actor, () => h.finished.length === 1);
   assert.equal(h.count('check'), 0);
   assert.equal(h.finished[0]?.run.commit, 'c1');
@@ -403,9 +410,9 @@ test('plaintext cleanup is asked for after the deploy unless keep_decrypted', as
 });
 
 test('a manual rollback pins the commit it moved away from', async () => {
-  const h = harness({ head: () => 'c3' }, { lastDeployedCommit: 'c3', checkOnStart: false });
+  const h = harness({ head: () => 'c3' }, { lastDeployedCommit: 'c3', checkOnStart: false, opens: [9] });
   h.actor.start();
-  h.actor.send({ type: 'repo.deploy', deploymentId: 9, commit: 'c1', trigger: 'rollback' });
+  h.actor.send({ type: 'repo.deploy', commit: 'c1', trigger: 'rollback' });
   await idleAfter(h.actor, () => h.finished.length === 1);
   assert.equal(h.actor.getSnapshot().context.pinnedCommit, 'c3');
   h.actor.send({ type: 'repo.check' });
@@ -524,4 +531,23 @@ test('rules: concluding a run sets outcome, pin, backoff and notice; a state wit
   const manual = conclude({ ...base, run: newRun(base, 0, { trigger: 'rollback', forced: true, commit: 'c1' }) });
   assert.deepEqual([manual.run?.outcome, manual.lastDeployedCommit, manual.pinnedCommit], ['success', 'c1', 'good']);
   assert.throws(() => activeRun(base), /deploy machine: no run in this state/);
+});
+
+test('a deploy request with a commit replaces a queued one (its row is closed), and each request is answered', async () => {
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const h = harness({ head: () => 'c1', applyGate: () => gate }, { lastDeployedCommit: null, opens: [7, 8] });
+  const answers: number[] = [];
+  h.actor.on('deploy.accepted', (e) => void answers.push(e.deploymentId));
+  h.actor.start();
+  await waitFor(h.actor, (s) => s.matches('applying'), { timeout: 2_000 });
+  h.actor.send({ type: 'repo.deploy' });
+  h.actor.send({ type: 'repo.deploy' });
+  h.actor.send({ type: 'repo.deploy', commit: 'c0', trigger: 'rollback' });
+  assert.deepEqual(answers, [7, 7, 8]);
+  assert.deepEqual(h.opened.map((p) => p.supersedes), [null, 7]);
+  assert.equal(h.actor.getSnapshot().context.followUp?.commit, 'c0');
+  release();
+  await idleAfter(h.actor, () => h.finished.length === 2);
+  assert.equal(h.finished[1]?.run.deploymentId, 8);
 });
