@@ -15,7 +15,13 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startGitServer } from '../test/helpers/git-server.ts';
 import { startTestDaemon } from '../test/helpers/daemon.ts';
-import { composeDown, ensureBusyboxImage, removeProjectContainers, uniqueProjectName, webServiceCompose } from '../test/helpers/docker.ts';
+import {
+  composeDown,
+  ensureBusyboxImage,
+  removeProjectContainers,
+  uniqueProjectName,
+  webServiceCompose,
+} from '../test/helpers/docker.ts';
 import { envNumber, fmt, machineLine, profile, ratio, table, writeResult } from './lib.ts';
 import { lastSuccessfulDeployment } from '../test/helpers/store-queries.ts';
 
@@ -48,8 +54,24 @@ async function loadMode(spec: LoadSpec): Promise<void> {
   const { default: autocannon } = await import('autocannon');
   const results = await Promise.all(
     spec.targets.map(async (t): Promise<LoadResult> => {
-      const r = await autocannon({ url: t.url, connections: spec.connections, duration: spec.seconds, overallRate: spec.rate / spec.targets.length, timeout: 10 });
-      return { name: t.name, requests: r.requests.total, p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, errors: r.errors, timeouts: r.timeouts, non2xx: r.non2xx };
+      const r = await autocannon({
+        url: t.url,
+        connections: spec.connections,
+        duration: spec.seconds,
+        overallRate: spec.rate / spec.targets.length,
+        timeout: 10,
+      });
+      return {
+        name: t.name,
+        requests: r.requests.total,
+        p50: r.latency.p50,
+        p90: r.latency.p90,
+        p99: r.latency.p99,
+        max: r.latency.max,
+        errors: r.errors,
+        timeouts: r.timeouts,
+        non2xx: r.non2xx,
+      };
     }),
   );
   process.send?.(results, () => process.exit(0));
@@ -57,11 +79,18 @@ async function loadMode(spec: LoadSpec): Promise<void> {
 
 function runLoad(spec: LoadSpec): Promise<LoadResult[]> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--load', JSON.stringify(spec)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(import.meta.url), ['--load', JSON.stringify(spec)], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     let got: LoadResult[] | null = null;
-    child.on('message', (m: LoadResult[]) => { got = m; });
+    child.on('message', (m: LoadResult[]) => {
+      got = m;
+    });
     child.on('error', reject);
-    child.on('exit', (code) => (got ? resolve(got) : reject(new Error(`load generator exited ${code} without results`))));
+    child.on('exit', (code) =>
+      got ? resolve(got) : reject(new Error(`load generator exited ${code} without results`)),
+    );
   });
 }
 
@@ -76,25 +105,40 @@ async function main(): Promise<void> {
   const names = ['a', 'b'];
   let marker = 0;
   for (const name of names) {
-    await git.createRepo(name, { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: `${name}-${marker}` }) });
+    await git.createRepo(name, {
+      'compose.yaml': webServiceCompose({ image, healthy: true, marker: `${name}-${marker}` }),
+    });
   }
   const yaml = [
     'project: bench',
     'repositories:',
     ...names.flatMap((name, i) => [
-      `  ${name}:`, `    url: ${git.repoUrl(name)}`, '    branch: main', '    check_interval: 3600', `    compose_project: ${projects[i]}`, '    pull: never',
-      '    healthcheck:', '      timeout: 60', '    timeouts:', '      apply: 120',
+      `  ${name}:`,
+      `    url: ${git.repoUrl(name)}`,
+      '    branch: main',
+      '    check_interval: 3600',
+      `    compose_project: ${projects[i]}`,
+      '    pull: never',
+      '    healthcheck:',
+      '      timeout: 60',
+      '    timeouts:',
+      '      apply: 120',
     ]),
     '',
   ].join('\n');
-  const daemon = await startTestDaemon({ projects: { 'bench.yaml': yaml }, env: { SHIPARR_MAX_CONCURRENT_DEPLOYS: '2' } });
+  const daemon = await startTestDaemon({
+    projects: { 'bench.yaml': yaml },
+    env: { SHIPARR_MAX_CONCURRENT_DEPLOYS: '2' },
+  });
   const keys = names.map((n) => `bench/${n}`);
   let stopDeploys = false;
   try {
     // Boot deployments.
     const deadline = Date.now() + 180_000;
-    while (!keys.every((k) => lastSuccessfulDeployment(daemon.store, k)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-    if (!keys.every((k) => lastSuccessfulDeployment(daemon.store, k))) throw new Error('boot deployments did not succeed');
+    while (!keys.every((k) => lastSuccessfulDeployment(daemon.store, k)) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 250));
+    if (!keys.every((k) => lastSuccessfulDeployment(daemon.store, k)))
+      throw new Error('boot deployments did not succeed');
     await daemon.supervisor.whenQuiet(60_000);
 
     const id = daemon.supervisor.get('bench/a')?.id;
@@ -131,7 +175,9 @@ async function main(): Promise<void> {
       while (!stopDeploys) {
         if (MODE === 'commit') {
           marker++;
-          await git.commit(names[i] as string, { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: `${names[i]}-${marker}` }) });
+          await git.commit(names[i] as string, {
+            'compose.yaml': webServiceCompose({ image, healthy: true, marker: `${names[i]}-${marker}` }),
+          });
         }
         const t0 = Date.now();
         const { deploymentId } = daemon.supervisor.deploy(key, { trigger: 'api' });
@@ -156,11 +202,35 @@ async function main(): Promise<void> {
     for (const [i, t] of targets.entries()) {
       const a = idle.results[i] as LoadResult;
       const b = busy.results[i] as LoadResult;
-      rows.push([t.name, 'idle', a.requests, fmt(a.p50, 1), fmt(a.p90, 1), fmt(a.p99, 1), fmt(a.max, 1), a.errors + a.timeouts, a.non2xx, '']);
-      rows.push([t.name, '2 deploys running', b.requests, fmt(b.p50, 1), fmt(b.p90, 1), fmt(b.p99, 1), fmt(b.max, 1), b.errors + b.timeouts, b.non2xx, ratio(b.p99, Math.max(a.p99, 1))]);
+      rows.push([
+        t.name,
+        'idle',
+        a.requests,
+        fmt(a.p50, 1),
+        fmt(a.p90, 1),
+        fmt(a.p99, 1),
+        fmt(a.max, 1),
+        a.errors + a.timeouts,
+        a.non2xx,
+        '',
+      ]);
+      rows.push([
+        t.name,
+        '2 deploys running',
+        b.requests,
+        fmt(b.p50, 1),
+        fmt(b.p90, 1),
+        fmt(b.p99, 1),
+        fmt(b.max, 1),
+        b.errors + b.timeouts,
+        b.non2xx,
+        ratio(b.p99, Math.max(a.p99, 1)),
+      ]);
     }
     const worstBusyP99 = Math.max(...busy.results.map((r) => r.p99));
-    const ratios = targets.map((_, i) => (busy.results[i] as LoadResult).p99 / Math.max((idle.results[i] as LoadResult).p99, 1));
+    const ratios = targets.map(
+      (_, i) => (busy.results[i] as LoadResult).p99 / Math.max((idle.results[i] as LoadResult).p99, 1),
+    );
     const worstRatio = Math.max(...ratios);
     const errs = busy.results.reduce((n, r) => n + r.errors + r.timeouts + r.non2xx, 0);
     const md = [
@@ -172,16 +242,36 @@ async function main(): Promise<void> {
         `${during.ok} deployments finished during the ${fmt(busySeconds, 0)} s phase (${during.failed} failed).`,
       'autocannon records latency with 1 ms resolution; the idle p99 is floored at 1 ms for ratios.',
       '',
-      table(['Endpoint', 'Phase', 'Requests', 'p50 (ms)', 'p90 (ms)', 'p99 (ms)', 'max (ms)', 'Errors+timeouts', 'Non-2xx', 'p99 busy / idle'], rows),
+      table(
+        [
+          'Endpoint',
+          'Phase',
+          'Requests',
+          'p50 (ms)',
+          'p90 (ms)',
+          'p99 (ms)',
+          'max (ms)',
+          'Errors+timeouts',
+          'Non-2xx',
+          'p99 busy / idle',
+        ],
+        rows,
+      ),
       '',
       `Daemon event-loop delay (monitorEventLoopDelay minus its 10 ms period): idle p99 ${fmt(idle.loopP99)} ms / max ${fmt(idle.loopMax)} ms; busy p99 ${fmt(busy.loopP99)} ms / max ${fmt(busy.loopMax)} ms.`,
       '',
       '',
       `Where the daemon's main-thread CPU went during the idle phase (${fmt(idleProfile.totalMs / 1000, 1)} s sampled over ${SECONDS} s of load; self time):`,
       '',
-      table(['Module', 'Self ms', '%'], idleProfile.byModule.map((r) => [r.where, fmt(r.selfMs, 0), fmt(r.pct, 1)])),
+      table(
+        ['Module', 'Self ms', '%'],
+        idleProfile.byModule.map((r) => [r.where, fmt(r.selfMs, 0), fmt(r.pct, 1)]),
+      ),
       '',
-      table(['Function', 'Where', 'Self ms', '%'], idleProfile.functions.map((r) => [r.fn, r.where, fmt(r.selfMs, 0), fmt(r.pct, 1)])),
+      table(
+        ['Function', 'Where', 'Self ms', '%'],
+        idleProfile.functions.map((r) => [r.fn, r.where, fmt(r.selfMs, 0), fmt(r.pct, 1)]),
+      ),
       '',
       `Goals: p99 during deploys ${fmt(worstBusyP99, 1)} ms < 25 ms → ${worstBusyP99 < 25 ? 'met' : 'NOT met'}; busy/idle p99 ratio ${worstRatio.toFixed(2)} < 2 → ${worstRatio < 2 ? 'met' : 'NOT met'}; errors during deploys: ${errs}.`,
       '',

@@ -23,7 +23,11 @@ const COMMITS = 200;
 const FILES = 300;
 const REPO = 'bench';
 
-interface Counters { requestCount: number; bytesOut: number; bytesIn: number }
+interface Counters {
+  requestCount: number;
+  bytesOut: number;
+  bytesIn: number;
+}
 type FromServer = { type: 'ready'; url: string } | ({ type: 'counters' } & Counters);
 
 // ───────────────────────── server mode (child process) ─────────────────────────
@@ -33,8 +37,11 @@ function historyStream(): string {
   const parts: string[] = [];
   const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}\n`;
   for (let c = 1; c <= COMMITS; c++) {
-    parts.push(`commit refs/heads/main\ncommitter Bench <bench@shiparr.invalid> ${1_700_000_000 + c * 60} +0000\n${data(`commit ${c}`)}`);
-    const touched = c === 1 ? Array.from({ length: FILES }, (_, i) => i) : [c % FILES, (c * 7) % FILES, (c * 13) % FILES];
+    parts.push(
+      `commit refs/heads/main\ncommitter Bench <bench@shiparr.invalid> ${1_700_000_000 + c * 60} +0000\n${data(`commit ${c}`)}`,
+    );
+    const touched =
+      c === 1 ? Array.from({ length: FILES }, (_, i) => i) : [c % FILES, (c * 7) % FILES, (c * 13) % FILES];
     for (const i of touched) {
       const body = `# file ${i}, revision ${c}\n${'x'.repeat(200 + (i % 50) * 20)}\n`;
       parts.push(`M 100644 inline dir${i % 10}/file-${i}.txt\n${data(body)}`);
@@ -58,9 +65,12 @@ async function serverMode(): Promise<void> {
   await exec('git', ['gc', '--quiet'], { cwd: bare, env });
   const send = (m: FromServer) => process.send?.(m);
   process.on('message', (msg: string) => {
-    if (msg === 'counters') send({ type: 'counters', requestCount: server.requestCount, bytesOut: server.bytesOut, bytesIn: server.bytesIn });
-    else if (msg === 'reset') { server.resetCounters(); send({ type: 'counters', requestCount: 0, bytesOut: 0, bytesIn: 0 }); }
-    else if (msg === 'close') void server.close().then(() => process.exit(0));
+    if (msg === 'counters')
+      send({ type: 'counters', requestCount: server.requestCount, bytesOut: server.bytesOut, bytesIn: server.bytesIn });
+    else if (msg === 'reset') {
+      server.resetCounters();
+      send({ type: 'counters', requestCount: 0, bytesOut: 0, bytesIn: 0 });
+    } else if (msg === 'close') void server.close().then(() => process.exit(0));
   });
   send({ type: 'ready', url: server.repoUrl(REPO) });
 }
@@ -77,7 +87,10 @@ async function childrenCpuMs(): Promise<number> {
 }
 let clockTicks = 100;
 
-const ownCpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+const ownCpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -86,15 +99,29 @@ function median(xs: number[]): number {
 }
 const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.9))]!;
 
-interface Row { name: string; medianMs: number; p90Ms: number; cpuMs: number; bytes: number; requests: number }
+interface Row {
+  name: string;
+  medianMs: number;
+  p90Ms: number;
+  cpuMs: number;
+  bytes: number;
+  requests: number;
+}
 
 async function clientMode(iterations: number): Promise<void> {
   clockTicks = Number((await exec('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--server'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--server'], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const waiting: ((m: FromServer) => void)[] = [];
   child.on('message', (m: FromServer) => waiting.shift()?.(m));
   const next = () => new Promise<FromServer>((resolve) => waiting.push(resolve));
-  const ask = async (msg: 'counters' | 'reset') => { const p = next(); child.send(msg); return (await p) as Counters; };
+  const ask = async (msg: 'counters' | 'reset') => {
+    const p = next();
+    child.send(msg);
+    return (await p) as Counters;
+  };
 
   const ready = await next();
   if (ready.type !== 'ready') throw new Error('server did not start');
@@ -102,7 +129,13 @@ async function clientMode(iterations: number): Promise<void> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'shiparr-bench-check-'));
   const home = path.join(tmp, 'home');
   await mkdir(home);
-  const env = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', HOME: home, GIT_TERMINAL_PROMPT: '0' };
+  const env = {
+    ...process.env,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    HOME: home,
+    GIT_TERMINAL_PROMPT: '0',
+  };
   const git = async (args: string[], cwd?: string) => (await exec('git', args, { cwd, env })).stdout.trim();
   const clone = path.join(tmp, 'clone');
   await git(['clone', '--quiet', '--branch', 'main', url, clone]);
@@ -117,7 +150,10 @@ async function clientMode(iterations: number): Promise<void> {
         return r.commit;
       },
     },
-    { name: '(b) spawn `git ls-remote`', run: async () => (await git(['ls-remote', url, 'refs/heads/main'])).split('\t')[0]! },
+    {
+      name: '(b) spawn `git ls-remote`',
+      run: async () => (await git(['ls-remote', url, 'refs/heads/main'])).split('\t')[0]!,
+    },
     {
       name: '(c) `git fetch` + `git rev-parse` (original script loop)',
       run: async () => {
@@ -145,8 +181,12 @@ async function clientMode(iterations: number): Promise<void> {
     const cpu = ownCpuMs() - cpu0 + ((await childrenCpuMs()) - child0);
     const c = await ask('counters');
     rows.push({
-      name: m.name, medianMs: median(lat), p90Ms: p90(lat), cpuMs: cpu / iterations,
-      bytes: (c.bytesOut + c.bytesIn) / iterations, requests: c.requestCount / iterations,
+      name: m.name,
+      medianMs: median(lat),
+      p90Ms: p90(lat),
+      cpuMs: cpu / iterations,
+      bytes: (c.bytesOut + c.bytesIn) / iterations,
+      requests: c.requestCount / iterations,
     });
   }
 
@@ -164,9 +204,11 @@ async function clientMode(iterations: number): Promise<void> {
     '',
     '| Method | Median latency (ms) | p90 (ms) | CPU / check (ms) | Bytes / check | HTTP req / check | Latency vs ls-remote | Latency vs fetch loop | CPU vs ls-remote | CPU vs fetch loop | Bytes vs fetch loop |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
-    ...rows.map((r) =>
-      `| ${r.name} | ${f1(r.medianMs)} | ${f1(r.p90Ms)} | ${f1(r.cpuMs)} | ${Math.round(r.bytes)} | ${r.requests.toFixed(1)} | ` +
-      `${ratio(r.medianMs, lsRemote.medianMs)} | ${ratio(r.medianMs, fetchLoop.medianMs)} | ${ratio(r.cpuMs, lsRemote.cpuMs)} | ${ratio(r.cpuMs, fetchLoop.cpuMs)} | ${ratio(r.bytes, fetchLoop.bytes)} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.name} | ${f1(r.medianMs)} | ${f1(r.p90Ms)} | ${f1(r.cpuMs)} | ${Math.round(r.bytes)} | ${r.requests.toFixed(1)} | ` +
+        `${ratio(r.medianMs, lsRemote.medianMs)} | ${ratio(r.medianMs, fetchLoop.medianMs)} | ${ratio(r.cpuMs, lsRemote.cpuMs)} | ${ratio(r.cpuMs, fetchLoop.cpuMs)} | ${ratio(r.bytes, fetchLoop.bytes)} |`,
+    ),
     '',
   ];
   const table = lines.join('\n');

@@ -17,7 +17,20 @@ import { performance } from 'node:perf_hooks';
 import gitSync from '../src/workers/tasks/git-sync.ts';
 import type { SyncOptions } from '../src/git/sync.ts';
 import { startGitServer } from '../test/helpers/git-server.ts';
-import { envNumber, fmt, generateHistory, git, gitEnv, machineLine, median, profile, ratio, table, writeResult, type ProfileRow } from './lib.ts';
+import {
+  envNumber,
+  fmt,
+  generateHistory,
+  git,
+  gitEnv,
+  machineLine,
+  median,
+  profile,
+  ratio,
+  table,
+  writeResult,
+  type ProfileRow,
+} from './lib.ts';
 
 const FILES = envNumber('BENCH_CLONE_FILES', 2000);
 const COMMITS = envNumber('BENCH_CLONE_COMMITS', 500);
@@ -74,7 +87,21 @@ try {
 
   const cases: Case[] = [];
   const cliClone = (dir: string, shallow: boolean) =>
-    git(tmp, ['clone', '--quiet', '--single-branch', '--no-tags', '--branch', 'main', ...(shallow ? ['--depth', '1'] : []), server.repoUrl(REPO), dir], env);
+    git(
+      tmp,
+      [
+        'clone',
+        '--quiet',
+        '--single-branch',
+        '--no-tags',
+        '--branch',
+        'main',
+        ...(shallow ? ['--depth', '1'] : []),
+        server.repoUrl(REPO),
+        dir,
+      ],
+      env,
+    );
 
   // Warm the server's page cache and both code paths once (not measured).
   await sync(freshDir(), true);
@@ -87,20 +114,26 @@ try {
     for (let i = 0; i < ITERATIONS; i++) {
       const sd = freshDir();
       const cd = freshDir();
-      first.shiparr.push(await time(async () => {
-        const r = await sync(sd, shallow);
-        if (!r.cloned) throw new Error('expected a fresh clone');
-      }));
+      first.shiparr.push(
+        await time(async () => {
+          const r = await sync(sd, shallow);
+          if (!r.cloned) throw new Error('expected a fresh clone');
+        }),
+      );
       first.cli.push(await time(() => cliClone(cd, shallow)));
       const sha = await pushOne();
-      incr.shiparr.push(await time(async () => {
-        const r = await sync(sd, shallow);
-        if (r.cloned || r.commit !== sha) throw new Error(`incremental sync did not fetch ${sha}`);
-      }));
-      incr.cli.push(await time(async () => {
-        await git(cd, ['fetch', '--quiet', '--no-tags', ...(shallow ? ['--depth', '1'] : []), 'origin', 'main'], env);
-        await git(cd, ['checkout', '--quiet', '--force', 'FETCH_HEAD'], env);
-      }));
+      incr.shiparr.push(
+        await time(async () => {
+          const r = await sync(sd, shallow);
+          if (r.cloned || r.commit !== sha) throw new Error(`incremental sync did not fetch ${sha}`);
+        }),
+      );
+      incr.cli.push(
+        await time(async () => {
+          await git(cd, ['fetch', '--quiet', '--no-tags', ...(shallow ? ['--depth', '1'] : []), 'origin', 'main'], env);
+          await git(cd, ['checkout', '--quiet', '--force', 'FETCH_HEAD'], env);
+        }),
+      );
       const head = await git(cd, ['rev-parse', 'HEAD'], env);
       if (head !== sha) throw new Error(`git fetch did not reach ${sha}`);
       await rm(sd, { recursive: true, force: true });
@@ -109,7 +142,14 @@ try {
     cases.push(first, incr);
   }
 
-  const rows = cases.map((c) => [c.name, fmt(median(c.shiparr), 0), fmt(median(c.cli), 0), ratio(median(c.shiparr), median(c.cli)), c.shiparr.map((x) => x.toFixed(0)).join(', '), c.cli.map((x) => x.toFixed(0)).join(', ')]);
+  const rows = cases.map((c) => [
+    c.name,
+    fmt(median(c.shiparr), 0),
+    fmt(median(c.cli), 0),
+    ratio(median(c.shiparr), median(c.cli)),
+    c.shiparr.map((x) => x.toFixed(0)).join(', '),
+    c.cli.map((x) => x.toFixed(0)).join(', '),
+  ]);
   const md: string[] = [
     '# Clone / sync: git-sync task vs git CLI',
     '',
@@ -134,7 +174,10 @@ try {
       '',
       `Goal (≤ 3× the CLI) not met: ${ratio(median(c.shiparr), median(c.cli))}. V8 CPU profile (the same data \`node --cpu-prof\` writes), self time:`,
       '',
-      table(['Module / file', '', 'Self (ms)', '%'], p.byModule.slice(0, 10).map((r) => [r.where, '', fmt(r.selfMs, 0), fmt(r.pct, 1)])),
+      table(
+        ['Module / file', '', 'Self (ms)', '%'],
+        p.byModule.slice(0, 10).map((r) => [r.where, '', fmt(r.selfMs, 0), fmt(r.pct, 1)]),
+      ),
       '',
       table(['Function', 'Where', 'Self (ms)', '%'], p.functions.slice(0, 15).map(profRow)),
       '',

@@ -29,7 +29,10 @@ export function envNumber(name: string, def: number): number {
 export function envNumbers(name: string, def: number[]): number[] {
   const raw = process.env[name];
   if (raw === undefined || raw.trim() === '') return def;
-  const xs = raw.split(',').map((s) => Number(s.trim())).filter((n) => Number.isFinite(n) && n > 0);
+  const xs = raw
+    .split(',')
+    .map((s) => Number(s.trim()))
+    .filter((n) => Number.isFinite(n) && n > 0);
   return xs.length ? xs : def;
 }
 
@@ -61,8 +64,14 @@ export function ratio(a: number, b: number, digits = 2): string {
 
 /** A GitHub-flavoured markdown table; columns whose header ends with a space-free unit are right-aligned when numeric. */
 export function table(header: string[], rows: (string | number)[][]): string {
-  const align = header.map((_, i) => (rows.every((r) => /^[-+]?[\d.,]+(×|%| ms| MB| s)?$|^–$/.test(String(r[i] ?? ''))) ? '---:' : '---'));
-  return [`| ${header.join(' | ')} |`, `|${align.join('|')}|`, ...rows.map((r) => `| ${r.map(String).join(' | ')} |`)].join('\n');
+  const align = header.map((_, i) =>
+    rows.every((r) => /^[-+]?[\d.,]+(×|%| ms| MB| s)?$|^–$/.test(String(r[i] ?? ''))) ? '---:' : '---',
+  );
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${align.join('|')}|`,
+    ...rows.map((r) => `| ${r.map(String).join(' | ')} |`),
+  ].join('\n');
 }
 
 /** Writes `bench/results/<name>.md` and returns its path. */
@@ -120,11 +129,15 @@ export const gitEnv = isolatedGitEnv;
 
 /** Runs git and resolves to trimmed stdout; rejects with stderr on failure. */
 export async function git(cwd: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  const { stdout } = await execFileAsync('git', ['-c', 'user.name=Bench', '-c', 'user.email=bench@shiparr.invalid', '-c', 'commit.gpgsign=false', ...args], {
-    cwd,
-    env,
-    maxBuffer: 64 << 20,
-  });
+  const { stdout } = await execFileAsync(
+    'git',
+    ['-c', 'user.name=Bench', '-c', 'user.email=bench@shiparr.invalid', '-c', 'commit.gpgsign=false', ...args],
+    {
+      cwd,
+      env,
+      maxBuffer: 64 << 20,
+    },
+  );
   return stdout.trim();
 }
 
@@ -132,18 +145,30 @@ export async function git(cwd: string, args: string[], env: NodeJS.ProcessEnv): 
  * Fills the bare repository `bare` (created here) with a linear history on `main` using `git fast-import`:
  * the first commit adds `files` files, each later one rewrites three of them. Packs it with `git gc`.
  */
-export async function generateHistory(bare: string, opts: { files: number; commits: number; env: NodeJS.ProcessEnv }): Promise<void> {
+export async function generateHistory(
+  bare: string,
+  opts: { files: number; commits: number; env: NodeJS.ProcessEnv },
+): Promise<void> {
   await git(path.dirname(bare), ['init', '--quiet', '--bare', '--initial-branch=main', bare], opts.env);
   await git(bare, ['config', 'uploadpack.allowReachableSHA1InWant', 'true'], opts.env);
   await new Promise<void>((resolve, reject) => {
-    const p = spawn('git', ['fast-import', '--quiet'], { cwd: bare, env: opts.env, stdio: ['pipe', 'ignore', 'inherit'] });
+    const p = spawn('git', ['fast-import', '--quiet'], {
+      cwd: bare,
+      env: opts.env,
+      stdio: ['pipe', 'ignore', 'inherit'],
+    });
     p.on('error', reject);
     p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`git fast-import exited ${code}`))));
     const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}\n`;
     // Written commit by commit so a big history never sits in memory as one string.
     for (let c = 1; c <= opts.commits; c++) {
-      const parts = [`commit refs/heads/main\ncommitter Bench <bench@shiparr.invalid> ${1_700_000_000 + c * 60} +0000\n${data(`commit ${c}`)}`];
-      const touched = c === 1 ? Array.from({ length: opts.files }, (_, i) => i) : [c % opts.files, (c * 7) % opts.files, (c * 13) % opts.files];
+      const parts = [
+        `commit refs/heads/main\ncommitter Bench <bench@shiparr.invalid> ${1_700_000_000 + c * 60} +0000\n${data(`commit ${c}`)}`,
+      ];
+      const touched =
+        c === 1
+          ? Array.from({ length: opts.files }, (_, i) => i)
+          : [c % opts.files, (c * 7) % opts.files, (c * 13) % opts.files];
       for (const i of touched) {
         const body = `# file ${i}, revision ${c}\n${'lorem ipsum dolor sit amet '.repeat(10 + (i % 40))}\n`;
         parts.push(`M 100644 inline dir${i % 20}/sub${i % 7}/file-${i}.txt\n${data(body)}`);
@@ -168,7 +193,10 @@ export interface ProfileRow {
  * Runs `fn` under the V8 CPU profiler of this thread (what `node --cpu-prof` records) and returns the functions with the
  * most self time, plus the self time grouped by package/file ("where the time goes").
  */
-export async function profile(fn: () => Promise<unknown>, top = 15): Promise<{ functions: ProfileRow[]; byModule: ProfileRow[]; totalMs: number }> {
+export async function profile(
+  fn: () => Promise<unknown>,
+  top = 15,
+): Promise<{ functions: ProfileRow[]; byModule: ProfileRow[]; totalMs: number }> {
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
@@ -188,7 +216,8 @@ export async function profile(fn: () => Promise<unknown>, top = 15): Promise<{ f
   const self = new Map<number, number>();
   const samples = prof.samples ?? [];
   const deltas = prof.timeDeltas ?? [];
-  for (let i = 0; i < samples.length; i++) self.set(samples[i] as number, (self.get(samples[i] as number) ?? 0) + (deltas[i] ?? 0) / 1000);
+  for (let i = 0; i < samples.length; i++)
+    self.set(samples[i] as number, (self.get(samples[i] as number) ?? 0) + (deltas[i] ?? 0) / 1000);
   const totalMs = [...self.values()].reduce((a, b) => a + b, 0);
   const byFn = new Map<string, ProfileRow>();
   const byMod = new Map<string, ProfileRow>();
@@ -210,12 +239,20 @@ export async function profile(fn: () => Promise<unknown>, top = 15): Promise<{ f
     const row = byFn.get(key) ?? { fn: fnName, where: `${where}:${cf.lineNumber + 1}`, selfMs: 0, pct: 0 };
     row.selfMs += ms;
     byFn.set(key, row);
-    const mod = where.startsWith('(') ? `${where} ${fnName}` : where.split('/').slice(0, where.startsWith('@') ? 3 : 2).join('/');
+    const mod = where.startsWith('(')
+      ? `${where} ${fnName}`
+      : where
+          .split('/')
+          .slice(0, where.startsWith('@') ? 3 : 2)
+          .join('/');
     const m = byMod.get(mod) ?? { fn: '', where: mod, selfMs: 0, pct: 0 };
     m.selfMs += ms;
     byMod.set(mod, m);
   }
   const finish = (rows: Iterable<ProfileRow>) =>
-    [...rows].map((r) => ({ ...r, pct: totalMs ? (100 * r.selfMs) / totalMs : 0 })).sort((a, b) => b.selfMs - a.selfMs).slice(0, top);
+    [...rows]
+      .map((r) => ({ ...r, pct: totalMs ? (100 * r.selfMs) / totalMs : 0 }))
+      .sort((a, b) => b.selfMs - a.selfMs)
+      .slice(0, top);
   return { functions: finish(byFn.values()), byModule: finish(byMod.values()), totalMs };
 }

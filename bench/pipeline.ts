@@ -18,7 +18,13 @@ import { promisify } from 'node:util';
 import { signatureHeaders } from '../src/http/webhooks.ts';
 import { startGitServer } from '../test/helpers/git-server.ts';
 import { startTestDaemon } from '../test/helpers/daemon.ts';
-import { composeDown, ensureBusyboxImage, removeProjectContainers, uniqueProjectName, webServiceCompose } from '../test/helpers/docker.ts';
+import {
+  composeDown,
+  ensureBusyboxImage,
+  removeProjectContainers,
+  uniqueProjectName,
+  webServiceCompose,
+} from '../test/helpers/docker.ts';
 import { envNumber, fmt, git, gitEnv, machineLine, median, table, writeResult } from './lib.ts';
 import { lastSuccessfulDeployment } from '../test/helpers/store-queries.ts';
 
@@ -102,7 +108,8 @@ async function main(): Promise<void> {
   });
   try {
     const deadline = Date.now() + 120_000;
-    while (!lastSuccessfulDeployment(daemon.store, KEY) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    while (!lastSuccessfulDeployment(daemon.store, KEY) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 200));
     if (!lastSuccessfulDeployment(daemon.store, KEY)) throw new Error('boot deployment did not succeed');
     await daemon.supervisor.whenQuiet(30_000);
 
@@ -115,11 +122,31 @@ async function main(): Promise<void> {
     const runScript = async (): Promise<ScriptSample & { t0: number }> => {
       const t0 = Date.now();
       // The real HOME stays (docker finds its compose plugin there); git config is still isolated.
-      const scriptEnv = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0', PROJECT: scriptProject };
+      const scriptEnv = {
+        ...process.env,
+        GIT_CONFIG_NOSYSTEM: '1',
+        GIT_CONFIG_GLOBAL: '/dev/null',
+        GIT_TERMINAL_PROMPT: '0',
+        PROJECT: scriptProject,
+      };
       const { stdout } = await execFileAsync(script, [], { cwd: clone, env: scriptEnv, timeout: 120_000 });
-      const m = new Map(stdout.trim().split('\n').map((l) => { const [k, v] = l.split(' '); return [k as string, Number(BigInt(v as string) / 1_000_000n)]; }));
+      const m = new Map(
+        stdout
+          .trim()
+          .split('\n')
+          .map((l) => {
+            const [k, v] = l.split(' ');
+            return [k as string, Number(BigInt(v as string) / 1_000_000n)];
+          }),
+      );
       const at = (k: string) => (m.get(k) as number) - t0;
-      return { t0, fetchReset: at('up_start') - at('start'), upStart: at('up_start'), upDone: at('up_done'), healthy: at('healthy') };
+      return {
+        t0,
+        fetchReset: at('up_start') - at('start'),
+        upStart: at('up_start'),
+        upDone: at('up_done'),
+        healthy: at('healthy'),
+      };
     };
     await runScript();
 
@@ -132,7 +159,11 @@ async function main(): Promise<void> {
       marks.clear();
       const t0 = Date.now();
       const body = JSON.stringify({ url: gitServer.repoUrl('web'), branch: 'main' });
-      const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...signatureHeaders('generic', body, SECRET) }, body });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...signatureHeaders('generic', body, SECRET) },
+        body,
+      });
       const webhookMs = Date.now() - t0;
       if (res.status !== 202) throw new Error(`webhook answered ${res.status}: ${await res.text()}`);
       const { matched } = (await res.json()) as { matched: string[] };
@@ -143,7 +174,8 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 20));
         dep = daemon.store.latestDeployment(KEY);
       }
-      if (dep?.commit !== sha || dep.status !== 'success') throw new Error(`deployment of ${sha} ended ${dep?.status ?? 'missing'}`);
+      if (dep?.commit !== sha || dep.status !== 'success')
+        throw new Error(`deployment of ${sha} ended ${dep?.status ?? 'missing'}`);
       // Event emission is synchronous with the state change; wait for the finish mark itself.
       while (!marks.has(`finished:${dep.id}`)) await new Promise((r) => setTimeout(r, 5));
       const logs = daemon.store.getDeploymentLogs(dep.id) ?? '';
@@ -168,40 +200,46 @@ async function main(): Promise<void> {
       // ── Baseline: the same kind of change, deployed by the script.
       await gitServer.commit('web', nextCompose());
       baseline.push(await runScript());
-      console.error(`pipeline ${i + 1}/${ITERATIONS}: shiparr ${shiparr.at(-1)?.success} ms, script ${baseline.at(-1)?.healthy} ms`);
+      console.error(
+        `pipeline ${i + 1}/${ITERATIONS}: shiparr ${shiparr.at(-1)?.success} ms, script ${baseline.at(-1)?.healthy} ms`,
+      );
     }
 
     const s = (k: keyof ShiparrSample) => median(shiparr.map((x) => x[k]));
     const b = (k: keyof ScriptSample) => median(baseline.map((x) => x[k]));
     const stages = table(
       ['Shiparr milestone (from push done)', 'Median (ms)', 'Samples (ms)'],
-      ([
-        ['webhook answered (202)', 'webhookMs'],
-        ['checking (ls-refs)', 'checking'],
-        ['pulling (git-sync)', 'pulling'],
-        ['applying (state entered)', 'applying'],
-        ['`docker compose up -d` process start (log)', 'composeStart'],
-        ['… `compose up` duration (log)', 'composeMs'],
-        ['verifying (state entered = compose done)', 'verifying'],
-        ['notifying (health verified)', 'notifying'],
-        ['deployment finished: success', 'success'],
-      ] as [string, keyof ShiparrSample][]).map(([label, k]) => [label, fmt(s(k), 0), shiparr.map((x) => fmt(x[k], 0)).join(', ')]),
+      (
+        [
+          ['webhook answered (202)', 'webhookMs'],
+          ['checking (ls-refs)', 'checking'],
+          ['pulling (git-sync)', 'pulling'],
+          ['applying (state entered)', 'applying'],
+          ['`docker compose up -d` process start (log)', 'composeStart'],
+          ['… `compose up` duration (log)', 'composeMs'],
+          ['verifying (state entered = compose done)', 'verifying'],
+          ['notifying (health verified)', 'notifying'],
+          ['deployment finished: success', 'success'],
+        ] as [string, keyof ShiparrSample][]
+      ).map(([label, k]) => [label, fmt(s(k), 0), shiparr.map((x) => fmt(x[k], 0)).join(', ')]),
     );
     const base = table(
       ['Script milestone (from start)', 'Median (ms)', 'Samples (ms)'],
-      ([
-        ['`git fetch` + `git reset --hard` done', 'fetchReset'],
-        ['`docker compose up -d` start', 'upStart'],
-        ['`compose up` done', 'upDone'],
-        ['all containers healthy', 'healthy'],
-      ] as [string, keyof ScriptSample][]).map(([label, k]) => [label, fmt(b(k), 0), baseline.map((x) => fmt(x[k], 0)).join(', ')]),
+      (
+        [
+          ['`git fetch` + `git reset --hard` done', 'fetchReset'],
+          ['`docker compose up -d` start', 'upStart'],
+          ['`compose up` done', 'upDone'],
+          ['all containers healthy', 'healthy'],
+        ] as [string, keyof ScriptSample][]
+      ).map(([label, k]) => [label, fmt(b(k), 0), baseline.map((x) => fmt(x[k], 0)).join(', ')]),
     );
     const toUp = s('composeStart') - b('upStart');
     const toSuccess = s('success') - b('healthy');
     const upDur = s('composeMs') - (b('upDone') - b('upStart'));
     const verifyTail = s('notifying') - s('verifying') - (b('healthy') - b('upDone'));
     const md = [
-      '# Pipeline overhead: push + webhook → compose up → success, vs the original Shiparr script\'s shell steps',
+      "# Pipeline overhead: push + webhook → compose up → success, vs the original Shiparr script's shell steps",
       '',
       `Run ${startedAt} with \`npx tsx bench/pipeline.ts\`. Machine: ${machine}.`,
       `${ITERATIONS} iterations, alternating Shiparr and script, each deploying a new commit (new marker → container recreated); busybox httpd with a 1 s healthcheck.`,
@@ -217,12 +255,20 @@ async function main(): Promise<void> {
       '',
       '## Overhead (Shiparr median − script median)',
       '',
-      table(['What', 'Shiparr (ms)', 'Script (ms)', 'Overhead (ms)'], [
-        ['to `compose up` start', fmt(s('composeStart'), 0), fmt(b('upStart'), 0), fmt(toUp, 0)],
-        ['`compose up` itself', fmt(s('composeMs'), 0), fmt(b('upDone') - b('upStart'), 0), fmt(upDur, 0)],
-        ['compose done → healthy', fmt(s('notifying') - s('verifying'), 0), fmt(b('healthy') - b('upDone'), 0), fmt(verifyTail, 0)],
-        ['to success / healthy (end to end)', fmt(s('success'), 0), fmt(b('healthy'), 0), fmt(toSuccess, 0)],
-      ]),
+      table(
+        ['What', 'Shiparr (ms)', 'Script (ms)', 'Overhead (ms)'],
+        [
+          ['to `compose up` start', fmt(s('composeStart'), 0), fmt(b('upStart'), 0), fmt(toUp, 0)],
+          ['`compose up` itself', fmt(s('composeMs'), 0), fmt(b('upDone') - b('upStart'), 0), fmt(upDur, 0)],
+          [
+            'compose done → healthy',
+            fmt(s('notifying') - s('verifying'), 0),
+            fmt(b('healthy') - b('upDone'), 0),
+            fmt(verifyTail, 0),
+          ],
+          ['to success / healthy (end to end)', fmt(s('success'), 0), fmt(b('healthy'), 0), fmt(toSuccess, 0)],
+        ],
+      ),
       '',
       `Goal: overhead < 300 ms → ${toSuccess < 300 ? 'met' : 'NOT met'} (${fmt(toSuccess, 0)} ms end to end; ${fmt(toUp, 0)} ms before compose starts).`,
       '',

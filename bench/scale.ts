@@ -36,7 +36,21 @@ import { loadProjects } from '../src/config/load.ts';
 import { Store } from '../src/store/index.ts';
 import { startGitServer } from '../test/helpers/git-server.ts';
 import { startTestDaemon } from '../test/helpers/daemon.ts';
-import { BENCH_DIR, MB, childrenCpuMs, envNumber, envNumbers, fmt, machineLine, ownCpuMs, profile, ratio, table, writeResult, type ProfileRow } from './lib.ts';
+import {
+  BENCH_DIR,
+  MB,
+  childrenCpuMs,
+  envNumber,
+  envNumbers,
+  fmt,
+  machineLine,
+  ownCpuMs,
+  profile,
+  ratio,
+  table,
+  writeResult,
+  type ProfileRow,
+} from './lib.ts';
 import { countDeployments } from '../test/helpers/store-queries.ts';
 
 const SIZES = envNumbers('BENCH_SCALE_REPOS', [100, 300, 1000]);
@@ -50,8 +64,12 @@ const BOOT_TIMEOUT_S = envNumber('BENCH_SCALE_BOOT_TIMEOUT', 240);
 const PROFILE_S = envNumber('BENCH_SCALE_PROFILE_SECONDS', 30);
 /** `shared` (default): one cache entry per request kind for all copies; `url`: per repository URL; `off`: no cache. */
 const CACHE = (process.env.BENCH_SCALE_CACHE ?? 'shared') as 'shared' | 'url' | 'off';
-if (!['shared', 'url', 'off'].includes(CACHE)) throw new Error(`BENCH_SCALE_CACHE must be shared, url or off (got ${CACHE})`);
-const ENDPOINT = CACHE === 'off' ? 'git http-backend (CGI per request)' : `replay cache (${CACHE === 'shared' ? 'shared by the copies' : 'per URL'}) → git http-backend`;
+if (!['shared', 'url', 'off'].includes(CACHE))
+  throw new Error(`BENCH_SCALE_CACHE must be shared, url or off (got ${CACHE})`);
+const ENDPOINT =
+  CACHE === 'off'
+    ? 'git http-backend (CGI per request)'
+    : `replay cache (${CACHE === 'shared' ? 'shared by the copies' : 'per URL'}) → git http-backend`;
 
 type ToServer = { type: 'copies'; count: number } | { type: 'counters' } | { type: 'close' };
 type FromServer =
@@ -61,19 +79,42 @@ type FromServer =
 
 // ───────────────────────── server mode (child process) ─────────────────────────
 
-interface Cached { status: number; headers: Record<string, string>; body: Buffer }
+interface Cached {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
 
 /**
  * The replay cache (same idea as test/resilience/scale.test.ts's proxy): first answer per key from the real server,
  * repeats from memory. Only 200 answers are kept; the repositories never change during the benchmark.
  */
-async function startReplayCache(target: string, mode: 'shared' | 'url'): Promise<{ url: string; hits: () => number; close(): Promise<void> }> {
+async function startReplayCache(
+  target: string,
+  mode: 'shared' | 'url',
+): Promise<{ url: string; hits: () => number; close(): Promise<void> }> {
   const cache = new Map<string, Cached>();
   const inflight = new Map<string, Promise<Cached>>();
   let hits = 0;
-  const fetchUpstream = async (url: string, method: string, headers: Record<string, string>, body: Buffer): Promise<Cached> => {
-    const r = await fetch(`${target}${url}`, { method, headers, body: method === 'GET' || method === 'HEAD' ? undefined : body });
-    return { status: r.status, headers: { 'content-type': r.headers.get('content-type') ?? 'application/octet-stream', 'cache-control': 'no-cache' }, body: Buffer.from(await r.arrayBuffer()) };
+  const fetchUpstream = async (
+    url: string,
+    method: string,
+    headers: Record<string, string>,
+    body: Buffer,
+  ): Promise<Cached> => {
+    const r = await fetch(`${target}${url}`, {
+      method,
+      headers,
+      body: method === 'GET' || method === 'HEAD' ? undefined : body,
+    });
+    return {
+      status: r.status,
+      headers: {
+        'content-type': r.headers.get('content-type') ?? 'application/octet-stream',
+        'cache-control': 'no-cache',
+      },
+      body: Buffer.from(await r.arrayBuffer()),
+    };
   };
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -90,7 +131,8 @@ async function startReplayCache(target: string, mode: 'shared' | 'url'): Promise
       let pending = inflight.get(key);
       if (!pending) {
         const headers: Record<string, string> = {};
-        for (const h of ['content-type', 'git-protocol', 'content-encoding', 'authorization']) if (typeof req.headers[h] === 'string') headers[h] = req.headers[h];
+        for (const h of ['content-type', 'git-protocol', 'content-encoding', 'authorization'])
+          if (typeof req.headers[h] === 'string') headers[h] = req.headers[h];
         pending = fetchUpstream(url, req.method ?? 'GET', headers, body).then((out) => {
           if (out.status === 200) cache.set(key, out);
           return out;
@@ -105,24 +147,33 @@ async function startReplayCache(target: string, mode: 'shared' | 'url'): Promise
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     hits: () => hits,
-    close: () => new Promise<void>((r) => {
-      server.close(() => r());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
 }
 
 /** The shared cache is only valid if the copies answer with the same bytes: compare r0 and rN on the real server. */
 async function assertSameAdvertisement(baseUrl: string, a: string, b: string): Promise<void> {
   for (const headers of [{}, { 'git-protocol': 'version=2' }] as Record<string, string>[]) {
-    const get = async (r: string) => Buffer.from(await (await fetch(`${baseUrl}/${r}.git/info/refs?service=git-upload-pack`, { headers })).arrayBuffer());
-    if (!(await get(a)).equals(await get(b))) throw new Error(`${a} and ${b} advertise different bytes: the shared replay cache would be wrong (use BENCH_SCALE_CACHE=url)`);
+    const get = async (r: string) =>
+      Buffer.from(
+        await (await fetch(`${baseUrl}/${r}.git/info/refs?service=git-upload-pack`, { headers })).arrayBuffer(),
+      );
+    if (!(await get(a)).equals(await get(b)))
+      throw new Error(
+        `${a} and ${b} advertise different bytes: the shared replay cache would be wrong (use BENCH_SCALE_CACHE=url)`,
+      );
   }
 }
 
 async function serverMode(): Promise<void> {
   const server = await startGitServer();
-  const head = await server.createRepo('r0', { 'compose.yaml': 'services:\n  app:\n    image: shiparr-test/none\n    pull_policy: never\n' });
+  const head = await server.createRepo('r0', {
+    'compose.yaml': 'services:\n  app:\n    image: shiparr-test/none\n    pull_policy: never\n',
+  });
   const replay = CACHE === 'off' ? undefined : await startReplayCache(server.baseUrl, CACHE);
   let have = 1;
   const send = (m: FromServer) => process.send?.(m);
@@ -130,11 +181,16 @@ async function serverMode(): Promise<void> {
     void (async () => {
       if (m.type === 'copies') {
         // Copies of one bare repository are as real to the server as N pushes, and much faster to make.
-        for (; have < m.count; have++) await cp(path.join(server.root, 'r0.git'), path.join(server.root, `r${have}.git`), { recursive: true });
+        for (; have < m.count; have++)
+          await cp(path.join(server.root, 'r0.git'), path.join(server.root, `r${have}.git`), { recursive: true });
         if (CACHE === 'shared' && have > 1) await assertSameAdvertisement(server.baseUrl, 'r0', `r${have - 1}`);
         send({ type: 'copies', count: have });
       } else if (m.type === 'counters') {
-        send({ type: 'counters', requestCount: replay ? replay.hits() : server.requestCount, upstream: server.requestCount });
+        send({
+          type: 'counters',
+          requestCount: replay ? replay.hits() : server.requestCount,
+          upstream: server.requestCount,
+        });
       } else {
         await replay?.close();
         await server.close();
@@ -155,7 +211,10 @@ interface ServerHandle {
 }
 
 async function spawnServer(): Promise<ServerHandle> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--server'], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--server'], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const waiting: ((m: FromServer) => void)[] = [];
   child.on('message', (m: FromServer) => waiting.shift()?.(m));
   const next = () => new Promise<FromServer>((resolve) => waiting.push(resolve));
@@ -209,7 +268,15 @@ interface Row {
   heapMb: number;
   cpuPct: number;
   cpuMsPerCheck: number;
-  baseline: { window: number; scheduled: number; done: number; failed: number; cpuPct: number; cpuMsPerCheck: number; loopP99: number };
+  baseline: {
+    window: number;
+    scheduled: number;
+    done: number;
+    failed: number;
+    cpuPct: number;
+    cpuMsPerCheck: number;
+    loopP99: number;
+  };
 }
 
 /** Sampling period of the event-loop monitor; each sample is period + delay, so the period is subtracted. */
@@ -223,7 +290,13 @@ const sleep = (msec: number) => new Promise<void>((r) => setTimeout(r, msec));
 function projectYaml(baseUrl: string, count: number): string {
   const lines = ['project: scale', 'repositories:'];
   for (let i = 0; i < count; i++) {
-    lines.push(`  r${i}:`, `    url: ${baseUrl}/r${i}.git`, '    branch: main', `    check_interval: ${INTERVAL}`, '    pull: never');
+    lines.push(
+      `  r${i}:`,
+      `    url: ${baseUrl}/r${i}.git`,
+      '    branch: main',
+      `    check_interval: ${INTERVAL}`,
+      '    pull: never',
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -236,11 +309,24 @@ async function seed(configDir: string, dataDir: string, head: string): Promise<n
   await mkdir(dataDir, { recursive: true });
   const store = Store.open(path.join(dataDir, 'shiparr.db'));
   try {
-    store.syncConfig(loaded.projects.map((p) => ({ name: p.name, description: p.description, file: p.file, repositories: p.repositories })));
+    store.syncConfig(
+      loaded.projects.map((p) => ({
+        name: p.name,
+        description: p.description,
+        file: p.file,
+        repositories: p.repositories,
+      })),
+    );
     let n = 0;
     for (const p of loaded.projects) {
       for (const r of p.repositories) {
-        const d = store.createDeployment({ repoKey: r.key, trigger: 'boot', status: 'running', commit: head, configHash: r.configHash });
+        const d = store.createDeployment({
+          repoKey: r.key,
+          trigger: 'boot',
+          status: 'running',
+          commit: head,
+          configHash: r.configHash,
+        });
         store.finishDeployment(d.id, { status: 'success', stage: 'notifying' });
         n++;
       }
@@ -301,14 +387,18 @@ async function runShiparr(server: ServerHandle, count: number): Promise<Omit<Row
       if (e.result === 'changed') changed++;
     });
     try {
-      if (daemon.supervisor.list().length !== count) throw new Error(`daemon runs ${daemon.supervisor.list().length} repositories, expected ${count}`);
+      if (daemon.supervisor.list().length !== count)
+        throw new Error(`daemon runs ${daemon.supervisor.list().length} repositories, expected ${count}`);
       // Boot: every repository goes through its first check (the supervisor spreads them over up to 30 s).
       const deadline = Date.now() + BOOT_TIMEOUT_S * 1000;
       while (seen.size < count && Date.now() < deadline) await sleep(100);
       const bootS = (Date.now() - bootStart) / 1000;
       bootLoop.disable();
       const bootChecked = seen.size;
-      if (bootChecked < count) console.error(`warning: only ${bootChecked}/${count} repositories had their first check within ${BOOT_TIMEOUT_S} s; measuring anyway`);
+      if (bootChecked < count)
+        console.error(
+          `warning: only ${bootChecked}/${count} repositories had their first check within ${BOOT_TIMEOUT_S} s; measuring anyway`,
+        );
       if (bootErrors) console.error(`warning: ${bootErrors} boot checks failed`);
 
       // Steady state window.
@@ -337,7 +427,10 @@ async function runShiparr(server: ServerHandle, count: number): Promise<Omit<Row
       const crashed = daemon.supervisor.list().filter((r) => r.state === 'failed' || r.restarts > 0).length;
       if (crashed) console.error(`warning: ${crashed} actors crashed or restarted`);
       // Where the main thread's time goes at this scale (after the measured window: the profiler costs CPU itself).
-      const prof = PROFILE_S > 0 && count === Math.max(...SIZES) ? { ...(await profile(() => sleep(PROFILE_S * 1000), 12)), seconds: PROFILE_S } : undefined;
+      const prof =
+        PROFILE_S > 0 && count === Math.max(...SIZES)
+          ? { ...(await profile(() => sleep(PROFILE_S * 1000), 12)), seconds: PROFILE_S }
+          : undefined;
       const deployments = countDeployments(daemon.store);
       if (deployments !== count) console.error(`warning: ${deployments - count} unexpected deployments`);
       return {
@@ -376,10 +469,18 @@ async function runShiparr(server: ServerHandle, count: number): Promise<Omit<Row
 /** The original Shiparr script's way: one `git ls-remote` per repository, one after the other, round after round, for `windowS`. */
 async function runBaseline(server: ServerHandle, count: number, windowS: number): Promise<Row['baseline']> {
   const home = await mkdtemp(path.join(os.tmpdir(), 'shiparr-bench-scale-home-'));
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0' };
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: home,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_TERMINAL_PROMPT: '0',
+  };
   const lsRemote = (url: string) =>
     new Promise<boolean>((resolve) => {
-      execFile('git', ['ls-remote', url, 'refs/heads/main'], { env, timeout: 60_000 }, (err, stdout) => resolve(!err && stdout.startsWith(server.head)));
+      execFile('git', ['ls-remote', url, 'refs/heads/main'], { env, timeout: 60_000 }, (err, stdout) =>
+        resolve(!err && stdout.startsWith(server.head)),
+      );
     });
   const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
   let done = 0;
@@ -445,17 +546,76 @@ async function clientMode(): Promise<void> {
   }
 
   const main = table(
-    ['Repos', 'Git endpoint', 'Window (s)', 'Checks scheduled', 'Checks done', 'Done / scheduled', `Late checks (gap > ${fmt(INTERVAL * 1.1 + LATE_SLACK_S, 0)} s)`, 'Max gap (s)', 'Check errors (codes)', 'Loop p50 (ms)', 'Loop p99 (ms)', 'Loop max (ms)', 'RSS start (MB)', 'RSS max (MB)', 'CPU %', 'CPU ms / check', 'Git HTTP req / check (of which reached http-backend, total)', 'Boot: first checks done / s', 'Boot loop p99 / max (ms)'],
+    [
+      'Repos',
+      'Git endpoint',
+      'Window (s)',
+      'Checks scheduled',
+      'Checks done',
+      'Done / scheduled',
+      `Late checks (gap > ${fmt(INTERVAL * 1.1 + LATE_SLACK_S, 0)} s)`,
+      'Max gap (s)',
+      'Check errors (codes)',
+      'Loop p50 (ms)',
+      'Loop p99 (ms)',
+      'Loop max (ms)',
+      'RSS start (MB)',
+      'RSS max (MB)',
+      'CPU %',
+      'CPU ms / check',
+      'Git HTTP req / check (of which reached http-backend, total)',
+      'Boot: first checks done / s',
+      'Boot loop p99 / max (ms)',
+    ],
     rows.map((r) => [
-      r.repos, r.endpoint ?? 'git http-backend (CGI per request)', fmt(r.windowS, 0), fmt(r.scheduled, 0), r.achieved, ratio(r.achieved, r.scheduled), r.late ?? '–', fmt(r.maxGapS, 1), r.errors ? `${r.errors} (${r.errorCodes})` : 0, fmt(r.loop.p50, 1), fmt(r.loop.p99, 1), fmt(r.loop.max, 1),
-      fmt(r.rssStartMb, 0), fmt(r.rssMaxMb, 0), fmt(r.cpuPct, 1), fmt(r.cpuMsPerCheck, 2), `${fmt(r.gitRequests / r.achieved, 2)} (${r.gitUpstream ?? r.gitRequests})`, `${r.bootChecked ?? r.repos}/${r.repos} in ${fmt(r.bootS, 0)} s`, `${fmt(r.bootLoop.p99, 0)} / ${fmt(r.bootLoop.max, 0)}`,
+      r.repos,
+      r.endpoint ?? 'git http-backend (CGI per request)',
+      fmt(r.windowS, 0),
+      fmt(r.scheduled, 0),
+      r.achieved,
+      ratio(r.achieved, r.scheduled),
+      r.late ?? '–',
+      fmt(r.maxGapS, 1),
+      r.errors ? `${r.errors} (${r.errorCodes})` : 0,
+      fmt(r.loop.p50, 1),
+      fmt(r.loop.p99, 1),
+      fmt(r.loop.max, 1),
+      fmt(r.rssStartMb, 0),
+      fmt(r.rssMaxMb, 0),
+      fmt(r.cpuPct, 1),
+      fmt(r.cpuMsPerCheck, 2),
+      `${fmt(r.gitRequests / r.achieved, 2)} (${r.gitUpstream ?? r.gitRequests})`,
+      `${r.bootChecked ?? r.repos}/${r.repos} in ${fmt(r.bootS, 0)} s`,
+      `${fmt(r.bootLoop.p99, 0)} / ${fmt(r.bootLoop.max, 0)}`,
     ]),
   );
   const base = table(
-    ['Repos', 'Git endpoint', 'Baseline window (s)', 'Checks scheduled', 'ls-remote done', 'Done / scheduled', 'Failed', 'CPU % (incl. git children)', 'CPU ms / check', 'Shiparr CPU ms / check', 'Shiparr / baseline CPU per check', 'Shiparr / baseline checks per s'],
+    [
+      'Repos',
+      'Git endpoint',
+      'Baseline window (s)',
+      'Checks scheduled',
+      'ls-remote done',
+      'Done / scheduled',
+      'Failed',
+      'CPU % (incl. git children)',
+      'CPU ms / check',
+      'Shiparr CPU ms / check',
+      'Shiparr / baseline CPU per check',
+      'Shiparr / baseline checks per s',
+    ],
     rows.map((r) => [
-      r.repos, r.endpoint ?? 'git http-backend (CGI per request)', fmt(r.baseline.window, 0), fmt(r.baseline.scheduled, 0), r.baseline.done, ratio(r.baseline.done, r.baseline.scheduled), r.baseline.failed,
-      fmt(r.baseline.cpuPct, 1), fmt(r.baseline.cpuMsPerCheck, 1), fmt(r.cpuMsPerCheck, 2), ratio(r.cpuMsPerCheck, r.baseline.cpuMsPerCheck, 3),
+      r.repos,
+      r.endpoint ?? 'git http-backend (CGI per request)',
+      fmt(r.baseline.window, 0),
+      fmt(r.baseline.scheduled, 0),
+      r.baseline.done,
+      ratio(r.baseline.done, r.baseline.scheduled),
+      r.baseline.failed,
+      fmt(r.baseline.cpuPct, 1),
+      fmt(r.baseline.cpuMsPerCheck, 1),
+      fmt(r.cpuMsPerCheck, 2),
+      ratio(r.cpuMsPerCheck, r.baseline.cpuMsPerCheck, 3),
       ratio(r.achieved / r.windowS, (r.baseline.done + r.baseline.failed) / r.baseline.window),
     ]),
   );
@@ -487,19 +647,27 @@ async function clientMode(): Promise<void> {
     '',
     goal,
     '',
-    ...rows.filter((r) => r.profile).flatMap((r) => {
-      const p = r.profile as NonNullable<Row['profile']>;
-      return [
-        `## Main-thread CPU profile at ${r.repos} repositories (${p.seconds} s after the window, ${fmt(p.totalMs / 1000, 1)} s sampled incl. idle)`,
-        '',
-        'V8 sampling profiler on the main thread (the data `node --cpu-prof` writes); worker threads not included. Self time:',
-        '',
-        table(['Module / file', 'Self (ms)', '% of samples'], p.byModule.map((m) => [m.where, fmt(m.selfMs, 0), fmt(m.pct, 1)])),
-        '',
-        table(['Function', 'Where', 'Self (ms)', '% of samples'], p.functions.map((f) => [f.fn, f.where, fmt(f.selfMs, 0), fmt(f.pct, 1)])),
-        '',
-      ];
-    }),
+    ...rows
+      .filter((r) => r.profile)
+      .flatMap((r) => {
+        const p = r.profile as NonNullable<Row['profile']>;
+        return [
+          `## Main-thread CPU profile at ${r.repos} repositories (${p.seconds} s after the window, ${fmt(p.totalMs / 1000, 1)} s sampled incl. idle)`,
+          '',
+          'V8 sampling profiler on the main thread (the data `node --cpu-prof` writes); worker threads not included. Self time:',
+          '',
+          table(
+            ['Module / file', 'Self (ms)', '% of samples'],
+            p.byModule.map((m) => [m.where, fmt(m.selfMs, 0), fmt(m.pct, 1)]),
+          ),
+          '',
+          table(
+            ['Function', 'Where', 'Self (ms)', '% of samples'],
+            p.functions.map((f) => [f.fn, f.where, fmt(f.selfMs, 0), fmt(f.pct, 1)]),
+          ),
+          '',
+        ];
+      }),
   ].join('\n');
   console.log(md);
   console.error(`written to ${path.relative(process.cwd(), await writeResult('scale', md))}`);

@@ -29,7 +29,8 @@ try {
 }
 
 /** Truncated to 2 decimals like istanbul, so the total matches the figure c8's gate reports. */
-const pct = (m: Metric): string => (m.total === 0 ? '100.00' : (Math.floor((10_000 * m.covered) / m.total) / 100).toFixed(2));
+const pct = (m: Metric): string =>
+  m.total === 0 ? '100.00' : (Math.floor((10_000 * m.covered) / m.total) / 100).toFixed(2);
 const src = path.join(root, 'src') + path.sep;
 const folders = new Map<string, Metric & { files: number }>();
 const thin: { file: string; lines: Metric }[] = [];
@@ -67,5 +68,6 @@ if (thin.length > 0) {
   for (const t of thin.slice(0, MAX_LISTED)) {
     console.log(`  ${pct(t.lines).padStart(6)} %  ${t.file} (${t.lines.covered}/${t.lines.total})`);
   }
-  if (thin.length > MAX_LISTED) console.log(`  … and ${thin.length - MAX_LISTED} more (details: coverage/lcov-report/index.html)`);
+  if (thin.length > MAX_LISTED)
+    console.log(`  … and ${thin.length - MAX_LISTED} more (details: coverage/lcov-report/index.html)`);
 }

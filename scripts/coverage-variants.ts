@@ -38,11 +38,18 @@ const variants = new Map<string, string[]>();
 let renamed = 0;
 
 const fingerprint = (e: SourceMapEntry): string =>
-  createHash('sha1').update(JSON.stringify(e.lineLengths ?? null)).update(e.data?.mappings ?? '').digest('hex');
+  createHash('sha1')
+    .update(JSON.stringify(e.lineLengths ?? null))
+    .update(e.data?.mappings ?? '')
+    .digest('hex');
 
-const variantUrl = (url: string, n: number): string => url.replace(/(\.[cm]?[jt]sx?)?$/, (ext) => `.variant-${n}${ext}`);
+const variantUrl = (url: string, n: number): string =>
+  url.replace(/(\.[cm]?[jt]sx?)?$/, (ext) => `.variant-${n}${ext}`);
 
-for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+for (const name of fs
+  .readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort()) {
   const file = path.join(dir, name);
   let cov: ProcessCov;
   try {
@@ -73,4 +80,7 @@ for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
 }
 
 const multi = [...variants.values()].filter((v) => v.length > 1).length;
-if (multi > 0) console.log(`coverage: ${multi} source files ran as more than one compilation (ESM + worker CJS); ${renamed} entries kept apart`);
+if (multi > 0)
+  console.log(
+    `coverage: ${multi} source files ran as more than one compilation (ESM + worker CJS); ${renamed} entries kept apart`,
+  );

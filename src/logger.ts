@@ -7,15 +7,35 @@ export type { Logger };
 
 /** Key paths whose values are always replaced by `[Redacted]`, at any of the first levels. */
 const SECRET_KEYS = [
-  'token', 'tokens', 'password', 'pass', 'secret', 'webhook_secret', 'webhookSecret', 'authorization', 'Authorization',
-  'ageKey', 'age_key', 'sopsAgeKey', 'SOPS_AGE_KEY', 'cookie', 'plaintext', 'identity', 'identities', 'dataKey',
+  'token',
+  'tokens',
+  'password',
+  'pass',
+  'secret',
+  'webhook_secret',
+  'webhookSecret',
+  'authorization',
+  'Authorization',
+  'ageKey',
+  'age_key',
+  'sopsAgeKey',
+  'SOPS_AGE_KEY',
+  'cookie',
+  'plaintext',
+  'identity',
+  'identities',
+  'dataKey',
 ];
 const REDACT_PATHS = [
   ...SECRET_KEYS,
   ...SECRET_KEYS.map((k) => `*.${k}`),
   ...SECRET_KEYS.map((k) => `*.*.${k}`),
-  'headers.authorization', '*.headers.authorization', 'req.headers.authorization', 'req.headers.cookie',
-  'headers["x-gitlab-token"]', 'req.headers["x-gitlab-token"]',
+  'headers.authorization',
+  '*.headers.authorization',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'headers["x-gitlab-token"]',
+  'req.headers["x-gitlab-token"]',
 ];
 
 function scrub(value: unknown, depth = 0): unknown {
@@ -47,17 +67,25 @@ export function createLogger(opts: LoggerOptions): Logger {
     formatters: { log: (obj: Record<string, unknown>) => scrub(obj) as Record<string, unknown> },
     hooks: {
       logMethod(this: Logger, args: Parameters<Logger['info']>, method: (...a: unknown[]) => void) {
-        method.apply(this, args.map((a) => (typeof a === 'string' ? maskSecrets(a) : a)));
+        method.apply(
+          this,
+          args.map((a) => (typeof a === 'string' ? maskSecrets(a) : a)),
+        );
       },
     },
     // Error messages and stacks can carry URLs with credentials: mask them like every other string.
     serializers: { err: (e: Error) => scrub(pino.stdSerializers.err(e)) },
   };
   const prettyOptions = { translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname' };
-  if (pretty && opts.destination) return pino(options, prettyStream({ ...prettyOptions, colorize: false, destination: opts.destination }));
+  if (pretty && opts.destination)
+    return pino(options, prettyStream({ ...prettyOptions, colorize: false, destination: opts.destination }));
   if (opts.destination) return pino(options, opts.destination);
   // A transport formats in a worker thread and flushes on exit; colours only on a terminal.
-  if (pretty) return pino({ ...options, transport: { target: 'pino-pretty', options: { ...prettyOptions, colorize: process.stdout.isTTY === true } } });
+  if (pretty)
+    return pino({
+      ...options,
+      transport: { target: 'pino-pretty', options: { ...prettyOptions, colorize: process.stdout.isTTY === true } },
+    });
   return pino(options);
 }
 

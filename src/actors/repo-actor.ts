@@ -7,7 +7,15 @@ import path from 'node:path';
 import { fromCallback, fromPromise } from 'xstate';
 import type { Logger } from 'pino';
 import type { RepoConfig } from '../config/schema.ts';
-import type { DeployStage, DeploymentTrigger, FinalDeploymentStatus, NotifyOutcome, OpenDeploymentStatus, RepoActivity, VerifyResult } from '../domain/types.ts';
+import type {
+  DeployStage,
+  DeploymentTrigger,
+  FinalDeploymentStatus,
+  NotifyOutcome,
+  OpenDeploymentStatus,
+  RepoActivity,
+  VerifyResult,
+} from '../domain/types.ts';
 import { TaskError } from '../errors.ts';
 import { deployMachine, type Notice } from '../machines/deploy-machine.ts';
 import type { Run, SlotIn, StepError } from '../machines/types.ts';
@@ -29,17 +37,37 @@ export interface HistoryWriter {
   }): { id: number };
   updateDeployment(
     id: number,
-    patch: { status?: OpenDeploymentStatus; stage?: string | null; commit?: string | null; error?: string | null; previousCommit?: string | null; configHash?: string | null; selfUpdate?: boolean },
+    patch: {
+      status?: OpenDeploymentStatus;
+      stage?: string | null;
+      commit?: string | null;
+      error?: string | null;
+      previousCommit?: string | null;
+      configHash?: string | null;
+      selfUpdate?: boolean;
+    },
   ): void;
   appendDeploymentLog(id: number, text: string): void;
   finishDeployment(
     id: number,
-    r: { status: FinalDeploymentStatus; stage?: string | null; error?: string | null; rolledBackTo?: string | null; commit?: string | null; notifications?: unknown[] | null },
+    r: {
+      status: FinalDeploymentStatus;
+      stage?: string | null;
+      error?: string | null;
+      rolledBackTo?: string | null;
+      commit?: string | null;
+      notifications?: unknown[] | null;
+    },
   ): void;
   setDeploymentNotifications(id: number, results: unknown[]): void;
   updateRepositoryState(
     key: string,
-    patch: Partial<{ pinnedCommit: string | null; suspended: boolean | null; lastCheckedAt: string; lastSeenCommit: string | null }>,
+    patch: Partial<{
+      pinnedCommit: string | null;
+      suspended: boolean | null;
+      lastCheckedAt: string;
+      lastSeenCommit: string | null;
+    }>,
   ): void;
 }
 
@@ -74,8 +102,19 @@ export function createRepoLogic(deps: RepoDeps) {
   };
   // A deployment row is opened here only: for an accepted deploy request, or when a check starts a run.
   const openRow = (repo: RepoConfig, run: Pick<Run, 'trigger' | 'commit' | 'previousCommit'>) =>
-    history.createDeployment({ repoKey: repo.key, trigger: run.trigger, status: 'pending', commit: run.commit, previousCommit: run.previousCommit, configHash: repo.configHash }).id;
-  const failWith = (stage: DeployStage, id: number | null, r: { code: string; message: string; transient: boolean; output?: string }) => {
+    history.createDeployment({
+      repoKey: repo.key,
+      trigger: run.trigger,
+      status: 'pending',
+      commit: run.commit,
+      previousCommit: run.previousCommit,
+      configHash: repo.configHash,
+    }).id;
+  const failWith = (
+    stage: DeployStage,
+    id: number | null,
+    r: { code: string; message: string; transient: boolean; output?: string },
+  ) => {
     logTo(id, `${stage}: FAILED ${r.code}: ${r.message}${r.output ? `\n${r.output.trimEnd()}` : ''}`);
     const err = new TaskError(stage, r.code, r.message, { transient: r.transient });
     return Object.assign(err, { output: r.output });
@@ -84,14 +123,27 @@ export function createRepoLogic(deps: RepoDeps) {
   return deployMachine.provide({
     actors: {
       check: fromPromise(async ({ input, signal }) => {
-        const r = await runTask('git-check', { url: input.repo.url, branch: input.repo.branch, token: input.repo.token, timeoutMs: input.repo.timeouts.git * 1000 }, signal);
+        const r = await runTask(
+          'git-check',
+          {
+            url: input.repo.url,
+            branch: input.repo.branch,
+            token: input.repo.token,
+            timeoutMs: input.repo.timeouts.git * 1000,
+          },
+          signal,
+        );
         if (!r.ok) throw failWith('checking', null, r);
         return { commit: r.commit };
       }),
       openRun: fromPromise(async ({ input }) => {
         const { repo, run } = input;
         if (run.deploymentId === null) return { deploymentId: openRow(repo, run) };
-        history.updateDeployment(run.deploymentId, { commit: run.commit, previousCommit: run.previousCommit, configHash: repo.configHash });
+        history.updateDeployment(run.deploymentId, {
+          commit: run.commit,
+          previousCommit: run.previousCommit,
+          configHash: repo.configHash,
+        });
         return { deploymentId: run.deploymentId };
       }),
       // Waits for a global deploy slot and holds it while the run lives. The one place a slot is released: when this
@@ -123,7 +175,15 @@ export function createRepoLogic(deps: RepoDeps) {
         if (id !== null) history.updateDeployment(id, { stage: 'pulling' });
         const r = await runTask(
           'git-sync',
-          { url: repo.url, branch: repo.branch, commit: input.commit ?? undefined, dir: repo.localPath, shallow: repo.shallow, token: repo.token, timeoutMs: repo.timeouts.git * 1000 },
+          {
+            url: repo.url,
+            branch: repo.branch,
+            commit: input.commit ?? undefined,
+            dir: repo.localPath,
+            shallow: repo.shallow,
+            token: repo.token,
+            timeoutMs: repo.timeouts.git * 1000,
+          },
           signal,
         );
         if (!r.ok) throw failWith('pulling', id, r);
@@ -136,7 +196,13 @@ export function createRepoLogic(deps: RepoDeps) {
         if (id !== null) history.updateDeployment(id, { stage: 'decrypting' });
         const r = await runTask(
           'sops-decrypt',
-          { baseDir: composeDir(repo), files: repo.decrypt, ageKeyFile: deps.secrets.ageKeyFile, ageKey: deps.secrets.ageKey, timeoutMs: repo.timeouts.decrypt * 1000 },
+          {
+            baseDir: composeDir(repo),
+            files: repo.decrypt,
+            ageKeyFile: deps.secrets.ageKeyFile,
+            ageKey: deps.secrets.ageKey,
+            timeoutMs: repo.timeouts.decrypt * 1000,
+          },
           signal,
         );
         if (!r.ok) throw failWith('decrypting', id, r);
@@ -149,13 +215,22 @@ export function createRepoLogic(deps: RepoDeps) {
         // Compose may replace our own container: flag the row first so the next boot finalises it.
         if (id !== null && deps.isSelf?.(repo.composeProject)) {
           history.updateDeployment(id, { selfUpdate: true });
-          logTo(id, `applying: ${repo.composeProject} is Shiparr's own compose project (self-update); the result is confirmed at the next start if this process is replaced`);
+          logTo(
+            id,
+            `applying: ${repo.composeProject} is Shiparr's own compose project (self-update); the result is confirmed at the next start if this process is replaced`,
+          );
         }
         const r = await runTask(
           'compose-up',
           {
-            cwd: composeDir(repo), project: repo.composeProject, files: repo.composeFiles, dockerHost: repo.dockerHost,
-            pull: repo.pull, build: repo.build, removeOrphans: repo.removeOrphans, timeoutMs: repo.timeouts.apply * 1000,
+            cwd: composeDir(repo),
+            project: repo.composeProject,
+            files: repo.composeFiles,
+            dockerHost: repo.dockerHost,
+            pull: repo.pull,
+            build: repo.build,
+            removeOrphans: repo.removeOrphans,
+            timeoutMs: repo.timeouts.apply * 1000,
           },
           signal,
         );
@@ -174,11 +249,13 @@ export function createRepoLogic(deps: RepoDeps) {
       notify: fromPromise(async ({ input }) => {
         const { repo, notice } = input;
         const results = await deps.notify(repo, notice);
-        for (const r of results) deps.report({ type: 'notification', repoKey: repo.key, url: r.url, service: r.service, ok: r.ok, at: ts() });
+        for (const r of results)
+          deps.report({ type: 'notification', repoKey: repo.key, url: r.url, service: r.service, ok: r.ok, at: ts() });
         const id = notice.run?.deploymentId ?? null;
         if (id !== null && results.length > 0) {
           history.setDeploymentNotifications(id, results);
-          for (const r of results) logTo(id, `notifying: ${r.service} ${r.url} ${r.ok ? 'ok' : `failed: ${r.error ?? ''}`}`);
+          for (const r of results)
+            logTo(id, `notifying: ${r.service} ${r.url} ${r.ok ? 'ok' : `failed: ${r.error ?? ''}`}`);
         }
         return results;
       }),
@@ -187,14 +264,29 @@ export function createRepoLogic(deps: RepoDeps) {
       openDeployment: ({ context: { repo }, self }, p) => {
         const id = openRow(repo, p);
         if (p.supersedes !== null) {
-          history.finishDeployment(p.supersedes, { status: 'interrupted', error: `interrupted: replaced by deployment ${id} before it started` });
-          deps.report({ type: 'deployment.finished', repoKey: repo.key, deploymentId: p.supersedes, status: 'interrupted', stage: null, commit: null, durationMs: null, at: ts() });
+          history.finishDeployment(p.supersedes, {
+            status: 'interrupted',
+            error: `interrupted: replaced by deployment ${id} before it started`,
+          });
+          deps.report({
+            type: 'deployment.finished',
+            repoKey: repo.key,
+            deploymentId: p.supersedes,
+            status: 'interrupted',
+            stage: null,
+            commit: null,
+            durationMs: null,
+            at: ts(),
+          });
         }
         self.send({ type: 'deployment.opened', deploymentId: id, trigger: p.trigger, commit: p.commit });
       },
       interruptRuns: (_, { deploymentIds }) => {
         for (const id of deploymentIds) {
-          history.finishDeployment(id, { status: 'interrupted', error: 'interrupted: the repository was removed from the configuration' });
+          history.finishDeployment(id, {
+            status: 'interrupted',
+            error: 'interrupted: the repository was removed from the configuration',
+          });
           deps.log.warn({ deploymentId: id }, 'repository removed during a deploy; deployment marked interrupted');
         }
       },
@@ -202,13 +294,32 @@ export function createRepoLogic(deps: RepoDeps) {
         const id = run.deploymentId;
         if (id === null) return;
         history.updateDeployment(id, { status: 'running', stage: 'pulling' });
-        logTo(id, `deploy ${short(run.commit)} (trigger ${run.trigger}${run.forced ? ', forced' : ''}) of ${repo.key} branch ${repo.branch}`);
-        deps.report({ type: 'deployment.started', repoKey: repo.key, deploymentId: id, commit: run.commit, trigger: run.trigger, at: ts() });
+        logTo(
+          id,
+          `deploy ${short(run.commit)} (trigger ${run.trigger}${run.forced ? ', forced' : ''}) of ${repo.key} branch ${repo.branch}`,
+        );
+        deps.report({
+          type: 'deployment.started',
+          repoKey: repo.key,
+          deploymentId: id,
+          commit: run.commit,
+          trigger: run.trigger,
+          at: ts(),
+        });
       },
       recordCheck: (_, p) => {
-        history.updateRepositoryState(_.context.repo.key, { lastCheckedAt: ts(), ...(p.commit ? { lastSeenCommit: p.commit } : {}) });
-        deps.report({ type: 'check', repoKey: _.context.repo.key, result: p.result === 'pinned' ? 'unchanged' : p.result, at: ts() });
-        if (p.error) deps.log.warn({ code: p.error.code, transient: p.error.transient }, `check failed: ${p.error.message}`);
+        history.updateRepositoryState(_.context.repo.key, {
+          lastCheckedAt: ts(),
+          ...(p.commit ? { lastSeenCommit: p.commit } : {}),
+        });
+        deps.report({
+          type: 'check',
+          repoKey: _.context.repo.key,
+          result: p.result === 'pinned' ? 'unchanged' : p.result,
+          at: ts(),
+        });
+        if (p.error)
+          deps.log.warn({ code: p.error.code, transient: p.error.transient }, `check failed: ${p.error.message}`);
       },
       finishRun: ({ context }, p) => {
         const run: Run = p.run;
@@ -228,12 +339,27 @@ export function createRepoLogic(deps: RepoDeps) {
         const durationMs = Date.now() - run.startedAt;
         const line = { deploymentId: id, commit: short(run.commit), status, trigger: run.trigger, durationMs };
         if (status === 'success') deps.log.info(line, 'deploy succeeded');
-        else deps.log.error({ ...line, stage: run.error?.stage, code: run.error?.code }, `deploy ${status}: ${run.error?.message ?? ''}`);
-        deps.report({ type: 'deployment.finished', repoKey: context.repo.key, deploymentId: id, status, stage: run.error?.stage ?? null, commit: run.commit, durationMs, at: ts() });
+        else
+          deps.log.error(
+            { ...line, stage: run.error?.stage, code: run.error?.code },
+            `deploy ${status}: ${run.error?.message ?? ''}`,
+          );
+        deps.report({
+          type: 'deployment.finished',
+          repoKey: context.repo.key,
+          deploymentId: id,
+          status,
+          stage: run.error?.stage ?? null,
+          commit: run.commit,
+          durationMs,
+          at: ts(),
+        });
       },
       cleanupDecrypted: (_, p) => {
         for (const file of p.files) {
-          rm(file, { force: true }).catch((err: unknown) => deps.log.warn({ err, file }, 'could not remove decrypted file'));
+          rm(file, { force: true }).catch((err: unknown) =>
+            deps.log.warn({ err, file }, 'could not remove decrypted file'),
+          );
         }
       },
       persistSuspended: ({ context }, p) => history.updateRepositoryState(context.repo.key, { suspended: p.suspended }),

@@ -16,7 +16,10 @@ export async function deployCommand(
     err.write('usage: shiparr deploy <project>/<repo> [--commit=<sha>]\n');
     return 2;
   }
-  const log = createLogger({ level: settings.logLevel === 'info' ? 'warn' : settings.logLevel, format: settings.logFormat });
+  const log = createLogger({
+    level: settings.logLevel === 'info' ? 'warn' : settings.logLevel,
+    format: settings.logFormat,
+  });
   const daemon = await startDaemon({ settings, env, log, http: false, watch: false, only: [key], checkOnStart: false });
   try {
     if (!daemon.supervisor.get(key)) {
@@ -25,12 +28,17 @@ export async function deployCommand(
       for (const e of errors) err.write(`  ${e.file}: ${e.path}: ${e.message}\n`);
       return 2;
     }
-    const { deploymentId } = daemon.supervisor.deploy(key, { trigger: 'cli', ...(commitArg ? { commit: commitArg } : {}) });
+    const { deploymentId } = daemon.supervisor.deploy(key, {
+      trigger: 'cli',
+      ...(commitArg ? { commit: commitArg } : {}),
+    });
     out.write(`deployment #${deploymentId} of ${key}\n`);
     const d = await daemon.supervisor.waitForDeployment(deploymentId, 24 * 3_600_000);
     out.write(daemon.store.getDeploymentLogs(deploymentId) ?? '');
     const ok = d?.status === 'success';
-    out.write(`${ok ? 'OK' : 'FAILED'}: ${d?.status ?? 'unknown'}${d?.commit ? ` ${d.commit.slice(0, 12)}` : ''}${d?.durationMs != null ? ` in ${(d.durationMs / 1000).toFixed(1)} s` : ''}${d?.error ? ` — ${d.error}` : ''}\n`);
+    out.write(
+      `${ok ? 'OK' : 'FAILED'}: ${d?.status ?? 'unknown'}${d?.commit ? ` ${d.commit.slice(0, 12)}` : ''}${d?.durationMs != null ? ` in ${(d.durationMs / 1000).toFixed(1)} s` : ''}${d?.error ? ` — ${d.error}` : ''}\n`,
+    );
     return ok ? 0 : 1;
   } finally {
     await daemon.close();

@@ -49,11 +49,16 @@ export async function notifyTestCommand(args: string[], out: OutStream, err: Out
     return 1;
   }
   const notifier = createNotifier({ log: silentLogger(), ...(timeoutMs ? { timeoutMs } : {}) });
-  const result = await notifier.send(url, formatMessage({ event: 'test', project: '', repository: '', commit: null, trigger: 'cli' }));
+  const result = await notifier.send(
+    url,
+    formatMessage({ event: 'test', project: '', repository: '', commit: null, trigger: 'cli' }),
+  );
   if (result.ok) {
     out.write(`ok: test notification accepted by ${result.service} (${result.url})\n`);
     return 0;
   }
-  err.write(`failed: ${result.service} (${result.url}): ${result.error ?? 'unknown error'} after ${result.attempts} attempt(s)\n`);
+  err.write(
+    `failed: ${result.service} (${result.url}): ${result.error ?? 'unknown error'} after ${result.attempts} attempt(s)\n`,
+  );
   return 1;
 }

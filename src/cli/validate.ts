@@ -32,7 +32,12 @@ function count(n: number, one: string, many = `${one}s`): string {
  * Runs the command. Reads only the two settings it needs (not loadSettings: an unrelated bad setting such as a
  * missing auth password must not make project files look invalid).
  */
-export async function validateCommand(args: string[], env: NodeJS.ProcessEnv, out: TextSink, err: TextSink): Promise<number> {
+export async function validateCommand(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  out: TextSink,
+  err: TextSink,
+): Promise<number> {
   const positional: string[] = [];
   for (const a of args) {
     if (a === '-h' || a === '--help') {
@@ -57,8 +62,10 @@ export async function validateCommand(args: string[], env: NodeJS.ProcessEnv, ou
   const result = await loadProjects(dir, { env, dataPath, githubToken, checkNotificationUrl: validateNotificationUrl });
   for (const w of result.warnings) err.write(`warning: ${formatConfigIssue(w)}\n`);
   for (const e of result.errors) err.write(`${formatConfigIssue(e)}\n`);
-  for (const p of result.projects) out.write(`ok: ${p.file}: project "${p.name}", ${count(p.repositories.length, 'repository', 'repositories')}\n`);
-  if (result.files.length === 0 && result.errors.length === 0) err.write(`warning: no *.yaml or *.yml project files in ${dir}\n`);
+  for (const p of result.projects)
+    out.write(`ok: ${p.file}: project "${p.name}", ${count(p.repositories.length, 'repository', 'repositories')}\n`);
+  if (result.files.length === 0 && result.errors.length === 0)
+    err.write(`warning: no *.yaml or *.yml project files in ${dir}\n`);
 
   const repos = result.projects.reduce((n, p) => n + p.repositories.length, 0);
   out.write(

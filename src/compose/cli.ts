@@ -52,7 +52,10 @@ export async function detectCompose(opts: DetectOptions = {}): Promise<ComposeCo
         { file: 'docker-compose', baseArgs: [] },
       ];
   for (const c of candidates) {
-    const r = await exec(c.file, [...c.baseArgs, 'version'], { timeoutMs: opts.timeoutMs ?? 15_000, signal: opts.signal });
+    const r = await exec(c.file, [...c.baseArgs, 'version'], {
+      timeoutMs: opts.timeoutMs ?? 15_000,
+      signal: opts.signal,
+    });
     if (r.code !== 0) continue;
     const found = { ...c, ...parseVersion(r.stdout, c.file) };
     cache.set(key, found);
@@ -141,7 +144,13 @@ export async function runCompose(c: ComposeCommand, args: readonly string[], o: 
     // compose is background work: keep the API and the other repositories' polls responsive on small hosts.
     niceness: 10,
   });
-  return { ...r, stdout: maskSecrets(r.stdout), stderr: maskSecrets(r.stderr), output: maskSecrets(r.output), error: r.error && maskSecrets(r.error) };
+  return {
+    ...r,
+    stdout: maskSecrets(r.stdout),
+    stderr: maskSecrets(r.stderr),
+    output: maskSecrets(r.output),
+    error: r.error && maskSecrets(r.error),
+  };
 }
 
 const DAEMON_UNREACHABLE = [
@@ -179,16 +188,39 @@ const FAILURE_OUTPUT_BYTES = 16 * 1024;
 export function classifyFailure(r: ExecResult, failCode: string, what: string, timeoutMs: number): ComposeFailure {
   const output = tail(r.output, FAILURE_OUTPUT_BYTES);
   if (r.error && !r.aborted) {
-    return { ok: false, code: 'COMPOSE_NOT_FOUND', message: `${what}: compose could not be started (${r.error})`, transient: false };
+    return {
+      ok: false,
+      code: 'COMPOSE_NOT_FOUND',
+      message: `${what}: compose could not be started (${r.error})`,
+      transient: false,
+    };
   }
   if (r.timedOut) {
-    return { ok: false, code: 'COMPOSE_TIMEOUT', message: `${what} timed out after ${Math.round(timeoutMs / 1000)} s and was killed`, transient: false, output };
+    return {
+      ok: false,
+      code: 'COMPOSE_TIMEOUT',
+      message: `${what} timed out after ${Math.round(timeoutMs / 1000)} s and was killed`,
+      transient: false,
+      output,
+    };
   }
   if (r.aborted) return { ok: false, code: 'COMPOSE_ABORTED', message: `${what} was aborted`, transient: true, output };
   if (isDaemonUnreachable(r.output)) {
-    return { ok: false, code: 'DOCKER_UNREACHABLE', message: `${what}: Docker engine unreachable: ${lastLine(r.output)}`, transient: true, output };
+    return {
+      ok: false,
+      code: 'DOCKER_UNREACHABLE',
+      message: `${what}: Docker engine unreachable: ${lastLine(r.output)}`,
+      transient: true,
+      output,
+    };
   }
-  return { ok: false, code: failCode, message: `${what} failed (exit ${r.code ?? r.signal}): ${lastLine(r.output)}`, transient: false, output };
+  return {
+    ok: false,
+    code: failCode,
+    message: `${what} failed (exit ${r.code ?? r.signal}): ${lastLine(r.output)}`,
+    transient: false,
+    output,
+  };
 }
 
 /** The failure returned when no compose CLI is found. */
@@ -202,7 +234,10 @@ export function composeNotFound(): ComposeFailure {
 }
 
 function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   const line = lines.at(-1) ?? 'no output';
   return line.length > 300 ? `${line.slice(0, 300)}…` : line;
 }

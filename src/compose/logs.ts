@@ -24,7 +24,10 @@ export interface ContainerLogReader {
  * Builds the reader. `isManagedProject(name)` says whether a compose project name belongs to a configured repository;
  * it is asked on every call, so config changes apply at once. Engine errors other than 404 reject.
  */
-export function createContainerLogReader(docker: Dockerode, isManagedProject: (project: string) => boolean): ContainerLogReader {
+export function createContainerLogReader(
+  docker: Dockerode,
+  isManagedProject: (project: string) => boolean,
+): ContainerLogReader {
   return {
     async logs(containerId, q) {
       const container = docker.getContainer(containerId);

@@ -52,7 +52,11 @@ export function containerIdFromMountinfo(text: string): string | null {
  * Our own container id (full 64 hex, or the 12-hex prefix Docker uses as the default HOSTNAME), or null when we do
  * not seem to run in a Docker container. Sources in order: cgroup, mountinfo, HOSTNAME.
  */
-export function detectContainerId(src: { cgroup?: string | null; mountinfo?: string | null; hostname?: string | null }): string | null {
+export function detectContainerId(src: {
+  cgroup?: string | null;
+  mountinfo?: string | null;
+  hostname?: string | null;
+}): string | null {
   const fromCgroup = src.cgroup ? containerIdFromCgroup(src.cgroup) : null;
   if (fromCgroup) return fromCgroup;
   const fromMounts = src.mountinfo ? containerIdFromMountinfo(src.mountinfo) : null;
@@ -98,16 +102,28 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
  * Finds our own container and its compose project through the engine. null when we are not in a container, or the
  * engine does not know the id (another engine, or unreachable): then nothing is treated as a self-update.
  */
-export async function detectSelf(opts: { docker: SelfDocker | Dockerode; log: Logger; containerId?: string | null; timeoutMs?: number }): Promise<SelfInfo | null> {
+export async function detectSelf(opts: {
+  docker: SelfDocker | Dockerode;
+  log: Logger;
+  containerId?: string | null;
+  timeoutMs?: number;
+}): Promise<SelfInfo | null> {
   const id = opts.containerId === undefined ? await readContainerId() : opts.containerId;
   if (!id) return null;
   try {
-    const info = await withTimeout((opts.docker as SelfDocker).getContainer(id).inspect(), opts.timeoutMs ?? 5_000, 'container inspect');
+    const info = await withTimeout(
+      (opts.docker as SelfDocker).getContainer(id).inspect(),
+      opts.timeoutMs ?? 5_000,
+      'container inspect',
+    );
     const composeProject = info.Config?.Labels?.[COMPOSE_PROJECT_LABEL] ?? null;
     opts.log.info({ containerId: info.Id.slice(0, 12), composeProject }, 'running in a container');
     return { containerId: info.Id, composeProject };
   } catch (err) {
-    opts.log.info({ containerId: id.slice(0, 12), err: (err as Error).message }, 'own container not found on the engine: self-update detection off');
+    opts.log.info(
+      { containerId: id.slice(0, 12), err: (err as Error).message },
+      'own container not found on the engine: self-update detection off',
+    );
     return null;
   }
 }
@@ -123,7 +139,10 @@ export interface SelfUpdateStore {
   openSelfUpdates(): { id: number; repoKey: string; commit: string | null }[];
   getRepository(key: string): { localPath: string; lastSeenCommit: string | null } | undefined;
   appendDeploymentLog(id: number, text: string): void;
-  finishDeployment(id: number, r: { status: 'success' | 'failed'; stage?: string | null; error?: string | null }): unknown;
+  finishDeployment(
+    id: number,
+    r: { status: 'success' | 'failed'; stage?: string | null; error?: string | null },
+  ): unknown;
 }
 
 /** Commit checked out at `dir` (HEAD), or null when there is no readable checkout. */
@@ -160,7 +179,11 @@ export async function finaliseSelfUpdates(opts: {
   const ownContainer = async (): Promise<{ ok: boolean; why: string }> => {
     if (!opts.self) return { ok: false, why: 'Shiparr is no longer running in a container it can identify' };
     try {
-      const info = await withTimeout((opts.docker as SelfDocker).getContainer(opts.self.containerId).inspect(), 10_000, 'container inspect');
+      const info = await withTimeout(
+        (opts.docker as SelfDocker).getContainer(opts.self.containerId).inspect(),
+        10_000,
+        'container inspect',
+      );
       const health = info.State?.Health?.Status;
       if (!info.State?.Running) return { ok: false, why: `own container is ${info.State?.Status ?? 'not running'}` };
       // Just (re)started: "starting" is expected; only an explicit "unhealthy" verdict fails the update.
@@ -184,10 +207,18 @@ export async function finaliseSelfUpdates(opts: {
       error = `self-update could not be confirmed: checkout is at ${current ? current.slice(0, 12) : 'no commit'}, expected ${d.commit.slice(0, 12)}`;
     }
     const status = error ? 'failed' : 'success';
-    opts.store.appendDeploymentLog(d.id, `[${new Date().toISOString()}] self-update finalised at boot: ${status}${error ? ` — ${error}` : ` (${container.why})`}\n`);
-    opts.store.finishDeployment(d.id, { status, stage: 'verifying', error: error ? `verifying: SELF_UPDATE_UNCONFIRMED: ${error}` : null });
+    opts.store.appendDeploymentLog(
+      d.id,
+      `[${new Date().toISOString()}] self-update finalised at boot: ${status}${error ? ` — ${error}` : ` (${container.why})`}\n`,
+    );
+    opts.store.finishDeployment(d.id, {
+      status,
+      stage: 'verifying',
+      error: error ? `verifying: SELF_UPDATE_UNCONFIRMED: ${error}` : null,
+    });
     if (error) opts.log.error({ deploymentId: d.id, repo: d.repoKey }, error);
-    else opts.log.info({ deploymentId: d.id, repo: d.repoKey, commit: d.commit?.slice(0, 12) }, 'self-update succeeded');
+    else
+      opts.log.info({ deploymentId: d.id, repo: d.repoKey, commit: d.commit?.slice(0, 12) }, 'self-update succeeded');
     results.push({ id: d.id, status, error });
   }
   return results;

@@ -48,7 +48,9 @@ export function createDocker(dockerHost?: string): Dockerode {
   try {
     u = new URL(dockerHost);
   } catch {
-    throw new DockerHostError(`invalid DOCKER_HOST "${maskSecrets(dockerHost)}": expected unix://, tcp://, http(s):// or ssh://`);
+    throw new DockerHostError(
+      `invalid DOCKER_HOST "${maskSecrets(dockerHost)}": expected unix://, tcp://, http(s):// or ssh://`,
+    );
   }
   switch (u.protocol) {
     case 'unix:': {
@@ -72,7 +74,9 @@ export function createDocker(dockerHost?: string): Dockerode {
         timeout: REQUEST_TIMEOUT_MS,
       });
     default:
-      throw new DockerHostError(`unsupported DOCKER_HOST scheme "${u.protocol}": expected unix://, tcp://, http(s):// or ssh://`);
+      throw new DockerHostError(
+        `unsupported DOCKER_HOST scheme "${u.protocol}": expected unix://, tcp://, http(s):// or ssh://`,
+      );
   }
 }
 
@@ -137,7 +141,13 @@ export async function verifyProject(opts: VerifyOptions): Promise<ProjectVerifyR
   const firstRestartCount = new Map<string, number>();
   const restartingPolls = new Map<string, number>();
   let containers: ContainerSummary[] = [];
-  const fail = (code: string, message: string, transient = false): ProjectVerifyResult => ({ ok: false, code, message, transient, containers });
+  const fail = (code: string, message: string, transient = false): ProjectVerifyResult => ({
+    ok: false,
+    code,
+    message,
+    transient,
+    containers,
+  });
 
   for (;;) {
     if (signal?.aborted) return fail('VERIFY_ABORTED', 'verification aborted', true);
@@ -218,7 +228,11 @@ function describe(c: ContainerSummary): string {
 
 /** Lists and inspects every container (running or not) labelled with the project, sorted by name. */
 async function listProject(docker: Dockerode, project: string, signal?: AbortSignal): Promise<ContainerSummary[]> {
-  const list = await docker.listContainers({ all: true, filters: { label: [`${PROJECT_LABEL}=${project}`] }, abortSignal: signal } as Dockerode.ContainerListOptions);
+  const list = await docker.listContainers({
+    all: true,
+    filters: { label: [`${PROJECT_LABEL}=${project}`] },
+    abortSignal: signal,
+  } as Dockerode.ContainerListOptions);
   const out: ContainerSummary[] = [];
   for (const item of list) {
     let info: Dockerode.ContainerInspectInfo;
@@ -244,16 +258,35 @@ async function listProject(docker: Dockerode, project: string, signal?: AbortSig
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-const UNREACHABLE_CODES = new Set(['ENOENT', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EACCES']);
+const UNREACHABLE_CODES = new Set([
+  'ENOENT',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'EACCES',
+]);
 
 /** Maps a dockerode error to a failure: engine unreachable (socket/network), or an engine-side error. */
 function engineFailure(err: unknown): { code: string; message: string; transient: boolean } {
   const e = err as { code?: string; statusCode?: number; message?: string };
   if ((e.code && UNREACHABLE_CODES.has(e.code)) || /timeout/i.test(e.message ?? '')) {
     const hint = e.code === 'EACCES' ? ' (permission denied on the Docker socket)' : '';
-    return { code: 'DOCKER_UNREACHABLE', message: `Docker engine unreachable${hint}: ${maskSecrets(e.message ?? String(err))}`, transient: e.code !== 'EACCES' };
+    return {
+      code: 'DOCKER_UNREACHABLE',
+      message: `Docker engine unreachable${hint}: ${maskSecrets(e.message ?? String(err))}`,
+      transient: e.code !== 'EACCES',
+    };
   }
-  return { code: 'DOCKER_ERROR', message: `Docker engine error${e.statusCode ? ` (HTTP ${e.statusCode})` : ''}: ${maskSecrets(e.message ?? String(err))}`, transient: true };
+  return {
+    code: 'DOCKER_ERROR',
+    message: `Docker engine error${e.statusCode ? ` (HTTP ${e.statusCode})` : ''}: ${maskSecrets(e.message ?? String(err))}`,
+    transient: true,
+  };
 }
 
 async function checkUrl(
@@ -279,7 +312,10 @@ async function checkUrl(
       last = `HTTP ${res.status}`;
     } catch (err) {
       const e = err as Error & { cause?: { code?: string; message?: string } };
-      last = timeout.aborted || e.name === 'TimeoutError' ? `no answer within ${requestTimeout} ms` : (e.cause?.code ?? e.cause?.message ?? e.message);
+      last =
+        timeout.aborted || e.name === 'TimeoutError'
+          ? `no answer within ${requestTimeout} ms`
+          : (e.cause?.code ?? e.cause?.message ?? e.message);
     }
     if (i < attempts) {
       try {
@@ -289,5 +325,9 @@ async function checkUrl(
       }
     }
   }
-  return { ok: false, code: 'VERIFY_URL_FAILED', message: `${maskSecrets(url)} did not answer 2xx after ${attempts} attempt(s): ${maskSecrets(last)}` };
+  return {
+    ok: false,
+    code: 'VERIFY_URL_FAILED',
+    message: `${maskSecrets(url)} did not answer 2xx after ${attempts} attempt(s): ${maskSecrets(last)}`,
+  };
 }

@@ -29,7 +29,10 @@ const TOKEN = /\$\$\{|\$\{([^}]*)\}|\$\{/g;
  * Interpolates one string. Returns the new string, or the problems found (the variable names only,
  * never values, since those are often tokens).
  */
-export function interpolateString(input: string, env: NodeJS.ProcessEnv): { value: string; problems: string[]; changed: boolean } {
+export function interpolateString(
+  input: string,
+  env: NodeJS.ProcessEnv,
+): { value: string; problems: string[]; changed: boolean } {
   const problems: string[] = [];
   let changed = false;
   const value = input.replace(TOKEN, (match: string, body: string | undefined) => {
@@ -91,7 +94,12 @@ export function interpolateTree(root: unknown, env: NodeJS.ProcessEnv): Interpol
       const out: Record<string, unknown> = {};
       // defineProperty: a YAML key named "__proto__" must stay data, never become the prototype.
       for (const [k, v] of Object.entries(node)) {
-        Object.defineProperty(out, k, { value: walk(v, [...path, k]), enumerable: true, writable: true, configurable: true });
+        Object.defineProperty(out, k, {
+          value: walk(v, [...path, k]),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
       }
       return out;
     }

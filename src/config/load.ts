@@ -71,7 +71,9 @@ export function isProjectFileName(name: string): boolean {
 /** Project files of `dir`, non-recursive, sorted by code point (locale-independent), symlinks to files included. */
 async function listProjectFiles(dir: string): Promise<string[]> {
   const entries = await fs.readdir(dir, { withFileTypes: true });
-  const names = entries.filter((e) => isProjectFileName(e.name) && (e.isFile() || e.isSymbolicLink())).map((e) => e.name);
+  const names = entries
+    .filter((e) => isProjectFileName(e.name) && (e.isFile() || e.isSymbolicLink()))
+    .map((e) => e.name);
   names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const files: string[] = [];
   for (const name of names) {
@@ -99,7 +101,10 @@ export async function loadProjects(dir: string, ctx: LoadContext): Promise<LoadR
   const fileCtx: LoadContext = { ...ctx, configDir: ctx.configDir ?? dir };
   for (const file of files) {
     const loaded = await loadProjectFile(file, fileCtx);
-    const errors = [...loaded.errors, ...(loaded.project ? checkProjectConflicts(loaded.project, result.projects) : [])];
+    const errors = [
+      ...loaded.errors,
+      ...(loaded.project ? checkProjectConflicts(loaded.project, result.projects) : []),
+    ];
     // A file whose name clashes with an accepted project is reported even when it has other errors, so the user
     // sees the clash before fixing the rest.
     if (!loaded.project && loaded.projectName) {
@@ -147,7 +152,8 @@ export async function loadProjectFile(file: string, ctx: LoadContext): Promise<F
   try {
     const st = await fs.stat(file);
     if (!st.isFile()) return failed(file, 'is not a regular file');
-    if (st.size > MAX_PROJECT_FILE_BYTES) return failed(file, `is too large (${st.size} bytes, limit ${MAX_PROJECT_FILE_BYTES})`);
+    if (st.size > MAX_PROJECT_FILE_BYTES)
+      return failed(file, `is too large (${st.size} bytes, limit ${MAX_PROJECT_FILE_BYTES})`);
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
     return failed(file, `cannot read file: ${errnoText(err)}`);
@@ -170,14 +176,21 @@ function errnoText(err: unknown): string {
 /** Parses, interpolates, validates and resolves the text of one project file. Synchronous and side-effect free. */
 function parseProjectText(text: string, file: string, ctx: LoadContext): FileLoadResult {
   const out: FileLoadResult = { file, errors: [], warnings: [] };
-  const issue = (p: readonly PropertyKey[], message: string) => out.errors.push({ file, path: formatKeyPath(p), message });
+  const issue = (p: readonly PropertyKey[], message: string) =>
+    out.errors.push({ file, path: formatKeyPath(p), message });
 
   const doc = YAML.parseDocument(text, { prettyErrors: true, merge: true, uniqueKeys: true });
   if (doc.errors.length) {
     for (const e of doc.errors) {
       const pos = e.linePos?.[0];
       const what = e.message.split(/ at line \d+, column \d+/)[0]?.split('\n')[0] ?? e.message;
-      out.errors.push({ file, path: '', message: pos ? `YAML syntax error at line ${pos.line}, column ${pos.col}: ${what}` : `YAML syntax error: ${what}` });
+      out.errors.push({
+        file,
+        path: '',
+        message: pos
+          ? `YAML syntax error at line ${pos.line}, column ${pos.col}: ${what}`
+          : `YAML syntax error: ${what}`,
+      });
     }
     return out;
   }
@@ -272,7 +285,11 @@ const EXPECTED: Record<string, string> = {
   array: 'a list',
 };
 
-function coerceInterpolated(data: unknown, issues: readonly z.core.$ZodIssue[], interpolated: readonly ValuePath[]): unknown {
+function coerceInterpolated(
+  data: unknown,
+  issues: readonly z.core.$ZodIssue[],
+  interpolated: readonly ValuePath[],
+): unknown {
   const candidates = new Set(interpolated.map((p) => pathKey(p)));
   let copy: unknown;
   for (const iss of issues) {
@@ -301,13 +318,19 @@ function translateIssue(iss: z.core.$ZodIssue, data: unknown): { path: PropertyK
   switch (iss.code) {
     case 'invalid_type': {
       const v = valueAt(data, p);
-      const present = p.length === 0 ? data !== undefined : (() => {
-        const parent = valueAt(data, p.slice(0, -1));
-        return isRecord(parent) || Array.isArray(parent) ? Object.hasOwn(parent, p[p.length - 1] as PropertyKey) : false;
-      })();
+      const present =
+        p.length === 0
+          ? data !== undefined
+          : (() => {
+              const parent = valueAt(data, p.slice(0, -1));
+              return isRecord(parent) || Array.isArray(parent)
+                ? Object.hasOwn(parent, p[p.length - 1] as PropertyKey)
+                : false;
+            })();
       if (!present) return [{ path: p, message: 'is required' }];
       const want = EXPECTED[iss.expected] ?? iss.expected;
-      if (p.length === 0) return [{ path: p, message: `the file must contain a mapping (key: value), not ${describeValue(v)}` }];
+      if (p.length === 0)
+        return [{ path: p, message: `the file must contain a mapping (key: value), not ${describeValue(v)}` }];
       return [{ path: p, message: `must be ${want}, not ${describeValue(v)}` }];
     }
     case 'unrecognized_keys':
@@ -317,24 +340,37 @@ function translateIssue(iss: z.core.$ZodIssue, data: unknown): { path: PropertyK
       });
     case 'invalid_value':
       if (custom) return [{ path: p, message: custom }];
-      return [{ path: p, message: iss.values.length === 1 ? `must be ${JSON.stringify(iss.values[0])}` : `must be one of ${iss.values.map((v) => JSON.stringify(v)).join(', ')}` }];
+      return [
+        {
+          path: p,
+          message:
+            iss.values.length === 1
+              ? `must be ${JSON.stringify(iss.values[0])}`
+              : `must be one of ${iss.values.map((v) => JSON.stringify(v)).join(', ')}`,
+        },
+      ];
     case 'too_small': {
       if (custom) return [{ path: p, message: custom }];
       const min = Number(iss.minimum);
-      if (iss.origin === 'string') return [{ path: p, message: min <= 1 ? 'must not be empty' : `must be at least ${plural(min, 'character')}` }];
-      if (iss.origin === 'array' || iss.origin === 'set') return [{ path: p, message: `must have at least ${plural(min, 'item')}` }];
+      if (iss.origin === 'string')
+        return [{ path: p, message: min <= 1 ? 'must not be empty' : `must be at least ${plural(min, 'character')}` }];
+      if (iss.origin === 'array' || iss.origin === 'set')
+        return [{ path: p, message: `must have at least ${plural(min, 'item')}` }];
       return [{ path: p, message: `must be ${iss.inclusive ? 'at least' : 'greater than'} ${min}` }];
     }
     case 'too_big': {
       if (custom) return [{ path: p, message: custom }];
       const max = Number(iss.maximum);
       if (iss.origin === 'string') return [{ path: p, message: `must be at most ${plural(max, 'character')}` }];
-      if (iss.origin === 'array' || iss.origin === 'set') return [{ path: p, message: `must have at most ${plural(max, 'item')}` }];
+      if (iss.origin === 'array' || iss.origin === 'set')
+        return [{ path: p, message: `must have at most ${plural(max, 'item')}` }];
       return [{ path: p, message: `must be ${iss.inclusive ? 'at most' : 'less than'} ${max}` }];
     }
     case 'invalid_format':
       if (custom) return [{ path: p, message: custom }];
-      return [{ path: p, message: iss.format === 'url' ? 'must be a valid URL' : `has an invalid format (${iss.format})` }];
+      return [
+        { path: p, message: iss.format === 'url' ? 'must be a valid URL' : `has an invalid format (${iss.format})` },
+      ];
     case 'invalid_key': {
       const key = String(p[p.length - 1] ?? '');
       const inner = iss.issues.find((i) => i.message !== ZOD_DEFAULT)?.message ?? 'is not a valid name';
@@ -353,14 +389,24 @@ function translateIssue(iss: z.core.$ZodIssue, data: unknown): { path: PropertyK
 // "did you mean": known keys of the strict object at a path, read from the schema itself
 
 interface SchemaNode {
-  _zod: { def: { type: string; shape?: Record<string, SchemaNode>; innerType?: SchemaNode; valueType?: SchemaNode; element?: SchemaNode; in?: SchemaNode } };
+  _zod: {
+    def: {
+      type: string;
+      shape?: Record<string, SchemaNode>;
+      innerType?: SchemaNode;
+      valueType?: SchemaNode;
+      element?: SchemaNode;
+      in?: SchemaNode;
+    };
+  };
 }
 
 function unwrap(node: SchemaNode | undefined): SchemaNode | undefined {
   let cur = node;
   for (let i = 0; cur && i < 10; i++) {
     const def = cur._zod.def;
-    if (['default', 'optional', 'nullable', 'prefault', 'readonly', 'catch', 'nonoptional'].includes(def.type)) cur = def.innerType;
+    if (['default', 'optional', 'nullable', 'prefault', 'readonly', 'catch', 'nonoptional'].includes(def.type))
+      cur = def.innerType;
     else if (def.type === 'pipe') cur = def.in;
     else return cur;
   }
@@ -383,7 +429,9 @@ function knownKeysAt(p: readonly PropertyKey[]): string[] {
 
 /** Optimal-string-alignment distance: like Levenshtein, but a swap of two neighbours ("branhc") costs 1. */
 function editDistance(a: string, b: string): number {
-  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   const at = (i: number, j: number) => d[i]?.[j] ?? Infinity;
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {

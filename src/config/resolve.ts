@@ -43,8 +43,7 @@ const HOST_ALIASES: Record<string, readonly string[]> = {
 };
 
 export type NormalisedUrl =
-  | { ok: true; url: string; host: string; hostname: string; password?: string }
-  | { ok: false; message: string };
+  { ok: true; url: string; host: string; hostname: string; password?: string } | { ok: false; message: string };
 
 /**
  * Normalises a clone URL: no scheme → `https://`; only http(s); credentials are removed from the URL (the password,
@@ -53,7 +52,10 @@ export type NormalisedUrl =
 export function normaliseGitUrl(raw: string): NormalisedUrl {
   const text = raw.trim();
   if (/^[^/\s:@]+@[^/\s:]+:/.test(text) || /^ssh:\/\//i.test(text) || /^git:\/\//i.test(text)) {
-    return { ok: false, message: 'SSH and git:// URLs are not supported: use an https:// URL (with a token for private repositories)' };
+    return {
+      ok: false,
+      message: 'SSH and git:// URLs are not supported: use an https:// URL (with a token for private repositories)',
+    };
   }
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(text);
   if (scheme && !/^https?$/i.test(scheme[1] ?? '')) {
@@ -144,7 +146,10 @@ export function isInside(parent: string, child: string): boolean {
  * Normalises a path that must stay inside its base (`docker/` → `docker`, `a/../b` → `b`).
  * Returns a problem sentence for absolute paths and `..` escapes.
  */
-export function normaliseRelative(p: string, what: string): { ok: true; value: string } | { ok: false; message: string } {
+export function normaliseRelative(
+  p: string,
+  what: string,
+): { ok: true; value: string } | { ok: false; message: string } {
   if (isAbsolutePath(p)) return { ok: false, message: `must be a relative path inside ${what}, not an absolute path` };
   const n = normalisePosix(p);
   if (n === '..' || n.startsWith('../')) return { ok: false, message: `escapes ${what} ("..")` };
@@ -174,7 +179,8 @@ export function resolveProject(file: string, data: ProjectFile, ctx: ResolveCont
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
   const repositories: RepoConfig[] = [];
-  const at = (segments: PropertyKey[], message: string) => issues.push({ file, path: formatKeyPath(segments), message });
+  const at = (segments: PropertyKey[], message: string) =>
+    issues.push({ file, path: formatKeyPath(segments), message });
 
   for (const [name, repo] of Object.entries(data.repositories)) {
     const resolved = resolveRepository(data, name, repo, ctx, at);
@@ -229,7 +235,8 @@ function resolveRepository(
     if (isAbsolutePath(p)) return void fail(key, 'must be a relative path inside the checkout, not an absolute path');
     const rel = normalisePosix(p);
     const fromRoot = path.posix.normalize(path.posix.join(subPath, rel));
-    if (fromRoot === '..' || fromRoot.startsWith('../')) return void fail(key, `escapes the checkout (resolved against path "${subPath}")`);
+    if (fromRoot === '..' || fromRoot.startsWith('../'))
+      return void fail(key, `escapes the checkout (resolved against path "${subPath}")`);
     return rel;
   };
 
@@ -331,7 +338,8 @@ function resolveLocalPath(
   if (abs === path.parse(abs).root) return void fail('must not be the filesystem root');
   if (isInside(abs, dataPath)) return void fail('must not be SHIPARR_DATA_PATH itself or one of its parents');
   const configDir = path.resolve(ctx.configDir);
-  if (isInside(configDir, abs) || isInside(abs, configDir)) return void fail('must not be inside (or contain) the Shiparr config directory');
+  if (isInside(configDir, abs) || isInside(abs, configDir))
+    return void fail('must not be inside (or contain) the Shiparr config directory');
   return abs;
 }
 
@@ -339,7 +347,11 @@ function resolveLocalPath(
  * Conflicts between `candidates` (one project) and each other or already `accepted` repositories: a shared checkout
  * directory (or one nested in another) or a shared compose project name.
  */
-export function findRepoConflicts(file: string, candidates: readonly RepoConfig[], accepted: readonly RepoConfig[]): ConfigIssue[] {
+export function findRepoConflicts(
+  file: string,
+  candidates: readonly RepoConfig[],
+  accepted: readonly RepoConfig[],
+): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const seen: RepoConfig[] = [...accepted];
   for (const r of candidates) {

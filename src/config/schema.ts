@@ -18,7 +18,11 @@ const basicNotificationUrlCheck: NotificationUrlCheck = (url) =>
   /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? null : 'is not a URL (expected service://…)';
 
 const seconds = (def: number, what: string) =>
-  z.number({ error: 'must be a number of seconds' }).positive('must be a positive number of seconds').default(def).describe(what);
+  z
+    .number({ error: 'must be a number of seconds' })
+    .positive('must be a positive number of seconds')
+    .default(def)
+    .describe(what);
 
 const relativePath = z
   .string()
@@ -27,14 +31,24 @@ const relativePath = z
 
 const DecryptSchema = z.strictObject({
   file: relativePath.describe('SOPS-encrypted file, relative to the repository `path`'),
-  format: z.enum(['dotenv', 'yaml', 'json', 'binary']).optional().describe('Store format; inferred from the file name when omitted'),
-  output: relativePath.optional().describe('Where to write the plaintext, relative to `path` (default: `.env` for dotenv files, else the name without `.enc`)'),
+  format: z
+    .enum(['dotenv', 'yaml', 'json', 'binary'])
+    .optional()
+    .describe('Store format; inferred from the file name when omitted'),
+  output: relativePath
+    .optional()
+    .describe(
+      'Where to write the plaintext, relative to `path` (default: `.env` for dotenv files, else the name without `.enc`)',
+    ),
 });
 
 const HealthcheckSchema = z
   .strictObject({
     timeout: seconds(120, 'Seconds to wait for all containers to be running/healthy'),
-    url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional().describe('Optional HTTP endpoint that must answer 2xx'),
+    url: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .optional()
+      .describe('Optional HTTP endpoint that must answer 2xx'),
     retries: z.number().int().min(0).default(5).describe('Retries for `url`'),
     interval: seconds(5, 'Seconds between `url` retries'),
   })
@@ -57,23 +71,37 @@ function buildSchemas(checkUrl: NotificationUrlCheck) {
 
   const NotificationsSchema = z
     .strictObject({
-      success: z.array(NotificationUrl).default([]).describe('Shoutrrr URLs notified when a deploy succeeds (and on recovery)'),
-      failure: z.array(NotificationUrl).default([]).describe('Shoutrrr URLs notified when a deploy fails or is rolled back'),
+      success: z
+        .array(NotificationUrl)
+        .default([])
+        .describe('Shoutrrr URLs notified when a deploy succeeds (and on recovery)'),
+      failure: z
+        .array(NotificationUrl)
+        .default([])
+        .describe('Shoutrrr URLs notified when a deploy fails or is rolled back'),
     })
     .describe('Notification targets');
 
   const RepositorySchema = z
     .strictObject({
-      url: z.string().min(1, 'must not be empty').describe('Git URL; without a scheme, https:// is assumed (github.com/user/repo.git)'),
+      url: z
+        .string()
+        .min(1, 'must not be empty')
+        .describe('Git URL; without a scheme, https:// is assumed (github.com/user/repo.git)'),
       branch: z.string().min(1).default('main').describe('Branch to deploy'),
       path: relativePath.default('.').describe('Sub-directory holding the compose file'),
-      local_path: relativePath.optional().describe('Checkout directory; relative → under SHIPARR_DATA_PATH (default deployments/<project>/<repo>)'),
+      local_path: relativePath
+        .optional()
+        .describe('Checkout directory; relative → under SHIPARR_DATA_PATH (default deployments/<project>/<repo>)'),
       check_interval: seconds(300, 'Poll interval in seconds (values below 10 are allowed but logged as a warning)'),
       env_file: relativePath.optional().describe('SOPS file to decrypt (relative to `path`), e.g. .env.enc'),
       decrypt: z.array(DecryptSchema).default([]).describe('More SOPS files to decrypt'),
       keep_decrypted: z.boolean().default(false).describe('Keep plaintext files after the deploy'),
       notifications: NotificationsSchema.default({ success: [], failure: [] }),
-      compose_files: z.array(relativePath).default([]).describe('Compose files (relative to `path`); default: compose.yaml / docker-compose.yml …'),
+      compose_files: z
+        .array(relativePath)
+        .default([])
+        .describe('Compose files (relative to `path`); default: compose.yaml / docker-compose.yml …'),
       compose_project: z
         .string()
         .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lowercase letters, digits, "_" or "-"')
@@ -84,7 +112,10 @@ function buildSchemas(checkUrl: NotificationUrlCheck) {
       remove_orphans: z.boolean().default(true).describe('Pass --remove-orphans to compose up'),
       healthcheck: HealthcheckSchema.default({ timeout: 120, retries: 5, interval: 5 }),
       rollback: z.boolean().default(true).describe('Roll back to the last good commit when a deploy fails'),
-      token: z.string().optional().describe('Access token for this repository (HTTP Basic/Bearer); overrides project `tokens`'),
+      token: z
+        .string()
+        .optional()
+        .describe('Access token for this repository (HTTP Basic/Bearer); overrides project `tokens`'),
       webhook_secret: z.string().optional().describe('Secret for webhook signatures; overrides SHIPARR_WEBHOOK_SECRET'),
       enabled: z.boolean().default(true).describe('false: the repository is not watched at all'),
       suspended: z.boolean().default(false).describe('Start suspended (no polling or deploys until resumed)'),
@@ -96,7 +127,10 @@ function buildSchemas(checkUrl: NotificationUrlCheck) {
 
   const ProjectFileSchema = z
     .strictObject({
-      project: z.string({ error: 'is required' }).regex(NAME, nameMessage).describe('Project name (unique across files)'),
+      project: z
+        .string({ error: 'is required' })
+        .regex(NAME, nameMessage)
+        .describe('Project name (unique across files)'),
       description: z.string().optional(),
       tokens: z
         .record(z.string(), z.string())
@@ -106,7 +140,9 @@ function buildSchemas(checkUrl: NotificationUrlCheck) {
         .record(z.string().regex(NAME, `repository name ${nameMessage}`), RepositorySchema)
         .refine((r) => Object.keys(r).length > 0, 'must list at least one repository')
         .describe('Repositories by name'),
-      global_notifications: NotificationsSchema.default({ success: [], failure: [] }).describe('URLs notified for every repository'),
+      global_notifications: NotificationsSchema.default({ success: [], failure: [] }).describe(
+        'URLs notified for every repository',
+      ),
       notify_repeat_interval: seconds(3600, 'Identical failures are re-sent at most once per this many seconds'),
     })
     .describe('A Shiparr project file');
@@ -116,7 +152,9 @@ function buildSchemas(checkUrl: NotificationUrlCheck) {
 
 const built = new WeakMap<NotificationUrlCheck, ReturnType<typeof buildSchemas>>();
 /** The project-file schemas with `checkUrl` validating every notification URL (built once per check). */
-export function projectSchemas(checkUrl: NotificationUrlCheck = basicNotificationUrlCheck): ReturnType<typeof buildSchemas> {
+export function projectSchemas(
+  checkUrl: NotificationUrlCheck = basicNotificationUrlCheck,
+): ReturnType<typeof buildSchemas> {
   let schemas = built.get(checkUrl);
   if (!schemas) built.set(checkUrl, (schemas = buildSchemas(checkUrl)));
   return schemas;

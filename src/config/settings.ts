@@ -19,7 +19,10 @@ const int = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-const optionalText = z.string().optional().transform((v) => (v === undefined || v === '' ? undefined : v));
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v === '' ? undefined : v));
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 /** `auto`: human-readable lines when stdout is a terminal, JSON lines otherwise. */
@@ -99,7 +102,8 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       parsed.error.issues.map((i) => {
         const name = String(i.path[0] ?? '');
         const raw = normalised[name];
-        const shown = raw === undefined || /PASSWORD|SECRET|TOKEN|KEY/.test(name) ? '' : ` (got ${JSON.stringify(raw)})`;
+        const shown =
+          raw === undefined || /PASSWORD|SECRET|TOKEN|KEY/.test(name) ? '' : ` (got ${JSON.stringify(raw)})`;
         return `${name}: ${i.message}${shown}`;
       }),
     );
@@ -122,7 +126,12 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
     logFormat: e.SHIPARR_LOG_FORMAT,
     sopsAgeKeyFile: e.SOPS_AGE_KEY_FILE ? path.resolve(cwd, e.SOPS_AGE_KEY_FILE) : undefined,
     sopsAgeKey: e.SOPS_AGE_KEY,
-    auth: { enabled: e.SHIPARR_AUTH_ENABLED, username: e.SHIPARR_AUTH_USERNAME, password: e.SHIPARR_AUTH_PASSWORD, publicWidgets: e.SHIPARR_PUBLIC_WIDGETS },
+    auth: {
+      enabled: e.SHIPARR_AUTH_ENABLED,
+      username: e.SHIPARR_AUTH_USERNAME,
+      password: e.SHIPARR_AUTH_PASSWORD,
+      publicWidgets: e.SHIPARR_PUBLIC_WIDGETS,
+    },
     webhookSecret: e.SHIPARR_WEBHOOK_SECRET,
     githubToken: e.GITHUB_TOKEN,
     maxConcurrentDeploys: e.SHIPARR_MAX_CONCURRENT_DEPLOYS,

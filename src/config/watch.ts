@@ -17,7 +17,11 @@ export interface ConfigWatcher {
 
 const PROJECT_FILE = /\.ya?ml$/i;
 
-export function watchConfigDir(dir: string, onChange: () => Promise<unknown> | void, opts: { log: Logger; debounceMs?: number }): ConfigWatcher {
+export function watchConfigDir(
+  dir: string,
+  onChange: () => Promise<unknown> | void,
+  opts: { log: Logger; debounceMs?: number },
+): ConfigWatcher {
   const debounceMs = opts.debounceMs ?? 300;
   let timer: NodeJS.Timeout | null = null;
   // One call per burst; calls do not overlap only if `onChange` serialises itself (the supervisor's reload does).

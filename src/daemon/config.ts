@@ -18,13 +18,18 @@ export function configLoader(settings: Settings, env: NodeJS.ProcessEnv, only?: 
       githubToken: settings.githubToken,
       checkNotificationUrl: validateNotificationUrl,
     });
-    if (only) r.projects = r.projects.map((p) => ({ ...p, repositories: p.repositories.filter((x) => only.includes(x.key)) }));
+    if (only)
+      r.projects = r.projects.map((p) => ({ ...p, repositories: p.repositories.filter((x) => only.includes(x.key)) }));
     return r;
   };
 }
 
 /** Watches the config directory and reloads on change; resolves once the watcher is ready and a catch-up reload ran. */
-export async function watchConfig(settings: Settings, reload: () => Promise<unknown>, log: Logger): Promise<ConfigWatcher> {
+export async function watchConfig(
+  settings: Settings,
+  reload: () => Promise<unknown>,
+  log: Logger,
+): Promise<ConfigWatcher> {
   const watcher = watchConfigDir(settings.configPath, reload, { log: log.child({ component: 'config' }) });
   // A file written between the first load and the end of the watcher's initial scan raises no event: reload once
   // the watcher is ready so such an edit is not missed until the next change (the diff is empty otherwise).

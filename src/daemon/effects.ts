@@ -23,7 +23,12 @@ export interface Effects {
   notify(repo: RepoConfig, notice: DeployNotice): Promise<NotifyResult[]>;
 }
 
-export function createEffects(opts: { settings: Settings; store: Store; log: Logger; notifyOverrides?: Record<string, string> }): Effects {
+export function createEffects(opts: {
+  settings: Settings;
+  store: Store;
+  log: Logger;
+  notifyOverrides?: Record<string, string>;
+}): Effects {
   const { settings, store, log } = opts;
   const pool = createPool({ maxThreads: settings.workers, log: log.child({ component: 'pool' }) });
 
@@ -64,5 +69,11 @@ export function createEffects(opts: { settings: Settings; store: Store; log: Log
     },
   });
 
-  return { pool, runTask: createTaskRunner(pool), docker, verify, notify: (repo, notice) => notifyNotice(notifier, repo, notice) };
+  return {
+    pool,
+    runTask: createTaskRunner(pool),
+    docker,
+    verify,
+    notify: (repo, notice) => notifyNotice(notifier, repo, notice),
+  };
 }

@@ -28,7 +28,13 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-export async function startHttp(deps: { settings: Settings; store: Store; supervisor: HttpSupervisor; docker: Dockerode; log: Logger }): Promise<HttpServer> {
+export async function startHttp(deps: {
+  settings: Settings;
+  store: Store;
+  supervisor: HttpSupervisor;
+  docker: Dockerode;
+  log: Logger;
+}): Promise<HttpServer> {
   const { settings, store, supervisor, docker } = deps;
   const shutdown = new AbortController();
   const startedAt = Date.now();

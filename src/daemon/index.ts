@@ -71,11 +71,22 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let http: HttpServer | null = null;
   if (opts.http ?? true) {
     http = await startHttp({ settings, store, supervisor, docker: effects.docker(), log });
-    log.info({ url: http.url, version: VERSION, projects: config.projects.length, configErrors: config.errors.length }, 'Shiparr is serving');
+    log.info(
+      { url: http.url, version: VERSION, projects: config.projects.length, configErrors: config.errors.length },
+      'Shiparr is serving',
+    );
   }
   let watcher: ConfigWatcher | null = null;
   if (opts.watch ?? true) watcher = await watchConfig(settings, () => supervisor.reload(), log);
 
-  const close = shutdownOnce({ log, watcher, http, supervisor, graceMs: settings.shutdownGraceSeconds * 1000, pool: effects.pool, store });
+  const close = shutdownOnce({
+    log,
+    watcher,
+    http,
+    supervisor,
+    graceMs: settings.shutdownGraceSeconds * 1000,
+    pool: effects.pool,
+    store,
+  });
   return { url: http?.url ?? null, supervisor, store, log, settings, close };
 }

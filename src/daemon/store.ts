@@ -15,7 +15,11 @@ export async function openStore(settings: Settings, log: Logger): Promise<Store>
   await mkdir(settings.dataPath, { recursive: true });
   const store = Store.open(path.join(settings.dataPath, 'shiparr.db'));
   const interrupted = store.markInterrupted({ exceptSelfUpdate: true });
-  if (interrupted.length) log.warn({ deployments: interrupted.map((d) => d.id) }, 'deployments left open by a previous run were marked interrupted');
+  if (interrupted.length)
+    log.warn(
+      { deployments: interrupted.map((d) => d.id) },
+      'deployments left open by a previous run were marked interrupted',
+    );
   return store;
 }
 

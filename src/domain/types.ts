@@ -12,7 +12,8 @@ export type FinalDeploymentStatus = 'success' | 'failed' | 'rolled_back' | 'inte
 export type DeploymentStatus = OpenDeploymentStatus | FinalDeploymentStatus;
 
 /** Stages of a deployment, as the machine runs them, the store records them and notifications show them. */
-export type DeployStage = 'checking' | 'pulling' | 'decrypting' | 'applying' | 'verifying' | 'rollingBack' | 'notifying';
+export type DeployStage =
+  'checking' | 'pulling' | 'decrypting' | 'applying' | 'verifying' | 'rollingBack' | 'notifying';
 
 /** What starts a run of the deploy machine. */
 export type DeployTrigger = 'poll' | 'webhook' | 'api' | 'cli' | 'boot' | 'config' | 'rollback' | 'retry';
@@ -47,8 +48,7 @@ export interface Deployment {
 
 /** Outcome of the health verification after `compose up`. Expected failures are results, never throws. */
 export type VerifyResult =
-  | { ok: true; summary: string }
-  | { ok: false; code: string; message: string; transient: boolean };
+  { ok: true; summary: string } | { ok: false; code: string; message: string; transient: boolean };
 
 /** Outcome of one notification URL (the URL masked). */
 export interface NotifyOutcome {
@@ -65,7 +65,14 @@ export interface NotifyOutcome {
 export type ActivityEvent =
   | { type: 'state'; repoKey: string; repoId: number; state: string; previous: string | null; at: string }
   | { type: 'check'; repoKey: string; result: 'changed' | 'unchanged' | 'error'; at: string }
-  | { type: 'deployment.started'; repoKey: string; deploymentId: number; commit: string | null; trigger: DeployTrigger; at: string }
+  | {
+      type: 'deployment.started';
+      repoKey: string;
+      deploymentId: number;
+      commit: string | null;
+      trigger: DeployTrigger;
+      at: string;
+    }
   | {
       type: 'deployment.finished';
       repoKey: string;
@@ -80,7 +87,10 @@ export type ActivityEvent =
   | { type: 'config.reloaded'; errors: number; at: string };
 
 /** The activity events a repository's actor reports; the supervisor adds `state` and `config.reloaded`. */
-export type RepoActivity = Extract<ActivityEvent, { type: 'check' | 'deployment.started' | 'deployment.finished' | 'notification' }>;
+export type RepoActivity = Extract<
+  ActivityEvent,
+  { type: 'check' | 'deployment.started' | 'deployment.finished' | 'notification' }
+>;
 
 /** One problem in one project file: file, key path (dot/bracket notation) and a human reason. */
 export interface ConfigIssue {

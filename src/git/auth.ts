@@ -41,7 +41,10 @@ export function remoteTarget(rawUrl: string, token?: string): RemoteTarget {
     throw new GitError('GIT_INVALID_INPUT', 'invalid repository URL');
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new GitError('GIT_INVALID_INPUT', `unsupported repository URL scheme "${url.protocol}" (only http and https)`);
+    throw new GitError(
+      'GIT_INVALID_INPUT',
+      `unsupported repository URL scheme "${url.protocol}" (only http and https)`,
+    );
   }
   const user = decode(url.username);
   const pass = decode(url.password);

@@ -30,8 +30,19 @@ export class GitError extends AppError {
 
 // Connection-level failures of Node's http client: the remote (or the path to it) is down.
 const NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH',
-  'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE', 'ECONNCLOSED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EPIPE',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'ECONNCLOSED',
 ]);
 // Local filesystem problems: re-cloning would not help and must not be attempted.
 const LOCAL_IO_CODES = new Set(['EACCES', 'EPERM', 'ENOSPC', 'EROFS', 'EDQUOT', 'EMFILE', 'ENFILE']);
@@ -52,7 +63,11 @@ function oneLine(text: string, secrets: readonly (string | undefined)[]): string
  * Maps any error from a git operation to a GitError with a secret-free one-line message.
  * `fallback` is used for errors that are neither network, HTTP, TLS nor local I/O (bugs, corrupt data…).
  */
-export function toGitError(err: unknown, fallback: GitErrorCode, secrets: readonly (string | undefined)[] = []): GitError {
+export function toGitError(
+  err: unknown,
+  fallback: GitErrorCode,
+  secrets: readonly (string | undefined)[] = [],
+): GitError {
   if (err instanceof GitError) return err;
   const e = (typeof err === 'object' && err !== null ? err : { message: String(err) }) as ErrLike;
   const code = typeof e.code === 'string' ? e.code : '';
@@ -62,15 +77,29 @@ export function toGitError(err: unknown, fallback: GitErrorCode, secrets: readon
   if (code === 'HttpError') {
     const status = Number(e.data?.statusCode);
     if (status === 401 || status === 403) {
-      return new GitError('GIT_AUTH_FAILED', `authentication failed (HTTP ${status}): check the token and its access to the repository`, opts(false));
+      return new GitError(
+        'GIT_AUTH_FAILED',
+        `authentication failed (HTTP ${status}): check the token and its access to the repository`,
+        opts(false),
+      );
     }
-    if (status === 404) return new GitError('GIT_REPO_NOT_FOUND', 'repository not found (HTTP 404), or the token has no access to it', opts(false));
+    if (status === 404)
+      return new GitError(
+        'GIT_REPO_NOT_FOUND',
+        'repository not found (HTTP 404), or the token has no access to it',
+        opts(false),
+      );
     if (status === 408 || status === 429 || status >= 500) {
       return new GitError('GIT_UNREACHABLE', `git server unavailable (HTTP ${status})`, opts(true));
     }
     return new GitError('GIT_REMOTE_ERROR', `git server refused the request: ${message}`, opts(false));
   }
-  if (code === 'SmartHttpError' || code === 'ParseError' || code === 'UnknownTransportError' || code === 'RemoteCapabilityError') {
+  if (
+    code === 'SmartHttpError' ||
+    code === 'ParseError' ||
+    code === 'UnknownTransportError' ||
+    code === 'RemoteCapabilityError'
+  ) {
     return new GitError('GIT_REMOTE_ERROR', `not a usable git smart-HTTP server: ${message}`, opts(false));
   }
   if (NETWORK_CODES.has(code) || /socket hang up|network|premature close/i.test(message)) {

@@ -24,8 +24,13 @@ export function abortableHttp(signal: AbortSignal): HttpClient {
  * Runs `fn` with a signal aborted after `timeoutMs`, and rejects with GIT_TIMEOUT (transient) at that moment even if
  * `fn` has not settled yet: an aborted socket does not always end isomorphic-git's body iterator.
  */
-export async function withDeadline<T>(timeoutMs: number, what: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new GitError('GIT_INVALID_INPUT', `timeoutMs must be a positive number`);
+export async function withDeadline<T>(
+  timeoutMs: number,
+  what: string,
+  fn: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+    throw new GitError('GIT_INVALID_INPUT', `timeoutMs must be a positive number`);
   const controller = new AbortController();
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {

@@ -84,7 +84,15 @@ export async function syncCheckout(opts: SyncOptions): Promise<SyncResult> {
   const target = remoteTarget(opts.url, opts.token);
   try {
     return await withDeadline(opts.timeoutMs, 'git sync', async (signal) => {
-      const ctx: Ctx = { fs, http: abortableHttp(signal), dir, url: target.url, headers: target.headers, cache: {}, branch };
+      const ctx: Ctx = {
+        fs,
+        http: abortableHttp(signal),
+        dir,
+        url: target.url,
+        headers: target.headers,
+        cache: {},
+        branch,
+      };
       if (await isOurCheckout(dir, target.url)) {
         try {
           return { commit: await update(ctx, wanted, opts.shallow), cloned: false };
@@ -133,7 +141,8 @@ async function emptyDir(dir: string): Promise<void> {
   }
 }
 
-const branchNotFound = (ctx: Ctx) => new GitError('GIT_BRANCH_NOT_FOUND', `branch "${ctx.branch}" not found on the remote`);
+const branchNotFound = (ctx: Ctx) =>
+  new GitError('GIT_BRANCH_NOT_FOUND', `branch "${ctx.branch}" not found on the remote`);
 
 /** isomorphic-git reports a missing remote branch as NotFoundError (clone) or a null fetchHead (fetch). */
 function isMissingRef(err: unknown): boolean {
@@ -143,8 +152,17 @@ function isMissingRef(err: unknown): boolean {
 async function cloneFresh(ctx: Ctx, wanted: string | undefined, shallow: boolean): Promise<string> {
   try {
     await git.clone({
-      fs: ctx.fs, http: ctx.http, dir: ctx.dir, url: ctx.url, headers: ctx.headers, cache: ctx.cache,
-      ref: ctx.branch, singleBranch: true, noTags: true, noCheckout: true, depth: shallow ? 1 : undefined,
+      fs: ctx.fs,
+      http: ctx.http,
+      dir: ctx.dir,
+      url: ctx.url,
+      headers: ctx.headers,
+      cache: ctx.cache,
+      ref: ctx.branch,
+      singleBranch: true,
+      noTags: true,
+      noCheckout: true,
+      depth: shallow ? 1 : undefined,
     });
   } catch (err) {
     if (isMissingRef(err)) throw branchNotFound(ctx);
@@ -159,8 +177,16 @@ async function update(ctx: Ctx, wanted: string | undefined, shallow: boolean): P
   let result;
   try {
     result = await git.fetch({
-      fs: ctx.fs, http: ctx.http, dir: ctx.dir, url: ctx.url, headers: ctx.headers, cache: ctx.cache,
-      ref: ctx.branch, remoteRef: ctx.branch, singleBranch: true, tags: false,
+      fs: ctx.fs,
+      http: ctx.http,
+      dir: ctx.dir,
+      url: ctx.url,
+      headers: ctx.headers,
+      cache: ctx.cache,
+      ref: ctx.branch,
+      remoteRef: ctx.branch,
+      singleBranch: true,
+      tags: false,
       // shallow: only the new head; full mode on a formerly shallow checkout: unshallow once.
       depth: shallow ? 1 : isShallow ? FULL_DEPTH : undefined,
     });
@@ -204,8 +230,18 @@ async function ensureCommit(ctx: Ctx, want: string, shallow: boolean): Promise<s
   const shallowFile = path.join(ctx.dir, '.git', 'shallow');
   const deepen = async (depth: number, relative: boolean) => {
     await git.fetch({
-      fs: ctx.fs, http: ctx.http, dir: ctx.dir, url: ctx.url, headers: ctx.headers, cache: ctx.cache,
-      ref: ctx.branch, remoteRef: ctx.branch, singleBranch: true, tags: false, depth, relative,
+      fs: ctx.fs,
+      http: ctx.http,
+      dir: ctx.dir,
+      url: ctx.url,
+      headers: ctx.headers,
+      cache: ctx.cache,
+      ref: ctx.branch,
+      remoteRef: ctx.branch,
+      singleBranch: true,
+      tags: false,
+      depth,
+      relative,
     });
   };
   if (shallow || (await exists(shallowFile))) {
@@ -221,7 +257,10 @@ async function ensureCommit(ctx: Ctx, want: string, shallow: boolean): Promise<s
       if (oid) return oid;
     }
   }
-  throw new GitError('GIT_COMMIT_NOT_FOUND', `commit ${shortSha(want)} is not in the history of branch "${ctx.branch}" on the remote`);
+  throw new GitError(
+    'GIT_COMMIT_NOT_FOUND',
+    `commit ${shortSha(want)} is not in the history of branch "${ctx.branch}" on the remote`,
+  );
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -30,7 +30,13 @@ async function baseHeaders(ctx: Context, next: Next): Promise<void> {
   await next();
 }
 
-const CLIENT_FAULT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
+const CLIENT_FAULT_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'ERR_STREAM_DESTROYED',
+]);
 
 /**
  * Errors Koa reports after the answer was sent that the client caused (a malformed chunk, a dropped connection):
@@ -85,7 +91,10 @@ export function createApp(deps: HttpDeps): Koa {
 
   app.on('error', (err: unknown, ctx?: Context) => {
     if (isClientFault(err)) {
-      log.debug({ err: { code: (err as { code?: unknown }).code, message: (err as Error).message }, path: ctx?.path }, 'client connection error');
+      log.debug(
+        { err: { code: (err as { code?: unknown }).code, message: (err as Error).message }, path: ctx?.path },
+        'client connection error',
+      );
       return;
     }
     log.error({ err, method: ctx?.method, path: ctx?.path }, 'http request failed');

@@ -110,14 +110,23 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
       : status >= 500
         ? 'INTERNAL'
         : (known?.[0] ?? 'ERROR');
-    const message = exposed && typeof err.message === 'string' && err.message !== '' ? err.message : status >= 500 ? 'internal error' : (known?.[1] ?? 'error');
+    const message =
+      exposed && typeof err.message === 'string' && err.message !== ''
+        ? err.message
+        : status >= 500
+          ? 'internal error'
+          : (known?.[1] ?? 'error');
     // Headers set before the failure (e.g. content-type of a half-built response) must not leak into the error reply.
     if (!ctx.headerSent) {
       for (const name of Object.keys(ctx.response.headers)) {
-        if (!/^(access-control-|vary$|connection$|x-content-type-options$|x-frame-options$|referrer-policy$)/i.test(name)) ctx.remove(name);
+        if (
+          !/^(access-control-|vary$|connection$|x-content-type-options$|x-frame-options$|referrer-policy$)/i.test(name)
+        )
+          ctx.remove(name);
       }
       if (err.headers && typeof err.headers === 'object') {
-        for (const [k, v] of Object.entries(err.headers as Record<string, unknown>)) if (typeof v === 'string') ctx.set(k, v);
+        for (const [k, v] of Object.entries(err.headers as Record<string, unknown>))
+          if (typeof v === 'string') ctx.set(k, v);
       }
       ctx.status = status;
       ctx.body = errorBody(code, message);

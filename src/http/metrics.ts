@@ -7,8 +7,18 @@ import type { ActivityEvent, RepoStatus } from '../domain/types.ts';
 
 /** Every deploy machine state, so each series exists (as 0) from the first scrape on. */
 const REPO_STATES = [
-  'idle', 'checking', 'pulling', 'decrypting', 'applying', 'verifying', 'rollingBack', 'notifying', 'suspended', 'backoff',
-  'failed', 'stopped',
+  'idle',
+  'checking',
+  'pulling',
+  'decrypting',
+  'applying',
+  'verifying',
+  'rollingBack',
+  'notifying',
+  'suspended',
+  'backoff',
+  'failed',
+  'stopped',
 ] as const;
 
 export interface Metrics {
@@ -70,7 +80,11 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     help: 'Repositories currently running a deployment (the deploy queue in flight).',
     registers: [registry],
   });
-  const suspended = new Gauge({ name: 'shiparr_repositories_suspended', help: 'Suspended repositories.', registers: [registry] });
+  const suspended = new Gauge({
+    name: 'shiparr_repositories_suspended',
+    help: 'Suspended repositories.',
+    registers: [registry],
+  });
   const restarts = new Gauge({
     name: 'shiparr_actor_restarts',
     help: 'Supervisor restarts of repository actors, summed over repositories.',

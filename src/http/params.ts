@@ -9,7 +9,8 @@ const ID_PATTERN = /^[1-9][0-9]{0,14}$/;
 
 /** A database id: a positive integer without sign, leading zeros or exponent. */
 export function parseId(raw: string | undefined, what = 'id'): number {
-  if (raw === undefined || !ID_PATTERN.test(raw)) throw new BadRequestError(`${what} must be a positive integer`, 'INVALID_ID');
+  if (raw === undefined || !ID_PATTERN.test(raw))
+    throw new BadRequestError(`${what} must be a positive integer`, 'INVALID_ID');
   return Number(raw);
 }
 
@@ -22,7 +23,8 @@ export function parseRepoRef(raw: string | undefined): number | string {
 
 /** A project name from the path or the query. */
 export function parseName(raw: string | undefined, what = 'project'): string {
-  if (raw === undefined || !NAME_PATTERN.test(raw)) throw new BadRequestError(`${what} name is invalid`, 'INVALID_NAME');
+  if (raw === undefined || !NAME_PATTERN.test(raw))
+    throw new BadRequestError(`${what} name is invalid`, 'INVALID_NAME');
   return raw;
 }
 
@@ -35,11 +37,18 @@ export function queryValue(ctx: Context, name: string): string | undefined {
 
 /** An integer query parameter within [min, max]; `fallback` when absent. */
 export function queryInt(ctx: Context, name: string, min: number, max: number, fallback: number): number;
-export function queryInt(ctx: Context, name: string, min: number, max: number, fallback?: undefined): number | undefined;
+export function queryInt(
+  ctx: Context,
+  name: string,
+  min: number,
+  max: number,
+  fallback?: undefined,
+): number | undefined;
 export function queryInt(ctx: Context, name: string, min: number, max: number, fallback?: number): number | undefined {
   const v = queryValue(ctx, name);
   if (v === undefined) return fallback;
-  if (!/^-?[0-9]{1,16}$/.test(v)) throw new BadRequestError(`query parameter "${name}" must be an integer`, 'INVALID_QUERY');
+  if (!/^-?[0-9]{1,16}$/.test(v))
+    throw new BadRequestError(`query parameter "${name}" must be an integer`, 'INVALID_QUERY');
   const n = Number(v);
   if (n < min || n > max) {
     throw new BadRequestError(`query parameter "${name}" must be between ${min} and ${max}`, 'INVALID_QUERY');

@@ -31,7 +31,10 @@ export interface SupervisorPort {
 export interface HistoryReader {
   getDeployment(id: number): Deployment | undefined;
   getDeploymentLogs(id: number): string | undefined;
-  listDeployments(repoId: number, q: { limit: number; before?: number }): { items: Deployment[]; nextBefore: number | null };
+  listDeployments(
+    repoId: number,
+    q: { limit: number; before?: number },
+  ): { items: Deployment[]; nextBefore: number | null };
 }
 
 /** `null` → the container is unknown or not part of a managed compose project (404). */

@@ -26,7 +26,8 @@ export function webUrl(url: string): string | null {
   let s = stripCredentials(url.trim());
   const scp = /^(?:[^@/]+@)?([^:/]+):(?!\d+(?:\/|$))(.+)$/.exec(s);
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(s) && scp) s = `https://${scp[1]}/${scp[2]}`;
-  else if (/^(ssh|git):\/\//i.test(s)) s = `https://${s.replace(/^[a-z+]+:\/\/(?:[^@/]+@)?/i, '').replace(/^([^/:]+):\d+/, '$1')}`;
+  else if (/^(ssh|git):\/\//i.test(s))
+    s = `https://${s.replace(/^[a-z+]+:\/\/(?:[^@/]+@)?/i, '').replace(/^([^/:]+):\d+/, '$1')}`;
   else if (!/^https?:\/\//i.test(s)) s = `https://${s}`;
   s = s.replace(/\.git\/?$/i, '').replace(/\/+$/, '');
   try {

@@ -49,8 +49,11 @@ export function classifyEvent(provider: Provider, headers: Headers): { kind: Web
   }
   if (provider === 'gitea') {
     const event =
-      (header(headers, 'x-gitea-event') ?? header(headers, 'x-forgejo-event') ?? header(headers, 'x-gogs-event'))?.toLowerCase() ??
-      null;
+      (
+        header(headers, 'x-gitea-event') ??
+        header(headers, 'x-forgejo-event') ??
+        header(headers, 'x-gogs-event')
+      )?.toLowerCase() ?? null;
     if (event === 'ping' || event === 'test') return { kind: 'ping', event };
     return { kind: event === null || event === 'push' ? 'push' : 'ignored', event };
   }
@@ -78,7 +81,10 @@ export function normaliseRepoUrl(input: string): string | null {
   // Default ports carry no meaning for matching (ssh://host:22/x and https://host/x are the same repository).
   s = s.replace(/^([^/:]+):(?:22|80|443)(?=\/|$)/, '$1');
   s = s.replace(/[?#].*$/, '');
-  s = s.replace(/\/+$/, '').replace(/\.git$/i, '').replace(/\/+$/, '');
+  s = s
+    .replace(/\/+$/, '')
+    .replace(/\.git$/i, '')
+    .replace(/\/+$/, '');
   s = s.replace(/\/{2,}/g, '/');
   if (s === '' || s.startsWith('/')) return null;
   return s.toLowerCase();
@@ -113,19 +119,39 @@ export function extractPush(provider: Provider, payload: unknown): PushInfo {
   let ref: unknown = body['ref'];
   if (provider === 'github' || provider === 'gitea') {
     const repo = obj(body['repository']);
-    raw.push(str(repo['clone_url']), str(repo['html_url']), str(repo['ssh_url']), str(repo['git_url']), str(repo['url']));
+    raw.push(
+      str(repo['clone_url']),
+      str(repo['html_url']),
+      str(repo['ssh_url']),
+      str(repo['git_url']),
+      str(repo['url']),
+    );
   } else if (provider === 'gitlab') {
     const project = obj(body['project']);
     const repo = obj(body['repository']);
     raw.push(
-      str(project['git_http_url']), str(project['git_ssh_url']), str(project['web_url']), str(project['http_url']),
-      str(project['ssh_url']), str(repo['git_http_url']), str(repo['git_ssh_url']), str(repo['homepage']), str(repo['url']),
+      str(project['git_http_url']),
+      str(project['git_ssh_url']),
+      str(project['web_url']),
+      str(project['http_url']),
+      str(project['ssh_url']),
+      str(repo['git_http_url']),
+      str(repo['git_ssh_url']),
+      str(repo['homepage']),
+      str(repo['url']),
     );
   } else {
     raw.push(str(body['url']), str(body['repository']));
     if (body['branch'] !== undefined) ref = body['branch'];
   }
-  const urls = [...new Set(raw.filter((u): u is string => u !== undefined).map(normaliseRepoUrl).filter((u): u is string => u !== null))];
+  const urls = [
+    ...new Set(
+      raw
+        .filter((u): u is string => u !== undefined)
+        .map(normaliseRepoUrl)
+        .filter((u): u is string => u !== null),
+    ),
+  ];
   return { urls, branch: branchFromRef(ref) };
 }
 
@@ -182,9 +208,11 @@ function formPayload(raw: Buffer): Buffer {
     const eq = pair.indexOf(0x3d); // '='
     const name = formDecode(eq === -1 ? pair : pair.subarray(0, eq));
     const value = formDecode(eq === -1 ? Buffer.alloc(0) : pair.subarray(eq + 1));
-    if (name === null || value === null) throw new BadRequestError('form body is not valid urlencoding', 'INVALID_PAYLOAD');
+    if (name === null || value === null)
+      throw new BadRequestError('form body is not valid urlencoding', 'INVALID_PAYLOAD');
     if (name.toString('latin1') !== 'payload') continue;
-    if (found !== undefined) throw new BadRequestError('form body has more than one "payload" field', 'INVALID_PAYLOAD');
+    if (found !== undefined)
+      throw new BadRequestError('form body has more than one "payload" field', 'INVALID_PAYLOAD');
     found = value;
   }
   if (found === undefined) throw new BadRequestError('form body has no "payload" field', 'INVALID_PAYLOAD');
@@ -238,7 +266,10 @@ export function verifySignature(provider: Provider, headers: Headers, signed: Bu
   let given: string | undefined;
   if (provider === 'github') given = header(headers, 'x-hub-signature-256');
   else if (provider === 'gitea') {
-    given = header(headers, 'x-gitea-signature') ?? header(headers, 'x-forgejo-signature') ?? header(headers, 'x-gogs-signature');
+    given =
+      header(headers, 'x-gitea-signature') ??
+      header(headers, 'x-forgejo-signature') ??
+      header(headers, 'x-gogs-signature');
   } else given = header(headers, 'x-shiparr-signature');
   if (given === undefined) return false;
   given = given.trim().toLowerCase();

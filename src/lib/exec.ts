@@ -184,10 +184,13 @@ export function exec(cmd: string, args: readonly string[], opts: ExecOptions): P
       killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), grace);
     };
 
-    const timer = setTimeout(() => {
-      timedOut = true;
-      kill();
-    }, Math.max(0, opts.timeoutMs));
+    const timer = setTimeout(
+      () => {
+        timedOut = true;
+        kill();
+      },
+      Math.max(0, opts.timeoutMs),
+    );
     const onAbort = (): void => {
       aborted = true;
       kill();

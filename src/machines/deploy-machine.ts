@@ -15,12 +15,43 @@
  */
 import { assign, emit, fromCallback, fromPromise, setup, spawnChild, stopChild } from 'xstate';
 import type {
-  ApplyIn, ApplyOut, CheckIn, CheckOut, DecryptIn, DecryptOut, DeployEmitted, DeployEvent, DeployInput, DeployTrigger,
-  NotifyIn, NotifyOut, OpenDeploymentParams, OpenRunIn, OpenRunOut, PullIn, PullOut, Run, SlotIn, Stage, StepError, VerifyIn, VerifyOut,
+  ApplyIn,
+  ApplyOut,
+  CheckIn,
+  CheckOut,
+  DecryptIn,
+  DecryptOut,
+  DeployEmitted,
+  DeployEvent,
+  DeployInput,
+  DeployTrigger,
+  NotifyIn,
+  NotifyOut,
+  OpenDeploymentParams,
+  OpenRunIn,
+  OpenRunOut,
+  PullIn,
+  PullOut,
+  Run,
+  SlotIn,
+  Stage,
+  StepError,
+  VerifyIn,
+  VerifyOut,
 } from './types.ts';
 import {
-  activeRun, canRollback, checkFailed, conclude, decideDeploy, newRun, pollDelayMs, present, timeoutError, toStepError,
-  type Notice, type RunContext,
+  activeRun,
+  canRollback,
+  checkFailed,
+  conclude,
+  decideDeploy,
+  newRun,
+  pollDelayMs,
+  present,
+  timeoutError,
+  toStepError,
+  type Notice,
+  type RunContext,
 } from './deploy-rules.ts';
 
 export type { Notice } from './deploy-rules.ts';
@@ -44,7 +75,12 @@ const forcedRun = (ctx: Context) => newRun(ctx, ctx.now(), { ...present(ctx.foll
 const STAGE_TIMEOUT_MARGIN_MS = 10_000;
 
 const deploySetup = setup({
-  types: {} as { context: Context; events: DeployEvent; emitted: DeployEmitted; input: DeployInput & { jitter?: number; now?: () => number } },
+  types: {} as {
+    context: Context;
+    events: DeployEvent;
+    emitted: DeployEmitted;
+    input: DeployInput & { jitter?: number; now?: () => number };
+  },
   actors: {
     /**
      * Holds one of the global deploy slots for a run: sends `slot.acquired` once it has one, and releases it when it
@@ -70,7 +106,10 @@ const deploySetup = setup({
     /** Close the open rows of a run and of a queued deploy as interrupted: the repository was removed. */
     interruptRuns: (_, _p: { deploymentIds: number[] }) => {},
     /** A check finished (any result). */
-    recordCheck: (_, _p: { commit: string | null; result: 'changed' | 'unchanged' | 'pinned' | 'error'; error: StepError | null }) => {},
+    recordCheck: (
+      _,
+      _p: { commit: string | null; result: 'changed' | 'unchanged' | 'pinned' | 'error'; error: StepError | null },
+    ) => {},
     /** The run ended: persist status, stage, error, pin, last good commit. */
     finishRun: (_, _p: { run: Run; pinnedCommit: string | null }) => {},
     /** Remove plaintext written by decrypting (unless keep_decrypted). */
@@ -102,7 +141,9 @@ const deploySetup = setup({
     decryptTimeout: ({ context }) => context.repo.timeouts.decrypt * 1000 + STAGE_TIMEOUT_MARGIN_MS,
     applyTimeout: ({ context }) => context.repo.timeouts.apply * 1000 + STAGE_TIMEOUT_MARGIN_MS,
     verifyTimeout: ({ context: { repo } }) =>
-      (repo.healthcheck.timeout + (repo.healthcheck.url ? (repo.healthcheck.retries + 1) * repo.healthcheck.interval : 0)) * 1000 +
+      (repo.healthcheck.timeout +
+        (repo.healthcheck.url ? (repo.healthcheck.retries + 1) * repo.healthcheck.interval : 0)) *
+        1000 +
       STAGE_TIMEOUT_MARGIN_MS,
     notifyTimeout: ({ context }) => (context.repo.timeouts.notify * 2 + 5) * 1000,
     bootDelay: ({ context }) => context.bootDelayMs,
@@ -151,7 +192,10 @@ function stage(step: keyof typeof STAGES, mode: 'deploy' | 'rollback', next: str
     const toFinish = { target: '#deploy.finishing', actions: { type: 'fail' as const, params: error } };
     if (!rollsBack) return [toFinish];
     const toRollback = { target: '#deploy.rollingBack', actions: { type: 'fail' as const, params: permanent } };
-    return [{ ...toRollback, guard: (a: { context: Context; event: E }) => canRollback(a.context, permanent(a)) }, toFinish];
+    return [
+      { ...toRollback, guard: (a: { context: Context; event: E }) => canRollback(a.context, permanent(a)) },
+      toFinish,
+    ];
   };
   return deploySetup.createStateConfig({
     ...(step === 'decrypting' ? { always: { guard: 'noSecrets' as const, target: next } } : {}),
@@ -159,13 +203,18 @@ function stage(step: keyof typeof STAGES, mode: 'deploy' | 'rollback', next: str
       {
         input: ({ context }: { context: Context }) => {
           const run = activeRun(context);
-          return { repo: context.repo, deploymentId: run.deploymentId, commit: mode === 'rollback' ? run.previousCommit : run.commit };
+          return {
+            repo: context.repo,
+            deploymentId: run.deploymentId,
+            commit: mode === 'rollback' ? run.previousCommit : run.commit,
+          };
         },
         onDone: {
           target: next,
           // The output of whichever stage this is: pull reports the commit, decrypt the files it wrote.
           actions: assign(({ context, event }: { context: Context; event: { type: string; output: StageOut } }) => {
-            const run = activeRun(context), out = event.output;
+            const run = activeRun(context),
+              out = event.output;
             if ('written' in out) return { run: { ...run, decrypted: [...run.decrypted, ...out.written] } };
             return mode === 'deploy' && 'commit' in out ? { run: { ...run, commit: out.commit } } : {};
           }),
@@ -184,15 +233,30 @@ const checkAnswer = ({ context, event: { output } }: { context: Context; event: 
 };
 const checkError = ({ event }: { event: { error: unknown } }) => toStepError('checking', event.error);
 const checkTimeout = ({ context }: { context: Context }) => timeoutError('checking', context.repo.timeouts.git);
-const checkErrorRecord = (a: { event: { error: unknown } }) => ({ commit: null, result: 'error' as const, error: checkError(a) });
+const checkErrorRecord = (a: { event: { error: unknown } }) => ({
+  commit: null,
+  result: 'error' as const,
+  error: checkError(a),
+});
 const headSeen = (context: Context, head: string) => ({ remoteHead: head, lastCheckAt: context.now() });
 
 export const deployMachine = deploySetup.createMachine({
   id: 'deploy',
-  context: ({ input: { repo, lastDeployedCommit, lastConfigHash, pinnedCommit, suspended, checkOnStart, ...rest } }) => ({
+  context: ({
+    input: { repo, lastDeployedCommit, lastConfigHash, pinnedCommit, suspended, checkOnStart, ...rest },
+  }) => ({
     ...{ repo, lastDeployedCommit, lastConfigHash, pinnedCommit, suspended },
-    remoteHead: null, lastCheckAt: null, nextCheckAt: null, lastError: null, attempt: 0, run: null, notice: null, rolledBack: false,
-    followUp: null, suspendRequested: false, pendingConfig: null,
+    remoteHead: null,
+    lastCheckAt: null,
+    nextCheckAt: null,
+    lastError: null,
+    attempt: 0,
+    run: null,
+    notice: null,
+    rolledBack: false,
+    followUp: null,
+    suspendRequested: false,
+    pendingConfig: null,
     checkTrigger: checkOnStart ? 'boot' : 'poll',
     jitter: rest.jitter ?? 0.5,
     bootDelayMs: Math.max(0, rest.bootDelayMs ?? 0),
@@ -212,8 +276,12 @@ export const deployMachine = deploySetup.createMachine({
     // its own (openDeployment answers with deployment.opened), replacing a queued deploy that never ran.
     'repo.deploy': [
       {
-        guard: ({ context: { followUp }, event }) => followUp?.kind === 'deploy' && followUp.deploymentId !== null && !event.commit,
-        actions: emit(({ context }) => ({ type: 'deploy.accepted' as const, deploymentId: present(context.followUp?.deploymentId ?? null, 'queued deployment') })),
+        guard: ({ context: { followUp }, event }) =>
+          followUp?.kind === 'deploy' && followUp.deploymentId !== null && !event.commit,
+        actions: emit(({ context }) => ({
+          type: 'deploy.accepted' as const,
+          deploymentId: present(context.followUp?.deploymentId ?? null, 'queued deployment'),
+        })),
       },
       {
         actions: {
@@ -229,22 +297,34 @@ export const deployMachine = deploySetup.createMachine({
     ],
     'deployment.opened': {
       actions: [
-        assign({ followUp: ({ event }) => ({ kind: 'deploy' as const, trigger: event.trigger, deploymentId: event.deploymentId, commit: event.commit }) }),
+        assign({
+          followUp: ({ event }) => ({
+            kind: 'deploy' as const,
+            trigger: event.trigger,
+            deploymentId: event.deploymentId,
+            commit: event.commit,
+          }),
+        }),
         emit(({ event }) => ({ type: 'deploy.accepted' as const, deploymentId: event.deploymentId })),
       ],
     },
     // Persisted when asked for, taking effect at the next idle.
-    'repo.suspend': { actions: [assign({ suspendRequested: true }), { type: 'persistSuspended', params: { suspended: true } }] },
-    'repo.resume': { actions: [assign({ suspendRequested: false }), { type: 'persistSuspended', params: { suspended: false } }] },
+    'repo.suspend': {
+      actions: [assign({ suspendRequested: true }), { type: 'persistSuspended', params: { suspended: true } }],
+    },
+    'repo.resume': {
+      actions: [assign({ suspendRequested: false }), { type: 'persistSuspended', params: { suspended: false } }],
+    },
     'config.updated': { actions: assign({ pendingConfig: ({ event }) => event.repo }) },
     // Stopped right after this: a run not yet concluded and a deploy still queued will never finish.
     'repo.removed': {
       actions: {
         type: 'interruptRuns',
         params: ({ context: { run, followUp } }) => ({
-          deploymentIds: [run && run.outcome === null ? run.deploymentId : null, followUp?.kind === 'deploy' ? followUp.deploymentId : null].filter(
-            (id): id is number => id !== null,
-          ),
+          deploymentIds: [
+            run && run.outcome === null ? run.deploymentId : null,
+            followUp?.kind === 'deploy' ? followUp.deploymentId : null,
+          ].filter((id): id is number => id !== null),
         }),
       },
     },
@@ -255,11 +335,18 @@ export const deployMachine = deploySetup.createMachine({
       entry: {
         type: 'warn',
         params: ({ context: { repo } }) => ({
-          message: repo.checkInterval < 10 ? `check_interval ${repo.checkInterval}s is below 10s: the remote will be polled very often` : '',
+          message:
+            repo.checkInterval < 10
+              ? `check_interval ${repo.checkInterval}s is below 10s: the remote will be polled very often`
+              : '',
         }),
       },
       always: [
-        { guard: 'isSuspended', target: 'suspended', actions: { type: 'persistSuspended', params: { suspended: true } } },
+        {
+          guard: 'isSuspended',
+          target: 'suspended',
+          actions: { type: 'persistSuspended', params: { suspended: true } },
+        },
         { guard: ({ context }) => context.checkTrigger === 'boot' && context.bootDelayMs === 0, target: 'checking' },
         { guard: ({ context }) => context.checkTrigger !== 'boot', target: 'idle' },
       ],
@@ -289,20 +376,34 @@ export const deployMachine = deploySetup.createMachine({
             { type: 'persistPin', params: { pinnedCommit: null } },
           ],
         },
-        { guard: 'followUpDeployWithCommit', target: 'pulling', actions: assign({ run: ({ context }) => forcedRun(context), followUp: null }) },
+        {
+          guard: 'followUpDeployWithCommit',
+          target: 'pulling',
+          actions: assign({ run: ({ context }) => forcedRun(context), followUp: null }),
+        },
         {
           guard: 'hasFollowUp',
           target: 'checking',
           actions: assign(({ context }) => {
             const followUp = present(context.followUp, 'follow-up');
-            return { run: followUp.kind === 'deploy' ? forcedRun(context) : null, checkTrigger: followUp.trigger, followUp: null };
+            return {
+              run: followUp.kind === 'deploy' ? forcedRun(context) : null,
+              checkTrigger: followUp.trigger,
+              followUp: null,
+            };
           }),
         },
       ],
-      after: { pollDelay: { target: 'checking', actions: assign({ checkTrigger: ({ context }) => (context.attempt > 0 ? 'retry' : 'poll') }) } },
+      after: {
+        pollDelay: {
+          target: 'checking',
+          actions: assign({ checkTrigger: ({ context }) => (context.attempt > 0 ? 'retry' : 'poll') }),
+        },
+      },
     },
     checking: {
-      description: 'Ask the remote for the branch head (one ref advertisement, no objects) and compare with the last good deploy.',
+      description:
+        'Ask the remote for the branch head (one ref advertisement, no objects) and compare with the last good deploy.',
       invoke: {
         src: 'check',
         input: ({ context }) => ({ repo: context.repo }),
@@ -316,7 +417,11 @@ export const deployMachine = deploySetup.createMachine({
                 ...headSeen(context, output.commit),
                 run: context.run
                   ? { ...context.run, commit: context.run.commit ?? output.commit }
-                  : newRun(context, context.now(), { trigger: context.checkTrigger, forced: false, commit: output.commit }),
+                  : newRun(context, context.now(), {
+                      trigger: context.checkTrigger,
+                      forced: false,
+                      commit: output.commit,
+                    }),
               })),
             ],
           },
@@ -380,7 +485,9 @@ export const deployMachine = deploySetup.createMachine({
             onDone: {
               target: 'waiting',
               actions: [
-                assign({ run: ({ context, event }) => ({ ...activeRun(context), deploymentId: event.output.deploymentId }) }),
+                assign({
+                  run: ({ context, event }) => ({ ...activeRun(context), deploymentId: event.output.deploymentId }),
+                }),
                 spawnChild('deploySlot', {
                   id: 'slot',
                   input: ({ context, self }) => ({
@@ -391,7 +498,10 @@ export const deployMachine = deploySetup.createMachine({
                 }),
               ],
             },
-            onError: { target: '#deploy.finishing', actions: { type: 'fail', params: ({ event }) => toStepError('pulling', event.error) } },
+            onError: {
+              target: '#deploy.finishing',
+              actions: { type: 'fail', params: ({ event }) => toStepError('pulling', event.error) },
+            },
           },
         },
         waiting: {
@@ -409,7 +519,12 @@ export const deployMachine = deploySetup.createMachine({
               target: '#deploy.finishing',
               actions: {
                 type: 'fail',
-                params: { stage: 'pulling', code: 'DEPLOY_SLOT_TIMEOUT', message: 'no free deploy slot in time', transient: true },
+                params: {
+                  stage: 'pulling',
+                  code: 'DEPLOY_SLOT_TIMEOUT',
+                  message: 'no free deploy slot in time',
+                  transient: true,
+                },
               },
             },
           },
@@ -422,11 +537,13 @@ export const deployMachine = deploySetup.createMachine({
       ...stage('decrypting', 'deploy', 'applying'),
     },
     applying: {
-      description: 'docker compose up -d on the checkout; a failure rolls back to the last good commit when there is one.',
+      description:
+        'docker compose up -d on the checkout; a failure rolls back to the last good commit when there is one.',
       ...stage('applying', 'deploy', 'verifying'),
     },
     verifying: {
-      description: 'All containers of the compose project running (healthy where a healthcheck exists), optional HTTP check.',
+      description:
+        'All containers of the compose project running (healthy where a healthcheck exists), optional HTTP check.',
       ...stage('verifying', 'deploy', 'finishing'),
     },
     rollingBack: {
@@ -446,13 +563,20 @@ export const deployMachine = deploySetup.createMachine({
       entry: [
         stopChild('slot'),
         assign(({ context }) => conclude(context)),
-        { type: 'finishRun', params: ({ context }) => ({ run: activeRun(context), pinnedCommit: context.pinnedCommit }) },
-        { type: 'cleanupDecrypted', params: ({ context }) => ({ files: context.repo.keepDecrypted ? [] : activeRun(context).decrypted }) },
+        {
+          type: 'finishRun',
+          params: ({ context }) => ({ run: activeRun(context), pinnedCommit: context.pinnedCommit }),
+        },
+        {
+          type: 'cleanupDecrypted',
+          params: ({ context }) => ({ files: context.repo.keepDecrypted ? [] : activeRun(context).decrypted }),
+        },
       ],
       always: { target: 'notifying' },
     },
     notifying: {
-      description: 'Send success/failure/rollback/recovery notifications. Never fails the deploy; bounded by a timeout.',
+      description:
+        'Send success/failure/rollback/recovery notifications. Never fails the deploy; bounded by a timeout.',
       invoke: {
         src: 'notify',
         input: ({ context }) => ({ repo: context.repo, notice: present(context.notice, 'notice') }),
@@ -467,7 +591,10 @@ export const deployMachine = deploySetup.createMachine({
       on: {
         'repo.resume': {
           target: 'checking',
-          actions: [assign({ suspended: false, checkTrigger: 'api' }), { type: 'persistSuspended', params: { suspended: false } }],
+          actions: [
+            assign({ suspended: false, checkTrigger: 'api' }),
+            { type: 'persistSuspended', params: { suspended: false } },
+          ],
         },
         'repo.check': {},
         'repo.deploy': { actions: emit({ type: 'deploy.rejected' as const, reason: 'suspended' as const }) },

@@ -29,7 +29,18 @@ export function newRun(
 ): Run {
   const { trigger, forced, deploymentId = null, commit = null } = r;
   const previousCommit = ctx.lastDeployedCommit;
-  return { deploymentId, trigger, forced, commit, previousCommit, startedAt, decrypted: [], error: null, rollbackError: null, outcome: null };
+  return {
+    deploymentId,
+    trigger,
+    forced,
+    commit,
+    previousCommit,
+    startedAt,
+    decrypted: [],
+    error: null,
+    rollbackError: null,
+    outcome: null,
+  };
 }
 
 /** Turns whatever an effect rejected with into a typed, secret-free StepError for the given stage. */
@@ -98,7 +109,10 @@ export function conclude(ctx: RunContext): Partial<RunContext> {
       lastDeployedCommit: run.commit,
       lastConfigHash: ctx.repo.configHash,
       // A manual rollback pins the commit rolled away from, so the next poll does not redeploy it.
-      pinnedCommit: run.trigger === 'rollback' && run.previousCommit && run.previousCommit !== run.commit ? run.previousCommit : null,
+      pinnedCommit:
+        run.trigger === 'rollback' && run.previousCommit && run.previousCommit !== run.commit
+          ? run.previousCommit
+          : null,
       attempt: 0,
       lastError: null,
       notice: { kind: 'success', run: done, error: null, commit: run.commit },

@@ -90,8 +90,7 @@ export type DeployEvent =
 
 /** What the machine tells whoever sent a deploy request (`actor.on(...)`): the row that answers it, or why not. */
 export type DeployEmitted =
-  | { type: 'deploy.accepted'; deploymentId: number }
-  | { type: 'deploy.rejected'; reason: 'suspended' };
+  { type: 'deploy.accepted'; deploymentId: number } | { type: 'deploy.rejected'; reason: 'suspended' };
 
 /** Params of the openDeployment action: record an accepted deploy request (and close the queued one it replaces). */
 export interface OpenDeploymentParams {
@@ -103,20 +102,58 @@ export interface OpenDeploymentParams {
 }
 
 /** Input of the deploy slot actor: held from the start of a run's pull until the run is finished (or the actor ends). */
-export interface SlotIn { key: string; deploymentId: number; owner: AnyActorRef }
+export interface SlotIn {
+  key: string;
+  deploymentId: number;
+  owner: AnyActorRef;
+}
 
 /** Effect inputs (what the provided actors receive). */
-export interface CheckIn { repo: RepoConfig }
-export interface CheckOut { commit: string }
-export interface OpenRunIn { repo: RepoConfig; run: Run }
-export interface OpenRunOut { deploymentId: number }
-export interface PullIn { repo: RepoConfig; deploymentId: number | null; commit: string | null }
-export interface PullOut { commit: string }
-export interface DecryptIn { repo: RepoConfig; deploymentId: number | null }
-export interface DecryptOut { written: string[] }
-export interface ApplyIn { repo: RepoConfig; deploymentId: number | null; commit: string | null }
-export interface ApplyOut { output: string }
-export interface VerifyIn { repo: RepoConfig; deploymentId: number | null }
-export interface VerifyOut { summary: string }
-export interface NotifyIn { repo: RepoConfig; run: Run }
+export interface CheckIn {
+  repo: RepoConfig;
+}
+export interface CheckOut {
+  commit: string;
+}
+export interface OpenRunIn {
+  repo: RepoConfig;
+  run: Run;
+}
+export interface OpenRunOut {
+  deploymentId: number;
+}
+export interface PullIn {
+  repo: RepoConfig;
+  deploymentId: number | null;
+  commit: string | null;
+}
+export interface PullOut {
+  commit: string;
+}
+export interface DecryptIn {
+  repo: RepoConfig;
+  deploymentId: number | null;
+}
+export interface DecryptOut {
+  written: string[];
+}
+export interface ApplyIn {
+  repo: RepoConfig;
+  deploymentId: number | null;
+  commit: string | null;
+}
+export interface ApplyOut {
+  output: string;
+}
+export interface VerifyIn {
+  repo: RepoConfig;
+  deploymentId: number | null;
+}
+export interface VerifyOut {
+  summary: string;
+}
+export interface NotifyIn {
+  repo: RepoConfig;
+  run: Run;
+}
 export type NotifyOut = unknown;

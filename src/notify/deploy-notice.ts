@@ -29,7 +29,12 @@ export function notifyTargetOf(repo: RepoConfig): NotifyTarget {
 
 /** The event to send for a notice: a recovered check counts as a success, a failed check as a failure. */
 export function deployEventOf(repo: RepoConfig, notice: DeployNotice, now: number = Date.now()): DeployEvent {
-  const event = notice.kind === 'success' || notice.kind === 'check_recovered' ? 'success' : notice.kind === 'rolled_back' ? 'rolled_back' : 'failure';
+  const event =
+    notice.kind === 'success' || notice.kind === 'check_recovered'
+      ? 'success'
+      : notice.kind === 'rolled_back'
+        ? 'rolled_back'
+        : 'failure';
   const run = notice.run;
   return {
     event,
@@ -40,12 +45,16 @@ export function deployEventOf(repo: RepoConfig, notice: DeployNotice, now: numbe
     stage: notice.error?.stage,
     error: notice.error ? `${notice.error.code}: ${notice.error.message}` : undefined,
     durationMs: run ? now - run.startedAt : undefined,
-    rolledBackTo: notice.kind === 'rolled_back' ? run?.previousCommit ?? undefined : undefined,
+    rolledBackTo: notice.kind === 'rolled_back' ? (run?.previousCommit ?? undefined) : undefined,
   };
 }
 
 /** Notifies about one notice of `repo`; resolves to what was sent (empty when suppressed). Never rejects. */
-export async function notifyNotice(notifier: Notifier, repo: RepoConfig, notice: DeployNotice): Promise<NotifyResult[]> {
+export async function notifyNotice(
+  notifier: Notifier,
+  repo: RepoConfig,
+  notice: DeployNotice,
+): Promise<NotifyResult[]> {
   const result = await notifier.notify(notifyTargetOf(repo), deployEventOf(repo, notice));
   return result.sent;
 }

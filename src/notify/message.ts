@@ -58,7 +58,8 @@ export function formatMessage(ev: DeployEvent): NotificationMessage {
   if (ev.event !== 'test') {
     lines.push(`Project: ${ev.project}`, `Repository: ${ev.repository}`, `Commit: ${commit}`, `Trigger: ${ev.trigger}`);
     if ((ev.event === 'failure' || ev.event === 'rolled_back') && ev.stage) lines.push(`Failed stage: ${ev.stage}`);
-    if ((ev.event === 'failure' || ev.event === 'rolled_back') && ev.error) lines.push(`Error: ${summarizeError(ev.error)}`);
+    if ((ev.event === 'failure' || ev.event === 'rolled_back') && ev.error)
+      lines.push(`Error: ${summarizeError(ev.error)}`);
     if (ev.event === 'rolled_back') lines.push(`Rolled back to: ${shortSha(ev.rolledBackTo ?? null)}`);
     if (ev.event === 'recovered' && ev.failuresBefore) lines.push(`Previous failures: ${ev.failuresBefore}`);
     if (ev.durationMs !== undefined) lines.push(`Duration: ${formatDuration(ev.durationMs)}`);

@@ -23,7 +23,11 @@ export function isNotifyState(value: unknown): value is NotifyState {
   if (value === null || typeof value !== 'object') return false;
   const v = value as Record<string, unknown>;
   const numberOrNull = (x: unknown) => x === null || typeof x === 'number';
-  return typeof v.failures === 'number' && (v.lastFailureKey === null || typeof v.lastFailureKey === 'string') && numberOrNull(v.lastFailureSentAt);
+  return (
+    typeof v.failures === 'number' &&
+    (v.lastFailureKey === null || typeof v.lastFailureKey === 'string') &&
+    numberOrNull(v.lastFailureSentAt)
+  );
 }
 
 /** Where the notifier keeps NotifyState; the default is an in-memory Map, the daemon may back it with SQLite. */
@@ -109,7 +113,13 @@ export function createNotifier(opts: NotifierOptions): Notifier {
       result = await sendNotification(url, message, sendOptions(o?.timeoutMs));
     } catch (err) {
       // sendNotification does not throw; this guards the "never throws" promise against future bugs.
-      result = { url: '***', service: 'unknown', ok: false, error: err instanceof Error ? err.name : 'error', attempts: 0 };
+      result = {
+        url: '***',
+        service: 'unknown',
+        ok: false,
+        error: err instanceof Error ? err.name : 'error',
+        attempts: 0,
+      };
     }
     const fields = { url: result.url, service: result.service, attempts: result.attempts, status: result.status };
     if (result.ok) log.info(fields, 'notification sent');
@@ -164,7 +174,10 @@ export function createNotifier(opts: NotifierOptions): Notifier {
       const interval = target.repeatIntervalMs ?? opts.repeatIntervalMs ?? DEFAULT_REPEAT_INTERVAL_MS;
       if (state.lastFailureKey === key && state.lastFailureSentAt !== null && at - state.lastFailureSentAt < interval) {
         writeState(target.repoKey, state);
-        log.debug({ repoKey: target.repoKey, event: ev.event, failures: state.failures }, 'repeated failure not re-notified');
+        log.debug(
+          { repoKey: target.repoKey, event: ev.event, failures: state.failures },
+          'repeated failure not re-notified',
+        );
         return { event: ev.event, suppressed: true, sent: [] };
       }
       const sent = await sendAll(failureUrls, formatMessage(ev), target.timeoutMs);

@@ -63,7 +63,10 @@ export class UrlOptions {
   list(name: string, sep = ','): string[] {
     const v = this.#values.get(name);
     if (!v) return [];
-    return v.split(sep).map((s) => s.trim()).filter((s) => s !== '');
+    return v
+      .split(sep)
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
   }
 
   /** One of `choices` (matched case-insensitively); returns the canonical spelling. */

@@ -11,7 +11,15 @@ import { sendSmtp } from './services/smtp.ts';
 import { sendTeams } from './services/teams.ts';
 import { sendTelegram } from './services/telegram.ts';
 import { createSendContext, DeliveryError, type NotificationMessage, type SendContext } from './transport.ts';
-import { maskNotificationUrl, parseShoutrrrUrl, secretsOfUrl, serviceOf, NotificationUrlError, type ServiceConfig, type ServiceName } from './url.ts';
+import {
+  maskNotificationUrl,
+  parseShoutrrrUrl,
+  secretsOfUrl,
+  serviceOf,
+  NotificationUrlError,
+  type ServiceConfig,
+  type ServiceName,
+} from './url.ts';
 
 /** Outcome of one send. `url` and `error` are masked; `attempts` is 0 when the URL was invalid. */
 export interface NotifyResult {
@@ -40,14 +48,24 @@ export interface SendOptions {
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** Sends `message` to `url`. Resolves with the outcome in every case. */
-export async function sendNotification(url: string, message: NotificationMessage, opts: SendOptions = {}): Promise<NotifyResult> {
+export async function sendNotification(
+  url: string,
+  message: NotificationMessage,
+  opts: SendOptions = {},
+): Promise<NotifyResult> {
   const masked = maskNotificationUrl(url);
   let cfg: ServiceConfig;
   try {
     cfg = parseShoutrrrUrl(url);
   } catch (err) {
     const reason = err instanceof NotificationUrlError ? err.message : 'cannot be parsed';
-    return { url: masked, service: serviceOf(url) ?? 'unknown', ok: false, error: `invalid notification URL: ${reason}`, attempts: 0 };
+    return {
+      url: masked,
+      service: serviceOf(url) ?? 'unknown',
+      ok: false,
+      error: `invalid notification URL: ${reason}`,
+      attempts: 0,
+    };
   }
   const baseUrl = opts.overrides?.[cfg.service];
   const { ctx, attempts } = createSendContext({
@@ -60,7 +78,10 @@ export async function sendNotification(url: string, message: NotificationMessage
     await deliver(cfg, message, ctx);
     return { url: masked, service: cfg.service, ok: true, attempts: attempts() };
   } catch (err) {
-    const failure = err instanceof DeliveryError ? err : new DeliveryError(err instanceof Error ? err.message : String(err), { retryable: false });
+    const failure =
+      err instanceof DeliveryError
+        ? err
+        : new DeliveryError(err instanceof Error ? err.message : String(err), { retryable: false });
     return {
       url: masked,
       service: cfg.service,
@@ -74,15 +95,25 @@ export async function sendNotification(url: string, message: NotificationMessage
 
 function deliver(cfg: ServiceConfig, msg: NotificationMessage, ctx: SendContext): Promise<void> {
   switch (cfg.service) {
-    case 'discord': return sendDiscord(cfg, msg, ctx);
-    case 'telegram': return sendTelegram(cfg, msg, ctx);
-    case 'slack': return sendSlack(cfg, msg, ctx);
-    case 'gotify': return sendGotify(cfg, msg, ctx);
-    case 'ntfy': return sendNtfy(cfg, msg, ctx);
-    case 'pushover': return sendPushover(cfg, msg, ctx);
-    case 'matrix': return sendMatrix(cfg, msg, ctx);
-    case 'teams': return sendTeams(cfg, msg, ctx);
-    case 'smtp': return sendSmtp(cfg, msg, ctx);
-    case 'generic': return sendGeneric(cfg, msg, ctx);
+    case 'discord':
+      return sendDiscord(cfg, msg, ctx);
+    case 'telegram':
+      return sendTelegram(cfg, msg, ctx);
+    case 'slack':
+      return sendSlack(cfg, msg, ctx);
+    case 'gotify':
+      return sendGotify(cfg, msg, ctx);
+    case 'ntfy':
+      return sendNtfy(cfg, msg, ctx);
+    case 'pushover':
+      return sendPushover(cfg, msg, ctx);
+    case 'matrix':
+      return sendMatrix(cfg, msg, ctx);
+    case 'teams':
+      return sendTeams(cfg, msg, ctx);
+    case 'smtp':
+      return sendSmtp(cfg, msg, ctx);
+    case 'generic':
+      return sendGeneric(cfg, msg, ctx);
   }
 }

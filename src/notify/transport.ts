@@ -88,7 +88,11 @@ export function createSendContext(opts: TransportOptions): { ctx: SendContext; a
     }
   }
 
-  async function fetchOnce(req: HttpRequest, check: (res: HttpResponse) => string | null, signal: AbortSignal): Promise<HttpResponse> {
+  async function fetchOnce(
+    req: HttpRequest,
+    check: (res: HttpResponse) => string | null,
+    signal: AbortSignal,
+  ): Promise<HttpResponse> {
     const res = await fetch(rebase(req.url, opts.baseUrl), {
       method: req.method,
       headers: { 'User-Agent': USER_AGENT, ...req.headers },

@@ -19,13 +19,32 @@ import { maskTelegram, parseTelegram, type TelegramConfig } from './services/tel
 export { NotificationUrlError };
 
 /** The services Shiparr sends to natively. */
-const SERVICES = ['discord', 'telegram', 'slack', 'gotify', 'ntfy', 'pushover', 'matrix', 'teams', 'smtp', 'generic'] as const;
+const SERVICES = [
+  'discord',
+  'telegram',
+  'slack',
+  'gotify',
+  'ntfy',
+  'pushover',
+  'matrix',
+  'teams',
+  'smtp',
+  'generic',
+] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 /** A parsed notification URL. `secrets` holds the values that must never appear in logs or errors. */
 export type ServiceConfig =
-  | DiscordConfig | TelegramConfig | SlackConfig | GotifyConfig | NtfyConfig | PushoverConfig | MatrixConfig | TeamsConfig
-  | SmtpConfig | GenericConfig;
+  | DiscordConfig
+  | TelegramConfig
+  | SlackConfig
+  | GotifyConfig
+  | NtfyConfig
+  | PushoverConfig
+  | MatrixConfig
+  | TeamsConfig
+  | SmtpConfig
+  | GenericConfig;
 
 /** Schemes beyond the service names: `generic+https`/`generic+http` (custom webhook form) and `email` (an smtp alias). */
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
@@ -50,7 +69,9 @@ export function parseShoutrrrUrl(url: string): ServiceConfig {
   const scheme = m[1].toLowerCase();
   const service = serviceOf(raw);
   if (!service) {
-    throw new NotificationUrlError(`has an unknown service "${printableScheme(scheme)}" (supported: ${SERVICES.join(', ')})`);
+    throw new NotificationUrlError(
+      `has an unknown service "${printableScheme(scheme)}" (supported: ${SERVICES.join(', ')})`,
+    );
   }
   if (scheme.includes('+') && service !== 'generic') {
     throw new NotificationUrlError(`${service}: the custom "+" URL form is only supported for generic+https://`);
@@ -59,20 +80,33 @@ export function parseShoutrrrUrl(url: string): ServiceConfig {
   try {
     u = new URL(raw);
   } catch {
-    throw new NotificationUrlError(`${service}: the URL cannot be parsed (missing host? special characters in tokens must be percent-encoded)`);
+    throw new NotificationUrlError(
+      `${service}: the URL cannot be parsed (missing host? special characters in tokens must be percent-encoded)`,
+    );
   }
-  if (u.hash) throw new NotificationUrlError(`${service}: unexpected "#" (write it as %23, e.g. in Matrix room aliases)`);
+  if (u.hash)
+    throw new NotificationUrlError(`${service}: unexpected "#" (write it as %23, e.g. in Matrix room aliases)`);
   switch (service) {
-    case 'discord': return parseDiscord(u);
-    case 'telegram': return parseTelegram(u);
-    case 'slack': return parseSlack(u);
-    case 'gotify': return parseGotify(u);
-    case 'ntfy': return parseNtfy(u);
-    case 'pushover': return parsePushover(u);
-    case 'matrix': return parseMatrix(u);
-    case 'teams': return parseTeams(u);
-    case 'smtp': return parseSmtp(u);
-    case 'generic': return parseGeneric(u, scheme !== 'generic');
+    case 'discord':
+      return parseDiscord(u);
+    case 'telegram':
+      return parseTelegram(u);
+    case 'slack':
+      return parseSlack(u);
+    case 'gotify':
+      return parseGotify(u);
+    case 'ntfy':
+      return parseNtfy(u);
+    case 'pushover':
+      return parsePushover(u);
+    case 'matrix':
+      return parseMatrix(u);
+    case 'teams':
+      return parseTeams(u);
+    case 'smtp':
+      return parseSmtp(u);
+    case 'generic':
+      return parseGeneric(u, scheme !== 'generic');
   }
 }
 
@@ -103,16 +137,36 @@ export function maskNotificationUrl(url: string): string {
   }
   u.hash = '';
   switch (service) {
-    case 'discord': maskDiscord(u); break;
-    case 'telegram': maskTelegram(u); break;
-    case 'slack': maskSlack(u); break;
-    case 'gotify': maskGotify(u); break;
-    case 'ntfy': maskNtfy(u); break;
-    case 'pushover': maskPushover(u); break;
-    case 'matrix': maskMatrix(u); break;
-    case 'teams': maskTeams(u); break;
-    case 'smtp': maskSmtp(u); break;
-    case 'generic': maskGeneric(u); break;
+    case 'discord':
+      maskDiscord(u);
+      break;
+    case 'telegram':
+      maskTelegram(u);
+      break;
+    case 'slack':
+      maskSlack(u);
+      break;
+    case 'gotify':
+      maskGotify(u);
+      break;
+    case 'ntfy':
+      maskNtfy(u);
+      break;
+    case 'pushover':
+      maskPushover(u);
+      break;
+    case 'matrix':
+      maskMatrix(u);
+      break;
+    case 'teams':
+      maskTeams(u);
+      break;
+    case 'smtp':
+      maskSmtp(u);
+      break;
+    case 'generic':
+      maskGeneric(u);
+      break;
   }
   // Belt and braces: any userinfo left (e.g. an unexpected form) goes through the generic masker too.
   return maskSecrets(u.href.replaceAll('%2A%2A%2A', MASKED));

@@ -155,7 +155,8 @@ function dearmor(input: Uint8Array): Buffer {
   if (body.length === 0) throw malformed('empty armor');
   for (const [i, line] of body.entries()) {
     const last = i === body.length - 1;
-    if (line.length > 64 || (!last && line.length !== 64) || line.length === 0) throw malformed('bad armor line length');
+    if (line.length > 64 || (!last && line.length !== 64) || line.length === 0)
+      throw malformed('bad armor line length');
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(line)) throw malformed('invalid base64 in armor');
   }
   const joined = body.join('');

@@ -29,7 +29,8 @@ export function looksEncrypted(text: string): boolean {
 }
 
 function b64(text: string, what: string, where: string): Buffer {
-  if (!STD_B64.test(text)) throw new SopsError('SOPS_MALFORMED', `invalid base64 ${what} in encrypted value at ${where}`);
+  if (!STD_B64.test(text))
+    throw new SopsError('SOPS_MALFORMED', `invalid base64 ${what} in encrypted value at ${where}`);
   return Buffer.from(text, 'base64');
 }
 
@@ -146,7 +147,8 @@ export function goYamlTimestamp(text: string): string | undefined {
   const pad = (x: string | undefined): string => (x ?? '0').padStart(2, '0');
   const month = Number(mo);
   const day = Number(d);
-  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(Number(y), month, 0)).getUTCDate()) return undefined;
+  if (month < 1 || month > 12 || day < 1 || day > new Date(Date.UTC(Number(y), month, 0)).getUTCDate())
+    return undefined;
   if (tSep === undefined && space === undefined) return `${y}-${pad(mo)}-${pad(d)}T00:00:00Z`;
   if (Number(h) > 23 || Number(mi) > 59 || Number(s) > 59) return undefined;
   const fraction = (frac ?? '').slice(0, 9).replace(/0+$/, '');

@@ -104,7 +104,10 @@ export function parseMetadata(raw: unknown): SopsMetadata {
   } else {
     const groups = list(raw.key_groups, 'key_groups');
     if (groups.length > 1) {
-      throw new SopsError('SOPS_UNSUPPORTED', `file uses ${groups.length} key groups (Shamir); only one group is supported`);
+      throw new SopsError(
+        'SOPS_UNSUPPORTED',
+        `file uses ${groups.length} key groups (Shamir); only one group is supported`,
+      );
     }
     const [first] = groups;
     if (first !== undefined && !isRecord(first)) throw malformed('key group must be a mapping');
@@ -117,7 +120,8 @@ export function parseMetadata(raw: unknown): SopsMetadata {
   const set = RULE_KEYS.filter((k) => typeof raw[k] === 'string' && raw[k] !== '');
   if (set.length > 1) throw malformed(`cannot use more than one of ${set.join(', ')}`);
   const rules: CryptRules = {};
-  const str = (k: (typeof RULE_KEYS)[number]): string | undefined => (typeof raw[k] === 'string' && raw[k] !== '' ? raw[k] : undefined);
+  const str = (k: (typeof RULE_KEYS)[number]): string | undefined =>
+    typeof raw[k] === 'string' && raw[k] !== '' ? raw[k] : undefined;
   const s1 = str('unencrypted_suffix');
   const s2 = str('encrypted_suffix');
   const r1 = str('unencrypted_regex');
@@ -132,20 +136,33 @@ export function parseMetadata(raw: unknown): SopsMetadata {
   if (c2 !== undefined) rules.encryptedCommentRegex = goRegExp(c2, 'encrypted_comment_regex');
   if (set.length === 0) rules.unencryptedSuffix = '_unencrypted';
 
-  return { lastModified: lastmodified, mac, age, otherKeyTypes, rules, macOnlyEncrypted: weakBool(raw.mac_only_encrypted, 'mac_only_encrypted') };
+  return {
+    lastModified: lastmodified,
+    mac,
+    age,
+    otherKeyTypes,
+    rules,
+    macOnlyEncrypted: weakBool(raw.mac_only_encrypted, 'mac_only_encrypted'),
+  };
 }
 
 /**
  * `Tree.shouldBeEncrypted`: whether the leaf at `path` (map keys only, no list indices) is encrypted.
  * `comments` are the comments preceding the item and its ancestors (only the comment-regex rules use them).
  */
-export function shouldBeEncrypted(rules: CryptRules, path: readonly string[], comments: readonly string[] = []): boolean {
+export function shouldBeEncrypted(
+  rules: CryptRules,
+  path: readonly string[],
+  comments: readonly string[] = [],
+): boolean {
   let encrypted = true;
-  if (rules.unencryptedSuffix !== undefined && path.some((p) => p.endsWith(rules.unencryptedSuffix as string))) encrypted = false;
+  if (rules.unencryptedSuffix !== undefined && path.some((p) => p.endsWith(rules.unencryptedSuffix as string)))
+    encrypted = false;
   if (rules.encryptedSuffix !== undefined) encrypted = path.some((p) => p.endsWith(rules.encryptedSuffix as string));
   if (rules.unencryptedRegex && path.some((p) => (rules.unencryptedRegex as RegExp).test(p))) encrypted = false;
   if (rules.encryptedRegex) encrypted = path.some((p) => (rules.encryptedRegex as RegExp).test(p));
-  if (rules.unencryptedCommentRegex && comments.some((c) => (rules.unencryptedCommentRegex as RegExp).test(c))) encrypted = false;
+  if (rules.unencryptedCommentRegex && comments.some((c) => (rules.unencryptedCommentRegex as RegExp).test(c)))
+    encrypted = false;
   if (rules.encryptedCommentRegex) encrypted = comments.some((c) => (rules.encryptedCommentRegex as RegExp).test(c));
   return encrypted;
 }
@@ -162,7 +179,8 @@ export function unflattenMetadata(entries: readonly (readonly [string, string])[
     const parts = key.split(/(__map_|__list_)/);
     let node = root;
     const steps: { kind: 'map' | 'list'; key: string }[] = [{ kind: 'map', key: parts[0] ?? '' }];
-    for (let i = 1; i < parts.length; i += 2) steps.push({ kind: parts[i] === '__list_' ? 'list' : 'map', key: parts[i + 1] ?? '' });
+    for (let i = 1; i < parts.length; i += 2)
+      steps.push({ kind: parts[i] === '__list_' ? 'list' : 'map', key: parts[i + 1] ?? '' });
     for (const [i, step] of steps.entries()) {
       let child: FlatNode | undefined;
       if (step.kind === 'map') {

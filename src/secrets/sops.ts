@@ -62,10 +62,15 @@ function asKeyring(ids: Identities): AgeKeyring {
 function recoverDataKey(meta: SopsMetadata, ids: Identities): Buffer {
   const ring = asKeyring(ids);
   const fromWhere = ring.sources.length ? ring.sources.join(', ') : 'no key source';
-  const ignored = ring.unsupported ? `; ${ring.unsupported} unsupported (post-quantum/plugin) identities were ignored` : '';
+  const ignored = ring.unsupported
+    ? `; ${ring.unsupported} unsupported (post-quantum/plugin) identities were ignored`
+    : '';
   if (meta.age.length === 0) {
     const others = meta.otherKeyTypes.join(', ') || 'none';
-    throw new SopsError('SOPS_NO_MATCHING_KEY', `file has no age recipients (master keys: ${others}); only age is supported`);
+    throw new SopsError(
+      'SOPS_NO_MATCHING_KEY',
+      `file has no age recipients (master keys: ${others}); only age is supported`,
+    );
   }
   const stanzaTypes = new Set<string>();
   let supported = false;
@@ -95,7 +100,10 @@ function recoverDataKey(meta: SopsMetadata, ids: Identities): Buffer {
     );
   }
   const recipients = meta.age.map((e) => e.recipient).join(', ');
-  throw new SopsError('SOPS_NO_MATCHING_KEY', `no identity matches recipients: ${recipients} (keys from ${fromWhere}${ignored})`);
+  throw new SopsError(
+    'SOPS_NO_MATCHING_KEY',
+    `no identity matches recipients: ${recipients} (keys from ${fromWhere}${ignored})`,
+  );
 }
 
 /**
@@ -143,7 +151,8 @@ export async function decryptSopsFile(path: string, options: DecryptFileOptions)
   try {
     const st = await stat(path);
     if (!st.isFile()) throw new SopsError('SOPS_READ_FAILED', `${path} is not a regular file`);
-    if (st.size > MAX_SOPS_FILE_BYTES) throw new SopsError('SOPS_READ_FAILED', `${path} is larger than ${MAX_SOPS_FILE_BYTES} bytes`);
+    if (st.size > MAX_SOPS_FILE_BYTES)
+      throw new SopsError('SOPS_READ_FAILED', `${path} is larger than ${MAX_SOPS_FILE_BYTES} bytes`);
     bytes = await readFile(path);
   } catch (err) {
     if (err instanceof SopsError) throw err;

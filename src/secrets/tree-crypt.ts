@@ -97,7 +97,10 @@ export class TreeCrypt {
     const modern = this.#modern.digest('hex').toUpperCase();
     const legacy = this.#legacy.digest('hex').toUpperCase();
     if (stored !== modern && stored !== legacy) {
-      throw new SopsError('SOPS_MAC_MISMATCH', 'MAC mismatch: the file was modified after encryption; refusing to use it');
+      throw new SopsError(
+        'SOPS_MAC_MISMATCH',
+        'MAC mismatch: the file was modified after encryption; refusing to use it',
+      );
     }
   }
 }

@@ -190,7 +190,10 @@ function parseDocs(text: string, flavor: Flavor): Document.Parsed[] {
   for (const doc of list) {
     const [err] = doc.errors;
     // Only the code and position: the parser's message may quote file content.
-    if (err) throw malformed(`invalid ${flavor === 'yaml' ? 'YAML' : 'JSON'} (${err.code} at line ${err.linePos?.[0].line ?? '?'})`);
+    if (err)
+      throw malformed(
+        `invalid ${flavor === 'yaml' ? 'YAML' : 'JSON'} (${err.code} at line ${err.linePos?.[0].line ?? '?'})`,
+      );
   }
   return list;
 }
@@ -204,10 +207,15 @@ export function parseTreeDocument(input: Uint8Array, flavor: Flavor): ParsedDocu
   for (const doc of docs) {
     const c = doc.contents;
     if (c === null || (isScalar(c) && c.value === null)) continue;
-    if (!isMap(c)) throw malformed(`${flavor === 'yaml' ? 'YAML' : 'JSON'} documents must be mappings (sequences and scalars are not supported)`);
+    if (!isMap(c))
+      throw malformed(
+        `${flavor === 'yaml' ? 'YAML' : 'JSON'} documents must be mappings (sequences and scalars are not supported)`,
+      );
   }
   const first = docs[0]?.contents;
-  const sopsPairs = isMap(first) ? (first.items as Pair<unknown, unknown>[]).filter((p) => isScalar(p.key) && p.key.value === 'sops') : [];
+  const sopsPairs = isMap(first)
+    ? (first.items as Pair<unknown, unknown>[]).filter((p) => isScalar(p.key) && p.key.value === 'sops')
+    : [];
   if (sopsPairs.length > 1) throw malformed('found duplicate sops entry');
   const sopsPair = sopsPairs[0];
   if (!sopsPair) throw malformed('sops metadata not found');
@@ -223,15 +231,25 @@ export function parseTreeDocument(input: Uint8Array, flavor: Flavor): ParsedDocu
     decrypt(crypt) {
       const walker = new Walker(crypt, flavor);
       for (const doc of docs) {
-        if (doc.commentBefore) doc.commentBefore = doc.commentBefore.split('\n').map((l) => crypt.comment(l, [])).join('\n');
-        if (doc.comment) doc.comment = doc.comment.split('\n').map((l) => crypt.comment(l, [])).join('\n');
+        if (doc.commentBefore)
+          doc.commentBefore = doc.commentBefore
+            .split('\n')
+            .map((l) => crypt.comment(l, []))
+            .join('\n');
+        if (doc.comment)
+          doc.comment = doc.comment
+            .split('\n')
+            .map((l) => crypt.comment(l, []))
+            .join('\n');
         walker.walk(doc.contents, [], []);
       }
       crypt.verify();
       if (flavor === 'yaml') return Buffer.from(docs.map((d) => d.toString({ lineWidth: 0 })).join(''), 'utf8');
       const root = docs[0]?.contents;
       if (flavor === 'json') return Buffer.from(`${emitJson(root, 0)}\n`, 'utf8');
-      const dataPair = isMap(root) ? (root.items as Pair<unknown, unknown>[]).find((p) => isScalar(p.key) && p.key.value === 'data') : undefined;
+      const dataPair = isMap(root)
+        ? (root.items as Pair<unknown, unknown>[]).find((p) => isScalar(p.key) && p.key.value === 'data')
+        : undefined;
       const data = dataPair?.value;
       if (!isScalar(data)) throw malformed('binary sops file has no "data" value');
       const raw = walker.raw.get(data);

@@ -106,7 +106,10 @@ export function assertNotNewer(db: Database.Database, known: number = SCHEMA_VER
  * cannot apply a migration twice.
  * @returns the version before and after.
  */
-export function migrate(db: Database.Database, migrations: readonly string[] = MIGRATIONS): { from: number; to: number } {
+export function migrate(
+  db: Database.Database,
+  migrations: readonly string[] = MIGRATIONS,
+): { from: number; to: number } {
   assertNotNewer(db, migrations.length);
   const from = readUserVersion(db);
   for (let target = from + 1; target <= migrations.length; target++) {
@@ -120,9 +123,13 @@ export function migrate(db: Database.Database, migrations: readonly string[] = M
     try {
       step.immediate();
     } catch (err) {
-      throw new StoreError('STORE_MIGRATION_FAILED', `migration to schema version ${target} of ${db.name} failed (rolled back)`, {
-        cause: err,
-      });
+      throw new StoreError(
+        'STORE_MIGRATION_FAILED',
+        `migration to schema version ${target} of ${db.name} failed (rolled back)`,
+        {
+          cause: err,
+        },
+      );
     }
   }
   return { from, to: readUserVersion(db) };

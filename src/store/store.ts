@@ -33,9 +33,22 @@ const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
 
 const OPEN_STATUSES: ReadonlySet<string> = new Set<DeploymentStatus>(['pending', 'running']);
-const FINAL_STATUSES: ReadonlySet<string> = new Set<DeploymentStatus>(['success', 'failed', 'rolled_back', 'interrupted']);
+const FINAL_STATUSES: ReadonlySet<string> = new Set<DeploymentStatus>([
+  'success',
+  'failed',
+  'rolled_back',
+  'interrupted',
+]);
 const TRIGGERS: ReadonlySet<string> = new Set<DeploymentTrigger>([
-  'poll', 'webhook', 'api', 'cli', 'boot', 'config', 'rollback', 'retry', 'self-update',
+  'poll',
+  'webhook',
+  'api',
+  'cli',
+  'boot',
+  'config',
+  'rollback',
+  'retry',
+  'self-update',
 ]);
 
 export interface StoreOptions {
@@ -150,7 +163,9 @@ export class Store {
       db.pragma('foreign_keys = ON');
     } catch (err) {
       if (err instanceof StoreError) throw err;
-      throw new StoreError('STORE_OPEN_FAILED', `cannot use database ${db.name}: ${(err as Error).message}`, { cause: err });
+      throw new StoreError('STORE_OPEN_FAILED', `cannot use database ${db.name}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     migrate(db);
     this.#s = prepareStatements(db);
@@ -165,14 +180,20 @@ export class Store {
       try {
         mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
       } catch (err) {
-        throw new StoreError('STORE_OPEN_FAILED', `cannot create the directory of database ${file}: ${(err as Error).message}`, { cause: err });
+        throw new StoreError(
+          'STORE_OPEN_FAILED',
+          `cannot create the directory of database ${file}: ${(err as Error).message}`,
+          { cause: err },
+        );
       }
     }
     let db: Database.Database;
     try {
       db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
     } catch (err) {
-      throw new StoreError('STORE_OPEN_FAILED', `cannot open database ${file}: ${(err as Error).message}`, { cause: err });
+      throw new StoreError('STORE_OPEN_FAILED', `cannot open database ${file}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
     try {
       return new Store(db, opts);
@@ -211,7 +232,9 @@ export class Store {
     try {
       this.#s.ping.get();
     } catch (err) {
-      throw new StoreError('STORE_UNAVAILABLE', `database ${this.#db.name} is unavailable: ${(err as Error).message}`, { cause: err });
+      throw new StoreError('STORE_UNAVAILABLE', `database ${this.#db.name} is unavailable: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
@@ -243,7 +266,9 @@ export class Store {
         const prev = oldProjects.get(p.name);
         let projectId: number;
         if (!prev) {
-          projectId = Number(this.#s.insertProject.run({ name: p.name, description, file: p.file, now }).lastInsertRowid);
+          projectId = Number(
+            this.#s.insertProject.run({ name: p.name, description, file: p.file, now }).lastInsertRowid,
+          );
         } else {
           projectId = prev.id;
           if (prev.description !== description || prev.file !== p.file || prev.active !== 1) {
@@ -253,8 +278,15 @@ export class Store {
         for (const r of p.repositories) {
           seenRepos.add(r.key);
           const row = {
-            projectId, name: r.name, key: r.key, url: maskSecrets(r.url), branch: r.branch, path: r.path,
-            localPath: r.localPath, checkInterval: r.checkInterval, now,
+            projectId,
+            name: r.name,
+            key: r.key,
+            url: maskSecrets(r.url),
+            branch: r.branch,
+            path: r.path,
+            localPath: r.localPath,
+            checkInterval: r.checkInterval,
+            now,
           };
           const old = oldRepos.get(r.key);
           if (!old) {
@@ -263,8 +295,13 @@ export class Store {
             continue;
           }
           const changed =
-            old.project_id !== projectId || old.name !== row.name || old.url !== row.url || old.branch !== row.branch ||
-            old.path !== row.path || old.local_path !== row.localPath || old.check_interval !== row.checkInterval;
+            old.project_id !== projectId ||
+            old.name !== row.name ||
+            old.url !== row.url ||
+            old.branch !== row.branch ||
+            old.path !== row.path ||
+            old.local_path !== row.localPath ||
+            old.check_interval !== row.checkInterval;
           if (changed || old.active !== 1) this.#s.updateRepo.run(row);
           if (old.active !== 1) result.added.push(r.key);
           else if (changed) result.changed.push(r.key);
@@ -329,7 +366,10 @@ export class Store {
       ...setter('lastCommit', patch.lastCommit),
       ...setter('lastDeployedAt', patch.lastDeployedAt),
       ...setter('pinnedCommit', patch.pinnedCommit),
-      ...setter('suspended', patch.suspended === undefined ? undefined : patch.suspended === null ? null : flag(patch.suspended)),
+      ...setter(
+        'suspended',
+        patch.suspended === undefined ? undefined : patch.suspended === null ? null : flag(patch.suspended),
+      ),
       ...setter('lastCheckedAt', patch.lastCheckedAt),
       ...setter('lastSeenCommit', patch.lastSeenCommit),
       ...setter('configHash', patch.configHash),
@@ -346,7 +386,8 @@ export class Store {
    */
   createDeployment(input: CreateDeploymentInput): Deployment {
     if (!TRIGGERS.has(input.trigger)) throw invalid(`unknown deployment trigger '${String(input.trigger)}'`);
-    if (!OPEN_STATUSES.has(input.status)) throw invalid(`a deployment starts 'pending' or 'running', not '${String(input.status)}'`);
+    if (!OPEN_STATUSES.has(input.status))
+      throw invalid(`a deployment starts 'pending' or 'running', not '${String(input.status)}'`);
     const repo = this.#s.repoIdByKey.get(input.repoKey);
     if (!repo) throw notFound(`repository ${input.repoKey}`);
     const id = Number(
@@ -402,7 +443,8 @@ export class Store {
    * @throws StoreError STORE_NOT_FOUND | STORE_CONFLICT (already finished) | STORE_INVALID_INPUT (status)
    */
   finishDeployment(id: number, result: FinishDeploymentInput): Deployment {
-    if (!FINAL_STATUSES.has(result.status)) throw invalid(`'${String(result.status)}' is not a final deployment status`);
+    if (!FINAL_STATUSES.has(result.status))
+      throw invalid(`'${String(result.status)}' is not a final deployment status`);
     this.#tx.finish(id, result);
     return this.#deployment(id);
   }
@@ -427,12 +469,17 @@ export class Store {
    */
   listDeployments(repo: string | number, opts: ListDeploymentsOptions = {}): DeploymentPage {
     const limit = opts.limit ?? DEFAULT_PAGE;
-    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) throw invalid(`limit must be an integer from 1 to ${MAX_PAGE}`);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+      throw invalid(`limit must be an integer from 1 to ${MAX_PAGE}`);
     if (opts.before !== undefined && !Number.isInteger(opts.before)) throw invalid('before must be a deployment id');
     const repositoryId = typeof repo === 'number' ? this.#s.repoById.get(repo)?.id : this.#s.repoIdByKey.get(repo)?.id;
     if (repositoryId === undefined) throw notFound(`repository ${repo}`);
     // One row more than asked tells whether another page exists.
-    const rows = this.#s.pageDeployments.all({ repositoryId, before: opts.before ?? Number.MAX_SAFE_INTEGER, limit: limit + 1 });
+    const rows = this.#s.pageDeployments.all({
+      repositoryId,
+      before: opts.before ?? Number.MAX_SAFE_INTEGER,
+      limit: limit + 1,
+    });
     const more = rows.length > limit;
     const items = (more ? rows.slice(0, limit) : rows).map(toDeployment);
     return { items, nextBefore: more ? (items.at(-1)?.id ?? null) : null };
@@ -477,7 +524,8 @@ export class Store {
   #openHead(id: number): DeploymentHead {
     const head = this.#s.deploymentHead.get(id);
     if (!head) throw notFound(`deployment ${id}`);
-    if (head.finished_at !== null) throw new StoreError('STORE_CONFLICT', `deployment ${id} already finished (${head.status})`);
+    if (head.finished_at !== null)
+      throw new StoreError('STORE_CONFLICT', `deployment ${id} already finished (${head.status})`);
     return head;
   }
 
@@ -507,37 +555,53 @@ export class Store {
       })(),
 
     finish: (id: number, r: FinishDeploymentInput): void =>
-      this.#db.transaction(() => {
-        const head = this.#openHead(id);
-        const finishedAt = this.#now();
-        const commit = r.commit ?? head.commit_hash;
-        this.#s.finishDeployment.run({
-          id,
-          status: r.status,
-          finishedAt,
-          durationMs: durationMs(head.started_at, finishedAt),
-          commit,
-          ...setter('stage', r.stage),
-          ...setter('error', r.error == null ? r.error : maskSecrets(r.error)),
-          ...setter('rolledBackTo', r.rolledBackTo),
-          ...setter('notifications', r.notifications == null ? r.notifications : maskSecrets(JSON.stringify(r.notifications))),
-        });
-        if (r.status === 'success') {
-          this.#s.recordSuccess.run({ repositoryId: head.repository_id, commit, deployedAt: finishedAt, configHash: head.config_hash });
-        }
-      }).immediate(),
+      this.#db
+        .transaction(() => {
+          const head = this.#openHead(id);
+          const finishedAt = this.#now();
+          const commit = r.commit ?? head.commit_hash;
+          this.#s.finishDeployment.run({
+            id,
+            status: r.status,
+            finishedAt,
+            durationMs: durationMs(head.started_at, finishedAt),
+            commit,
+            ...setter('stage', r.stage),
+            ...setter('error', r.error == null ? r.error : maskSecrets(r.error)),
+            ...setter('rolledBackTo', r.rolledBackTo),
+            ...setter(
+              'notifications',
+              r.notifications == null ? r.notifications : maskSecrets(JSON.stringify(r.notifications)),
+            ),
+          });
+          if (r.status === 'success') {
+            this.#s.recordSuccess.run({
+              repositoryId: head.repository_id,
+              commit,
+              deployedAt: finishedAt,
+              configHash: head.config_hash,
+            });
+          }
+        })
+        .immediate(),
 
     interrupt: (exceptSelfUpdate: boolean): number[] =>
-      this.#db.transaction(() => {
-        const now = this.#now();
-        const open = this.#s.openDeployments.all({ all: flag(!exceptSelfUpdate) });
-        for (const d of open) {
-          this.#s.interruptDeployment.run({ id: d.id, now, durationMs: durationMs(d.started_at, now), error: INTERRUPTED_ERROR });
-        }
-        return open.map((d) => d.id);
-      }).immediate(),
+      this.#db
+        .transaction(() => {
+          const now = this.#now();
+          const open = this.#s.openDeployments.all({ all: flag(!exceptSelfUpdate) });
+          for (const d of open) {
+            this.#s.interruptDeployment.run({
+              id: d.id,
+              now,
+              durationMs: durationMs(d.started_at, now),
+              error: INTERRUPTED_ERROR,
+            });
+          }
+          return open.map((d) => d.id);
+        })
+        .immediate(),
   };
-
 }
 
 /** Every statement the store runs, prepared once per connection. */
@@ -604,7 +668,9 @@ function prepareStatements(db: Database.Database) {
        WHERE id = @id`,
     ),
     // octet_length reads the size from the record header: the log text itself is not loaded.
-    logSize: db.prepare<[number], { bytes: number }>('SELECT octet_length(logs) AS bytes FROM deployments WHERE id = ?'),
+    logSize: db.prepare<[number], { bytes: number }>(
+      'SELECT octet_length(logs) AS bytes FROM deployments WHERE id = ?',
+    ),
     appendLog: db.prepare<Params>(
       'UPDATE deployments SET logs = logs || @text, logs_truncated = logs_truncated + @dropped WHERE id = @id',
     ),
@@ -686,7 +752,8 @@ function validateSync(projects: readonly SyncProjectInput[]): void {
     for (const r of p.repositories) {
       if (r.key !== `${p.name}/${r.name}`) throw invalid(`repository key ${r.key} must be ${p.name}/${r.name}`);
       if (keys.has(r.key)) throw invalid(`repository ${r.key} is listed twice`);
-      if (!Number.isFinite(r.checkInterval) || r.checkInterval <= 0) throw invalid(`repository ${r.key}: check interval must be a positive number`);
+      if (!Number.isFinite(r.checkInterval) || r.checkInterval <= 0)
+        throw invalid(`repository ${r.key}: check interval must be a positive number`);
       keys.add(r.key);
     }
   }
@@ -704,29 +771,62 @@ function parseJson(text: string | null): unknown {
 
 function toProject(r: RawProject): ProjectRow {
   return {
-    id: r.id, name: r.name, description: r.description, file: r.file, active: r.active === 1,
-    createdAt: r.created_at, updatedAt: r.updated_at,
+    id: r.id,
+    name: r.name,
+    description: r.description,
+    file: r.file,
+    active: r.active === 1,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }
 
 function toRepository(r: RawRepository): RepositoryRow {
   return {
-    id: r.id, projectId: r.project_id, project: r.project, name: r.name, key: r.key, url: r.url, branch: r.branch,
-    path: r.path, localPath: r.local_path, checkInterval: r.check_interval, active: r.active === 1,
-    lastCommit: r.last_commit, lastDeployedAt: r.last_deployed_at, pinnedCommit: r.pinned_commit,
+    id: r.id,
+    projectId: r.project_id,
+    project: r.project,
+    name: r.name,
+    key: r.key,
+    url: r.url,
+    branch: r.branch,
+    path: r.path,
+    localPath: r.local_path,
+    checkInterval: r.check_interval,
+    active: r.active === 1,
+    lastCommit: r.last_commit,
+    lastDeployedAt: r.last_deployed_at,
+    pinnedCommit: r.pinned_commit,
     suspended: r.suspended === null ? null : r.suspended === 1,
-    lastCheckedAt: r.last_checked_at, lastSeenCommit: r.last_seen_commit, configHash: r.config_hash,
-    notifyState: parseJson(r.notify_state), createdAt: r.created_at, updatedAt: r.updated_at,
+    lastCheckedAt: r.last_checked_at,
+    lastSeenCommit: r.last_seen_commit,
+    configHash: r.config_hash,
+    notifyState: parseJson(r.notify_state),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
   };
 }
 
 function toDeployment(r: RawDeployment): Deployment {
   const notifications = parseJson(r.notifications);
   return {
-    id: r.id, repositoryId: r.repository_id, repoKey: r.repo_key, commit: r.commit_hash, status: r.status,
-    trigger: r.trigger, stage: r.stage, error: r.error, previousCommit: r.previous_commit, rolledBackTo: r.rolled_back_to,
-    startedAt: r.started_at, finishedAt: r.finished_at, durationMs: r.duration_ms, configHash: r.config_hash,
+    id: r.id,
+    repositoryId: r.repository_id,
+    repoKey: r.repo_key,
+    commit: r.commit_hash,
+    status: r.status,
+    trigger: r.trigger,
+    stage: r.stage,
+    error: r.error,
+    previousCommit: r.previous_commit,
+    rolledBackTo: r.rolled_back_to,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    durationMs: r.duration_ms,
+    configHash: r.config_hash,
     notifications: Array.isArray(notifications) ? (notifications as unknown[]) : null,
-    selfUpdate: r.self_update === 1, logBytes: r.log_bytes, logTruncatedBytes: r.logs_truncated,
+    selfUpdate: r.self_update === 1,
+    logBytes: r.log_bytes,
+    logTruncatedBytes: r.logs_truncated,
   };
 }

@@ -83,10 +83,14 @@ const SNAPSHOT = 'xstate.snapshot.';
 const ERROR = 'xstate.error.actor.';
 
 /** The top-level state name of a deploy actor snapshot. */
-export const topState = (s: AnyMachineSnapshot): string => (typeof s.value === 'string' ? s.value : (Object.keys(s.value)[0] ?? 'unknown'));
+export const topState = (s: AnyMachineSnapshot): string =>
+  typeof s.value === 'string' ? s.value : (Object.keys(s.value)[0] ?? 'unknown');
 
 /** The state the API shows: failed, restarting, backoff (idle after transient failures), or the child's state. */
-export function displayState(entry: Pick<RepoEntry, 'failed' | 'state'>, child: AnyMachineSnapshot | undefined): string {
+export function displayState(
+  entry: Pick<RepoEntry, 'failed' | 'state'>,
+  child: AnyMachineSnapshot | undefined,
+): string {
   if (entry.failed) return 'failed';
   if (!child || child.status !== 'active') return entry.state;
   const state = topState(child);
@@ -96,7 +100,13 @@ export function displayState(entry: Pick<RepoEntry, 'failed' | 'state'>, child: 
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const newEntry = (ctx: Context, repo: RepoConfig): RepoEntry => ({
-  repo, repoId: ctx.children.repoId(repo.key), state: 'boot', since: ctx.now(), restarts: 0, restartTimes: [], failed: null,
+  repo,
+  repoId: ctx.children.repoId(repo.key),
+  state: 'boot',
+  since: ctx.now(),
+  restarts: 0,
+  restartTimes: [],
+  failed: null,
 });
 
 const supervisorSetup = setup({
@@ -111,10 +121,23 @@ const supervisorSetup = setup({
 
 /** Spawns (or re-spawns) the child of `key`; `bootSpreadMs` spreads the first checks of a boot. */
 type Enqueue = Parameters<Parameters<typeof supervisorSetup.enqueueActions>[0]>[0]['enqueue'];
-function spawn(enqueue: Enqueue, ctx: Context, repo: RepoConfig, start: { checkOnStart: boolean; bootSpreadMs: number }) {
+function spawn(
+  enqueue: Enqueue,
+  ctx: Context,
+  repo: RepoConfig,
+  start: { checkOnStart: boolean; bootSpreadMs: number },
+) {
   // The children's logic is made per repository (not a named actor of this setup), hence the untyped spawn.
-  const spawnChild = enqueue.spawnChild as (src: AnyActorLogic, o: { id: string; systemId: string; input: unknown; syncSnapshot: boolean }) => void;
-  spawnChild(ctx.children.logic(repo), { id: repo.key, systemId: `repo:${repo.key}`, input: ctx.children.input(repo, start), syncSnapshot: true });
+  const spawnChild = enqueue.spawnChild as (
+    src: AnyActorLogic,
+    o: { id: string; systemId: string; input: unknown; syncSnapshot: boolean },
+  ) => void;
+  spawnChild(ctx.children.logic(repo), {
+    id: repo.key,
+    systemId: `repo:${repo.key}`,
+    input: ctx.children.input(repo, start),
+    syncSnapshot: true,
+  });
 }
 
 export const supervisorMachine = supervisorSetup.createMachine({
@@ -157,7 +180,10 @@ export const supervisorMachine = supervisorSetup.createMachine({
           }
         }
         const keys = (l: RepoConfig[]) => l.map((r) => r.key);
-        enqueue.assign({ repos, lastDiff: { added: keys(diff.added), removed: keys(diff.removed), changed: keys(diff.changed) } });
+        enqueue.assign({
+          repos,
+          lastDiff: { added: keys(diff.added), removed: keys(diff.removed), changed: keys(diff.changed) },
+        });
         if (!event.boot) enqueue.emit({ type: 'config.reloaded', errors: event.errors, at: iso(context.now()) });
       }),
     },
@@ -171,7 +197,14 @@ export const supervisorMachine = supervisorSetup.createMachine({
         if (state === entry.state) return;
         const next = { ...entry, state, since: context.now() };
         enqueue.assign({ repos: { ...context.repos, [key]: next } });
-        enqueue.emit({ type: 'state', repoKey: key, repoId: entry.repoId, state: displayState(next, snapshot), previous: entry.state, at: iso(next.since) });
+        enqueue.emit({
+          type: 'state',
+          repoKey: key,
+          repoId: entry.repoId,
+          state: displayState(next, snapshot),
+          previous: entry.state,
+          at: iso(next.since),
+        });
       }),
     },
     'xstate.error.actor.*': {
@@ -184,18 +217,39 @@ export const supervisorMachine = supervisorSetup.createMachine({
         const now = context.now();
         const policy = context.restart;
         const restartTimes = entry.restartTimes.filter((t) => now - t < policy.windowMs);
-        enqueue({ type: 'crashed', params: { key, error: (event as { error: unknown }).error, restarts: entry.restarts } });
+        enqueue({
+          type: 'crashed',
+          params: { key, error: (event as { error: unknown }).error, restarts: entry.restarts },
+        });
         if (context.stopping) return;
         if (restartTimes.length >= policy.max) {
           const error = (event as { error: unknown }).error;
-          const failed = { ...entry, restartTimes, failed: error instanceof Error ? error.message : String(error), state: 'failed', since: now };
+          const failed = {
+            ...entry,
+            restartTimes,
+            failed: error instanceof Error ? error.message : String(error),
+            state: 'failed',
+            since: now,
+          };
           enqueue.assign({ repos: { ...context.repos, [key]: failed } });
           enqueue({ type: 'gaveUp', params: { key, policy } });
-          enqueue.emit({ type: 'state', repoKey: key, repoId: entry.repoId, state: 'failed', previous: null, at: iso(now) });
+          enqueue.emit({
+            type: 'state',
+            repoKey: key,
+            repoId: entry.repoId,
+            state: 'failed',
+            previous: null,
+            at: iso(now),
+          });
           return;
         }
         const delay = policy.baseDelayMs * 2 ** restartTimes.length;
-        const restarting = { ...entry, restartTimes: [...restartTimes, now], restarts: entry.restarts + 1, state: 'restarting' };
+        const restarting = {
+          ...entry,
+          restartTimes: [...restartTimes, now],
+          restarts: entry.restarts + 1,
+          state: 'restarting',
+        };
         enqueue.assign({ repos: { ...context.repos, [key]: restarting } });
         enqueue.raise({ type: 'repo.restart', key }, { delay, id: `restart:${key}` });
       }),
@@ -203,7 +257,13 @@ export const supervisorMachine = supervisorSetup.createMachine({
     'repo.restart': {
       actions: enqueueActions(({ context, event, enqueue, self }) => {
         const entry = context.repos[event.key];
-        if (!entry || entry.failed || context.stopping || event.key in (self.getSnapshot().children as Record<string, unknown>)) return;
+        if (
+          !entry ||
+          entry.failed ||
+          context.stopping ||
+          event.key in (self.getSnapshot().children as Record<string, unknown>)
+        )
+          return;
         spawn(enqueue, context, entry.repo, { checkOnStart: true, bootSpreadMs: 0 });
       }),
     },

@@ -7,7 +7,14 @@ import { createActor, waitFor, type ActorRefFrom } from 'xstate';
 import type { Logger } from 'pino';
 import type { ProjectConfig, RepoConfig } from '../config/schema.ts';
 import type {
-  ActivityEvent, ConfigIssue, Deployment, NotifyOutcome, ProjectInfo, ReloadResult, RepoStatus, VerifyResult,
+  ActivityEvent,
+  ConfigIssue,
+  Deployment,
+  NotifyOutcome,
+  ProjectInfo,
+  ReloadResult,
+  RepoStatus,
+  VerifyResult,
 } from '../domain/types.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
 import { createRepoLogic, type HistoryWriter } from '../actors/repo-actor.ts';
@@ -24,16 +31,34 @@ type RepoActor = ActorRefFrom<RepoLogic>;
 /** What the supervisor needs from the store. */
 interface SupervisorStore extends HistoryWriter {
   syncConfig(
-    projects: { name: string; description?: string; file: string; repositories: { key: string; name: string; url: string; branch: string; path: string; localPath: string; checkInterval: number }[] }[],
+    projects: {
+      name: string;
+      description?: string;
+      file: string;
+      repositories: {
+        key: string;
+        name: string;
+        url: string;
+        branch: string;
+        path: string;
+        localPath: string;
+        checkInterval: number;
+      }[];
+    }[],
     opts?: { keepProjects?: string[] },
   ): unknown;
   getRepository(key: string): RepoRow | undefined;
   getRepositoryById(id: number): RepoRow | undefined;
   listRepositories(q?: { project?: string; includeInactive?: boolean }): RepoRow[];
-  listProjects(q?: { includeInactive?: boolean }): { name: string; description: string | null; file: string | null; active: boolean }[];
+  listProjects(q?: {
+    includeInactive?: boolean;
+  }): { name: string; description: string | null; file: string | null; active: boolean }[];
   getDeployment(id: number): Deployment | undefined;
   latestDeployment(repoKey: string): Deployment | undefined;
-  listDeployments(repoKeyOrId: string | number, q: { limit?: number; before?: number }): { items: Deployment[]; nextBefore: number | null };
+  listDeployments(
+    repoKeyOrId: string | number,
+    q: { limit?: number; before?: number },
+  ): { items: Deployment[]; nextBefore: number | null };
   markInterrupted(opts?: { exceptSelfUpdate?: boolean }): Deployment[];
 }
 
@@ -88,9 +113,13 @@ export class Supervisor {
     const random = deps.random ?? Math.random;
     const machine = supervisorMachine.provide({
       actions: {
-        crashed: (_, p) => this.#log.error({ err: p.error, repo: p.key, restarts: p.restarts }, 'repository actor crashed'),
+        crashed: (_, p) =>
+          this.#log.error({ err: p.error, repo: p.key, restarts: p.restarts }, 'repository actor crashed'),
         gaveUp: (_, { key, policy }) =>
-          this.#log.error({ repo: key }, `actor restarted ${policy.max} times within ${policy.windowMs / 1000}s; giving up until the config changes or it is resumed`),
+          this.#log.error(
+            { repo: key },
+            `actor restarted ${policy.max} times within ${policy.windowMs / 1000}s; giving up until the config changes or it is resumed`,
+          ),
       },
     });
     this.#actor = createActor(machine, {
@@ -117,7 +146,8 @@ export class Supervisor {
               lastDeployedCommit: row?.lastCommit ?? null,
               // A deployment cut off by a crash may have half-applied compose: forget the config hash so the first check
               // re-applies the target even when the commit did not change.
-              lastConfigHash: deps.store.latestDeployment(repo.key)?.status === 'interrupted' ? null : (row?.configHash ?? null),
+              lastConfigHash:
+                deps.store.latestDeployment(repo.key)?.status === 'interrupted' ? null : (row?.configHash ?? null),
               pinnedCommit: row?.pinnedCommit ?? null,
               suspended: row?.suspended ?? repo.suspended,
               checkOnStart: start.checkOnStart,
@@ -172,7 +202,15 @@ export class Supervisor {
         name: p.name,
         description: p.description,
         file: p.file,
-        repositories: p.repositories.map((r) => ({ key: r.key, name: r.name, url: r.url, branch: r.branch, path: r.path, localPath: r.localPath, checkInterval: r.checkInterval })),
+        repositories: p.repositories.map((r) => ({
+          key: r.key,
+          name: r.name,
+          url: r.url,
+          branch: r.branch,
+          path: r.path,
+          localPath: r.localPath,
+          checkInterval: r.checkInterval,
+        })),
       })),
       { keepProjects },
     );
@@ -210,12 +248,18 @@ export class Supervisor {
 
   list(): RepoStatus[] {
     const entries = this.#entries();
-    return this.#deps.store.listRepositories({ includeInactive: false }).map((row) => this.#status(row, entries[row.key]));
+    return this.#deps.store
+      .listRepositories({ includeInactive: false })
+      .map((row) => this.#status(row, entries[row.key]));
   }
 
   get(idOrKey: number | string): RepoStatus | undefined {
     const row =
-      typeof idOrKey === 'number' ? this.#deps.store.getRepositoryById(idOrKey) : /^\d+$/.test(idOrKey) ? this.#deps.store.getRepositoryById(Number(idOrKey)) : this.#deps.store.getRepository(idOrKey);
+      typeof idOrKey === 'number'
+        ? this.#deps.store.getRepositoryById(idOrKey)
+        : /^\d+$/.test(idOrKey)
+          ? this.#deps.store.getRepositoryById(Number(idOrKey))
+          : this.#deps.store.getRepository(idOrKey);
     return row ? this.#status(row, this.#entries()[row.key]) : undefined;
   }
 
@@ -281,7 +325,8 @@ export class Supervisor {
     const entry = this.#entryFor(key);
     const child = this.#child(key);
     if (this.#stopping) throw new ConflictError('Shiparr is shutting down');
-    if (entry.failed || !child) throw new ConflictError(`repository ${key} actor is ${entry.failed ? 'failed' : 'restarting'}`);
+    if (entry.failed || !child)
+      throw new ConflictError(`repository ${key} actor is ${entry.failed ? 'failed' : 'restarting'}`);
     // The actor decides and records; its answer comes back as an emitted event while send() runs.
     let answer: { deploymentId: number } | { rejected: string } | null = null;
     const accepted = child.on('deploy.accepted', (e) => (answer = { deploymentId: e.deploymentId }));
@@ -311,7 +356,12 @@ export class Supervisor {
   }
 
   webhookTargets(): { key: string; url: string; branch: string; webhookSecret?: string }[] {
-    return Object.values(this.#entries()).map(({ repo }) => ({ key: repo.key, url: repo.url, branch: repo.branch, webhookSecret: repo.webhookSecret }));
+    return Object.values(this.#entries()).map(({ repo }) => ({
+      key: repo.key,
+      url: repo.url,
+      branch: repo.branch,
+      webhookSecret: repo.webhookSecret,
+    }));
   }
 
   subscribe(listener: (e: ActivityEvent) => void): () => void {
@@ -348,7 +398,9 @@ export class Supervisor {
   async whenQuiet(timeoutMs: number): Promise<boolean> {
     const children = Object.values(this.#actor.getSnapshot().children) as RepoActor[];
     // An actor that stops or crashes while waited for is quiet too.
-    const quiet = Promise.all(children.map((c) => waitFor(c, (s) => !DEPLOYING.has(topState(s))).catch(() => undefined))).then(() => true);
+    const quiet = Promise.all(
+      children.map((c) => waitFor(c, (s) => !DEPLOYING.has(topState(s))).catch(() => undefined)),
+    ).then(() => true);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, timeoutMs))));
     try {
@@ -370,6 +422,7 @@ export class Supervisor {
     if (!quiet) this.#log.warn({ graceMs }, 'deploys still running after the grace period; interrupting them');
     this.#actor.stop();
     const interrupted = this.#deps.store.markInterrupted({ exceptSelfUpdate: true });
-    if (interrupted.length) this.#log.warn({ deployments: interrupted.map((d) => d.id) }, 'marked open deployments interrupted');
+    if (interrupted.length)
+      this.#log.warn({ deployments: interrupted.map((d) => d.id) }, 'marked open deployments interrupted');
   }
 }

@@ -10,11 +10,24 @@ import { displayState, type RepoEntry } from './supervisor-machine.ts';
 
 type DeploySnapshot = SnapshotFrom<typeof deployMachine>;
 
-const BUSY = new Set(['checking', 'pulling', 'decrypting', 'applying', 'verifying', 'rollingBack', 'notifying', 'finishing']);
+const BUSY = new Set([
+  'checking',
+  'pulling',
+  'decrypting',
+  'applying',
+  'verifying',
+  'rollingBack',
+  'notifying',
+  'finishing',
+]);
 const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() : null);
 
 /** `entry` absent: the repository is not configured (any more); `snap` absent: its actor is restarting or failed. */
-export function repoStatus(row: RepositoryRow, entry: RepoEntry | undefined, snap: DeploySnapshot | undefined): RepoStatus {
+export function repoStatus(
+  row: RepositoryRow,
+  entry: RepoEntry | undefined,
+  snap: DeploySnapshot | undefined,
+): RepoStatus {
   const ctx = snap?.status === 'active' ? snap.context : undefined;
   const repo = entry?.repo;
   const state = entry ? displayState(entry, snap) : row.active ? 'stopped' : 'removed';

@@ -57,7 +57,13 @@ export function createTaskRunner(pool: Piscina): RunTask {
     } catch (err) {
       if (signal?.aborted) throw err;
       const reason = maskSecrets(err instanceof Error ? err.message : String(err));
-      return { ok: false, durationMs: Date.now() - started, code: 'TASK_CRASHED', message: `${name} task stopped unexpectedly: ${reason}`, transient: true };
+      return {
+        ok: false,
+        durationMs: Date.now() - started,
+        code: 'TASK_CRASHED',
+        message: `${name} task stopped unexpectedly: ${reason}`,
+        transient: true,
+      };
     }
   }) as RunTask;
 }

@@ -38,4 +38,8 @@ type TaskInput<K extends TaskName> = TaskMap[K]['input'];
 export type TaskOutput<K extends TaskName> = TaskMap[K]['output'];
 
 /** Runs a task in the pool. Never rejects for expected failures; rejects on abort or a worker crash. */
-export type RunTask = <K extends TaskName>(name: K, input: TaskInput<K>, signal?: AbortSignal) => Promise<TaskOutput<K>>;
+export type RunTask = <K extends TaskName>(
+  name: K,
+  input: TaskInput<K>,
+  signal?: AbortSignal,
+) => Promise<TaskOutput<K>>;

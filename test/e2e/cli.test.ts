@@ -15,7 +15,10 @@ import { until } from '../helpers/wait.ts';
 
 const execFileAsync = promisify(execFile);
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  execFileAsync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], { env: { ...process.env, ...env }, timeout: 60_000 }).then(
+  execFileAsync(process.execPath, ['--import', 'tsx', 'src/main.ts', ...args], {
+    env: { ...process.env, ...env },
+    timeout: 60_000,
+  }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );
@@ -25,39 +28,75 @@ async function startAndProbe(cmd: string, args: string[], group = false) {
   const data = await mkdtemp(path.join(os.tmpdir(), 'shiparr-start-'));
   const port = await freePort();
   const child = spawn(cmd, args, {
-    env: { ...process.env, SHIPARR_PORT: String(port), SHIPARR_HOST: '127.0.0.1', SHIPARR_DATA_PATH: data, SHIPARR_LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      SHIPARR_PORT: String(port),
+      SHIPARR_HOST: '127.0.0.1',
+      SHIPARR_DATA_PATH: data,
+      SHIPARR_LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: group,
   });
   let output = '';
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));
-  const exited = new Promise<{ code: number | null; signal: string | null }>((r) => child.on('exit', (code, signal) => r({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
+    child.on('exit', (code, signal) => r({ code, signal })),
+  );
   try {
-    const health = await until(async () => {
-      const r = await fetch(`http://127.0.0.1:${port}/api/health`);
-      return r.status === 200 ? ((await r.json()) as { status: string; db: { ok: boolean }; config: { ok: boolean } }) : null;
-    }, `health on ${port}`, 60_000, 250);
+    const health = await until(
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/api/health`);
+        return r.status === 200
+          ? ((await r.json()) as { status: string; db: { ok: boolean }; config: { ok: boolean } })
+          : null;
+      },
+      `health on ${port}`,
+      60_000,
+      250,
+    );
     assert.equal(health.db.ok, true);
     assert.equal(health.config.ok, true);
-    const repos = (await (await fetch(`http://127.0.0.1:${port}/api/repositories`)).json()) as { key: string }[] | { items: { key: string }[] };
+    const repos = (await (await fetch(`http://127.0.0.1:${port}/api/repositories`)).json()) as
+      { key: string }[] | { items: { key: string }[] };
     const list = Array.isArray(repos) ? repos : repos.items;
-    assert.ok(list.some((r) => r.key === 'example/example-stack'), 'the example repository is live');
+    assert.ok(
+      list.some((r) => r.key === 'example/example-stack'),
+      'the example repository is live',
+    );
     // The unreachable example remote must not take the daemon down: once its first check has completed (failed,
     // within the example's 120 s git timeout at worst), the daemon still serves.
-    const repo = await until(async () => {
-      const r = await fetch(`http://127.0.0.1:${port}/api/repositories/example%2Fexample-stack`);
-      const body = (await r.json()) as { lastCheckAt: string | null; lastError: { stage: string } | null };
-      return body.lastCheckAt !== null || body.lastError !== null ? body : null;
-    }, 'the example repository\'s first check', 150_000, 250);
+    const repo = await until(
+      async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/api/repositories/example%2Fexample-stack`);
+        const body = (await r.json()) as { lastCheckAt: string | null; lastError: { stage: string } | null };
+        return body.lastCheckAt !== null || body.lastError !== null ? body : null;
+      },
+      "the example repository's first check",
+      150_000,
+      250,
+    );
     assert.equal(child.exitCode, null, 'the daemon is still running');
-    assert.equal((await fetch(`http://127.0.0.1:${port}/api/health`)).status, 200, `after the check (${JSON.stringify(repo.lastError)})`);
+    assert.equal(
+      (await fetch(`http://127.0.0.1:${port}/api/health`)).status,
+      200,
+      `after the check (${JSON.stringify(repo.lastError)})`,
+    );
   } finally {
     if (group && child.pid) process.kill(-child.pid, 'SIGTERM');
     else child.kill('SIGTERM');
   }
   const result = await exited;
-  await until(async () => fetch(`http://127.0.0.1:${port}/api/health`).then(() => false, () => true), 'the daemon to stop listening', 20_000);
+  await until(
+    async () =>
+      fetch(`http://127.0.0.1:${port}/api/health`).then(
+        () => false,
+        () => true,
+      ),
+    'the daemon to stop listening',
+    20_000,
+  );
   await rm(data, { recursive: true, force: true });
   return { ...result, output };
 }

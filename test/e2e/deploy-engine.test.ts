@@ -11,7 +11,17 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
-import { dockerAvailable, ensureBusyboxImage, requireDocker, uniqueProjectName, webServiceCompose, composeDown, removeProjectContainers, docker, MARKER_LABEL } from '../helpers/docker.ts';
+import {
+  dockerAvailable,
+  ensureBusyboxImage,
+  requireDocker,
+  uniqueProjectName,
+  webServiceCompose,
+  composeDown,
+  removeProjectContainers,
+  docker,
+  MARKER_LABEL,
+} from '../helpers/docker.ts';
 import { checksCompleted, startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { until } from '../helpers/wait.ts';
 
@@ -44,8 +54,17 @@ repositories:
 `;
   const rows = () => daemon!.store.listDeployments(KEY, { limit: 100 }).items;
   const markers = async () =>
-    (await docker(['ps', '--filter', `label=com.docker.compose.project=${project}`, '--format', `{{.Label "${MARKER_LABEL}"}} {{.State}}`])).stdout.trim();
-  const composeRuns = async () => (await readFile(composeLog, 'utf8').catch(() => '')).split('\n').filter((l) => / up /.test(` ${l} `)).length;
+    (
+      await docker([
+        'ps',
+        '--filter',
+        `label=com.docker.compose.project=${project}`,
+        '--format',
+        `{{.Label "${MARKER_LABEL}"}} {{.State}}`,
+      ])
+    ).stdout.trim();
+  const composeRuns = async () =>
+    (await readFile(composeLog, 'utf8').catch(() => '')).split('\n').filter((l) => / up /.test(` ${l} `)).length;
 
   before(async () => {
     haveDocker = await dockerAvailable();
@@ -60,7 +79,9 @@ repositories:
     await chmod(wrapper, 0o755);
     savedComposeCommand = process.env.SHIPARR_COMPOSE_COMMAND;
     process.env.SHIPARR_COMPOSE_COMMAND = wrapper;
-    shas.v1 = await git.createRepo('web', { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: 'v1' }) });
+    shas.v1 = await git.createRepo('web', {
+      'compose.yaml': webServiceCompose({ image, healthy: true, marker: 'v1' }),
+    });
     daemon = await startTestDaemon({ projects: { 'e2e.yaml': projectYaml() } });
   });
 
@@ -104,7 +125,11 @@ repositories:
   test('a pushed commit changing the compose file is deployed within a poll interval', async (t) => {
     if (!(await requireDocker(t))) return;
     shas.v2 = await git.commit('web', { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: 'v2' }) });
-    const d = await until(() => rows().find((r) => r.commit === shas.v2 && r.status === 'success'), 'the v2 deployment', 60_000);
+    const d = await until(
+      () => rows().find((r) => r.commit === shas.v2 && r.status === 'success'),
+      'the v2 deployment',
+      60_000,
+    );
     assert.equal(d.trigger, 'poll');
     assert.equal(d.previousCommit, shas.v1);
     assert.equal(await markers(), 'v2 running');
@@ -113,7 +138,11 @@ repositories:
   test('a commit that never gets healthy is rolled back and pinned; a newer good commit deploys', async (t) => {
     if (!(await requireDocker(t))) return;
     shas.bad = await git.commit('web', { 'compose.yaml': webServiceCompose({ image, healthy: false, marker: 'bad' }) });
-    const d = await until(() => rows().find((r) => r.commit === shas.bad && r.status !== 'running' && r.status !== 'pending'), 'the bad deployment', 90_000);
+    const d = await until(
+      () => rows().find((r) => r.commit === shas.bad && r.status !== 'running' && r.status !== 'pending'),
+      'the bad deployment',
+      90_000,
+    );
     assert.equal(d.status, 'rolled_back');
     assert.equal(d.stage, 'verifying');
     assert.equal(d.rolledBackTo, shas.v2);
@@ -132,10 +161,16 @@ repositories:
     assert.equal(daemon!.supervisor.get(KEY)?.pinnedCommit, null);
   });
 
-  test('an invalid compose file fails at applying with compose\'s error text; the previous deployment keeps running', async (t) => {
+  test("an invalid compose file fails at applying with compose's error text; the previous deployment keeps running", async (t) => {
     if (!(await requireDocker(t))) return;
-    shas.invalid = await git.commit('web', { 'compose.yaml': 'services:\n  web:\n    image: 42\n    no_such_key: true\n' });
-    const d = await until(() => rows().find((r) => r.commit === shas.invalid && r.status !== 'running' && r.status !== 'pending'), 'the invalid deployment', 60_000);
+    shas.invalid = await git.commit('web', {
+      'compose.yaml': 'services:\n  web:\n    image: 42\n    no_such_key: true\n',
+    });
+    const d = await until(
+      () => rows().find((r) => r.commit === shas.invalid && r.status !== 'running' && r.status !== 'pending'),
+      'the invalid deployment',
+      60_000,
+    );
     assert.ok(['failed', 'rolled_back'].includes(d.status), d.status);
     assert.equal(d.stage, 'applying');
     const logs = daemon!.store.getDeploymentLogs(d.id) ?? '';
@@ -148,17 +183,25 @@ repositories:
     shas.v4 = await git.commit('web', { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: 'v4' }) });
     git.setUnavailable(503);
     try {
-      const s = await until(() => {
-        const st = daemon!.supervisor.get(KEY);
-        return st && st.attempt >= 2 && st.state === 'backoff' ? st : null;
-      }, 'backoff state', 30_000);
+      const s = await until(
+        () => {
+          const st = daemon!.supervisor.get(KEY);
+          return st && st.attempt >= 2 && st.state === 'backoff' ? st : null;
+        },
+        'backoff state',
+        30_000,
+      );
       assert.equal(s.lastError?.stage, 'checking');
       assert.equal(s.lastError?.code, 'GIT_UNREACHABLE');
       assert.ok(s.nextCheckAt, 'next check is scheduled');
     } finally {
       git.setUnavailable(null);
     }
-    await until(() => rows().find((r) => r.commit === shas.v4 && r.status === 'success'), 'deploy after recovery', 60_000);
+    await until(
+      () => rows().find((r) => r.commit === shas.v4 && r.status === 'success'),
+      'deploy after recovery',
+      60_000,
+    );
     const st = daemon!.supervisor.get(KEY);
     assert.equal(st?.attempt, 0);
     assert.equal(st?.lastError, null);
@@ -169,7 +212,12 @@ repositories:
     await until(() => daemon!.supervisor.get(KEY)?.state === 'idle', 'idle', 30_000);
     const before = rows().length;
     const first = daemon!.supervisor.deploy(KEY, { trigger: 'api' });
-    await until(() => daemon!.supervisor.get(KEY)?.busy && daemon!.supervisor.get(KEY)?.state !== 'checking', 'busy', 30_000, 5);
+    await until(
+      () => daemon!.supervisor.get(KEY)?.busy && daemon!.supervisor.get(KEY)?.state !== 'checking',
+      'busy',
+      30_000,
+      5,
+    );
     const second = daemon!.supervisor.deploy(KEY, { trigger: 'api' });
     const third = daemon!.supervisor.deploy(KEY, { trigger: 'api' });
     assert.equal(second.deploymentId, third.deploymentId, 'requests while busy coalesce');
@@ -197,7 +245,10 @@ repositories:
     await until(() => daemon!.supervisor.get(KEY)?.state === 'idle', 'idle', 30_000);
     const id = daemon!.supervisor.get(KEY)!.id;
     const sse = new AbortController();
-    const events: { type: string; data: { repoKey?: string; state?: string; deploymentId?: number; status?: string } }[] = [];
+    const events: {
+      type: string;
+      data: { repoKey?: string; state?: string; deploymentId?: number; status?: string };
+    }[] = [];
     let connected = false;
     const res = await fetch(`${daemon!.url}/api/events`, { signal: sse.signal });
     assert.equal(res.status, 200);
@@ -229,7 +280,18 @@ repositories:
     assert.equal(r.status, 200);
     assert.equal(body.status, 'success');
     assert.equal(body.commit, shas.v4);
-    await until(() => events.some((e) => e.type === 'state' && e.data.repoKey === KEY && e.data.state === 'idle' && events.some((f) => f.type === 'deployment.finished')), 'idle event', 10_000);
+    await until(
+      () =>
+        events.some(
+          (e) =>
+            e.type === 'state' &&
+            e.data.repoKey === KEY &&
+            e.data.state === 'idle' &&
+            events.some((f) => f.type === 'deployment.finished'),
+        ),
+      'idle event',
+      10_000,
+    );
     sse.abort();
     await reading;
     const states = events.filter((e) => e.type === 'state' && e.data.repoKey === KEY).map((e) => e.data.state);
@@ -261,12 +323,22 @@ repositories:
     if (!(await requireDocker(t))) return;
     const { configDir, dataDir } = daemon!;
     await daemon!.close();
-    const env = { ...process.env, SHIPARR_CONFIG_PATH: configDir, SHIPARR_DATA_PATH: dataDir, SHIPARR_LOG_LEVEL: 'error' };
-    const r = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'deploy', KEY], { env, timeout: 120_000 });
+    const env = {
+      ...process.env,
+      SHIPARR_CONFIG_PATH: configDir,
+      SHIPARR_DATA_PATH: dataDir,
+      SHIPARR_LOG_LEVEL: 'error',
+    };
+    const r = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'deploy', KEY], {
+      env,
+      timeout: 120_000,
+    });
     assert.match(r.stdout, /deployment #\d+ of e2e\/web/);
     assert.match(r.stdout, /pulling: checked out/);
     assert.match(r.stdout, /OK: success/);
-    const bad = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'deploy', 'e2e/missing'], { env }).catch((e: { code: number; stderr: string }) => e);
+    const bad = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'deploy', 'e2e/missing'], {
+      env,
+    }).catch((e: { code: number; stderr: string }) => e);
     assert.equal((bad as { code: number }).code, 2);
     assert.match((bad as { stderr: string }).stderr, /not configured/);
   });

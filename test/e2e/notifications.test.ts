@@ -8,7 +8,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
-import { dockerAvailable, ensureBusyboxImage, requireDocker, uniqueProjectName, composeDown, removeProjectContainers, webServiceCompose, freePort } from '../helpers/docker.ts';
+import {
+  dockerAvailable,
+  ensureBusyboxImage,
+  requireDocker,
+  uniqueProjectName,
+  composeDown,
+  removeProjectContainers,
+  webServiceCompose,
+  freePort,
+} from '../helpers/docker.ts';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { until } from '../helpers/wait.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -87,8 +96,22 @@ global_notifications:
 
   test('failing endpoints leave the deployment successful and are recorded per URL, masked', async (t) => {
     if (!(await requireDocker(t))) return;
-    const d = await until(() => daemon!.store.listDeployments(KEY, { limit: 10 }).items.find((r) => r.status === 'success' && r.notifications?.length), 'deployment with notification results', 90_000);
-    const results = d.notifications as { url: string; service: string; ok: boolean; error?: string; status?: number; attempts: number }[];
+    const d = await until(
+      () =>
+        daemon!.store
+          .listDeployments(KEY, { limit: 10 })
+          .items.find((r) => r.status === 'success' && r.notifications?.length),
+      'deployment with notification results',
+      90_000,
+    );
+    const results = d.notifications as {
+      url: string;
+      service: string;
+      ok: boolean;
+      error?: string;
+      status?: number;
+      attempts: number;
+    }[];
     const by = (s: string) => results.find((r) => r.service === s);
     assert.equal(results.length, 3);
     assert.equal(by('discord')?.ok, false);
@@ -106,8 +129,14 @@ global_notifications:
     if (!(await requireDocker(t))) return;
     const repo = daemon!.supervisor.get(KEY)!;
     const api = await Promise.all(
-      [`/api/repositories/${repo.id}`, `/api/repositories/${repo.id}/deployments`, '/api/projects/notes', '/api/projects', '/api/repositories', '/metrics']
-        .map(async (p) => (await fetch(`${daemon!.url}${p}`)).text()),
+      [
+        `/api/repositories/${repo.id}`,
+        `/api/repositories/${repo.id}/deployments`,
+        '/api/projects/notes',
+        '/api/projects',
+        '/api/repositories',
+        '/metrics',
+      ].map(async (p) => (await fetch(`${daemon!.url}${p}`)).text()),
     );
     const first = daemon!.store.listDeployments(KEY, { limit: 1 }).items[0]!;
     api.push(await (await fetch(`${daemon!.url}/api/deployments/${first.id}`)).text());
@@ -115,6 +144,7 @@ global_notifications:
     const everything = api.join('\n') + captured.join('');
     assert.ok(captured.length > 5, 'logs were captured');
     assert.ok(everything.includes('notif') || everything.includes('discord'), 'notifications show up somewhere');
-    for (const secret of [DISCORD_TOKEN, TELEGRAM_TOKEN, 'TelegramSecretXYZ']) assert.ok(!everything.includes(secret), `${secret} leaked`);
+    for (const secret of [DISCORD_TOKEN, TELEGRAM_TOKEN, 'TelegramSecretXYZ'])
+      assert.ok(!everything.includes(secret), `${secret} leaked`);
   });
 });

@@ -9,7 +9,15 @@ import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
-import { dockerAvailable, ensureBusyboxImage, requireDocker, uniqueProjectName, composeDown, removeProjectContainers, docker } from '../helpers/docker.ts';
+import {
+  dockerAvailable,
+  ensureBusyboxImage,
+  requireDocker,
+  uniqueProjectName,
+  composeDown,
+  removeProjectContainers,
+  docker,
+} from '../helpers/docker.ts';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { until } from '../helpers/wait.ts';
 import { generateIdentity, sopsEncryptDotenv } from '../unit/secrets/helpers/sops-encrypt.ts';
@@ -56,7 +64,11 @@ describe('SOPS secrets end to end', { concurrency: false }, () => {
     const keyFile = path.join(tmp, 'age.key');
     await writeFile(keyFile, `# created: test\n# public key: ${me.recipient}\n${me.identity}\n`, { mode: 0o600 });
     const enc = sopsEncryptDotenv(
-      [{ comment: ' app secrets' }, { key: 'GREETING', value: 'hello from sops' }, { key: 'API_TOKEN', value: 's3cr3t-value-42' }],
+      [
+        { comment: ' app secrets' },
+        { key: 'GREETING', value: 'hello from sops' },
+        { key: 'API_TOKEN', value: 's3cr3t-value-42' },
+      ],
       { recipients: [me.recipient] },
     );
     await git.createRepo('app', { 'deploy/compose.yaml': composeYaml(image, 'one'), 'deploy/.env.enc': enc.text });
@@ -90,13 +102,25 @@ repositories:
 
   test('the decrypted variable is visible in the container and the plaintext file is gone', async (t) => {
     if (!(await requireDocker(t))) return;
-    const d = await until(() => rows().find((r) => r.status !== 'pending' && r.status !== 'running'), 'first deployment', 60_000);
+    const d = await until(
+      () => rows().find((r) => r.status !== 'pending' && r.status !== 'running'),
+      'first deployment',
+      60_000,
+    );
     assert.equal(d.status, 'success', d.error ?? '');
     const env = await containerEnv();
     assert.match(env, /^GREETING=hello from sops$/m);
     assert.match(env, /^API_TOKEN=s3cr3t-value-42$/m);
     const plaintext = path.join(daemon!.dataDir, 'deployments', 'vault', 'app', 'deploy', '.env');
-    await until(async () => access(plaintext).then(() => false, () => true), 'plaintext removed', 5_000);
+    await until(
+      async () =>
+        access(plaintext).then(
+          () => false,
+          () => true,
+        ),
+      'plaintext removed',
+      5_000,
+    );
     const logs = daemon!.store.getDeploymentLogs(d.id) ?? '';
     assert.match(logs, /decrypting: 1 file/);
     assert.doesNotMatch(logs + JSON.stringify(d), /s3cr3t-value-42|hello from sops/);
@@ -104,14 +128,30 @@ repositories:
 
   test('a file the key cannot open fails at decrypting; the previous deployment keeps running', async (t) => {
     if (!(await requireDocker(t))) return;
-    const enc = sopsEncryptDotenv([{ key: 'GREETING', value: 'nope' }, { key: 'API_TOKEN', value: 'other' }], { recipients: [stranger.recipient] });
-    const sha = await git.commit('app', { 'deploy/compose.yaml': composeYaml(image, 'two'), 'deploy/.env.enc': enc.text });
-    const d = await until(() => rows().find((r) => r.commit === sha && r.status !== 'pending' && r.status !== 'running'), 'failed deployment', 60_000);
+    const enc = sopsEncryptDotenv(
+      [
+        { key: 'GREETING', value: 'nope' },
+        { key: 'API_TOKEN', value: 'other' },
+      ],
+      { recipients: [stranger.recipient] },
+    );
+    const sha = await git.commit('app', {
+      'deploy/compose.yaml': composeYaml(image, 'two'),
+      'deploy/.env.enc': enc.text,
+    });
+    const d = await until(
+      () => rows().find((r) => r.commit === sha && r.status !== 'pending' && r.status !== 'running'),
+      'failed deployment',
+      60_000,
+    );
     assert.equal(d.status, 'failed');
     assert.equal(d.stage, 'decrypting');
     assert.match(d.error ?? '', /SOPS_NO_MATCHING_KEY/);
     assert.ok((d.error ?? '').includes(stranger.recipient), 'the error names the file recipients');
-    assert.ok(!(d.error ?? '').includes(me.identity) && !(d.error ?? '').includes('AGE-SECRET-KEY'), 'no key material in errors');
+    assert.ok(
+      !(d.error ?? '').includes(me.identity) && !(d.error ?? '').includes('AGE-SECRET-KEY'),
+      'no key material in errors',
+    );
     const env = await containerEnv();
     assert.match(env, /^MARKER=one$/m);
     assert.match(env, /^GREETING=hello from sops$/m);

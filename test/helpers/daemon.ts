@@ -17,12 +17,14 @@ export interface TestDaemon extends Daemon {
   dispose(): Promise<void>;
 }
 
-export async function startTestDaemon(opts: {
-  projects?: Record<string, string>;
-  env?: Record<string, string>;
-  daemon?: Partial<DaemonOptions>;
-  dirs?: { configDir: string; dataDir: string };
-} = {}): Promise<TestDaemon> {
+export async function startTestDaemon(
+  opts: {
+    projects?: Record<string, string>;
+    env?: Record<string, string>;
+    daemon?: Partial<DaemonOptions>;
+    dirs?: { configDir: string; dataDir: string };
+  } = {},
+): Promise<TestDaemon> {
   const root = opts.dirs ? null : await mkdtemp(path.join(os.tmpdir(), 'shiparr-e2e-'));
   const configDir = opts.dirs?.configDir ?? path.join(root as string, 'config');
   const dataDir = opts.dirs?.dataDir ?? path.join(root as string, 'data');

@@ -25,12 +25,19 @@ export const MARKER_LABEL = 'shiparr.test.marker';
 const PROJECT_LABEL = 'com.docker.compose.project';
 
 /** Runs the docker CLI (no shell). Never rejects. */
-export function docker(args: string[], opts: { timeoutMs?: number; input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> {
+export function docker(
+  args: string[],
+  opts: { timeoutMs?: number; input?: string | Buffer; env?: NodeJS.ProcessEnv } = {},
+): Promise<ExecResult> {
   return exec('docker', args, { timeoutMs: opts.timeoutMs ?? 120_000, input: opts.input, env: opts.env });
 }
 
 /** Runs `docker compose` (v2) with the given args in `cwd`. Never rejects. */
-export function compose(cwd: string, args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ExecResult> {
+export function compose(
+  cwd: string,
+  args: string[],
+  opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<ExecResult> {
   return exec('docker', ['compose', ...args], { cwd, timeoutMs: opts.timeoutMs ?? 120_000, env: opts.env });
 }
 
@@ -80,10 +87,12 @@ export function ensureBusyboxImage(): Promise<string> {
 }
 
 async function buildBusyboxImage(): Promise<string> {
-  if ((await docker(['image', 'inspect', '--format', '{{.Id}}', BUSYBOX_IMAGE], { timeoutMs: 30_000 })).code === 0) return BUSYBOX_IMAGE;
+  if ((await docker(['image', 'inspect', '--format', '{{.Id}}', BUSYBOX_IMAGE], { timeoutMs: 30_000 })).code === 0)
+    return BUSYBOX_IMAGE;
   const busybox = process.env['SHIPARR_TEST_BUSYBOX'] ?? '/bin/busybox';
   const list = await exec(busybox, ['--list'], { timeoutMs: 10_000 });
-  if (list.code !== 0) throw new Error(`cannot build ${BUSYBOX_IMAGE}: ${busybox} --list failed: ${list.error ?? list.output}`);
+  if (list.code !== 0)
+    throw new Error(`cannot build ${BUSYBOX_IMAGE}: ${busybox} --list failed: ${list.error ?? list.output}`);
 
   const dir = await mkdtemp(path.join(os.tmpdir(), 'shiparr-busybox-'));
   try {
@@ -95,18 +104,32 @@ async function buildBusyboxImage(): Promise<string> {
     await copyFile(busybox, path.join(root, 'bin/busybox'));
     await chmod(path.join(root, 'bin/busybox'), 0o755);
     // Relative symlinks (unlike `busybox --install -s`, which may point at the host path) work inside the image.
-    for (const applet of list.stdout.split('\n').map((s) => s.trim()).filter(Boolean)) {
+    for (const applet of list.stdout
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean)) {
       if (applet === 'busybox' || applet.includes('/')) continue;
       await symlink('busybox', path.join(root, 'bin', applet)).catch(() => undefined);
     }
-    await writeFile(path.join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+    await writeFile(
+      path.join(root, 'etc/passwd'),
+      'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n',
+    );
     await writeFile(path.join(root, 'etc/group'), 'root:x:0:\nnogroup:x:65534:\n');
     await writeFile(path.join(root, 'www/index.html'), 'shiparr test image\n');
 
     const tar = path.join(dir, 'rootfs.tar');
     const t = await exec('tar', ['-C', root, '-cf', tar, '.'], { timeoutMs: 60_000 });
     if (t.code !== 0) throw new Error(`cannot build ${BUSYBOX_IMAGE}: tar failed: ${t.output}`);
-    const r = await docker(['import', '--change', 'CMD ["sh"]', '--change', 'ENV PATH=/bin:/sbin:/usr/bin:/usr/sbin', tar, BUSYBOX_IMAGE]);
+    const r = await docker([
+      'import',
+      '--change',
+      'CMD ["sh"]',
+      '--change',
+      'ENV PATH=/bin:/sbin:/usr/bin:/usr/sbin',
+      tar,
+      BUSYBOX_IMAGE,
+    ]);
     if (r.code !== 0) throw new Error(`cannot build ${BUSYBOX_IMAGE}: docker import failed: ${r.output}`);
     return BUSYBOX_IMAGE;
   } finally {
@@ -116,7 +139,11 @@ async function buildBusyboxImage(): Promise<string> {
 
 /** A compose-valid, collision-free project name: `<prefix>-<pid>-<random>` (lowercase). */
 export function uniqueProjectName(prefix: string): string {
-  const clean = prefix.toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^[^a-z0-9]+/, '') || 't';
+  const clean =
+    prefix
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]+/g, '-')
+      .replace(/^[^a-z0-9]+/, '') || 't';
   return `${clean}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
@@ -129,10 +156,16 @@ export async function composeDown(project: string, opts: { cwd?: string } = {}):
 export async function removeProjectContainers(project: string): Promise<number> {
   const filter = `label=${PROJECT_LABEL}=${project}`;
   const ps = await docker(['ps', '-aq', '--filter', filter]);
-  const ids = ps.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  const ids = ps.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (ids.length) await docker(['rm', '-f', '-v', ...ids]);
   const nets = await docker(['network', 'ls', '-q', '--filter', filter]);
-  const netIds = nets.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  const netIds = nets.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (netIds.length) await docker(['network', 'rm', ...netIds]);
   return ids.length;
 }

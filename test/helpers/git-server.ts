@@ -48,7 +48,11 @@ export interface GitServer {
   /** Clone URL of a repository: `${baseUrl}/${name}.git`. */
   repoUrl(name: string): string;
   /** Creates a bare repository with a first commit holding `files` (path → content); resolves to its sha. */
-  createRepo(name: string, files: Record<string, string>, opts?: { branch?: string; message?: string }): Promise<string>;
+  createRepo(
+    name: string,
+    files: Record<string, string>,
+    opts?: { branch?: string; message?: string },
+  ): Promise<string>;
   /** Commits on a branch (`null` content deletes a file; always makes a commit, even if nothing changed); resolves to the sha. */
   commit(name: string, files: Record<string, string | null>, opts?: CommitOptions): Promise<string>;
   /** Moves `branch` to `sha` (any commit the server has), like `git push --force`. */
@@ -78,7 +82,11 @@ function checkName(name: string): void {
 }
 
 function safeDecode(p: string): string {
-  try { return decodeURIComponent(p); } catch { return p; }
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    return p;
+  }
 }
 
 /** An environment for git processes that no user or system git config can influence. */
@@ -106,8 +114,18 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
   // Isolated environment for every git process we start (CLI and CGI alike).
   const gitEnv = isolatedGitEnv(home);
   const gitConfig = [
-    '-c', 'user.name=Shiparr Test', '-c', 'user.email=test@shiparr.invalid', '-c', 'commit.gpgsign=false',
-    '-c', 'core.autocrlf=false', '-c', 'init.defaultBranch=main', '-c', 'advice.detachedHead=false',
+    '-c',
+    'user.name=Shiparr Test',
+    '-c',
+    'user.email=test@shiparr.invalid',
+    '-c',
+    'commit.gpgsign=false',
+    '-c',
+    'core.autocrlf=false',
+    '-c',
+    'init.defaultBranch=main',
+    '-c',
+    'advice.detachedHead=false',
   ];
   const git = async (cwd: string, args: string[]): Promise<string> => {
     try {
@@ -125,7 +143,10 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
   const queues = new Map<string, Promise<unknown>>();
   const serial = <T>(name: string, fn: () => Promise<T>): Promise<T> => {
     const next = (queues.get(name) ?? Promise.resolve()).then(fn, fn);
-    queues.set(name, next.catch(() => undefined));
+    queues.set(
+      name,
+      next.catch(() => undefined),
+    );
     return next;
   };
 
@@ -182,15 +203,24 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
     children.add(child);
     child.on('exit', () => children.delete(child));
     let stderr = '';
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    child.stdin.on('error', () => { /* backend may exit before reading the whole body (e.g. 404) */ });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.stdin.on('error', () => {
+      /* backend may exit before reading the whole body (e.g. 404) */
+    });
     req.pipe(child.stdin);
-    res.on('close', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
+    res.on('close', () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    });
 
     let head = Buffer.alloc(0);
     let headersDone = false;
     child.stdout.on('data', (chunk: Buffer) => {
-      if (headersDone) { res.write(chunk); return; }
+      if (headersDone) {
+        res.write(chunk);
+        return;
+      }
       head = Buffer.concat([head, chunk]);
       const crlf = head.indexOf('\r\n\r\n');
       const lf = head.indexOf('\n\n');
@@ -207,7 +237,10 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
         const value = line.slice(i + 1).trim();
         if (key.toLowerCase() === 'status') {
           const m = /^(\d{3})\s*(.*)$/.exec(value);
-          if (m) { status = Number(m[1]); reason = m[2] || undefined; }
+          if (m) {
+            status = Number(m[1]);
+            reason = m[2] || undefined;
+          }
         } else {
           headers[key] = value;
         }
@@ -232,7 +265,10 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
   const server = http.createServer((req, res) => {
     requestCount += 1;
     if (latencyMs > 0) {
-      const t = setTimeout(() => { pendingTimers.delete(t); handle(req, res); }, latencyMs);
+      const t = setTimeout(() => {
+        pendingTimers.delete(t);
+        handle(req, res);
+      }, latencyMs);
       pendingTimers.add(t);
     } else {
       handle(req, res);
@@ -250,7 +286,10 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => { server.off('error', reject); resolve(); });
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const { port } = server.address() as AddressInfo;
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -274,31 +313,44 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
     }
   };
 
-  const commit: GitServer['commit'] = (name, files, copts = {}) => serial(name, async () => {
-    checkName(name);
-    const dir = workDir(name);
-    if (!existsSync(dir)) throw new Error(`unknown repository: ${name}`);
-    const branch = copts.branch ?? defaultBranch.get(name) ?? 'main';
-    await git(dir, ['fetch', '--quiet', '--prune', 'origin', '+refs/heads/*:refs/remotes/origin/*']);
-    const remoteHead = await git(dir, ['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${branch}`]).catch(() => '');
-    if (copts.parent === null) {
-      await git(dir, ['checkout', '--quiet', '--force', '--orphan', `shiparr-tmp-${Date.now()}`]);
-      await git(dir, ['rm', '-r', '--quiet', '--cached', '--ignore-unmatch', '.']);
-    } else {
-      const from = copts.parent !== undefined
-        ? (await git(dir, ['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${copts.parent}`]).catch(() => '')) || copts.parent
-        : remoteHead || `refs/remotes/origin/${defaultBranch.get(name) ?? 'main'}`;
-      await git(dir, ['checkout', '--quiet', '--force', '--detach', from]);
-    }
-    await git(dir, ['clean', '-fdxq']);
-    await writeFiles(dir, files);
-    await git(dir, ['add', '--all']);
-    await git(dir, ['commit', '--quiet', '--allow-empty', '--no-verify', '-m', copts.message ?? `update ${Object.keys(files).join(', ') || '(empty)'}`]);
-    const sha = await git(dir, ['rev-parse', 'HEAD']);
-    // Always forced: harmless for a fast-forward, and required when `parent` started a new history.
-    await git(dir, ['push', '--quiet', '--force', 'origin', `${sha}:refs/heads/${branch}`]);
-    return sha;
-  });
+  const commit: GitServer['commit'] = (name, files, copts = {}) =>
+    serial(name, async () => {
+      checkName(name);
+      const dir = workDir(name);
+      if (!existsSync(dir)) throw new Error(`unknown repository: ${name}`);
+      const branch = copts.branch ?? defaultBranch.get(name) ?? 'main';
+      await git(dir, ['fetch', '--quiet', '--prune', 'origin', '+refs/heads/*:refs/remotes/origin/*']);
+      const remoteHead = await git(dir, ['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${branch}`]).catch(
+        () => '',
+      );
+      if (copts.parent === null) {
+        await git(dir, ['checkout', '--quiet', '--force', '--orphan', `shiparr-tmp-${Date.now()}`]);
+        await git(dir, ['rm', '-r', '--quiet', '--cached', '--ignore-unmatch', '.']);
+      } else {
+        const from =
+          copts.parent !== undefined
+            ? (await git(dir, ['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${copts.parent}`]).catch(
+                () => '',
+              )) || copts.parent
+            : remoteHead || `refs/remotes/origin/${defaultBranch.get(name) ?? 'main'}`;
+        await git(dir, ['checkout', '--quiet', '--force', '--detach', from]);
+      }
+      await git(dir, ['clean', '-fdxq']);
+      await writeFiles(dir, files);
+      await git(dir, ['add', '--all']);
+      await git(dir, [
+        'commit',
+        '--quiet',
+        '--allow-empty',
+        '--no-verify',
+        '-m',
+        copts.message ?? `update ${Object.keys(files).join(', ') || '(empty)'}`,
+      ]);
+      const sha = await git(dir, ['rev-parse', 'HEAD']);
+      // Always forced: harmless for a fast-forward, and required when `parent` started a new history.
+      await git(dir, ['push', '--quiet', '--force', 'origin', `${sha}:refs/heads/${branch}`]);
+      return sha;
+    });
 
   return {
     baseUrl,
@@ -316,27 +368,48 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
       defaultBranch.set(name, branch);
       await writeFiles(workDir(name), files);
       await git(workDir(name), ['add', '--all']);
-      await git(workDir(name), ['commit', '--quiet', '--allow-empty', '--no-verify', '-m', ropts.message ?? 'initial commit']);
+      await git(workDir(name), [
+        'commit',
+        '--quiet',
+        '--allow-empty',
+        '--no-verify',
+        '-m',
+        ropts.message ?? 'initial commit',
+      ]);
       await git(workDir(name), ['push', '--quiet', 'origin', `HEAD:refs/heads/${branch}`]);
       return git(workDir(name), ['rev-parse', 'HEAD']);
     },
     commit,
-    forcePush: (name, branch, sha) => serial(name, async () => {
-      checkName(name);
-      // The bare repo holds every object ever pushed, so any earlier sha can become the head again.
-      await git(bareDir(name), ['update-ref', `refs/heads/${branch}`, sha]);
-    }),
+    forcePush: (name, branch, sha) =>
+      serial(name, async () => {
+        checkName(name);
+        // The bare repo holds every object ever pushed, so any earlier sha can become the head again.
+        await git(bareDir(name), ['update-ref', `refs/heads/${branch}`, sha]);
+      }),
     head(name, branch) {
       checkName(name);
       return execFileSync('git', ['rev-parse', '--verify', `refs/heads/${branch}^{commit}`], {
-        cwd: bareDir(name), env: gitEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
+        cwd: bareDir(name),
+        env: gitEnv,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
       }).trim();
     },
-    setUnavailable(status) { unavailable = status; },
-    setLatency(ms) { latencyMs = Math.max(0, ms); },
-    get requestCount() { return requestCount; },
-    get bytesOut() { return closedOut + sumLive((s) => s.bytesWritten, 'out'); },
-    get bytesIn() { return closedIn + sumLive((s) => s.bytesRead, 'in'); },
+    setUnavailable(status) {
+      unavailable = status;
+    },
+    setLatency(ms) {
+      latencyMs = Math.max(0, ms);
+    },
+    get requestCount() {
+      return requestCount;
+    },
+    get bytesOut() {
+      return closedOut + sumLive((s) => s.bytesWritten, 'out');
+    },
+    get bytesIn() {
+      return closedIn + sumLive((s) => s.bytesRead, 'in');
+    },
     resetCounters() {
       requestCount = 0;
       closedOut = 0;

@@ -49,7 +49,11 @@ export async function spawnDaemon(opts: SpawnDaemonOptions): Promise<DaemonProce
     ...opts.env,
   };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   let url: string | null = null;
@@ -100,7 +104,10 @@ export async function spawnDaemon(opts: SpawnDaemonOptions): Promise<DaemonProce
     await Promise.race([
       readyP,
       new Promise((_, rej) => {
-        timer = setTimeout(() => rej(new Error(`daemon not serving after ${timeoutMs} ms: ${stderr.slice(-2000)}`)), timeoutMs);
+        timer = setTimeout(
+          () => rej(new Error(`daemon not serving after ${timeoutMs} ms: ${stderr.slice(-2000)}`)),
+          timeoutMs,
+        );
       }),
     ]);
   } catch (err) {

@@ -39,5 +39,7 @@ export function countDeployments(store: Store, repoKey?: string): number {
 
 /** All deployments in one status, oldest first. */
 export function listDeploymentsByStatus(store: Store, status: DeploymentStatus): Deployment[] {
-  return allDeployments(store).filter((d) => d.status === status).sort((a, b) => a.id - b.id);
+  return allDeployments(store)
+    .filter((d) => d.status === status)
+    .sort((a, b) => a.id - b.id);
 }

@@ -18,7 +18,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { exec } from '../../src/lib/exec.ts';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
-import { compose, docker, ensureBusyboxImage, freePort, removeProjectContainers, requireDocker, uniqueProjectName } from '../helpers/docker.ts';
+import {
+  compose,
+  docker,
+  ensureBusyboxImage,
+  freePort,
+  removeProjectContainers,
+  requireDocker,
+  uniqueProjectName,
+} from '../helpers/docker.ts';
 import { until } from '../helpers/wait.ts';
 import { generateIdentity, sopsEncryptDotenv } from '../unit/secrets/helpers/sops-encrypt.ts';
 
@@ -64,7 +72,9 @@ describe('container image', { concurrency: false }, () => {
   /** `docker run -d` with the socket mounted and its group added, as docker-compose.yml does. */
   const run = async (args: string[]): Promise<string> => {
     const gid = (await stat(SOCKET)).gid;
-    const r = await docker(['run', '-d', '--group-add', String(gid), '-v', `${SOCKET}:${SOCKET}`, ...args, tag], { timeoutMs: 60_000 });
+    const r = await docker(['run', '-d', '--group-add', String(gid), '-v', `${SOCKET}:${SOCKET}`, ...args, tag], {
+      timeoutMs: 60_000,
+    });
     assert.equal(r.code, 0, `docker run failed: ${r.output}`);
     const id = r.stdout.trim();
     containers.push(id);
@@ -75,13 +85,18 @@ describe('container image', { concurrency: false }, () => {
     (await docker(['inspect', '-f', format, id])).stdout.trim();
 
   const waitHealthy = async (id: string): Promise<void> => {
-    await until(async () => {
-      const s = await inspect(id, '{{.State.Status}} {{.State.Health.Status}}');
-      if (s.startsWith('exited') || s.startsWith('dead')) {
-        throw new Error(`container stopped: ${s}\n${tail((await docker(['logs', id])).output)}`);
-      }
-      return s === 'running healthy';
-    }, 'container healthy', 120_000, 500).catch(async (err: unknown) => {
+    await until(
+      async () => {
+        const s = await inspect(id, '{{.State.Status}} {{.State.Health.Status}}');
+        if (s.startsWith('exited') || s.startsWith('dead')) {
+          throw new Error(`container stopped: ${s}\n${tail((await docker(['logs', id])).output)}`);
+        }
+        return s === 'running healthy';
+      },
+      'container healthy',
+      120_000,
+      500,
+    ).catch(async (err: unknown) => {
       throw new Error(`${String(err)}\nlogs:\n${tail((await docker(['logs', id])).output)}`);
     });
   };
@@ -99,7 +114,9 @@ describe('container image', { concurrency: false }, () => {
       }
       // PATH without /usr/sbin, as in a non-login root shell: the script must find debootstrap and chroot itself.
       const base = await exec('bash', [path.join(ROOT, 'scripts/image/build-base.sh'), '--force'], {
-        cwd: ROOT, timeoutMs: 600_000, env: { ...process.env, PATH: '/usr/local/bin:/usr/bin:/bin', SHIPARR_BASE_TAG: baseTag },
+        cwd: ROOT,
+        timeoutMs: 600_000,
+        env: { ...process.env, PATH: '/usr/local/bin:/usr/bin:/bin', SHIPARR_BASE_TAG: baseTag },
       });
       assert.equal(base.code, 0, `build-base.sh failed:\n${tail(base.output)}`);
       env['SHIPARR_BASE_TAG'] = baseTag;
@@ -109,7 +126,11 @@ describe('container image', { concurrency: false }, () => {
       (await docker(['images', '-q', '--no-trunc', '--filter', 'dangling=true'])).stdout.split('\n').filter(Boolean);
     const before = new Set(await dangling());
     const buildStart = Date.now();
-    const b = await exec('bash', [path.join(ROOT, 'scripts/image/build.sh'), '-t', tag], { cwd: ROOT, timeoutMs: 900_000, env });
+    const b = await exec('bash', [path.join(ROOT, 'scripts/image/build.sh'), '-t', tag], {
+      cwd: ROOT,
+      timeoutMs: 900_000,
+      env,
+    });
     assert.equal(b.code, 0, `image build failed:\n${tail(b.output, 60)}`);
     built = true;
     leftovers = (await dangling()).filter((i) => !before.has(i));
@@ -117,18 +138,30 @@ describe('container image', { concurrency: false }, () => {
 
     const size = Number(await inspect(tag, '{{.Size}}'));
     assert.ok(size > 0);
-    t.diagnostic(`image size: ${(size / MB).toFixed(1)} MB (goal < ${SIZE_GOAL / MB} MB${size < SIZE_GOAL ? ', met' : ', NOT met'})`);
+    t.diagnostic(
+      `image size: ${(size / MB).toFixed(1)} MB (goal < ${SIZE_GOAL / MB} MB${size < SIZE_GOAL ? ', met' : ', NOT met'})`,
+    );
 
     const config = JSON.parse(await inspect(tag, '{{json .Config}}')) as {
-      User: string; Env: string[]; ExposedPorts: Record<string, unknown>; Entrypoint: string[]; StopSignal: string;
-      Healthcheck?: { Test: string[] }; Labels: Record<string, string>;
+      User: string;
+      Env: string[];
+      ExposedPorts: Record<string, unknown>;
+      Entrypoint: string[];
+      StopSignal: string;
+      Healthcheck?: { Test: string[] };
+      Labels: Record<string, string>;
     };
     assert.equal(config.User, 'shiparr:shiparr');
     assert.ok('8080/tcp' in config.ExposedPorts);
     assert.equal(config.StopSignal, 'SIGTERM');
     assert.equal(config.Entrypoint[0], '/usr/bin/tini');
     assert.match(config.Healthcheck?.Test.join(' ') ?? '', /\/api\/health/);
-    for (const e of ['SHIPARR_CONFIG_PATH=/config', 'SHIPARR_DATA_PATH=/data', 'SOPS_AGE_KEY_FILE=/secrets/age.key', 'HOME=/app']) {
+    for (const e of [
+      'SHIPARR_CONFIG_PATH=/config',
+      'SHIPARR_DATA_PATH=/data',
+      'SOPS_AGE_KEY_FILE=/secrets/age.key',
+      'HOME=/app',
+    ]) {
       assert.ok(config.Env.includes(e), `ENV ${e}`);
     }
     assert.equal(config.Labels['org.opencontainers.image.title'], 'Shiparr');
@@ -142,7 +175,10 @@ describe('container image', { concurrency: false }, () => {
     await waitHealthy(id);
 
     assert.equal((await docker(['exec', id, 'id', '-u'])).stdout.trim(), '1000');
-    assert.equal((await docker(['exec', id, 'sh', '-c', 'echo $HOME && test -w $HOME && echo writable'])).stdout.trim(), '/app\nwritable');
+    assert.equal(
+      (await docker(['exec', id, 'sh', '-c', 'echo $HOME && test -w $HOME && echo writable'])).stdout.trim(),
+      '/app\nwritable',
+    );
     const pid1 = (await docker(['exec', id, 'cat', '/proc/1/cmdline'])).stdout.split('\0').filter(Boolean);
     assert.deepEqual(pid1.slice(0, 4), ['/usr/bin/tini', '--', 'node', '/app/dist/main.js']);
 
@@ -190,7 +226,9 @@ describe('container image', { concurrency: false }, () => {
     await git.createRepo('app', { 'deploy/compose.yaml': composeYaml, 'deploy/.env.enc': enc.text });
 
     const configDir = await tmpDir('shiparr-img-config-');
-    await writeFile(path.join(configDir, 'image.yaml'), `project: image
+    await writeFile(
+      path.join(configDir, 'image.yaml'),
+      `project: image
 repositories:
   app:
     url: ${git.repoUrl('app')}
@@ -200,7 +238,8 @@ repositories:
     compose_project: ${project}
     pull: never
     healthcheck: { timeout: 30 }
-`);
+`,
+    );
     await chmod(configDir, 0o755);
     const secretsDir = await tmpDir('shiparr-img-secrets-');
     const keyFile = path.join(secretsDir, 'age.key');
@@ -210,31 +249,57 @@ repositories:
 
     const port = await freePort();
     const id = await run([
-      '--network', 'host',
-      '-e', `SHIPARR_PORT=${port}`, '-e', 'SHIPARR_HOST=127.0.0.1',
-      '-v', `${configDir}:/config:ro`, '-v', `${keyFile}:/secrets/age.key:ro`,
+      '--network',
+      'host',
+      '-e',
+      `SHIPARR_PORT=${port}`,
+      '-e',
+      'SHIPARR_HOST=127.0.0.1',
+      '-v',
+      `${configDir}:/config:ro`,
+      '-v',
+      `${keyFile}:/secrets/age.key:ro`,
     ]);
     await waitHealthy(id);
 
     type Row = { status: string; stage: string | null; error: string | null; commit: string };
-    const deployment = await until(async () => {
-      const r = await fetch(`http://127.0.0.1:${port}/api/repositories/${encodeURIComponent('image/app')}/deployments`);
-      if (r.status !== 200) return undefined;
-      const body = (await r.json()) as { items: Row[] };
-      return body.items.find((d) => !['pending', 'running'].includes(d.status));
-    }, 'first deployment to finish', 120_000, 500).catch(async (err: unknown) => {
+    const deployment = await until(
+      async () => {
+        const r = await fetch(
+          `http://127.0.0.1:${port}/api/repositories/${encodeURIComponent('image/app')}/deployments`,
+        );
+        if (r.status !== 200) return undefined;
+        const body = (await r.json()) as { items: Row[] };
+        return body.items.find((d) => !['pending', 'running'].includes(d.status));
+      },
+      'first deployment to finish',
+      120_000,
+      500,
+    ).catch(async (err: unknown) => {
       throw new Error(`${String(err)}\nlogs:\n${tail((await docker(['logs', id])).output)}`);
     });
-    assert.equal(deployment.status, 'success', `${deployment.stage ?? ''}: ${deployment.error ?? ''}\n${tail((await docker(['logs', id])).output)}`);
+    assert.equal(
+      deployment.status,
+      'success',
+      `${deployment.stage ?? ''}: ${deployment.error ?? ''}\n${tail((await docker(['logs', id])).output)}`,
+    );
     assert.equal(deployment.commit, git.head('app', 'main'));
 
-    const deployed = (await docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`])).stdout.trim();
+    const deployed = (
+      await docker(['ps', '-q', '--filter', `label=com.docker.compose.project=${project}`])
+    ).stdout.trim();
     assert.ok(deployed, 'a container of the deployed project runs on the host engine');
     assert.match((await docker(['exec', deployed, 'env'])).stdout, /^GREETING=hello from the image$/m);
     // The decrypted value never reaches Shiparr's own logs.
     assert.doesNotMatch((await docker(['logs', id])).output, /hello from the image/);
     // The checkout lives in the container's /data (HOME and data owned by uid 1000).
-    const ls = await docker(['exec', id, 'sh', '-c', 'test -f /data/deployments/image/app/deploy/compose.yaml && stat -c %u /data/shiparr.db']);
+    const ls = await docker([
+      'exec',
+      id,
+      'sh',
+      '-c',
+      'test -f /data/deployments/image/app/deploy/compose.yaml && stat -c %u /data/shiparr.db',
+    ]);
     assert.equal(ls.stdout.trim(), '1000', ls.output);
   });
 
@@ -247,10 +312,16 @@ repositories:
     assert.equal(r.code, 0, r.output);
     const cfg = JSON.parse(r.stdout) as {
       name: string;
-      services: Record<string, {
-        group_add?: string[]; restart?: string; environment?: Record<string, string>;
-        ports?: { published: string; target: number }[]; volumes?: { source: string; target: string; read_only?: boolean }[];
-      }>;
+      services: Record<
+        string,
+        {
+          group_add?: string[];
+          restart?: string;
+          environment?: Record<string, string>;
+          ports?: { published: string; target: number }[];
+          volumes?: { source: string; target: string; read_only?: boolean }[];
+        }
+      >;
     };
     const svc = cfg.services['shiparr'];
     assert.ok(svc, 'service shiparr');

@@ -19,7 +19,10 @@ import { listDeploymentsByStatus } from '../helpers/store-queries.ts';
 test('removing a repository during a deploy records the deployment interrupted and keeps history', async (t) => {
   const dirs = await tempDirs(t, 'removal');
   const file = path.join(dirs.configDir, 'gone.yaml');
-  await writeFile(file, 'project: gone\nrepositories:\n  r:\n    url: http://127.0.0.1:1/r.git\n    check_interval: 3600\n');
+  await writeFile(
+    file,
+    'project: gone\nrepositories:\n  r:\n    url: http://127.0.0.1:1/r.git\n    check_interval: 3600\n',
+  );
   const store = Store.open(path.join(dirs.dataDir, 'shiparr.db'));
   const commit = 'd'.repeat(40);
   let aborted = false;
@@ -33,7 +36,12 @@ test('removing a repository during a deploy records the deployment interrupted a
   }) as unknown as RunTask;
   const loadConfig = () => loadProjects(dirs.configDir, { env: {}, dataPath: dirs.dataDir });
   const supervisor = new Supervisor({
-    store, runTask, loadConfig, log: createLogger({ level: 'silent', format: 'json' }), maxConcurrentDeploys: 1, secrets: {},
+    store,
+    runTask,
+    loadConfig,
+    log: createLogger({ level: 'silent', format: 'json' }),
+    maxConcurrentDeploys: 1,
+    secrets: {},
     verify: async () => ({ ok: true, summary: 'ok' }),
     notify: async () => [],
   });

@@ -72,7 +72,13 @@ export interface RepoYaml {
 export function projectYaml(project: string, repos: Record<string, RepoYaml>, top: string[] = []): string {
   const lines = [`project: ${project}`, ...top, 'repositories:'];
   for (const [name, r] of Object.entries(repos)) {
-    lines.push(`  ${name}:`, `    url: ${r.url}`, `    branch: ${r.branch ?? 'main'}`, `    check_interval: ${r.checkInterval ?? 1}`, '    pull: never');
+    lines.push(
+      `  ${name}:`,
+      `    url: ${r.url}`,
+      `    branch: ${r.branch ?? 'main'}`,
+      `    check_interval: ${r.checkInterval ?? 1}`,
+      '    pull: never',
+    );
     if (r.composeProject) lines.push(`    compose_project: ${r.composeProject}`);
     for (const e of r.extra ?? []) lines.push(`    ${e}`);
   }
@@ -132,10 +138,11 @@ export async function startHookSink(t: TestContext | { after(fn: () => unknown):
   const sink: HookSink = {
     url: `generic+http://127.0.0.1:${port}/hook`,
     received,
-    close: () => new Promise<void>((r) => {
-      server.close(() => r());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
   };
   t.after(() => sink.close());
   return sink;

@@ -14,7 +14,13 @@ import { Store } from '../../src/store/index.ts';
 import { loadProjects } from '../../src/config/load.ts';
 import { Supervisor } from '../../src/supervisor/supervisor.ts';
 import {
-  containerIdFromCgroup, containerIdFromMountinfo, detectContainerId, detectSelf, finaliseSelfUpdates, selfMatcher, type SelfDocker,
+  containerIdFromCgroup,
+  containerIdFromMountinfo,
+  detectContainerId,
+  detectSelf,
+  finaliseSelfUpdates,
+  selfMatcher,
+  type SelfDocker,
 } from '../../src/compose/self-update.ts';
 import type { RunTask } from '../../src/workers/types.ts';
 import { until } from '../helpers/wait.ts';
@@ -62,12 +68,17 @@ test('container id from mountinfo (own /etc mounts only), then HOSTNAME as a 12-
   assert.equal(containerIdFromMountinfo(MOUNTINFO_HOST), null);
   assert.equal(detectContainerId({ cgroup: CGROUP_V2_PRIVATE_NS, mountinfo: MOUNTINFO_CONTAINER, hostname: 'x' }), ID);
   assert.equal(detectContainerId({ cgroup: CGROUP_V1, mountinfo: null, hostname: null }), ID);
-  assert.equal(detectContainerId({ cgroup: CGROUP_V2_PRIVATE_NS, mountinfo: MOUNTINFO_HOST, hostname: ID.slice(0, 12) }), ID.slice(0, 12));
+  assert.equal(
+    detectContainerId({ cgroup: CGROUP_V2_PRIVATE_NS, mountinfo: MOUNTINFO_HOST, hostname: ID.slice(0, 12) }),
+    ID.slice(0, 12),
+  );
   assert.equal(detectContainerId({ cgroup: CGROUP_HOST, mountinfo: MOUNTINFO_HOST, hostname: 'homeserver' }), null);
   assert.equal(detectContainerId({ hostname: 'ABCDEF012345' }), null, 'upper case is not a docker hostname');
 });
 
-const fakeDocker = (containers: Record<string, { labels?: Record<string, string>; running?: boolean; health?: string }>): SelfDocker => ({
+const fakeDocker = (
+  containers: Record<string, { labels?: Record<string, string>; running?: boolean; health?: string }>,
+): SelfDocker => ({
   getContainer: (id: string) => ({
     inspect: async () => {
       const full = Object.keys(containers).find((k) => k.startsWith(id));
@@ -76,7 +87,11 @@ const fakeDocker = (containers: Record<string, { labels?: Record<string, string>
       return {
         Id: full,
         Config: { Labels: c.labels ?? {} },
-        State: { Running: c.running ?? true, Status: c.running === false ? 'exited' : 'running', Health: c.health ? { Status: c.health } : null },
+        State: {
+          Running: c.running ?? true,
+          Status: c.running === false ? 'exited' : 'running',
+          Health: c.health ? { Status: c.health } : null,
+        },
       };
     },
   }),
@@ -84,10 +99,16 @@ const fakeDocker = (containers: Record<string, { labels?: Record<string, string>
 
 test('detectSelf reads the compose project label; unknown ids and no container mean "no self"', async () => {
   const docker = fakeDocker({ [ID]: { labels: { 'com.docker.compose.project': 'shiparr' } } });
-  assert.deepEqual(await detectSelf({ docker, log, containerId: ID.slice(0, 12) }), { containerId: ID, composeProject: 'shiparr' });
+  assert.deepEqual(await detectSelf({ docker, log, containerId: ID.slice(0, 12) }), {
+    containerId: ID,
+    composeProject: 'shiparr',
+  });
   assert.equal(await detectSelf({ docker, log, containerId: OTHER }), null);
   assert.equal(await detectSelf({ docker, log, containerId: null }), null);
-  assert.deepEqual(await detectSelf({ docker: fakeDocker({ [ID]: {} }), log, containerId: ID }), { containerId: ID, composeProject: null });
+  assert.deepEqual(await detectSelf({ docker: fakeDocker({ [ID]: {} }), log, containerId: ID }), {
+    containerId: ID,
+    composeProject: null,
+  });
   const isSelf = selfMatcher({ containerId: ID, composeProject: 'shiparr' });
   assert.equal(isSelf('shiparr'), true);
   assert.equal(isSelf('web'), false);
@@ -97,7 +118,15 @@ test('detectSelf reads the compose project label; unknown ids and no container m
 
 /** A real git checkout with one commit; returns its sha. */
 function gitCheckout(dir: string): string {
-  const env = { ...process.env, HOME: dir, GIT_CONFIG_NOSYSTEM: '1', GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' };
+  const env = {
+    ...process.env,
+    HOME: dir,
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_AUTHOR_NAME: 't',
+    GIT_AUTHOR_EMAIL: 't@t',
+    GIT_COMMITTER_NAME: 't',
+    GIT_COMMITTER_EMAIL: 't@t',
+  };
   execFileSync('git', ['init', '-q', '-b', 'main', dir], { env });
   execFileSync('git', ['-C', dir, 'commit', '-q', '--allow-empty', '-m', 'one'], { env });
   return execFileSync('git', ['-C', dir, 'rev-parse', 'HEAD'], { env, encoding: 'utf8' }).trim();
@@ -110,7 +139,23 @@ test('boot finalisation: success when our container runs and the checkout is at 
   const sha = gitCheckout(checkout);
   const file = path.join(dirs.dataDir, 'shiparr.db');
   let store = Store.open(file);
-  store.syncConfig([{ name: 'ops', file: '/cfg/ops.yaml', repositories: [{ key: 'ops/shiparr', name: 'shiparr', url: 'http://127.0.0.1/x.git', branch: 'main', path: '.', localPath: checkout, checkInterval: 60 }] }]);
+  store.syncConfig([
+    {
+      name: 'ops',
+      file: '/cfg/ops.yaml',
+      repositories: [
+        {
+          key: 'ops/shiparr',
+          name: 'shiparr',
+          url: 'http://127.0.0.1/x.git',
+          branch: 'main',
+          path: '.',
+          localPath: checkout,
+          checkInterval: 60,
+        },
+      ],
+    },
+  ]);
   const open = (commit: string) => {
     const d = store.createDeployment({ repoKey: 'ops/shiparr', trigger: 'poll', status: 'running', commit });
     store.updateDeployment(d.id, { stage: 'applying', selfUpdate: true });
@@ -123,7 +168,10 @@ test('boot finalisation: success when our container runs and the checkout is at 
   store.close();
   store = Store.open(file);
   t.after(() => store.close());
-  assert.deepEqual(store.openSelfUpdates().map((d) => d.id), [good]);
+  assert.deepEqual(
+    store.openSelfUpdates().map((d) => d.id),
+    [good],
+  );
 
   const self = { containerId: ID, composeProject: 'ops' };
   const r1 = await finaliseSelfUpdates({ store, self, docker: fakeDocker({ [ID]: { health: 'starting' } }), log });
@@ -137,7 +185,10 @@ test('boot finalisation: success when our container runs and the checkout is at 
   const [r2] = await finaliseSelfUpdates({ store, self, docker: fakeDocker({ [ID]: {} }), log });
   assert.equal(r2?.id, wrongCommit);
   assert.equal(r2?.status, 'failed');
-  assert.match(store.getDeployment(wrongCommit)?.error ?? '', /SELF_UPDATE_UNCONFIRMED.*checkout is at .*expected bbbbbbbbbbbb/);
+  assert.match(
+    store.getDeployment(wrongCommit)?.error ?? '',
+    /SELF_UPDATE_UNCONFIRMED.*checkout is at .*expected bbbbbbbbbbbb/,
+  );
 
   const unhealthy = open(sha);
   const [r3] = await finaliseSelfUpdates({ store, self, docker: fakeDocker({ [ID]: { health: 'unhealthy' } }), log });
@@ -154,7 +205,10 @@ test('boot finalisation: success when our container runs and the checkout is at 
 
 test('a deployment of our own compose project is flagged selfUpdate before compose runs; others are not', async (t) => {
   const dirs = await tempDirs(t, 'selfflag');
-  for (const [name, project] of [['me', 'shiparr-self'], ['app', 'app']]) {
+  for (const [name, project] of [
+    ['me', 'shiparr-self'],
+    ['app', 'app'],
+  ]) {
     await writeFile(
       path.join(dirs.configDir, `${name}.yaml`),
       `project: ${name}\nrepositories:\n  r:\n    url: http://127.0.0.1:1/${name}.git\n    compose_project: ${project}\n    check_interval: 3600\n    rollback: false\n`,
@@ -171,7 +225,9 @@ test('a deployment of our own compose project is flagged selfUpdate before compo
       case 'git-sync':
         return { ok: true, durationMs: 1, commit, cloned: false };
       case 'compose-up': {
-        const open = listDeploymentsByStatus(store, 'running').filter((d) => d.repoKey === (input.project === 'app' ? 'app/r' : 'me/r'));
+        const open = listDeploymentsByStatus(store, 'running').filter(
+          (d) => d.repoKey === (input.project === 'app' ? 'app/r' : 'me/r'),
+        );
         flaggedAtCompose[input.project ?? ''] = open.length === 1 && open[0]!.selfUpdate;
         return { ok: true, durationMs: 1, output: '' };
       }
@@ -196,7 +252,11 @@ test('a deployment of our own compose project is flagged selfUpdate before compo
     await supervisor.stop(1_000);
     store.close();
   });
-  await until(() => lastSuccessfulDeployment(store, 'me/r') && lastSuccessfulDeployment(store, 'app/r'), 'both boot deploys', 10_000);
+  await until(
+    () => lastSuccessfulDeployment(store, 'me/r') && lastSuccessfulDeployment(store, 'app/r'),
+    'both boot deploys',
+    10_000,
+  );
   assert.deepEqual(flaggedAtCompose, { 'shiparr-self': true, app: false });
   assert.equal(lastSuccessfulDeployment(store, 'me/r')?.selfUpdate, true);
   assert.equal(lastSuccessfulDeployment(store, 'app/r')?.selfUpdate, false);

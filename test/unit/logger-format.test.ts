@@ -25,7 +25,12 @@ function runLogger(env: Record<string, string>, tty: boolean): string {
   const cmd = tty ? 'script' : node[0]!;
   const quoted = node.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const args = tty ? ['-qec', quoted, '/dev/null'] : node.slice(1);
-  const r = spawnSync(cmd, args, { cwd: ROOT, env: { ...process.env, SHIPARR_LOG_LEVEL: 'info', ...env }, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(cmd, args, {
+    cwd: ROOT,
+    env: { ...process.env, SHIPARR_LOG_LEVEL: 'info', ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.equal(r.status, 0, `exit ${r.status}: ${r.stderr}`);
   return r.stdout;
 }
@@ -50,17 +55,26 @@ test('SHIPARR_LOG_FORMAT=pretty on a pipe: a human line, no JSON, secrets redact
   assert.ok(!out.includes('\u001b['), 'no colour codes when stdout is not a terminal');
 });
 
-test('a terminal gets human lines by default, and JSON when SHIPARR_LOG_FORMAT=json', { skip: !scriptAvailable && 'util-linux `script` is not installed' }, () => {
-  const pretty = runLogger({}, true);
-  assert.match(pretty, /INFO.*deployment succeeded/);
-  assert.ok(!pretty.includes('"msg"'), pretty);
-  const json = runLogger({ SHIPARR_LOG_FORMAT: 'json' }, true);
-  assert.match(json, /"msg":"deployment succeeded"/);
-});
+test(
+  'a terminal gets human lines by default, and JSON when SHIPARR_LOG_FORMAT=json',
+  { skip: !scriptAvailable && 'util-linux `script` is not installed' },
+  () => {
+    const pretty = runLogger({}, true);
+    assert.match(pretty, /INFO.*deployment succeeded/);
+    assert.ok(!pretty.includes('"msg"'), pretty);
+    const json = runLogger({ SHIPARR_LOG_FORMAT: 'json' }, true);
+    assert.match(json, /"msg":"deployment succeeded"/);
+  },
+);
 
 test('pretty output to a destination stream keeps redaction and masking', async () => {
   const lines: string[] = [];
-  const destination = new Writable({ write(chunk: Buffer, _enc, cb) { lines.push(chunk.toString()); cb(); } });
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString());
+      cb();
+    },
+  });
   const log = createLogger({ level: 'info', format: 'pretty', destination });
   log.warn({ password: 'hunter2' }, 'clone https://user:pa55@git.example.com/r failed');
   const out = await until(() => lines.join(''), 'the pretty line', 5_000, 5);

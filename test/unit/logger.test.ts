@@ -18,7 +18,10 @@ function capture() {
 
 test('a logged object containing a token prints [Redacted]', () => {
   const c = capture();
-  c.log.info({ token: 'ghp_supersecret', repo: { token: 'nested-secret', url: 'x' }, password: 'hunter2', sopsAgeKey: 'k' }, 'hello');
+  c.log.info(
+    { token: 'ghp_supersecret', repo: { token: 'nested-secret', url: 'x' }, password: 'hunter2', sopsAgeKey: 'k' },
+    'hello',
+  );
   const out = c.text();
   const row = JSON.parse(out) as Record<string, unknown>;
   assert.equal(row.token, '[Redacted]');
@@ -39,9 +42,13 @@ test('authorization headers are redacted', () => {
 test('URL credentials, age keys and bearer tokens are masked inside strings and messages', () => {
   const c = capture();
   const key = 'AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ';
-  c.log.warn({ url: 'https://user:pa55word@git.example.com/r.git', note: `key ${key}` }, 'clone https://x-access-token:tok123456@github.com/a/b failed with Bearer abcdefghijklmnop');
+  c.log.warn(
+    { url: 'https://user:pa55word@git.example.com/r.git', note: `key ${key}` },
+    'clone https://x-access-token:tok123456@github.com/a/b failed with Bearer abcdefghijklmnop',
+  );
   const out = c.text();
-  for (const s of ['pa55word', 'tok123456', key, 'abcdefghijklmnop']) assert.ok(!out.includes(s), `${s} leaked: ${out}`);
+  for (const s of ['pa55word', 'tok123456', key, 'abcdefghijklmnop'])
+    assert.ok(!out.includes(s), `${s} leaked: ${out}`);
   assert.match(out, /https:\/\/\*\*\*@git\.example\.com/);
 });
 

@@ -20,7 +20,10 @@ const LEAKS: { what: string; re: RegExp }[] = [
   { what: 'a home directory of the build machine', re: new RegExp(`(?<![\\w./-])${S}home${S}[a-z_][a-z0-9_-]*${S}`) },
   { what: 'a path outside the repository', re: new RegExp(`\\.\\.${S}shared\\b`) },
   { what: 'a document that is not shipped', re: new RegExp(`\\b(?:${['STYLE', 'DESIGN'].join('|')})\\.md\\b`) },
-  { what: 'a document that is not shipped', re: new RegExp(`\\b(?:specs${S})?(?:${['SOPS', 'SHOUTRRR', 'DASHY'].join('|')})\\.md\\b`) },
+  {
+    what: 'a document that is not shipped',
+    re: new RegExp(`\\b(?:specs${S})?(?:${['SOPS', 'SHOUTRRR', 'DASHY'].join('|')})\\.md\\b`),
+  },
 ];
 
 /** A mention of a repository document: `docs/<name>.md`, not as the tail of a longer path. */
@@ -92,7 +95,12 @@ test('the leak patterns catch what they are meant to catch', () => {
     `(specs${S}${'DASHY'}.md)`,
   ];
   for (const l of leaks) assert.equal(findLeaks('x', l).length, 1, l);
-  const fine = [`https:${S}${S}example.com${S}work${S}x`, `${S}data${S}deployments${S}home${S}media`, `docs${S}sops.md`, `${S}home${S}node;`];
+  const fine = [
+    `https:${S}${S}example.com${S}work${S}x`,
+    `${S}data${S}deployments${S}home${S}media`,
+    `docs${S}sops.md`,
+    `${S}home${S}node;`,
+  ];
   for (const l of fine) assert.deepEqual(findLeaks('x', l), [], l);
 });
 
@@ -125,7 +133,12 @@ test('every docs/*.md that a file mentions exists', { skip }, () => {
 });
 
 test('the SOPS fixtures the tests read are vendored, with their provenance', () => {
-  for (const f of ['EXPECTED.json', 'PROVENANCE.md', 'gibbz00-rops/key.txt', 'fluxcd-kustomize-controller/files/file.txt']) {
+  for (const f of [
+    'EXPECTED.json',
+    'PROVENANCE.md',
+    'gibbz00-rops/key.txt',
+    'fluxcd-kustomize-controller/files/file.txt',
+  ]) {
     assert.ok(existsSync(join(ROOT, 'test/fixtures/sops', f)), f);
   }
 });

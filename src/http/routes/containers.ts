@@ -18,7 +18,10 @@ export function containerRoutes(deps: Pick<HttpDeps, 'containers'>, auth: Middle
   router.get('/containers/:id/logs', async (ctx) => {
     const id = ctx.params['id'];
     if (id === undefined || !CONTAINER_ID.test(id) || id === '.' || id === '..') {
-      throw new BadRequestError('container id must be 1-128 characters of letters, digits, "_", "." or "-"', 'INVALID_ID');
+      throw new BadRequestError(
+        'container id must be 1-128 characters of letters, digits, "_", "." or "-"',
+        'INVALID_ID',
+      );
     }
     const tail = queryInt(ctx, 'tail', 1, 5000, 100);
     const since = queryInt(ctx, 'since', 0, 253402300799);

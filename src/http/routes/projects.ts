@@ -24,7 +24,10 @@ export function projectRoutes(deps: Pick<HttpDeps, 'supervisor'>, auth: Middlewa
   });
   router.get('/api/projects/:name/repositories', (ctx) => {
     const project = findProject(deps, parseName(ctx.params['name']));
-    ctx.body = deps.supervisor.list().filter((r) => r.project === project.name).map(publicRepo);
+    ctx.body = deps.supervisor
+      .list()
+      .filter((r) => r.project === project.name)
+      .map(publicRepo);
   });
   return router;
 }

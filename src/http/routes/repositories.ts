@@ -38,10 +38,17 @@ async function readCommitBody(ctx: Context): Promise<string | undefined> {
   if (typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body must be a JSON object');
   const fields = body as Record<string, unknown>;
   const unknown = Object.keys(fields).filter((k) => k !== 'commit');
-  if (unknown.length > 0) throw new ValidationError(`unknown field(s): ${unknown.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40))).join(', ')}`);
+  if (unknown.length > 0)
+    throw new ValidationError(
+      `unknown field(s): ${unknown
+        .slice(0, 5)
+        .map((k) => JSON.stringify(k.slice(0, 40)))
+        .join(', ')}`,
+    );
   const commit = fields['commit'];
   if (commit === undefined || commit === null) return undefined;
-  if (typeof commit !== 'string' || !COMMIT.test(commit)) throw new ValidationError('commit must be a 7 to 40 character hex sha');
+  if (typeof commit !== 'string' || !COMMIT.test(commit))
+    throw new ValidationError('commit must be a 7 to 40 character hex sha');
   return commit.toLowerCase();
 }
 
@@ -70,7 +77,10 @@ export function repositoryRoutes(deps: Deps, auth: Middleware): Router {
     const wait = queryBool(ctx, 'wait');
     const timeout = queryInt(ctx, 'timeout', 1, WAIT_MAX_SECONDS, WAIT_DEFAULT_SECONDS);
     const commit = await readCommitBody(ctx);
-    const { deploymentId } = deps.supervisor.deploy(repo.key, commit === undefined ? { trigger: 'api' } : { trigger: 'api', commit });
+    const { deploymentId } = deps.supervisor.deploy(
+      repo.key,
+      commit === undefined ? { trigger: 'api' } : { trigger: 'api', commit },
+    );
     if (!wait) {
       ctx.status = 202;
       ctx.body = { deploymentId, status: 'pending' };

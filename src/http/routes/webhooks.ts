@@ -9,7 +9,15 @@ import { NotFoundError } from '../../errors.ts';
 import { BODY_LIMIT, parseJson, readRawBody } from '../body.ts';
 import { BadRequestError, UnauthorizedError } from '../errors.ts';
 import type { HttpDeps } from '../ports.ts';
-import { classifyEvent, decodeBody, extractPush, isProvider, normaliseRepoUrl, signedBytes, verifySignature } from '../webhooks.ts';
+import {
+  classifyEvent,
+  decodeBody,
+  extractPush,
+  isProvider,
+  normaliseRepoUrl,
+  signedBytes,
+  verifySignature,
+} from '../webhooks.ts';
 
 export function webhookRoutes(deps: Pick<HttpDeps, 'supervisor' | 'webhookSecret' | 'log'>): Router {
   const router = new Router();
@@ -37,7 +45,9 @@ export function webhookRoutes(deps: Pick<HttpDeps, 'supervisor' | 'webhookSecret
     const candidates =
       push.branch === null
         ? []
-        : deps.supervisor.webhookTargets().filter((t) => t.branch === push.branch && urls.has(normaliseRepoUrl(t.url) ?? ''));
+        : deps.supervisor
+            .webhookTargets()
+            .filter((t) => t.branch === push.branch && urls.has(normaliseRepoUrl(t.url) ?? ''));
 
     const signed = signedBytes(provider, body);
     const matched: string[] = [];
@@ -51,7 +61,10 @@ export function webhookRoutes(deps: Pick<HttpDeps, 'supervisor' | 'webhookSecret
       matched.push(target.key);
     }
     if (candidates.length > 0 && matched.length === 0) {
-      log.warn({ provider, repositories: candidates.map((c) => c.key), ip: ctx.ip }, 'webhook refused: missing or invalid signature');
+      log.warn(
+        { provider, repositories: candidates.map((c) => c.key), ip: ctx.ip },
+        'webhook refused: missing or invalid signature',
+      );
       throw new UnauthorizedError('missing or invalid webhook signature');
     }
     const triggered = matched.filter((key) => deps.supervisor.check(key, 'webhook'));

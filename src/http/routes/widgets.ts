@@ -119,7 +119,8 @@ export async function widgetCors(ctx: Context, next: Next): Promise<void> {
 
 function projectParam(ctx: Context): string {
   const raw = queryValue(ctx, 'project');
-  if (raw === undefined || raw === '') throw new BadRequestError('query parameter "project" is required', 'INVALID_QUERY');
+  if (raw === undefined || raw === '')
+    throw new BadRequestError('query parameter "project" is required', 'INVALID_QUERY');
   return parseName(raw);
 }
 
@@ -146,8 +147,13 @@ export function widgetRoutes(deps: Pick<HttpDeps, 'supervisor' | 'history'>, aut
   });
   router.get('/health/project/:name', (ctx) => {
     const project = findProject(deps, parseName(ctx.params['name']));
-    const repos = deps.supervisor.list().filter((r) => r.project === project.name).map((r) => summarise(deps, r));
-    const down = repos.filter((r) => r.status !== 'running').map((r) => ({ repository: r.repo.name, status: r.status }));
+    const repos = deps.supervisor
+      .list()
+      .filter((r) => r.project === project.name)
+      .map((r) => summarise(deps, r));
+    const down = repos
+      .filter((r) => r.status !== 'running')
+      .map((r) => ({ repository: r.repo.name, status: r.status }));
     ctx.set('Cache-Control', 'no-store');
     // Deliberately not an error body: Dashy ignores it, humans get the reason.
     ctx.status = project.active && down.length === 0 ? 200 : 503;

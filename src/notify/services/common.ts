@@ -7,7 +7,10 @@ export function pickTitle(urlTitle: string | undefined, messageTitle: string): s
 
 /** Go's html.EscapeString: the five characters that matter in HTML text and attributes. */
 export function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' })[c] as string);
+  return s.replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&#34;', "'": '&#39;' })[c] as string,
+  );
 }
 
 /** HTTP header values must be Latin-1; non-ASCII text goes as an RFC 2047 encoded word (ntfy, generic). */
@@ -37,4 +40,3 @@ export function maskUserinfo(u: URL, which: { user?: boolean; pass?: boolean }):
 }
 
 export const MASKED = '***';
-

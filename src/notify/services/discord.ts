@@ -17,8 +17,16 @@ export interface DiscordConfig {
 }
 
 const OPTIONS = aliases({
-  title: [], username: [], avatar: ['avatarurl'], color: [], colorError: [], colorWarn: [], colorInfo: [], colorDebug: [],
-  splitLines: [], json: [],
+  title: [],
+  username: [],
+  avatar: ['avatarurl'],
+  color: [],
+  colorError: [],
+  colorWarn: [],
+  colorInfo: [],
+  colorDebug: [],
+  splitLines: [],
+  json: [],
 });
 /** Discord limits (Shoutrrr's util limits for discord): per embed, per request. */
 const EMBED_MAX = 2000;
@@ -61,7 +69,10 @@ interface Embed {
 /** Splits the text into embeds and the embeds into requests, within Discord's limits. */
 export function discordBatches(text: string, title: string, splitLines: boolean): Embed[][] {
   const pieces = splitLines
-    ? text.split('\n').filter((l) => l.trim() !== '').map((l) => cut(l, EMBED_MAX))
+    ? text
+        .split('\n')
+        .filter((l) => l.trim() !== '')
+        .map((l) => cut(l, EMBED_MAX))
     : partition(text, EMBED_MAX);
   const batches: string[][] = [];
   let current: string[] = [];
@@ -78,7 +89,9 @@ export function discordBatches(text: string, title: string, splitLines: boolean)
   }
   if (current.length > 0) batches.push(current);
   return batches.map((b, i) =>
-    b.map((description, j) => (i === 0 && j === 0 && title ? { title, description, color: 0 } : { description, color: 0 })),
+    b.map((description, j) =>
+      i === 0 && j === 0 && title ? { title, description, color: 0 } : { description, color: 0 },
+    ),
   );
 }
 

@@ -30,7 +30,8 @@ const RESERVED = ['contenttype', 'disabletls', 'template', 'title', 'titlekey', 
 const SECRET_KEY = /token|key|secret|sig|signature|pass|auth|code|hash|session|credential/i;
 
 export function parseGeneric(u: URL, custom: boolean): GenericConfig {
-  if (!u.host) throw new NotificationUrlError('generic: missing host (generic://HOST/PATH or generic+https://HOST/PATH)');
+  if (!u.host)
+    throw new NotificationUrlError('generic: missing host (generic://HOST/PATH or generic+https://HOST/PATH)');
   const props = new Map<string, string>();
   const headers: Record<string, string> = {};
   const extras: Record<string, string> = {};
@@ -40,11 +41,13 @@ export function parseGeneric(u: URL, custom: boolean): GenericConfig {
     else if (key.startsWith('$') && key.length > 1) extras[key.slice(1)] = value;
     else if (!custom && RESERVED.includes(key.toLowerCase())) {
       if (!props.has(key.toLowerCase())) props.set(key.toLowerCase(), value);
-    } else if (!custom && key.startsWith('__') && RESERVED.includes(key.slice(2).toLowerCase())) forwarded.append(key.slice(2), value);
+    } else if (!custom && key.startsWith('__') && RESERVED.includes(key.slice(2).toLowerCase()))
+      forwarded.append(key.slice(2), value);
     else forwarded.append(key, value);
   }
   const scheme = custom ? u.protocol.slice('generic+'.length, -1) : undefined;
-  if (custom && scheme !== 'https' && scheme !== 'http') throw new NotificationUrlError('generic: use generic+https:// or generic+http://');
+  if (custom && scheme !== 'https' && scheme !== 'http')
+    throw new NotificationUrlError('generic: use generic+https:// or generic+http://');
   let disableTls = scheme === 'http';
   const dt = props.get('disabletls');
   if (dt !== undefined && dt !== '') {
@@ -79,7 +82,10 @@ export function parseGeneric(u: URL, custom: boolean): GenericConfig {
       pass,
       ...Object.values(headers),
       ...[...forwarded].filter(([k]) => SECRET_KEY.test(k)).map(([, v]) => v),
-      ...u.pathname.split('/').filter(looksLikeSecret).map((s) => decodePart('generic', s, 'path')),
+      ...u.pathname
+        .split('/')
+        .filter(looksLikeSecret)
+        .map((s) => decodePart('generic', s, 'path')),
     ].filter((s) => s.length >= 4),
   };
 }
@@ -91,7 +97,10 @@ export function parseGeneric(u: URL, custom: boolean): GenericConfig {
 export function maskGeneric(u: URL): void {
   if (u.password) u.password = MASKED;
   else if (u.username) u.username = MASKED;
-  u.pathname = u.pathname.split('/').map((s) => (looksLikeSecret(s) ? MASKED : s)).join('/');
+  u.pathname = u.pathname
+    .split('/')
+    .map((s) => (looksLikeSecret(s) ? MASKED : s))
+    .join('/');
   const next = new URLSearchParams();
   let changed = false;
   for (const [k, v] of u.searchParams) {

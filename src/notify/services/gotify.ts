@@ -24,10 +24,14 @@ const TOKEN = /^A[A-Za-z0-9._-]{14}$/;
 
 export function parseGotify(u: URL): GotifyConfig {
   if (!u.host) throw new NotificationUrlError('gotify: missing host (gotify://HOST/APPTOKEN)');
-  const segments = u.pathname.split('/').filter(Boolean).map((s) => decodePart('gotify', s, 'path'));
+  const segments = u.pathname
+    .split('/')
+    .filter(Boolean)
+    .map((s) => decodePart('gotify', s, 'path'));
   const token = segments.pop();
   if (!token) throw new NotificationUrlError('gotify: missing application token (gotify://HOST/APPTOKEN)');
-  if (!TOKEN.test(token)) throw new NotificationUrlError('gotify: the application token must be 15 characters starting with "A"');
+  if (!TOKEN.test(token))
+    throw new NotificationUrlError('gotify: the application token must be 15 characters starting with "A"');
   const o = new UrlOptions('gotify', u.searchParams, OPTIONS);
   return {
     service: 'gotify',
@@ -55,6 +59,10 @@ export async function sendGotify(cfg: GotifyConfig, msg: NotificationMessage, ct
   const url = cfg.useHeader ? base : `${base}?token=${encodeURIComponent(cfg.token)}`;
   const headers: Record<string, string> = { 'Content-Type': 'application/json' };
   if (cfg.useHeader) headers['X-Gotify-Key'] = cfg.token;
-  const body = JSON.stringify({ message: msg.body, title: pickTitle(cfg.title, msg.title) || 'Shiparr notification', priority: cfg.priority });
+  const body = JSON.stringify({
+    message: msg.body,
+    title: pickTitle(cfg.title, msg.title) || 'Shiparr notification',
+    priority: cfg.priority,
+  });
   await ctx.fetch({ method: 'POST', url, headers, body }, expect2xx);
 }

@@ -4,7 +4,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import { NotificationUrlError, UrlOptions, decodePart } from '../options.ts';
-import { DeliveryError, expect2xx, httpProblem, jsonBody, type HttpResponse, type NotificationMessage, type SendContext } from '../transport.ts';
+import {
+  DeliveryError,
+  expect2xx,
+  httpProblem,
+  jsonBody,
+  type HttpResponse,
+  type NotificationMessage,
+  type SendContext,
+} from '../transport.ts';
 import { aliases, maskUserinfo, pickTitle } from './common.ts';
 
 export interface MatrixConfig {
@@ -24,7 +32,8 @@ const OPTIONS = aliases({ rooms: ['room'], disabletls: [], title: [] });
 export function parseMatrix(u: URL): MatrixConfig {
   if (!u.host) throw new NotificationUrlError('matrix: missing homeserver host (matrix://:TOKEN@HOST/)');
   const password = decodePart('matrix', u.password, 'password');
-  if (!password) throw new NotificationUrlError('matrix: missing access token or password (matrix://[USER]:TOKEN@HOST/)');
+  if (!password)
+    throw new NotificationUrlError('matrix: missing access token or password (matrix://[USER]:TOKEN@HOST/)');
   const o = new UrlOptions('matrix', u.searchParams, OPTIONS);
   return {
     service: 'matrix',
@@ -53,7 +62,11 @@ export async function sendMatrix(cfg: MatrixConfig, msg: NotificationMessage, ct
         method: 'POST',
         url: `${api}/login`,
         headers: json,
-        body: JSON.stringify({ type: 'm.login.password', identifier: { type: 'm.id.user', user: cfg.user }, password: cfg.password }),
+        body: JSON.stringify({
+          type: 'm.login.password',
+          identifier: { type: 'm.id.user', user: cfg.user },
+          password: cfg.password,
+        }),
       },
       checkMatrix,
     );
@@ -69,16 +82,24 @@ export async function sendMatrix(cfg: MatrixConfig, msg: NotificationMessage, ct
     roomIds = [];
     for (const room of cfg.rooms) {
       // Joining is idempotent and resolves aliases to room ids.
-      const res = await ctx.fetch({ method: 'POST', url: `${api}/join/${encodeURIComponent(room)}`, headers: auth, body: '{}' }, checkMatrix);
+      const res = await ctx.fetch(
+        { method: 'POST', url: `${api}/join/${encodeURIComponent(room)}`, headers: auth, body: '{}' },
+        checkMatrix,
+      );
       const roomId = (jsonBody(res) as { room_id?: unknown } | undefined)?.room_id;
-      if (typeof roomId !== 'string') throw new DeliveryError('matrix: join response has no room_id', { retryable: false });
+      if (typeof roomId !== 'string')
+        throw new DeliveryError('matrix: join response has no room_id', { retryable: false });
       roomIds.push(roomId);
     }
   } else {
-    const res = await ctx.fetch({ method: 'GET', url: `${api}/joined_rooms`, headers: { Authorization: `Bearer ${token}` } }, checkMatrix);
+    const res = await ctx.fetch(
+      { method: 'GET', url: `${api}/joined_rooms`, headers: { Authorization: `Bearer ${token}` } },
+      checkMatrix,
+    );
     const joined = (jsonBody(res) as { joined_rooms?: unknown } | undefined)?.joined_rooms;
     roomIds = Array.isArray(joined) ? joined.filter((r): r is string => typeof r === 'string') : [];
-    if (roomIds.length === 0) throw new DeliveryError('matrix: the account has joined no rooms and no rooms= were given', { retryable: false });
+    if (roomIds.length === 0)
+      throw new DeliveryError('matrix: the account has joined no rooms and no rooms= were given', { retryable: false });
   }
   const title = pickTitle(cfg.title, msg.title);
   const body = JSON.stringify({ msgtype: 'm.text', body: title ? `${title}\n\n${msg.body}` : msg.body });
@@ -86,7 +107,12 @@ export async function sendMatrix(cfg: MatrixConfig, msg: NotificationMessage, ct
     // A stable transaction id per room makes the retry idempotent on the server.
     const txn = randomUUID();
     await ctx.fetch(
-      { method: 'PUT', url: `${api}/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txn}`, headers: auth, body },
+      {
+        method: 'PUT',
+        url: `${api}/rooms/${encodeURIComponent(roomId)}/send/m.room.message/${txn}`,
+        headers: auth,
+        body,
+      },
       checkMatrix,
     );
   }
@@ -95,6 +121,7 @@ export async function sendMatrix(cfg: MatrixConfig, msg: NotificationMessage, ct
 function checkMatrix(res: HttpResponse): string | null {
   if (expect2xx(res) === null) return null;
   const body = jsonBody(res) as { errcode?: unknown; error?: unknown } | undefined;
-  if (typeof body?.errcode === 'string') return httpProblem(res, `matrix: ${body.errcode}: ${String(body.error ?? '')}`);
+  if (typeof body?.errcode === 'string')
+    return httpProblem(res, `matrix: ${body.errcode}: ${String(body.error ?? '')}`);
   return httpProblem(res);
 }

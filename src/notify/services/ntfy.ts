@@ -28,12 +28,32 @@ export interface NtfyConfig {
 }
 
 const OPTIONS = aliases({
-  title: [], priority: [], tags: [], actions: [], click: [], attach: [], filename: [], delay: ['at', 'in'], email: [], icon: [],
-  cache: [], firebase: [], scheme: [],
+  title: [],
+  priority: [],
+  tags: [],
+  actions: [],
+  click: [],
+  attach: [],
+  filename: [],
+  delay: ['at', 'in'],
+  email: [],
+  icon: [],
+  cache: [],
+  firebase: [],
+  scheme: [],
 });
 const PRIORITIES: Record<string, NtfyPriority> = {
-  min: 'Min', '1': 'Min', low: 'Low', '2': 'Low', default: 'Default', '3': 'Default', high: 'High', '4': 'High',
-  max: 'Max', '5': 'Max', urgent: 'Max',
+  min: 'Min',
+  '1': 'Min',
+  low: 'Low',
+  '2': 'Low',
+  default: 'Default',
+  '3': 'Default',
+  high: 'High',
+  '4': 'High',
+  max: 'Max',
+  '5': 'Max',
+  urgent: 'Max',
 };
 
 export function parseNtfy(u: URL): NtfyConfig {
@@ -43,7 +63,8 @@ export function parseNtfy(u: URL): NtfyConfig {
   const o = new UrlOptions('ntfy', u.searchParams, OPTIONS);
   const rawPriority = o.str('priority', 'default').toLowerCase();
   const priority = PRIORITIES[rawPriority];
-  if (!priority) throw new NotificationUrlError('ntfy: option "priority" must be min, low, default, high, max/urgent or 1-5');
+  if (!priority)
+    throw new NotificationUrlError('ntfy: option "priority" must be min, low, default, high, max/urgent or 1-5');
   const password = decodePart('ntfy', u.password, 'password');
   return {
     service: 'ntfy',
@@ -96,5 +117,8 @@ function ntfyHeaders(cfg: NtfyConfig, msg: NotificationMessage): Record<string, 
 export async function sendNtfy(cfg: NtfyConfig, msg: NotificationMessage, ctx: SendContext): Promise<void> {
   const url = `${cfg.scheme}://${cfg.host}/${cfg.topic.split('/').map(encodeURIComponent).join('/')}`;
   // A Buffer body keeps fetch from adding a text/plain Content-Type (Shoutrrr sends none).
-  await ctx.fetch({ method: 'POST', url, headers: ntfyHeaders(cfg, msg), body: Buffer.from(msg.body, 'utf8') }, expect2xx);
+  await ctx.fetch(
+    { method: 'POST', url, headers: ntfyHeaders(cfg, msg), body: Buffer.from(msg.body, 'utf8') },
+    expect2xx,
+  );
 }

@@ -38,7 +38,12 @@ export function maskPushover(u: URL): void {
 }
 
 function pushoverForm(cfg: PushoverConfig, msg: NotificationMessage): URLSearchParams {
-  const form = new URLSearchParams({ token: cfg.token, user: cfg.user, message: msg.body, device: cfg.devices.join(',') });
+  const form = new URLSearchParams({
+    token: cfg.token,
+    user: cfg.user,
+    message: msg.body,
+    device: cfg.devices.join(','),
+  });
   const title = pickTitle(cfg.title, msg.title);
   if (title) form.set('title', title);
   // 2 (emergency) needs retry/expire, which Shoutrrr never sends; it is left out like there.

@@ -21,7 +21,13 @@ export interface SlackConfig {
   secrets: string[];
 }
 
-const OPTIONS = aliases({ botname: ['username'], icon: ['icon_emoji', 'icon_url'], color: [], title: [], thread_ts: [] });
+const OPTIONS = aliases({
+  botname: ['username'],
+  icon: ['icon_emoji', 'icon_url'],
+  color: [],
+  title: [],
+  thread_ts: [],
+});
 const TOKEN = /^(?:(xox.|hook)[-:]|:?)([A-Z0-9]{9,})([-/,])([A-Z0-9]{9,})([-/,])([A-Za-z0-9]{24,})$/;
 /** Shoutrrr caps attachments; later lines are appended to the last one. */
 const MAX_ATTACHMENTS = 100;
@@ -40,17 +46,22 @@ export function parseSlack(u: URL): SlackConfig {
   } else {
     const user = decodePart('slack', u.username, 'token');
     const pass = decodePart('slack', u.password, 'token');
-    if (!user && !pass) throw new NotificationUrlError('slack: missing token (slack://hook:T…-B…-X…@webhook or slack://xoxb:TOKEN@CHANNEL)');
+    if (!user && !pass)
+      throw new NotificationUrlError(
+        'slack: missing token (slack://hook:T…-B…-X…@webhook or slack://xoxb:TOKEN@CHANNEL)',
+      );
     raw = `${user}:${pass}`;
     channel = host;
   }
   const m = TOKEN.exec(raw);
-  if (!m || m[3] !== m[5]) throw new NotificationUrlError('slack: the token is not a webhook token (T…-B…-X…) or a bot token (xoxb-…/xoxp-…)');
+  if (!m || m[3] !== m[5])
+    throw new NotificationUrlError('slack: the token is not a webhook token (T…-B…-X…) or a bot token (xoxb-…/xoxp-…)');
   const prefix = m[1] ?? 'hook';
   if (prefix !== 'hook' && prefix !== 'xoxb' && prefix !== 'xoxp') {
     throw new NotificationUrlError('slack: only webhook (hook), xoxb and xoxp tokens are supported');
   }
-  if (prefix !== 'hook' && !channel) throw new NotificationUrlError('slack: missing channel (slack://xoxb:TOKEN@CHANNEL)');
+  if (prefix !== 'hook' && !channel)
+    throw new NotificationUrlError('slack: missing channel (slack://xoxb:TOKEN@CHANNEL)');
   const o = new UrlOptions('slack', u.searchParams, OPTIONS);
   const parts: [string, string, string] = [m[2] as string, m[4] as string, m[6] as string];
   return {

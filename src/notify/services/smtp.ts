@@ -31,8 +31,15 @@ export interface SmtpConfig {
 }
 
 const OPTIONS = aliases({
-  from: ['fromaddress'], to: ['toaddresses'], fromname: [], subject: ['title'], auth: [], encryption: [],
-  starttls: ['usestarttls'], usehtml: [], clienthost: [],
+  from: ['fromaddress'],
+  to: ['toaddresses'],
+  fromname: [],
+  subject: ['title'],
+  auth: [],
+  encryption: [],
+  starttls: ['usestarttls'],
+  usehtml: [],
+  clienthost: [],
 });
 const ADDRESS = /^[^\s@]+@[^\s@]+$/;
 
@@ -44,7 +51,8 @@ export function parseSmtp(u: URL): SmtpConfig {
   const to = o.list('to').map((a) => a.replaceAll(' ', '+'));
   if (!from) throw new NotificationUrlError('smtp: missing sender (?from=ADDRESS)');
   if (to.length === 0) throw new NotificationUrlError('smtp: missing recipients (?to=ADDRESS[,ADDRESS])');
-  if (!ADDRESS.test(from) || !to.every((a) => ADDRESS.test(a))) throw new NotificationUrlError('smtp: from/to must be e-mail addresses');
+  if (!ADDRESS.test(from) || !to.every((a) => ADDRESS.test(a)))
+    throw new NotificationUrlError('smtp: from/to must be e-mail addresses');
   const user = decodePart('smtp', u.username, 'user');
   const password = decodePart('smtp', u.password, 'password');
   const port = u.port ? Number(u.port) : 25;
@@ -126,7 +134,12 @@ async function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
     else signal.addEventListener('abort', onAbort, { once: true });
   });
   try {
-    return await Promise.race([p.catch((err: unknown) => { throw toSmtpError(err); }), aborted]);
+    return await Promise.race([
+      p.catch((err: unknown) => {
+        throw toSmtpError(err);
+      }),
+      aborted,
+    ]);
   } finally {
     if (onAbort) signal.removeEventListener('abort', onAbort);
     p.catch(() => undefined);

@@ -20,11 +20,14 @@ const POWER_PLATFORM = /^[a-z0-9.-]+\.environment\.api\.powerplatform\.com$/i;
 
 export function parseTeams(u: URL): TeamsConfig {
   if (u.host || u.username) {
-    throw new NotificationUrlError('teams: Office 365 connector URLs are retired; use teams://?host=<percent-encoded Workflows webhook URL>');
+    throw new NotificationUrlError(
+      'teams: Office 365 connector URLs are retired; use teams://?host=<percent-encoded Workflows webhook URL>',
+    );
   }
   const o = new UrlOptions('teams', u.searchParams, OPTIONS);
   const host = o.str('host');
-  if (!host) throw new NotificationUrlError('teams: missing webhook (teams://?host=<percent-encoded Workflows webhook URL>)');
+  if (!host)
+    throw new NotificationUrlError('teams: missing webhook (teams://?host=<percent-encoded Workflows webhook URL>)');
   let target: URL;
   try {
     target = new URL(host);
@@ -33,7 +36,9 @@ export function parseTeams(u: URL): TeamsConfig {
   }
   const hostOk = LOGIC_APPS.test(target.hostname) || POWER_PLATFORM.test(target.hostname);
   if (target.protocol !== 'https:' || !hostOk || !target.pathname.includes('/workflows/')) {
-    throw new NotificationUrlError('teams: host must be a Power Automate Workflows URL (https://….logic.azure.com/…/workflows/…)');
+    throw new NotificationUrlError(
+      'teams: host must be a Power Automate Workflows URL (https://….logic.azure.com/…/workflows/…)',
+    );
   }
   return {
     service: 'teams',
@@ -82,7 +87,12 @@ function teamsPayload(cfg: TeamsConfig, msg: NotificationMessage): Record<string
       {
         contentType: 'application/vnd.microsoft.card.adaptive',
         contentUrl: null,
-        content: { $schema: 'http://adaptivecards.io/schemas/adaptive-card.json', type: 'AdaptiveCard', version: '1.2', body },
+        content: {
+          $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+          type: 'AdaptiveCard',
+          version: '1.2',
+          body,
+        },
       },
     ],
   };
@@ -90,7 +100,12 @@ function teamsPayload(cfg: TeamsConfig, msg: NotificationMessage): Record<string
 
 export async function sendTeams(cfg: TeamsConfig, msg: NotificationMessage, ctx: SendContext): Promise<void> {
   await ctx.fetch(
-    { method: 'POST', url: cfg.webhookUrl, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(teamsPayload(cfg, msg)) },
+    {
+      method: 'POST',
+      url: cfg.webhookUrl,
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(teamsPayload(cfg, msg)),
+    },
     (res: HttpResponse) => (res.status === 200 || res.status === 202 ? null : httpProblem(res)),
   );
 }

@@ -1,6 +1,13 @@
 /** @module Telegram bots (Shoutrrr `telegram://BOT_TOKEN@telegram?chats=…`): one sendMessage call per chat. */
 import { NotificationUrlError, UrlOptions, decodePart } from '../options.ts';
-import { DeliveryError, httpProblem, jsonBody, type HttpResponse, type NotificationMessage, type SendContext } from '../transport.ts';
+import {
+  DeliveryError,
+  httpProblem,
+  jsonBody,
+  type HttpResponse,
+  type NotificationMessage,
+  type SendContext,
+} from '../transport.ts';
 import { aliases, escapeHtml, maskUserinfo } from './common.ts';
 
 type TelegramParseMode = 'None' | 'Markdown' | 'HTML' | 'MarkdownV2';
@@ -29,9 +36,11 @@ const MAX_BYTES = 4096;
 export function parseTelegram(u: URL): TelegramConfig {
   const user = decodePart('telegram', u.username, 'token');
   const pass = decodePart('telegram', u.password, 'token');
-  if (!user && !pass) throw new NotificationUrlError('telegram: missing bot token (telegram://BOT_TOKEN@telegram?chats=…)');
+  if (!user && !pass)
+    throw new NotificationUrlError('telegram: missing bot token (telegram://BOT_TOKEN@telegram?chats=…)');
   const token = `${user}:${pass}`;
-  if (!TOKEN.test(token)) throw new NotificationUrlError('telegram: the bot token must look like 123456789:ABC-def_ghi');
+  if (!TOKEN.test(token))
+    throw new NotificationUrlError('telegram: the bot token must look like 123456789:ABC-def_ghi');
   const o = new UrlOptions('telegram', u.searchParams, OPTIONS);
   const chats = o.list('chats').map(parseChat);
   if (chats.length === 0) throw new NotificationUrlError('telegram: missing chats (?chats=CHAT_ID[,@channel])');
@@ -86,7 +95,10 @@ export async function sendTelegram(cfg: TelegramConfig, msg: NotificationMessage
     if (Buffer.byteLength(String(payload.text), 'utf8') > MAX_BYTES) {
       throw new DeliveryError(`telegram: message is longer than ${MAX_BYTES} bytes`, { retryable: false });
     }
-    await ctx.fetch({ method: 'POST', url, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) }, checkTelegram);
+    await ctx.fetch(
+      { method: 'POST', url, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload) },
+      checkTelegram,
+    );
   }
 }
 

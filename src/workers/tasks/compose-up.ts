@@ -2,7 +2,16 @@
  * @module Worker task: `docker compose up -d` for one project. Runs in a Piscina worker; expected failures
  * (bad compose file, engine down, timeout) come back as `{ ok:false }` results with compose's captured output.
  */
-import { classifyFailure, composeNotFound, detectCompose, pullArgs, runCompose, upArgs, type ComposeOutput, type ComposeUpInput } from '../../compose/cli.ts';
+import {
+  classifyFailure,
+  composeNotFound,
+  detectCompose,
+  pullArgs,
+  runCompose,
+  upArgs,
+  type ComposeOutput,
+  type ComposeUpInput,
+} from '../../compose/cli.ts';
 import type { TaskResult } from '../../lib/task-result.ts';
 
 /** Applies the compose project: `-p <project> -f … up -d [--remove-orphans] [--pull X] [--build]`. */
@@ -20,11 +29,16 @@ export default async function composeUp(input: ComposeUpInput): Promise<TaskResu
   // Compose v1 has no `up --pull`: an explicit pull gives "always" the same meaning.
   if (cmd.version === 1 && input.pull === 'always') {
     const p = await runCompose(cmd, pullArgs(cmd, input), { ...run, timeoutMs: remaining() });
-    if (p.code !== 0) return { ...classifyFailure(p, 'COMPOSE_PULL_FAILED', 'docker-compose pull', input.timeoutMs), durationMs: elapsed() };
+    if (p.code !== 0)
+      return {
+        ...classifyFailure(p, 'COMPOSE_PULL_FAILED', 'docker-compose pull', input.timeoutMs),
+        durationMs: elapsed(),
+      };
     pullOutput = p.output;
   }
 
   const r = await runCompose(cmd, upArgs(cmd, input), { ...run, timeoutMs: remaining() });
-  if (r.code !== 0) return { ...classifyFailure(r, 'COMPOSE_UP_FAILED', 'compose up', input.timeoutMs), durationMs: elapsed() };
+  if (r.code !== 0)
+    return { ...classifyFailure(r, 'COMPOSE_UP_FAILED', 'compose up', input.timeoutMs), durationMs: elapsed() };
   return { ok: true, durationMs: elapsed(), output: pullOutput + r.output };
 }

@@ -24,7 +24,8 @@ function inside(base: string, target: string): boolean {
 
 /** Resolves `p` under `baseDir`, refusing absolute paths and `..` escapes (also through symlinked directories). */
 async function resolveInside(baseDir: string, realBase: string, p: string, what: string): Promise<string> {
-  if (isAbsolute(p)) throw new SopsError('SOPS_BAD_PATH', `${what} path must be relative to the compose directory: ${p}`);
+  if (isAbsolute(p))
+    throw new SopsError('SOPS_BAD_PATH', `${what} path must be relative to the compose directory: ${p}`);
   const abs = resolve(baseDir, p);
   if (!inside(baseDir, abs)) throw new SopsError('SOPS_BAD_PATH', `${what} path escapes the compose directory: ${p}`);
   // The checkout is untrusted content: a symlinked directory could point anywhere on the host.
@@ -46,10 +47,12 @@ function defaultOutput(file: string, format: string): string {
   const name = basename(file);
   const parts = name.split('.');
   const idx = parts.lastIndexOf('enc');
-  if (idx < 0) throw new SopsError('SOPS_BAD_PATH', `cannot derive a plaintext name for ${file} (no ".enc" in it); set "output"`);
+  if (idx < 0)
+    throw new SopsError('SOPS_BAD_PATH', `cannot derive a plaintext name for ${file} (no ".enc" in it); set "output"`);
   parts.splice(idx, 1);
   const out = parts.join('.');
-  if (out === '' || out === '.') throw new SopsError('SOPS_BAD_PATH', `cannot derive a plaintext name for ${file}; set "output"`);
+  if (out === '' || out === '.')
+    throw new SopsError('SOPS_BAD_PATH', `cannot derive a plaintext name for ${file}; set "output"`);
   return join(dirname(file), out);
 }
 
@@ -91,8 +94,10 @@ export default async function sopsDecrypt(input: DecryptInput): Promise<TaskResu
       const file = await resolveInside(baseDir, realBase, f.file, 'file');
       const format = f.format ?? inferFormat(f.file);
       const output = await resolveInside(baseDir, realBase, f.output ?? defaultOutput(f.file, format), 'output');
-      if (output === file) throw new SopsError('SOPS_BAD_PATH', `output of ${f.file} would overwrite the encrypted file`);
-      if (plans.some((p) => p.output === output)) throw new SopsError('SOPS_BAD_PATH', `two files decrypt to ${output}`);
+      if (output === file)
+        throw new SopsError('SOPS_BAD_PATH', `output of ${f.file} would overwrite the encrypted file`);
+      if (plans.some((p) => p.output === output))
+        throw new SopsError('SOPS_BAD_PATH', `two files decrypt to ${output}`);
       plans.push({ output, data: await decryptSopsFile(file, { format, identities: keyring }) });
     }
     const written: string[] = [];

@@ -66,18 +66,40 @@ function alive(pid: number): boolean {
 
 test('up args: v2 with every option; v1 without --pull and --ansi', () => {
   const o = { project: 'shop', files: ['a.yaml', 'b.yaml'], pull: 'always' as const, build: true, removeOrphans: true };
-  assert.deepEqual(upArgs(v2, o), ['compose', '--ansi', 'never', '-p', 'shop', '-f', 'a.yaml', '-f', 'b.yaml', 'up', '-d', '--remove-orphans', '--pull', 'always', '--build']);
+  assert.deepEqual(upArgs(v2, o), [
+    'compose',
+    '--ansi',
+    'never',
+    '-p',
+    'shop',
+    '-f',
+    'a.yaml',
+    '-f',
+    'b.yaml',
+    'up',
+    '-d',
+    '--remove-orphans',
+    '--pull',
+    'always',
+    '--build',
+  ]);
   assert.deepEqual(upArgs(v1, { ...o, build: false, removeOrphans: false, files: [] }), ['-p', 'shop', 'up', '-d']);
 });
 
 test('version parsing tells v1 from v2', () => {
   assert.deepEqual(parseVersion('Docker Compose version 2.26.1-4'), { version: 2, versionText: '2.26.1' });
   assert.deepEqual(parseVersion('Docker Compose version v2.29.7'), { version: 2, versionText: '2.29.7' });
-  assert.deepEqual(parseVersion('docker-compose version 1.29.2, build 5becea4c'), { version: 1, versionText: '1.29.2' });
+  assert.deepEqual(parseVersion('docker-compose version 1.29.2, build 5becea4c'), {
+    version: 1,
+    versionText: '1.29.2',
+  });
 });
 
 test('daemon-unreachable detection matches socket errors, not missing compose files', () => {
-  assert.equal(isDaemonUnreachable('Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?'), true);
+  assert.equal(
+    isDaemonUnreachable('Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?'),
+    true,
+  );
   assert.equal(isDaemonUnreachable('dial unix /var/run/docker.sock: connect: no such file or directory'), true);
   assert.equal(isDaemonUnreachable('open /srv/app/compose.yaml: no such file or directory'), false);
   assert.equal(isDaemonUnreachable('service "web" refers to undefined volume data'), false);
@@ -94,18 +116,35 @@ test('detection honours SHIPARR_COMPOSE_COMMAND and caches per override', async 
 test('compose-up passes project, files and options to the CLI and DOCKER_HOST through env', async (t) => {
   const { dir, log } = await useFake(t, 'ok');
   const r = await composeUp({
-    cwd: dir, project: 'shop', files: ['compose.yaml', 'prod.yaml'], pull: 'never', build: true, removeOrphans: true, timeoutMs: 10_000,
+    cwd: dir,
+    project: 'shop',
+    files: ['compose.yaml', 'prod.yaml'],
+    pull: 'never',
+    build: true,
+    removeOrphans: true,
+    timeoutMs: 10_000,
     dockerHost: 'unix:///tmp/shiparr-test.sock',
   });
   assert.equal(r.ok, true);
   assert.ok(r.ok && r.output.includes('fake compose: ok'));
   const lines = (await readFile(log, 'utf8')).trim().split('\n');
-  assert.deepEqual(lines, ['version', '--ansi never -p shop -f compose.yaml -f prod.yaml up -d --remove-orphans --pull never --build # DOCKER_HOST=unix:///tmp/shiparr-test.sock']);
+  assert.deepEqual(lines, [
+    'version',
+    '--ansi never -p shop -f compose.yaml -f prod.yaml up -d --remove-orphans --pull never --build # DOCKER_HOST=unix:///tmp/shiparr-test.sock',
+  ]);
 });
 
 test('compose-up: a failing CLI → COMPOSE_UP_FAILED with its output, not transient', async (t) => {
   const { dir } = await useFake(t, 'fail');
-  const r = await composeUp({ cwd: dir, project: 'shop', files: [], pull: 'missing', build: false, removeOrphans: true, timeoutMs: 10_000 });
+  const r = await composeUp({
+    cwd: dir,
+    project: 'shop',
+    files: [],
+    pull: 'missing',
+    build: false,
+    removeOrphans: true,
+    timeoutMs: 10_000,
+  });
   assert.equal(r.ok, false);
   assert.ok(!r.ok);
   assert.equal(r.code, 'COMPOSE_UP_FAILED');
@@ -116,7 +155,15 @@ test('compose-up: a failing CLI → COMPOSE_UP_FAILED with its output, not trans
 
 test('compose-up: "Cannot connect to the Docker daemon" → DOCKER_UNREACHABLE, transient', async (t) => {
   const { dir } = await useFake(t, 'unreachable');
-  const r = await composeUp({ cwd: dir, project: 'shop', files: [], pull: 'missing', build: false, removeOrphans: true, timeoutMs: 10_000 });
+  const r = await composeUp({
+    cwd: dir,
+    project: 'shop',
+    files: [],
+    pull: 'missing',
+    build: false,
+    removeOrphans: true,
+    timeoutMs: 10_000,
+  });
   assert.ok(!r.ok);
   assert.equal(r.code, 'DOCKER_UNREACHABLE');
   assert.equal(r.transient, true);
@@ -126,13 +173,26 @@ test('compose-up: a hanging CLI is killed at the timeout (whole group) → COMPO
   const { dir } = await useFake(t, 'hang');
   const pids = path.join(dir, 'pids');
   process.env['FAKE_COMPOSE_PIDS'] = pids;
-  const r = await composeUp({ cwd: dir, project: 'shop', files: [], pull: 'missing', build: false, removeOrphans: true, timeoutMs: 1_500 });
+  const r = await composeUp({
+    cwd: dir,
+    project: 'shop',
+    files: [],
+    pull: 'missing',
+    build: false,
+    removeOrphans: true,
+    timeoutMs: 1_500,
+  });
   assert.ok(!r.ok);
   assert.equal(r.code, 'COMPOSE_TIMEOUT');
   assert.equal(r.transient, false);
   assert.match(r.output ?? '', /hanging/);
   const [shell, child] = (await readFile(pids, 'utf8')).trim().split(' ').map(Number);
-  await until(() => !alive(shell as number) && !alive(child as number), 'the compose process and its child to die', 10_000, 25).catch(() => undefined);
+  await until(
+    () => !alive(shell as number) && !alive(child as number),
+    'the compose process and its child to die',
+    10_000,
+    25,
+  ).catch(() => undefined);
   assert.equal(alive(shell as number), false, 'compose process still alive');
   assert.equal(alive(child as number), false, 'its child process still alive');
 });
@@ -140,7 +200,15 @@ test('compose-up: a hanging CLI is killed at the timeout (whole group) → COMPO
 test('compose-up: no compose CLI → COMPOSE_NOT_FOUND', async (t) => {
   const dir = await tmp(t);
   process.env[COMPOSE_COMMAND_ENV] = path.join(dir, 'no-such-compose');
-  const r = await composeUp({ cwd: dir, project: 'shop', files: [], timeoutMs: 5_000, pull: 'missing', build: false, removeOrphans: true });
+  const r = await composeUp({
+    cwd: dir,
+    project: 'shop',
+    files: [],
+    timeoutMs: 5_000,
+    pull: 'missing',
+    build: false,
+    removeOrphans: true,
+  });
   assert.ok(!r.ok);
   assert.equal(r.code, 'COMPOSE_NOT_FOUND');
   assert.match(r.message, /SHIPARR_COMPOSE_COMMAND/);
@@ -152,7 +220,15 @@ test('the compose tasks run in the real worker pool', async (t) => {
   const pool = createPool({ maxThreads: 1, log: createLogger({ level: 'silent' }) });
   t.after(() => pool.destroy());
   const runTask = createTaskRunner(pool);
-  const r = await runTask('compose-up', { cwd: dir, project: 'pooled', files: [], pull: 'missing', build: false, removeOrphans: false, timeoutMs: 10_000 });
+  const r = await runTask('compose-up', {
+    cwd: dir,
+    project: 'pooled',
+    files: [],
+    pull: 'missing',
+    build: false,
+    removeOrphans: false,
+    timeoutMs: 10_000,
+  });
   assert.ok(!r.ok);
   assert.equal(r.code, 'COMPOSE_UP_FAILED');
   assert.match(r.output ?? '', /something went wrong/);

@@ -38,28 +38,57 @@ async function useV1(t: TestContext): Promise<string> {
   return dir;
 }
 
-const argv = async (dir: string): Promise<string[]> => (await readFile(path.join(dir, 'argv.log'), 'utf8')).trim().split('\n');
+const argv = async (dir: string): Promise<string[]> =>
+  (await readFile(path.join(dir, 'argv.log'), 'utf8')).trim().split('\n');
 
 test('v1 with pull "always": an explicit pull runs before up, and up gets no --pull or --ansi', async (t) => {
   const dir = await useV1(t);
-  const r = await composeUp({ cwd: dir, project: 'shop', files: ['compose.yaml'], pull: 'always', build: false, removeOrphans: true, timeoutMs: 10_000 });
+  const r = await composeUp({
+    cwd: dir,
+    project: 'shop',
+    files: ['compose.yaml'],
+    pull: 'always',
+    build: false,
+    removeOrphans: true,
+    timeoutMs: 10_000,
+  });
   assert.ok(r.ok, JSON.stringify(r));
-  assert.deepEqual(await argv(dir), ['version', '-p shop -f compose.yaml pull', '-p shop -f compose.yaml up -d --remove-orphans']);
+  assert.deepEqual(await argv(dir), [
+    'version',
+    '-p shop -f compose.yaml pull',
+    '-p shop -f compose.yaml up -d --remove-orphans',
+  ]);
   // The pull's output comes first in what the deploy log shows.
   assert.ok(r.output.indexOf('pull') < r.output.indexOf('up -d'), r.output);
 });
 
 test('v1 with pull "missing" does not pull separately', async (t) => {
   const dir = await useV1(t);
-  const r = await composeUp({ cwd: dir, project: 'shop', files: [], pull: 'missing', build: true, removeOrphans: false, timeoutMs: 10_000 });
+  const r = await composeUp({
+    cwd: dir,
+    project: 'shop',
+    files: [],
+    pull: 'missing',
+    build: true,
+    removeOrphans: false,
+    timeoutMs: 10_000,
+  });
   assert.ok(r.ok, JSON.stringify(r));
   assert.deepEqual(await argv(dir), ['version', '-p shop up -d --build']);
 });
 
-test('v1: a failing pull stops the deploy before up, with pull\'s error and COMPOSE_PULL_FAILED', async (t) => {
+test("v1: a failing pull stops the deploy before up, with pull's error and COMPOSE_PULL_FAILED", async (t) => {
   const dir = await useV1(t);
   await writeFile(path.join(dir, 'fail-pull'), '');
-  const r = await composeUp({ cwd: dir, project: 'shop', files: [], pull: 'always', build: false, removeOrphans: false, timeoutMs: 10_000 });
+  const r = await composeUp({
+    cwd: dir,
+    project: 'shop',
+    files: [],
+    pull: 'always',
+    build: false,
+    removeOrphans: false,
+    timeoutMs: 10_000,
+  });
   assert.ok(!r.ok);
   assert.equal(r.code, 'COMPOSE_PULL_FAILED');
   assert.match(r.message, /pull access denied/);

@@ -10,7 +10,16 @@ import { test, type TestContext } from 'node:test';
 import { createDocker, verifyProject } from '../../../src/compose/verify.ts';
 import { exec } from '../../../src/lib/exec.ts';
 import composeUp from '../../../src/workers/tasks/compose-up.ts';
-import { cleanupProject, composeDir, docker, ensureBusyboxImage, MARKER_LABEL, requireDocker, uniqueProjectName, webServiceCompose } from '../../helpers/docker.ts';
+import {
+  cleanupProject,
+  composeDir,
+  docker,
+  ensureBusyboxImage,
+  MARKER_LABEL,
+  requireDocker,
+  uniqueProjectName,
+  webServiceCompose,
+} from '../../helpers/docker.ts';
 
 const up = { pull: 'never' as const, build: false, removeOrphans: true, timeoutMs: 120_000 };
 
@@ -45,7 +54,12 @@ test('smoke: busybox image → compose up → verify', async (t) => {
   assert.equal(v.containers[0]?.service, 'web');
   assert.equal(v.containers[0]?.health, 'healthy');
 
-  const label = await docker(['inspect', '--format', `{{index .Config.Labels "${MARKER_LABEL}"}}`, v.containers[0]?.id ?? '']);
+  const label = await docker([
+    'inspect',
+    '--format',
+    `{{index .Config.Labels "${MARKER_LABEL}"}}`,
+    v.containers[0]?.id ?? '',
+  ]);
   assert.equal(label.stdout.trim(), 'commit-a');
 });
 
@@ -53,7 +67,10 @@ test('compose-up of an invalid compose file → COMPOSE_UP_FAILED with compose e
   if (!(await requireDocker(t))) return;
   const project = uniqueProjectName('invalid');
   cleanupProject(t, project);
-  const cwd = await composeDir(t, 'services:\n  web:\n    image: shiparr-test/busybox:latest\n    pull_policy: never\n    init: true\n    ports: "not-a-list"\n    bogus_key: 1\n');
+  const cwd = await composeDir(
+    t,
+    'services:\n  web:\n    image: shiparr-test/busybox:latest\n    pull_policy: never\n    init: true\n    ports: "not-a-list"\n    bogus_key: 1\n',
+  );
   const r = await composeUp({ cwd, project, files: [], ...up });
   assert.ok(!r.ok);
   assert.equal(r.code, 'COMPOSE_UP_FAILED');
@@ -94,10 +111,20 @@ test('DOCKER_HOST pointing at a closed socket → DOCKER_UNREACHABLE, transient,
   assert.equal(tcp.code, 'DOCKER_UNREACHABLE');
 
   // A missing socket file is the other common "engine down" shape.
-  const gone = await composeUp({ cwd, project: uniqueProjectName('down'), files: [], ...up, dockerHost: `unix://${sock}.missing` });
+  const gone = await composeUp({
+    cwd,
+    project: uniqueProjectName('down'),
+    files: [],
+    ...up,
+    dockerHost: `unix://${sock}.missing`,
+  });
   assert.ok(!gone.ok);
   assert.equal(gone.code, 'DOCKER_UNREACHABLE');
-  const goneV = await verifyProject({ docker: createDocker(`unix://${sock}.missing`), project: 'whatever', timeoutMs: 5_000 });
+  const goneV = await verifyProject({
+    docker: createDocker(`unix://${sock}.missing`),
+    project: 'whatever',
+    timeoutMs: 5_000,
+  });
   assert.ok(!goneV.ok);
   assert.equal(goneV.code, 'DOCKER_UNREACHABLE');
   assert.equal(goneV.transient, true);
@@ -106,7 +133,10 @@ test('DOCKER_HOST pointing at a closed socket → DOCKER_UNREACHABLE, transient,
 test('createDocker rejects DOCKER_HOST values it cannot use', () => {
   assert.throws(() => createDocker('ftp://x'), { code: 'DOCKER_HOST_INVALID' });
   assert.throws(() => createDocker('not a url'), { code: 'DOCKER_HOST_INVALID' });
-  assert.equal((createDocker('unix:///var/run/docker.sock').modem as { socketPath?: string }).socketPath, '/var/run/docker.sock');
+  assert.equal(
+    (createDocker('unix:///var/run/docker.sock').modem as { socketPath?: string }).socketPath,
+    '/var/run/docker.sock',
+  );
   const tcp = createDocker('tcp://10.0.0.5:2376').modem as { host?: string; port?: string; protocol?: string };
   assert.deepEqual([tcp.host, String(tcp.port), tcp.protocol], ['10.0.0.5', '2376', 'https']);
 });

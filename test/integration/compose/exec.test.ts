@@ -49,7 +49,10 @@ test('a missing command resolves with code null and a clear error', async () => 
 });
 
 test('output is capped and keeps the tail', async () => {
-  const r = await exec('sh', ['-c', 'i=0; while [ $i -lt 2000 ]; do echo "line $i"; i=$((i+1)); done'], { timeoutMs: 10_000, maxOutputBytes: 100 });
+  const r = await exec('sh', ['-c', 'i=0; while [ $i -lt 2000 ]; do echo "line $i"; i=$((i+1)); done'], {
+    timeoutMs: 10_000,
+    maxOutputBytes: 100,
+  });
   assert.equal(r.code, 0);
   assert.equal(r.truncated, true);
   assert.ok(Buffer.byteLength(r.stdout) <= 100);
@@ -85,7 +88,10 @@ test('timeout kills the whole process group, grandchildren included', async (t) 
 test('a process ignoring SIGTERM gets SIGKILL after the grace period', async (t) => {
   const dir = await tmp(t);
   const pidFile = path.join(dir, 'pid');
-  const r = await exec('sh', ['-c', `trap '' TERM; echo $$ > ${pidFile}; while :; do sleep 0.05; done`], { timeoutMs: 200, killGraceMs: 300 });
+  const r = await exec('sh', ['-c', `trap '' TERM; echo $$ > ${pidFile}; while :; do sleep 0.05; done`], {
+    timeoutMs: 200,
+    killGraceMs: 300,
+  });
   assert.equal(r.timedOut, true);
   assert.equal(r.signal, 'SIGKILL');
   const pid = Number((await readFile(pidFile, 'utf8')).trim());

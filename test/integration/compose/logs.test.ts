@@ -4,18 +4,34 @@ import { test, type TestContext } from 'node:test';
 import { createContainerLogReader, demuxLogs } from '../../../src/compose/logs.ts';
 import { createDocker } from '../../../src/compose/verify.ts';
 import composeUp from '../../../src/workers/tasks/compose-up.ts';
-import { BUSYBOX_IMAGE, cleanupProject, composeDir, docker, ensureBusyboxImage, requireDocker, uniqueProjectName } from '../../helpers/docker.ts';
+import {
+  BUSYBOX_IMAGE,
+  cleanupProject,
+  composeDir,
+  docker,
+  ensureBusyboxImage,
+  requireDocker,
+  uniqueProjectName,
+} from '../../helpers/docker.ts';
 import { until } from '../../helpers/wait.ts';
 
 const engine = createDocker();
 
 /** Waits until the container has exited (its whole output is then in the log). */
 async function waitExited(id: string): Promise<void> {
-  await until(async () => (await docker(['inspect', '--format', '{{.State.Status}}', id])).stdout.trim() === 'exited', `container ${id} to exit`, 30_000, 50);
+  await until(
+    async () => (await docker(['inspect', '--format', '{{.State.Status}}', id])).stdout.trim() === 'exited',
+    `container ${id} to exit`,
+    30_000,
+    50,
+  );
 }
 
 /** Starts a compose project whose single service prints to stdout and stderr, then exits; returns its container id. */
-async function managedContainer(t: TestContext, opts: { tty?: boolean } = {}): Promise<{ project: string; id: string }> {
+async function managedContainer(
+  t: TestContext,
+  opts: { tty?: boolean } = {},
+): Promise<{ project: string; id: string }> {
   await ensureBusyboxImage();
   const project = uniqueProjectName('logs');
   cleanupProject(t, project);
@@ -30,7 +46,15 @@ async function managedContainer(t: TestContext, opts: { tty?: boolean } = {}): P
     '',
   ].join('\n');
   const cwd = await composeDir(t, yaml);
-  const r = await composeUp({ cwd, project, files: [], pull: 'never', build: false, removeOrphans: true, timeoutMs: 120_000 });
+  const r = await composeUp({
+    cwd,
+    project,
+    files: [],
+    pull: 'never',
+    build: false,
+    removeOrphans: true,
+    timeoutMs: 120_000,
+  });
   assert.equal(r.ok, true, r.ok ? '' : `${r.code}: ${r.message}`);
   const ps = await docker(['ps', '-aq', '--no-trunc', '--filter', `label=com.docker.compose.project=${project}`]);
   const id = ps.stdout.trim();

@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { describe, test, type TestContext } from 'node:test';
 import { createDocker, verifyProject } from '../../../src/compose/verify.ts';
 import composeUp from '../../../src/workers/tasks/compose-up.ts';
-import { BUSYBOX_IMAGE, cleanupProject, composeDir, ensureBusyboxImage, freePort, requireDocker, uniqueProjectName, webServiceCompose } from '../../helpers/docker.ts';
+import {
+  BUSYBOX_IMAGE,
+  cleanupProject,
+  composeDir,
+  ensureBusyboxImage,
+  freePort,
+  requireDocker,
+  uniqueProjectName,
+  webServiceCompose,
+} from '../../helpers/docker.ts';
 
 const docker = createDocker();
 
@@ -13,7 +22,15 @@ async function upProject(t: TestContext, prefix: string, yaml: string): Promise<
   const project = uniqueProjectName(prefix);
   cleanupProject(t, project);
   const cwd = await composeDir(t, yaml);
-  const r = await composeUp({ cwd, project, files: [], pull: 'never', build: false, removeOrphans: true, timeoutMs: 120_000 });
+  const r = await composeUp({
+    cwd,
+    project,
+    files: [],
+    pull: 'never',
+    build: false,
+    removeOrphans: true,
+    timeoutMs: 120_000,
+  });
   assert.equal(r.ok, true, r.ok ? '' : `${r.code}: ${r.message}\n${r.output}`);
   return project;
 }
@@ -74,7 +91,11 @@ describe('verifyProject', { concurrency: true }, () => {
 
   test('crash loop under restart: always → VERIFY_RESTART_LOOP', async (t) => {
     if (!(await requireDocker(t))) return;
-    const project = await upProject(t, 'v-loop', ['services:', ...shellService('crash', 'sleep 0.3; exit 1', ['restart: always'])].join('\n'));
+    const project = await upProject(
+      t,
+      'v-loop',
+      ['services:', ...shellService('crash', 'sleep 0.3; exit 1', ['restart: always'])].join('\n'),
+    );
     const r = await verifyProject({ docker, project, timeoutMs: 60_000, pollMs: 200 });
     assert.ok(!r.ok);
     assert.equal(r.code, 'VERIFY_RESTART_LOOP');
@@ -84,9 +105,19 @@ describe('verifyProject', { concurrency: true }, () => {
   test('still starting at the timeout → VERIFY_TIMEOUT naming the container and its state', async (t) => {
     if (!(await requireDocker(t))) return;
     // A failing check inside a long start_period keeps the container in "starting".
-    const project = await upProject(t, 'v-slow', ['services:', ...shellService('slow', 'exec sleep 3600', [
-      'healthcheck:', '  test: ["CMD-SHELL", "exit 1"]', '  interval: 1s', '  start_period: 300s',
-    ])].join('\n'));
+    const project = await upProject(
+      t,
+      'v-slow',
+      [
+        'services:',
+        ...shellService('slow', 'exec sleep 3600', [
+          'healthcheck:',
+          '  test: ["CMD-SHELL", "exit 1"]',
+          '  interval: 1s',
+          '  start_period: 300s',
+        ]),
+      ].join('\n'),
+    );
     const r = await verifyProject({ docker, project, timeoutMs: 2_000, pollMs: 250 });
     assert.ok(!r.ok);
     assert.equal(r.code, 'VERIFY_TIMEOUT');
@@ -96,17 +127,44 @@ describe('verifyProject', { concurrency: true }, () => {
   test('URL check: 2xx passes; 404 and a closed port fail after the retries', async (t) => {
     if (!(await requireDocker(t))) return;
     const port = await freePort();
-    const project = await upProject(t, 'v-url', webServiceCompose({ image: BUSYBOX_IMAGE, healthy: true, marker: 'url-test', hostPort: port }));
-    const ok = await verifyProject({ docker, project, timeoutMs: 60_000, pollMs: 250, url: `http://127.0.0.1:${port}/`, retries: 20, intervalMs: 250 });
+    const project = await upProject(
+      t,
+      'v-url',
+      webServiceCompose({ image: BUSYBOX_IMAGE, healthy: true, marker: 'url-test', hostPort: port }),
+    );
+    const ok = await verifyProject({
+      docker,
+      project,
+      timeoutMs: 60_000,
+      pollMs: 250,
+      url: `http://127.0.0.1:${port}/`,
+      retries: 20,
+      intervalMs: 250,
+    });
     assert.equal(ok.ok, true, ok.ok ? '' : ok.message);
 
-    const notFound = await verifyProject({ docker, project, timeoutMs: 60_000, pollMs: 250, url: `http://127.0.0.1:${port}/missing`, retries: 2, intervalMs: 100 });
+    const notFound = await verifyProject({
+      docker,
+      project,
+      timeoutMs: 60_000,
+      pollMs: 250,
+      url: `http://127.0.0.1:${port}/missing`,
+      retries: 2,
+      intervalMs: 100,
+    });
     assert.ok(!notFound.ok);
     assert.equal(notFound.code, 'VERIFY_URL_FAILED');
     assert.match(notFound.message, /after 2 attempt\(s\): HTTP 404/);
 
     const closed = await freePort();
-    const refused = await verifyProject({ docker, project, timeoutMs: 60_000, url: `http://127.0.0.1:${closed}/`, retries: 2, intervalMs: 100 });
+    const refused = await verifyProject({
+      docker,
+      project,
+      timeoutMs: 60_000,
+      url: `http://127.0.0.1:${closed}/`,
+      retries: 2,
+      intervalMs: 100,
+    });
     assert.ok(!refused.ok);
     assert.equal(refused.code, 'VERIFY_URL_FAILED');
     assert.match(refused.message, /ECONNREFUSED/);
@@ -123,7 +181,12 @@ describe('verifyProject', { concurrency: true }, () => {
 
   test('an aborted signal stops verification', async (t) => {
     if (!(await requireDocker(t))) return;
-    const r = await verifyProject({ docker, project: uniqueProjectName('v-abort'), timeoutMs: 5_000, signal: AbortSignal.abort() });
+    const r = await verifyProject({
+      docker,
+      project: uniqueProjectName('v-abort'),
+      timeoutMs: 5_000,
+      signal: AbortSignal.abort(),
+    });
     assert.ok(!r.ok);
     assert.equal(r.code, 'VERIFY_ABORTED');
   });

@@ -36,8 +36,14 @@ describe('remoteTarget', () => {
   it('adds https:// to scheme-less URLs and rejects non-HTTP remotes', () => {
     assert.equal(remoteTarget('github.com/user/repo.git').url, 'https://github.com/user/repo.git');
     assert.deepEqual(remoteTarget('http://127.0.0.1:1/x.git').headers, {});
-    assert.throws(() => remoteTarget('ssh://git@github.com/u/r.git'), (e: GitError) => e.code === 'GIT_INVALID_INPUT');
-    assert.throws(() => remoteTarget('git@github.com:u/r.git'), (e: GitError) => e.code === 'GIT_INVALID_INPUT');
+    assert.throws(
+      () => remoteTarget('ssh://git@github.com/u/r.git'),
+      (e: GitError) => e.code === 'GIT_INVALID_INPUT',
+    );
+    assert.throws(
+      () => remoteTarget('git@github.com:u/r.git'),
+      (e: GitError) => e.code === 'GIT_INVALID_INPUT',
+    );
   });
 });
 
@@ -45,7 +51,11 @@ describe('input validation', () => {
   it('normalises branches and refuses unsafe names', () => {
     assert.equal(normalizeBranch('refs/heads/release/1.x'), 'release/1.x');
     for (const bad of ['', '-x', 'a..b', 'a b', 'a:b', 'x.lock', 'a//b', '../etc']) {
-      assert.throws(() => normalizeBranch(bad), (e: GitError) => e.code === 'GIT_INVALID_INPUT', bad);
+      assert.throws(
+        () => normalizeBranch(bad),
+        (e: GitError) => e.code === 'GIT_INVALID_INPUT',
+        bad,
+      );
     }
   });
   it('accepts full and abbreviated commit ids only', () => {
@@ -55,14 +65,19 @@ describe('input validation', () => {
   });
   it('never accepts a root, relative or empty checkout directory', () => {
     for (const bad of ['', '  ', '/', '/..', '/tmp/..', 'rel', './x']) {
-      assert.throws(() => assertSafeDir(bad), (e: GitError) => e.code === 'GIT_INVALID_INPUT', JSON.stringify(bad));
+      assert.throws(
+        () => assertSafeDir(bad),
+        (e: GitError) => e.code === 'GIT_INVALID_INPUT',
+        JSON.stringify(bad),
+      );
     }
     assert.equal(assertSafeDir('/srv/app/../deploy'), '/srv/deploy');
   });
 });
 
 describe('toGitError', () => {
-  const http = (statusCode: number) => Object.assign(new Error(`HTTP Error: ${statusCode}`), { code: 'HttpError', data: { statusCode } });
+  const http = (statusCode: number) =>
+    Object.assign(new Error(`HTTP Error: ${statusCode}`), { code: 'HttpError', data: { statusCode } });
   it('maps HTTP statuses, network and local errors to stable codes', () => {
     const cases: [unknown, string, boolean][] = [
       [http(401), 'GIT_AUTH_FAILED', false],
@@ -73,7 +88,11 @@ describe('toGitError', () => {
       [http(400), 'GIT_REMOTE_ERROR', false],
       [Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }), 'GIT_UNREACHABLE', true],
       [Object.assign(new Error('getaddrinfo ENOTFOUND x'), { code: 'ENOTFOUND' }), 'GIT_UNREACHABLE', true],
-      [Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }), 'GIT_TLS_FAILED', false],
+      [
+        Object.assign(new Error('self-signed certificate'), { code: 'DEPTH_ZERO_SELF_SIGNED_CERT' }),
+        'GIT_TLS_FAILED',
+        false,
+      ],
       [Object.assign(new Error('no space'), { code: 'ENOSPC' }), 'GIT_LOCAL_IO', false],
       [new TypeError('boom'), 'GIT_SYNC_FAILED', false],
     ];
@@ -83,7 +102,11 @@ describe('toGitError', () => {
     }
   });
   it('masks secrets and URL credentials in messages', () => {
-    const e = toGitError(new Error('failed for https://u:hunter22@host/x with my-token-value\nsecond line'), 'GIT_CHECK_FAILED', ['my-token-value']);
+    const e = toGitError(
+      new Error('failed for https://u:hunter22@host/x with my-token-value\nsecond line'),
+      'GIT_CHECK_FAILED',
+      ['my-token-value'],
+    );
     assert.ok(!e.message.includes('hunter22') && !e.message.includes('my-token-value'));
     assert.ok(!e.message.includes('\n'));
   });

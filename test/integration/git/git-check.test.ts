@@ -49,9 +49,19 @@ describe('git-check task', () => {
   });
 
   it('sends the token as Basic auth; a wrong or missing token is GIT_AUTH_FAILED and never echoed', async () => {
-    const ok = await gitCheck({ url: secured.repoUrl('app'), branch: 'main', token: 'tok-12345-secret', timeoutMs: 10_000 });
+    const ok = await gitCheck({
+      url: secured.repoUrl('app'),
+      branch: 'main',
+      token: 'tok-12345-secret',
+      timeoutMs: 10_000,
+    });
     assert.equal(ok.ok && ok.commit, secured.head('app', 'main'));
-    const bad = await gitCheck({ url: secured.repoUrl('app'), branch: 'main', token: 'wrong-token-value', timeoutMs: 10_000 });
+    const bad = await gitCheck({
+      url: secured.repoUrl('app'),
+      branch: 'main',
+      token: 'wrong-token-value',
+      timeoutMs: 10_000,
+    });
     assert.equal(bad.ok, false);
     assert.equal(!bad.ok && bad.code, 'GIT_AUTH_FAILED');
     assert.equal(!bad.ok && bad.transient, false);

@@ -29,17 +29,34 @@ describe('git tasks in the worker pool', () => {
 
   it('checks, then syncs, a private repository from worker threads', async () => {
     const sha = await server.createRepo('stack', { 'compose.yaml': 'services: {}\n' });
-    const check = await runTask('git-check', { url: server.repoUrl('stack'), branch: 'main', token: 'pool-token-123', timeoutMs: 20_000 });
+    const check = await runTask('git-check', {
+      url: server.repoUrl('stack'),
+      branch: 'main',
+      token: 'pool-token-123',
+      timeoutMs: 20_000,
+    });
     assert.deepEqual(check.ok && check.commit, sha);
 
     const dir = path.join(tmp, 'stack');
-    const sync = await runTask('git-sync', { url: server.repoUrl('stack'), branch: 'main', dir, shallow: true, token: 'pool-token-123', timeoutMs: 20_000 });
+    const sync = await runTask('git-sync', {
+      url: server.repoUrl('stack'),
+      branch: 'main',
+      dir,
+      shallow: true,
+      token: 'pool-token-123',
+      timeoutMs: 20_000,
+    });
     assert.deepEqual(sync.ok && { commit: sync.commit, cloned: sync.cloned }, { commit: sha, cloned: true });
     assert.equal(await readFile(path.join(dir, 'compose.yaml'), 'utf8'), 'services: {}\n');
   });
 
   it('returns expected failures as plain results across the thread boundary', async () => {
-    const r = await runTask('git-check', { url: server.repoUrl('stack'), branch: 'main', token: 'wrong', timeoutMs: 20_000 });
+    const r = await runTask('git-check', {
+      url: server.repoUrl('stack'),
+      branch: 'main',
+      token: 'wrong',
+      timeoutMs: 20_000,
+    });
     assert.equal(r.ok, false);
     assert.deepEqual(!r.ok && { code: r.code, transient: r.transient }, { code: 'GIT_AUTH_FAILED', transient: false });
     assert.equal(typeof (!r.ok && r.message), 'string');

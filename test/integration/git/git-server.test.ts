@@ -12,7 +12,9 @@ import { startGitServer, type GitServer } from '../../helpers/git-server.ts';
 const exec = promisify(execFile);
 // Async only: a synchronous git call would block the event loop the server runs on.
 const git = async (args: string[], cwd?: string) =>
-  (await exec('git', args, { cwd, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1' } })).stdout.trim();
+  (
+    await exec('git', args, { cwd, env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1' } })
+  ).stdout.trim();
 
 describe('test git server', () => {
   let server: GitServer;
@@ -66,7 +68,7 @@ describe('test git server', () => {
   it('requires Basic auth when configured', async () => {
     const secured = await startGitServer({ auth: { username: 'alice', password: 's3cret' } });
     try {
-      await secured.createRepo('priv', { 'a': 'a' });
+      await secured.createRepo('priv', { a: 'a' });
       await assert.rejects(git(['ls-remote', secured.repoUrl('priv')]));
       const withCreds = secured.repoUrl('priv').replace('http://', 'http://alice:s3cret@');
       assert.match(await git(['ls-remote', withCreds, 'refs/heads/main']), /^[0-9a-f]{40}\trefs\/heads\/main$/);

@@ -38,7 +38,12 @@ describe('git-sync task', () => {
   let n = 0;
   const newDir = () => path.join(tmp, `co-${++n}`);
   const input = (name: string, dir: string, extra: Partial<SyncOptions> = {}): SyncOptions => ({
-    url: server.repoUrl(name), branch: 'main', dir, shallow: true, timeoutMs: 20_000, ...extra,
+    url: server.repoUrl(name),
+    branch: 'main',
+    dir,
+    shallow: true,
+    timeoutMs: 20_000,
+    ...extra,
   });
 
   before(async () => {
@@ -100,7 +105,11 @@ describe('git-sync task', () => {
     const same = await gitSync(input('drift', dir));
     assert.equal(same.ok && same.commit, sha);
     assert.deepEqual(await tree(dir), {
-      '.env': 'SECRET=decrypted', 'compose.yaml': 'clean', 'data/db.sqlite': 'user data', 'gone.txt': 'g', 'keep/x.txt': 'x',
+      '.env': 'SECRET=decrypted',
+      'compose.yaml': 'clean',
+      'data/db.sqlite': 'user data',
+      'gone.txt': 'g',
+      'keep/x.txt': 'x',
     });
 
     // A later commit deletes a file that was edited locally: it goes away too.
@@ -109,7 +118,10 @@ describe('git-sync task', () => {
     const r = await gitSync(input('drift', dir));
     assert.equal(r.ok && r.commit, next);
     assert.deepEqual(await tree(dir), {
-      '.env': 'SECRET=decrypted', 'compose.yaml': 'clean', 'data/db.sqlite': 'user data', 'keep/x.txt': 'x',
+      '.env': 'SECRET=decrypted',
+      'compose.yaml': 'clean',
+      'data/db.sqlite': 'user data',
+      'keep/x.txt': 'x',
     });
   });
 
@@ -183,8 +195,8 @@ describe('git-sync task', () => {
   });
 
   it('checks out an older commit on a fresh shallow clone', async () => {
-    const shas = [await server.createRepo('fresh-old', { 'v': '0' })];
-    for (let i = 1; i <= 5; i++) shas.push(await server.commit('fresh-old', { 'v': String(i) }));
+    const shas = [await server.createRepo('fresh-old', { v: '0' })];
+    for (let i = 1; i <= 5; i++) shas.push(await server.commit('fresh-old', { v: String(i) }));
     const dir = newDir();
     const r = await gitSync(input('fresh-old', dir, { commit: shas[1] }));
     assert.deepEqual(r.ok && { commit: r.commit, cloned: r.cloned }, { commit: shas[1], cloned: true });
@@ -219,7 +231,14 @@ describe('git-sync task', () => {
     try {
       const sha = await secured.createRepo('private', { 'compose.yaml': 'x' });
       const dir = newDir();
-      const ok = await gitSync({ url: secured.repoUrl('private'), branch: 'main', dir, shallow: true, token, timeoutMs: 20_000 });
+      const ok = await gitSync({
+        url: secured.repoUrl('private'),
+        branch: 'main',
+        dir,
+        shallow: true,
+        token,
+        timeoutMs: 20_000,
+      });
       assert.equal(ok.ok && ok.commit, sha);
       const config = await readFile(path.join(dir, '.git', 'config'), 'utf8');
       assert.match(config, new RegExp(`url = ${secured.repoUrl('private').replace(/\./g, '\\.')}`));
@@ -235,7 +254,14 @@ describe('git-sync task', () => {
       assert.equal(ok2.ok, true);
       assert.ok(!(await allBytes(dir2)).includes(token));
 
-      const bad = await gitSync({ url: secured.repoUrl('private'), branch: 'main', dir: newDir(), shallow: true, token: 'nope-nope-nope', timeoutMs: 20_000 });
+      const bad = await gitSync({
+        url: secured.repoUrl('private'),
+        branch: 'main',
+        dir: newDir(),
+        shallow: true,
+        token: 'nope-nope-nope',
+        timeoutMs: 20_000,
+      });
       assert.equal(!bad.ok && bad.code, 'GIT_AUTH_FAILED');
       assert.ok(!JSON.stringify(bad).includes('nope-nope-nope'));
     } finally {

@@ -12,7 +12,9 @@ import { until } from '../../helpers/wait.ts';
  * A gate in front of the git server: requests are held until `open()`, so a test sees how many are in flight at
  * once (each held request is a task waiting on the network inside its worker).
  */
-async function startGate(target: string): Promise<{ url: string; readonly held: number; open(): void; close(): Promise<void> }> {
+async function startGate(
+  target: string,
+): Promise<{ url: string; readonly held: number; open(): void; close(): Promise<void> }> {
   const held: (() => void)[] = [];
   let isOpen = false;
   const server = http.createServer((req, res) => {
@@ -56,21 +58,34 @@ test('one worker runs several checks at once; a crashing task is a transient TAS
     assert.equal(pool.threads.length, 1, 'a single worker thread');
     // Eight checks, each waiting at the gate for its first request to be answered: all eight are in flight together
     // in the one worker (one task at a time per worker would leave seven queued, and only one request held).
-    const runs = Array.from({ length: 8 }, () => runTask('git-check', { url: `${gate.url}/r.git`, branch: 'main', timeoutMs: 60_000 }));
+    const runs = Array.from({ length: 8 }, () =>
+      runTask('git-check', { url: `${gate.url}/r.git`, branch: 'main', timeoutMs: 60_000 }),
+    );
     await until(() => gate.held === 8, 'eight checks in flight at once', 30_000, 10);
     gate.open();
     const results = await Promise.all(runs);
-    assert.ok(results.every((r) => r.ok), JSON.stringify(results));
+    assert.ok(
+      results.every((r) => r.ok),
+      JSON.stringify(results),
+    );
     assert.equal(pool.threads.length, 1, 'the same single worker served them all');
 
-    const crashed = (await runTask('no-such-task' as never, {} as never)) as { ok: boolean; code?: string; transient?: boolean };
+    const crashed = (await runTask('no-such-task' as never, {} as never)) as {
+      ok: boolean;
+      code?: string;
+      transient?: boolean;
+    };
     assert.equal(crashed.ok, false);
     assert.equal(crashed.code, 'TASK_CRASHED');
     assert.equal(crashed.transient, true);
 
     // Aborted while its request is held (the task is running in the worker): the run rejects.
     const ac = new AbortController();
-    const pending = runTask('git-check', { url: `${abortGate.url}/r.git`, branch: 'main', timeoutMs: 60_000 }, ac.signal);
+    const pending = runTask(
+      'git-check',
+      { url: `${abortGate.url}/r.git`, branch: 'main', timeoutMs: 60_000 },
+      ac.signal,
+    );
     await until(() => abortGate.held === 1, 'the check to reach the remote', 30_000, 10);
     ac.abort();
     await assert.rejects(pending);

@@ -21,13 +21,16 @@ interface Run {
 
 /** Runs the CLI from the repository root; SHIPARR_* from the developer's shell must not leak in. */
 function shiparr(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SHIPARR_') && !k.startsWith('SOPS_')));
+  const base = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('SHIPARR_') && !k.startsWith('SOPS_')),
+  );
   return new Promise((resolve) => {
     execFile(
       process.execPath,
       ['--import', 'tsx', 'src/main.ts', ...args],
       { cwd: ROOT, env: { ...base, ...env }, timeout: 60_000 },
-      (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr }),
     );
   });
 }
@@ -46,7 +49,10 @@ test('--help prints the usage with every command and exits 0', async () => {
   const r = await shiparr(['--help']);
   assert.equal(r.code, 0);
   for (const cmd of ['serve', 'validate [dir]', 'deploy <project>/<repo>', 'decrypt <file>', 'notify-test <url>']) {
-    assert.ok(r.stdout.includes(`shiparr ${cmd}`) || r.stdout.includes(`shiparr [${cmd}]`), `usage lists ${cmd}:\n${r.stdout}`);
+    assert.ok(
+      r.stdout.includes(`shiparr ${cmd}`) || r.stdout.includes(`shiparr [${cmd}]`),
+      `usage lists ${cmd}:\n${r.stdout}`,
+    );
   }
 });
 

@@ -7,12 +7,32 @@ import type { RepoConfig } from '../../../src/config/schema.ts';
 function repo(key: string, patch: Partial<RepoConfig> = {}): RepoConfig {
   const [project = 'p', name = 'r'] = key.split('/');
   return {
-    key, project, name, url: `https://x.org/${name}.git`, branch: 'main', localPath: `/data/${key}`, path: '.',
-    checkInterval: 300, composeFiles: [], composeProject: `${project}-${name}`, pull: 'missing', build: false,
-    removeOrphans: true, healthcheck: { timeout: 120, retries: 5, interval: 5 }, rollback: true, decrypt: [],
-    keepDecrypted: false, enabled: true, suspended: false, shallow: true, timeouts: { git: 120, apply: 600, decrypt: 60, notify: 10 },
-    notifications: { success: [], failure: [] }, globalNotifications: { success: [], failure: [] }, notifyRepeatInterval: 3600,
-    configHash: '0000000000000000', ...patch,
+    key,
+    project,
+    name,
+    url: `https://x.org/${name}.git`,
+    branch: 'main',
+    localPath: `/data/${key}`,
+    path: '.',
+    checkInterval: 300,
+    composeFiles: [],
+    composeProject: `${project}-${name}`,
+    pull: 'missing',
+    build: false,
+    removeOrphans: true,
+    healthcheck: { timeout: 120, retries: 5, interval: 5 },
+    rollback: true,
+    decrypt: [],
+    keepDecrypted: false,
+    enabled: true,
+    suspended: false,
+    shallow: true,
+    timeouts: { git: 120, apply: 600, decrypt: 60, notify: 10 },
+    notifications: { success: [], failure: [] },
+    globalNotifications: { success: [], failure: [] },
+    notifyRepeatInterval: 3600,
+    configHash: '0000000000000000',
+    ...patch,
   };
 }
 

@@ -45,8 +45,14 @@ test('interpolateTree walks nested values (not keys), reports paths and leaves t
   const input = { a: { '${TOKEN}': '${PORT}', list: ['x', '${NOPE}', 3, true, null] } };
   const r = interpolateTree(input, env);
   assert.deepEqual(r.value, { a: { '${TOKEN}': '8080', list: ['x', '${NOPE}', 3, true, null] } });
-  assert.deepEqual(r.issues.map((i) => i.path), [['a', 'list', 1]]);
-  assert.deepEqual(r.interpolated, [['a', '${TOKEN}'], ['a', 'list', 1]]);
+  assert.deepEqual(
+    r.issues.map((i) => i.path),
+    [['a', 'list', 1]],
+  );
+  assert.deepEqual(r.interpolated, [
+    ['a', '${TOKEN}'],
+    ['a', 'list', 1],
+  ]);
   assert.equal(input.a['${TOKEN}'], '${PORT}');
 });
 

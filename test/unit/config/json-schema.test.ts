@@ -16,7 +16,13 @@ test('config/project.schema.json is up to date (run `npm run schema` if this fai
 });
 
 test('the schema has $id, title, and describes the project file strictly', () => {
-  const s = projectJsonSchema() as { $id: string; title: string; required: string[]; additionalProperties: boolean; properties: Record<string, unknown> };
+  const s = projectJsonSchema() as {
+    $id: string;
+    title: string;
+    required: string[];
+    additionalProperties: boolean;
+    properties: Record<string, unknown>;
+  };
   assert.equal(s.$id, PROJECT_SCHEMA_ID);
   assert.equal(s.title, 'Shiparr project file');
   assert.deepEqual([...s.required].sort(), ['project', 'repositories']);

@@ -34,7 +34,8 @@ async function loadOne(text: string, env: NodeJS.ProcessEnv = {}, githubToken?: 
   return { ...r, dataPath, dir, msgs: r.errors.map((e) => `${e.path}: ${e.message}`) };
 }
 
-const minimal = (repo = '    url: github.com/user/stack.git\n', head = 'project: homelab\n') => `${head}repositories:\n  stack:\n${repo}`;
+const minimal = (repo = '    url: github.com/user/stack.git\n', head = 'project: homelab\n') =>
+  `${head}repositories:\n  stack:\n${repo}`;
 
 function only(errors: ConfigIssue[]): ConfigIssue {
   assert.equal(errors.length, 1, `expected exactly one error, got ${JSON.stringify(errors)}`);
@@ -110,7 +111,10 @@ test("the original Shiparr script's project-file format loads with tokens, env_f
   assert.equal(repo?.token, 'ghp_fromenv');
   assert.equal(repo?.path, 'docker');
   assert.equal(repo?.localPath, path.join(r.dataPath, 'media-stack'));
-  assert.deepEqual(repo?.decrypt, [{ file: '.env.enc' }, { file: 'secrets/app.enc.yaml', format: 'yaml', output: 'secrets/app.yaml' }]);
+  assert.deepEqual(repo?.decrypt, [
+    { file: '.env.enc' },
+    { file: 'secrets/app.enc.yaml', format: 'yaml', output: 'secrets/app.yaml' },
+  ]);
   assert.deepEqual(repo?.notifications.failure, ['discord://token@id', 'telegram://token@telegram?chats=chat_id']);
   assert.deepEqual(repo?.globalNotifications, { success: [], failure: ['generic+https://example.com/hook'] });
 });
@@ -148,7 +152,12 @@ test('a number-typed key from a non-numeric variable is still a type error', asy
 });
 
 test('unknown keys are named, with a suggestion for near misses', async () => {
-  const r = await loadOne(minimal('    url: github.com/u/r\n    brnch: dev\n    checkInterval: 5\n    frobnicate: 1\n', 'project: homelab\nfoo: 1\n'));
+  const r = await loadOne(
+    minimal(
+      '    url: github.com/u/r\n    brnch: dev\n    checkInterval: 5\n    frobnicate: 1\n',
+      'project: homelab\nfoo: 1\n',
+    ),
+  );
   assert.deepEqual(r.msgs.sort(), [
     ': unknown key "foo"',
     'repositories.stack: unknown key "brnch" (did you mean "branch"?)',
@@ -193,7 +202,9 @@ test('wrong types, enum values, bad names and bad nested values get human messag
   ]);
   const list = await loadOne('- a\n- b\n');
   assert.deepEqual(list.msgs, [': the file must contain a mapping (key: value), not a list']);
-  const nested = await loadOne(minimal('    url: github.com/u/r\n    decrypt:\n      - file: ""\n        format: toml\n'));
+  const nested = await loadOne(
+    minimal('    url: github.com/u/r\n    decrypt:\n      - file: ""\n        format: toml\n'),
+  );
   assert.deepEqual(nested.msgs.sort(), [
     'repositories.stack.decrypt[0].file: must not be empty',
     'repositories.stack.decrypt[0].format: must be one of "dotenv", "yaml", "json", "binary"',
@@ -246,7 +257,8 @@ test('credentials in the URL are moved out: stripped from url, password used as 
 test('token resolution: repo token, then project tokens by host, then GITHUB_TOKEN for github.com', async () => {
   const file = (url: string, tokens: string, repoToken = '') =>
     `project: p\ntokens:\n${tokens}repositories:\n  r:\n    url: ${url}\n${repoToken}`;
-  const tok = async (text: string, githubToken?: string) => (await loadOne(text, {}, githubToken)).projects[0]?.repositories[0]?.token;
+  const tok = async (text: string, githubToken?: string) =>
+    (await loadOne(text, {}, githubToken)).projects[0]?.repositories[0]?.token;
   const all = '  github: GH\n  gitlab: GL\n  gitea: GT\n  git.example.com: EXACT\n  git.example.com:8443: WITHPORT\n';
   assert.equal(await tok(file('github.com/u/r', all, '    token: REPO\n'), 'ENV'), 'REPO');
   assert.equal(await tok(file('github.com/u/r', all), 'ENV'), 'GH');
@@ -256,9 +268,17 @@ test('token resolution: repo token, then project tokens by host, then GITHUB_TOK
   assert.equal(await tok(file('git.example.com/u/r', all)), 'EXACT');
   assert.equal(await tok(file('git.example.com:8443/u/r', all)), 'WITHPORT');
   assert.equal(await tok(file('github.com/u/r', '  gitlab: GL\n'), 'ENV'), 'ENV');
-  assert.equal(await tok(file('gitlab.com/u/r', '  github: GH\n'), 'ENV'), undefined, 'GITHUB_TOKEN is for github.com only');
+  assert.equal(
+    await tok(file('gitlab.com/u/r', '  github: GH\n'), 'ENV'),
+    undefined,
+    'GITHUB_TOKEN is for github.com only',
+  );
   assert.equal(await tok(file('other.org/u/r', all), 'ENV'), undefined);
-  assert.equal(await tok(file('github.com/u/r', '  github: ""\n', '    token: ""\n'), 'ENV'), 'ENV', 'empty tokens count as unset');
+  assert.equal(
+    await tok(file('github.com/u/r', '  github: ""\n', '    token: ""\n'), 'ENV'),
+    'ENV',
+    'empty tokens count as unset',
+  );
 });
 
 test('paths: path/env_file/decrypt/compose_files stay inside the checkout', async () => {
@@ -267,7 +287,11 @@ test('paths: path/env_file/decrypt/compose_files stay inside the checkout', asyn
     ['    path: /etc\n', 'repositories.stack.path', /must be a relative path/],
     ['    path: docker\n    env_file: ../../.env.enc\n', 'repositories.stack.env_file', /escapes the checkout/],
     ['    env_file: /root/.env.enc\n', 'repositories.stack.env_file', /absolute/],
-    ['    decrypt:\n      - file: a.enc.json\n        output: ../../x.json\n', 'repositories.stack.decrypt[0].output', /escapes/],
+    [
+      '    decrypt:\n      - file: a.enc.json\n        output: ../../x.json\n',
+      'repositories.stack.decrypt[0].output',
+      /escapes/,
+    ],
     ['    decrypt:\n      - file: ../a.enc.json\n', 'repositories.stack.decrypt[0].file', /escapes/],
     ['    compose_files: [compose.yaml, ../../c.yaml]\n', 'repositories.stack.compose_files[1]', /escapes/],
   ];
@@ -276,7 +300,11 @@ test('paths: path/env_file/decrypt/compose_files stay inside the checkout', asyn
     assert.equal(only(r.errors).path, key, extra);
     assert.match(only(r.errors).message, want, extra);
   }
-  const ok = await loadOne(minimal('    url: github.com/u/r\n    path: ./stacks/media/\n    env_file: ../common/.env.enc\n    compose_files: [./compose.yaml]\n'));
+  const ok = await loadOne(
+    minimal(
+      '    url: github.com/u/r\n    path: ./stacks/media/\n    env_file: ../common/.env.enc\n    compose_files: [./compose.yaml]\n',
+    ),
+  );
   assert.deepEqual(ok.errors, []);
   const repo = ok.projects[0]?.repositories[0];
   assert.equal(repo?.path, 'stacks/media');
@@ -303,7 +331,10 @@ test('local_path: relative under the data dir, absolute allowed, dangerous place
     assert.match(only(r.errors).message, want, lp);
   }
   const { dir, ctx } = await setup({});
-  await fs.writeFile(path.join(dir, 'p.yaml'), minimal(`    url: github.com/u/r\n    local_path: ${path.join(dir, 'inside')}\n`));
+  await fs.writeFile(
+    path.join(dir, 'p.yaml'),
+    minimal(`    url: github.com/u/r\n    local_path: ${path.join(dir, 'inside')}\n`),
+  );
   const inConfig = await loadProjects(dir, ctx);
   assert.match(only(inConfig.errors).message, /config directory/);
 });
@@ -362,7 +393,9 @@ test('empty files and unresolvable aliases are errors, merge keys work', async (
     'x-defaults: &d\n  branch: prod\nproject: p\nrepositories:\n  a:\n    <<: *d\n    url: github.com/u/a\n',
   );
   assert.deepEqual(merged.msgs, [': unknown key "x-defaults"']);
-  const merged2 = await loadOne('project: p\nrepositories:\n  a: &a\n    url: github.com/u/a\n    branch: prod\n  b:\n    <<: *a\n    url: github.com/u/b\n');
+  const merged2 = await loadOne(
+    'project: p\nrepositories:\n  a: &a\n    url: github.com/u/a\n    branch: prod\n  b:\n    <<: *a\n    url: github.com/u/b\n',
+  );
   assert.deepEqual(merged2.errors, []);
   assert.equal(merged2.projects[0]?.repositories[1]?.branch, 'prod');
 });
@@ -379,11 +412,17 @@ test('one bad file does not prevent loading the good ones; dotfiles and editor f
   });
   await fs.mkdir(path.join(dir, 'sub.yaml'));
   const r = await loadProjects(dir, ctx);
-  assert.deepEqual(r.projects.map((p) => p.name), ['good']);
-  assert.deepEqual(r.files.map((f) => [path.basename(f.file), f.project, f.ok]), [
-    ['a-bad.yaml', 'bad', false],
-    ['b-good.yml', 'good', true],
-  ]);
+  assert.deepEqual(
+    r.projects.map((p) => p.name),
+    ['good'],
+  );
+  assert.deepEqual(
+    r.files.map((f) => [path.basename(f.file), f.project, f.ok]),
+    [
+      ['a-bad.yaml', 'bad', false],
+      ['b-good.yml', 'good', true],
+    ],
+  );
   assert.ok(r.errors.every((e) => e.file === path.join(dir, 'a-bad.yaml')));
   assert.deepEqual(r.errors.map((e) => `${e.path}: ${e.message}`).sort(), [
     'repositories.x.url: is required',
@@ -393,7 +432,8 @@ test('one bad file does not prevent loading the good ones; dotfiles and editor f
 
 test('file name filter', () => {
   for (const n of ['a.yaml', 'a.yml', 'A.YAML']) assert.equal(isProjectFileName(n), true, n);
-  for (const n of ['.a.yaml', '.#a.yaml', 'a.yaml~', 'a.yaml.swp', 'a.json', '..data', 'yaml']) assert.equal(isProjectFileName(n), false, n);
+  for (const n of ['.a.yaml', '.#a.yaml', 'a.yaml~', 'a.yaml.swp', 'a.json', '..data', 'yaml'])
+    assert.equal(isProjectFileName(n), false, n);
 });
 
 test('duplicate project name across files: the second file is reported, naming the first', async () => {
@@ -403,9 +443,18 @@ test('duplicate project name across files: the second file is reported, naming t
     '30-second-broken.yaml': 'project: homelab\nrepositories:\n  other:\n    url: 5\n',
   });
   const r = await loadProjects(dir, ctx);
-  assert.deepEqual(r.projects.map((p) => p.file), [path.join(dir, '10-first.yaml')]);
+  assert.deepEqual(
+    r.projects.map((p) => p.file),
+    [path.join(dir, '10-first.yaml')],
+  );
   const second = r.errors.filter((e) => e.file.endsWith('20-second.yaml'));
-  assert.deepEqual(second, [{ file: path.join(dir, '20-second.yaml'), path: 'project', message: `project "HomeLab" is already defined in ${path.join(dir, '10-first.yaml')}` }]);
+  assert.deepEqual(second, [
+    {
+      file: path.join(dir, '20-second.yaml'),
+      path: 'project',
+      message: `project "HomeLab" is already defined in ${path.join(dir, '10-first.yaml')}`,
+    },
+  ]);
   const third = r.errors.filter((e) => e.file.endsWith('30-second-broken.yaml')).map((e) => e.message);
   assert.match(third[0] ?? '', /already defined in .*10-first\.yaml/);
   assert.equal(third.length, 2);
@@ -413,16 +462,23 @@ test('duplicate project name across files: the second file is reported, naming t
 
 test('duplicate compose_project and overlapping checkouts across projects', async () => {
   const { dir, ctx } = await setup({
-    'a.yaml': 'project: a\nrepositories:\n  web:\n    url: github.com/u/a\n    compose_project: shared\n    local_path: co/web\n',
+    'a.yaml':
+      'project: a\nrepositories:\n  web:\n    url: github.com/u/a\n    compose_project: shared\n    local_path: co/web\n',
     'b.yaml': 'project: b\nrepositories:\n  web:\n    url: github.com/u/b\n    compose_project: shared\n',
     'c.yaml': 'project: c\nrepositories:\n  web:\n    url: github.com/u/c\n    local_path: co\n',
   });
   const r = await loadProjects(dir, ctx);
-  assert.deepEqual(r.projects.map((p) => p.name), ['a']);
-  assert.deepEqual(r.errors.map((e) => `${path.basename(e.file)}: ${e.path}: ${e.message}`), [
-    'b.yaml: repositories.web.compose_project: compose project "shared" is already used by a/web',
-    'c.yaml: repositories.web.local_path: checkout directory overlaps the one of a/web',
-  ]);
+  assert.deepEqual(
+    r.projects.map((p) => p.name),
+    ['a'],
+  );
+  assert.deepEqual(
+    r.errors.map((e) => `${path.basename(e.file)}: ${e.path}: ${e.message}`),
+    [
+      'b.yaml: repositories.web.compose_project: compose project "shared" is already used by a/web',
+      'c.yaml: repositories.web.local_path: checkout directory overlaps the one of a/web',
+    ],
+  );
 });
 
 test('loadProjectFile loads one file; checkProjectConflicts ignores the file being reloaded', async () => {
@@ -436,7 +492,9 @@ test('loadProjectFile loads one file; checkProjectConflicts ignores the file bei
   const other = { ...one.project, file: path.join(dir, 'other.yaml') };
   assert.match(checkProjectConflicts(one.project, [other])[0]?.message ?? '', /already defined in .*other\.yaml/);
   const missing = await loadProjectFile(path.join(dir, 'nope.yaml'), ctx);
-  assert.deepEqual(missing.errors, [{ file: path.join(dir, 'nope.yaml'), path: '', message: 'cannot read file: no such file or directory' }]);
+  assert.deepEqual(missing.errors, [
+    { file: path.join(dir, 'nope.yaml'), path: '', message: 'cannot read file: no such file or directory' },
+  ]);
 });
 
 test('a missing config directory is an error, not an exception; an empty one is fine', async () => {
@@ -468,10 +526,20 @@ test('token values never appear in error messages', async () => {
 });
 
 test('notification URLs are checked by the validator passed in, the basic scheme check otherwise', async () => {
-  const text = minimal('    url: github.com/user/stack.git\n    notifications:\n      failure: ["foo://token@x", "not a url"]\n');
+  const text = minimal(
+    '    url: github.com/user/stack.git\n    notifications:\n      failure: ["foo://token@x", "not a url"]\n',
+  );
   const basic = await loadOne(text);
-  assert.deepEqual(basic.msgs, ['repositories.stack.notifications.failure[1]: notification URL is not a URL (expected service://…)']);
+  assert.deepEqual(basic.msgs, [
+    'repositories.stack.notifications.failure[1]: notification URL is not a URL (expected service://…)',
+  ]);
   const { dir, ctx } = await setup({ 'p.yaml': text });
-  const strict = await loadProjects(dir, { ...ctx, checkNotificationUrl: (url) => (url.startsWith('foo:') ? 'is foo' : null) });
-  assert.deepEqual(strict.errors.map((e) => `${e.path}: ${e.message}`), ['repositories.stack.notifications.failure[0]: notification URL is foo']);
+  const strict = await loadProjects(dir, {
+    ...ctx,
+    checkNotificationUrl: (url) => (url.startsWith('foo:') ? 'is foo' : null),
+  });
+  assert.deepEqual(
+    strict.errors.map((e) => `${e.path}: ${e.message}`),
+    ['repositories.stack.notifications.failure[0]: notification URL is foo'],
+  );
 });

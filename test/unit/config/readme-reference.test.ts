@@ -8,11 +8,13 @@ const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf
 const envExample = readFileSync(new URL('../../../.env.example', import.meta.url), 'utf8');
 
 test('every repository key of the schema is documented in the README table', () => {
-  for (const key of Object.keys(RepositorySchema.shape)) assert.ok(readme.includes(`| \`${key}\` |`), `README lacks repository key ${key}`);
+  for (const key of Object.keys(RepositorySchema.shape))
+    assert.ok(readme.includes(`| \`${key}\` |`), `README lacks repository key ${key}`);
 });
 
 test('every project key of the schema is documented in the README', () => {
-  for (const key of Object.keys(ProjectFileSchema.shape)) assert.ok(readme.includes(`\`${key}\``), `README lacks project key ${key}`);
+  for (const key of Object.keys(ProjectFileSchema.shape))
+    assert.ok(readme.includes(`\`${key}\``), `README lacks project key ${key}`);
 });
 
 test('every setting is documented in the README and in .env.example', () => {

@@ -20,7 +20,13 @@ test('formatKeyPath uses dots, [index] and ["odd.key"]', () => {
 });
 
 test('normaliseGitUrl adds https, lowercases the host and splits out credentials', () => {
-  assert.deepEqual(normaliseGitUrl('github.com/u/r.git'), { ok: true, url: 'https://github.com/u/r.git', host: 'github.com', hostname: 'github.com', password: undefined });
+  assert.deepEqual(normaliseGitUrl('github.com/u/r.git'), {
+    ok: true,
+    url: 'https://github.com/u/r.git',
+    host: 'github.com',
+    hostname: 'github.com',
+    password: undefined,
+  });
   const withCreds = normaliseGitUrl('HTTPS://user:p%2Fw@Git.Example.com:8443/a/b.git');
   assert.ok(withCreds.ok);
   assert.equal(withCreds.url, 'https://git.example.com:8443/a/b.git');
@@ -39,7 +45,11 @@ test('tokenForHost prefers exact host keys (case-insensitive), then aliases', ()
   assert.equal(tokenForHost(tokens, 'github.com', 'github.com'), 'exact');
   assert.equal(tokenForHost({ GitHub: 'alias' }, 'github.com', 'github.com'), 'alias');
   assert.equal(tokenForHost(tokens, 'codeberg.org', 'codeberg.org'), 'gt');
-  assert.equal(tokenForHost(tokens, 'gitea.local', 'gitea.local'), undefined, 'the gitea alias is for codeberg.org only');
+  assert.equal(
+    tokenForHost(tokens, 'gitea.local', 'gitea.local'),
+    undefined,
+    'the gitea alias is for codeberg.org only',
+  );
 });
 
 test('defaultComposeProject', () => {
@@ -48,17 +58,39 @@ test('defaultComposeProject', () => {
 });
 
 test('stableStringify sorts keys at every level and drops undefined', () => {
-  assert.equal(stableStringify({ b: 1, a: { d: [2, { z: 1, y: undefined }], c: null } }), '{"a":{"c":null,"d":[2,{"z":1}]},"b":1}');
+  assert.equal(
+    stableStringify({ b: 1, a: { d: [2, { z: 1, y: undefined }], c: null } }),
+    '{"a":{"c":null,"d":[2,{"z":1}]},"b":1}',
+  );
   assert.equal(stableStringify({ a: 1, b: 2 }), stableStringify({ b: 2, a: 1 }));
 });
 
 test('computeConfigHash only depends on deploy-relevant fields', () => {
   const base = {
-    key: 'p/r', project: 'p', name: 'r', url: 'https://x.org/a.git', branch: 'main', localPath: '/d', path: '.',
-    checkInterval: 300, composeFiles: [], composeProject: 'p-r', pull: 'missing' as const, build: false, removeOrphans: true,
-    healthcheck: { timeout: 1, retries: 1, interval: 1 }, rollback: true, decrypt: [], keepDecrypted: false, enabled: true,
-    suspended: false, shallow: true, timeouts: { git: 1, apply: 1, decrypt: 1, notify: 1 },
-    notifications: { success: [], failure: [] }, globalNotifications: { success: [], failure: [] }, notifyRepeatInterval: 1,
+    key: 'p/r',
+    project: 'p',
+    name: 'r',
+    url: 'https://x.org/a.git',
+    branch: 'main',
+    localPath: '/d',
+    path: '.',
+    checkInterval: 300,
+    composeFiles: [],
+    composeProject: 'p-r',
+    pull: 'missing' as const,
+    build: false,
+    removeOrphans: true,
+    healthcheck: { timeout: 1, retries: 1, interval: 1 },
+    rollback: true,
+    decrypt: [],
+    keepDecrypted: false,
+    enabled: true,
+    suspended: false,
+    shallow: true,
+    timeouts: { git: 1, apply: 1, decrypt: 1, notify: 1 },
+    notifications: { success: [], failure: [] },
+    globalNotifications: { success: [], failure: [] },
+    notifyRepeatInterval: 1,
   };
   const h = computeConfigHash(base);
   assert.match(h, /^[0-9a-f]{16}$/);

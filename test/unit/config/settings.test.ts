@@ -75,17 +75,28 @@ test('an unknown log level is rejected with the allowed list', () => {
 test('SHIPARR_LOG_FORMAT takes auto, json or pretty, and nothing else', () => {
   assert.equal(loadSettings({ SHIPARR_LOG_FORMAT: 'JSON' }, cwd).logFormat, 'json');
   assert.equal(loadSettings({ Shiparr_LOG_FORMAT: 'pretty' }, cwd).logFormat, 'pretty');
-  assert.match(settingsError({ SHIPARR_LOG_FORMAT: 'xml' }).message, /SHIPARR_LOG_FORMAT: must be one of auto, json, pretty \(got "xml"\)/);
+  assert.match(
+    settingsError({ SHIPARR_LOG_FORMAT: 'xml' }).message,
+    /SHIPARR_LOG_FORMAT: must be one of auto, json, pretty \(got "xml"\)/,
+  );
 });
 
 test('auth enabled without a password is rejected', () => {
   const e = settingsError({ SHIPARR_AUTH_ENABLED: 'true' });
   assert.deepEqual(e.issues, ['SHIPARR_AUTH_PASSWORD: must be set when SHIPARR_AUTH_ENABLED=true']);
-  assert.match(settingsError({ SHIPARR_AUTH_ENABLED: 'perhaps' }).message, /SHIPARR_AUTH_ENABLED: must be true or false/);
+  assert.match(
+    settingsError({ SHIPARR_AUTH_ENABLED: 'perhaps' }).message,
+    /SHIPARR_AUTH_ENABLED: must be true or false/,
+  );
 });
 
 test('every bad variable is listed at once', () => {
-  const e = settingsError({ SHIPARR_PORT: 'x', SHIPARR_MAX_CONCURRENT_DEPLOYS: '0', SHIPARR_WEBHOOK_SECRET: 's', SHIPARR_WORKERS: 'many' });
+  const e = settingsError({
+    SHIPARR_PORT: 'x',
+    SHIPARR_MAX_CONCURRENT_DEPLOYS: '0',
+    SHIPARR_WEBHOOK_SECRET: 's',
+    SHIPARR_WORKERS: 'many',
+  });
   assert.equal(e.issues.length, 3);
   assert.match(e.message, /SHIPARR_MAX_CONCURRENT_DEPLOYS: must be at least 1/);
   assert.match(e.message, /SHIPARR_WORKERS: must be a whole number/);

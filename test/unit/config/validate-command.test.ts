@@ -12,7 +12,12 @@ const fixtures = fileURLToPath(new URL('../../fixtures/configs/', import.meta.ur
 async function run(args: string[], env: NodeJS.ProcessEnv = {}) {
   let out = '';
   let err = '';
-  const code = await validateCommand(args, env, { write: (s: string) => (out += s) }, { write: (s: string) => (err += s) });
+  const code = await validateCommand(
+    args,
+    env,
+    { write: (s: string) => (out += s) },
+    { write: (s: string) => (err += s) },
+  );
   return { code, out, err };
 }
 
@@ -34,11 +39,14 @@ test('errors: exit 1, each as <file>: <key.path>: <message>, the good file still
   const r = await run([dir]);
   assert.equal(r.code, 1);
   const bad = path.join(dir, 'bad.yaml');
-  assert.deepEqual(r.err.trimEnd().split('\n').sort(), [
-    `${bad}: repositories.app.token: environment variable FIXTURE_UNSET_TOKEN is not set (use \${FIXTURE_UNSET_TOKEN:-default} for a default)`,
-    `${bad}: repositories.app.build: must be true or false, not text`,
-    `${bad}: repositories.app: unknown key "branhc" (did you mean "branch"?)`,
-  ].sort());
+  assert.deepEqual(
+    r.err.trimEnd().split('\n').sort(),
+    [
+      `${bad}: repositories.app.token: environment variable FIXTURE_UNSET_TOKEN is not set (use \${FIXTURE_UNSET_TOKEN:-default} for a default)`,
+      `${bad}: repositories.app.build: must be true or false, not text`,
+      `${bad}: repositories.app: unknown key "branhc" (did you mean "branch"?)`,
+    ].sort(),
+  );
   assert.match(r.out, /^ok: .*good\.yaml: project "good", 1 repository$/m);
   assert.match(r.out, /^2 files, 1 project, 1 repository, 3 errors$/m);
 });
@@ -90,5 +98,8 @@ test('usage errors exit 2; --help exits 0', async () => {
 test('notification URLs get the same Shoutrrr checks as in the daemon', async () => {
   const r = await run([path.join(fixtures, 'bad-notify')]);
   assert.equal(r.code, 1);
-  assert.match(r.err, /notify\.yaml: repositories\.app\.notifications\.failure\[0\]: notification URL has an unknown service "carrierpigeon"/);
+  assert.match(
+    r.err,
+    /notify\.yaml: repositories\.app\.notifications\.failure\[0\]: notification URL has an unknown service "carrierpigeon"/,
+  );
 });

@@ -4,7 +4,15 @@ import { after, before, describe, test } from 'node:test';
 import { ConflictError } from '../../../src/errors.ts';
 import { createApp } from '../../../src/http/app.ts';
 import type { Deployment } from '../../../src/domain/types.ts';
-import { captureLogger, deployment, type FakeContainers, type FakeSupervisor, serve, type Served, world } from './fakes.ts';
+import {
+  captureLogger,
+  deployment,
+  type FakeContainers,
+  type FakeSupervisor,
+  serve,
+  type Served,
+  world,
+} from './fakes.ts';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
 const json = async (res: Response): Promise<any> => JSON.parse(await res.text());
@@ -30,7 +38,10 @@ describe('REST API', () => {
 
   test('GET /api/projects lists projects with their config errors', async () => {
     const body = await json(await fetch(`${s.url}/api/projects`));
-    assert.deepEqual(body.map((p: { name: string }) => p.name), ['homelab', 'lab', 'broken']);
+    assert.deepEqual(
+      body.map((p: { name: string }) => p.name),
+      ['homelab', 'lab', 'broken'],
+    );
     assert.equal(body[2].error[0].path, 'repositories.x.url');
   });
 
@@ -39,7 +50,10 @@ describe('REST API', () => {
     assert.equal(one.status, 200);
     assert.equal((await json(one)).description, 'Services homelab');
     const repos = await json(await fetch(`${s.url}/api/projects/homelab/repositories`));
-    assert.deepEqual(repos.map((r: { key: string }) => r.key), ['homelab/media-stack', 'homelab/dns']);
+    assert.deepEqual(
+      repos.map((r: { key: string }) => r.key),
+      ['homelab/media-stack', 'homelab/dns'],
+    );
   });
 
   test('unknown project → 404 JSON, invalid name → 400', async () => {
@@ -66,8 +80,11 @@ describe('REST API', () => {
 
   test('repository URLs and errors are shown without credentials', async () => {
     const w = world();
-    w.supervisor.repos[0] = { ...w.supervisor.repos[0]!, url: 'https://x-access-token:ghp_abcdefghijklmnopqrstuvwxyz0123@github.com/acme/m.git',
-      lastError: { stage: 'pulling', code: 'GIT_AUTH', message: 'fetch https://bob:s3cretpass@git.example/x failed' } };
+    w.supervisor.repos[0] = {
+      ...w.supervisor.repos[0]!,
+      url: 'https://x-access-token:ghp_abcdefghijklmnopqrstuvwxyz0123@github.com/acme/m.git',
+      lastError: { stage: 'pulling', code: 'GIT_AUTH', message: 'fetch https://bob:s3cretpass@git.example/x failed' },
+    };
     const t = await serve(w);
     try {
       const text = await (await fetch(`${t.url}/api/repositories/1`)).text();
@@ -97,15 +114,35 @@ describe('REST API', () => {
 
   test('GET deployments: default page, limit/before paging, bad query values', async () => {
     const page = await json(await fetch(`${s.url}/api/repositories/1/deployments`));
-    assert.deepEqual(page.items.map((d: Deployment) => d.id), [2, 1]);
+    assert.deepEqual(
+      page.items.map((d: Deployment) => d.id),
+      [2, 1],
+    );
     assert.equal(page.nextBefore, null);
     const first = await json(await fetch(`${s.url}/api/repositories/1/deployments?limit=1`));
-    assert.deepEqual(first.items.map((d: Deployment) => d.id), [2]);
+    assert.deepEqual(
+      first.items.map((d: Deployment) => d.id),
+      [2],
+    );
     assert.equal(first.nextBefore, 2);
-    const second = await json(await fetch(`${s.url}/api/repositories/1/deployments?limit=1&before=${first.nextBefore}`));
-    assert.deepEqual(second.items.map((d: Deployment) => d.id), [1]);
+    const second = await json(
+      await fetch(`${s.url}/api/repositories/1/deployments?limit=1&before=${first.nextBefore}`),
+    );
+    assert.deepEqual(
+      second.items.map((d: Deployment) => d.id),
+      [1],
+    );
     assert.equal(second.nextBefore, null);
-    for (const q of ['limit=0', 'limit=101', 'limit=abc', 'limit=1.5', 'before=0', 'before=x', 'limit=1&limit=2', 'limit=']) {
+    for (const q of [
+      'limit=0',
+      'limit=101',
+      'limit=abc',
+      'limit=1.5',
+      'before=0',
+      'before=x',
+      'limit=1&limit=2',
+      'limit=',
+    ]) {
       const res = await fetch(`${s.url}/api/repositories/1/deployments?${q}`);
       assert.equal(res.status, 400, q);
       assert.equal((await json(res)).error.code, 'INVALID_QUERY', q);
@@ -119,19 +156,26 @@ describe('REST API', () => {
     const body = await json(res);
     assert.equal(body.status, 'pending');
     assert.equal(typeof body.deploymentId, 'number');
-    assert.deepEqual(sup.callsOf('deploy').at(-1), { method: 'deploy', key: 'homelab/media-stack', opts: { trigger: 'api' } });
+    assert.deepEqual(sup.callsOf('deploy').at(-1), {
+      method: 'deploy',
+      key: 'homelab/media-stack',
+      opts: { trigger: 'api' },
+    });
   });
 
   test('POST deploy with a commit body passes it on (lowercased)', async () => {
     const res = await fetch(`${s.url}/api/repositories/homelab%2Fdns/deploy`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ commit: 'ABCDEF1' }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ commit: 'ABCDEF1' }),
     });
     assert.equal(res.status, 202);
     assert.deepEqual(sup.callsOf('deploy').at(-1)?.opts, { trigger: 'api', commit: 'abcdef1' });
   });
 
   test('POST deploy?wait=true returns the finished deployment with 200', async () => {
-    sup.waitResult = async (id) => deployment({ id, repositoryId: 1, repoKey: 'homelab/media-stack', status: 'success' });
+    sup.waitResult = async (id) =>
+      deployment({ id, repositoryId: 1, repoKey: 'homelab/media-stack', status: 'success' });
     const res = await fetch(`${s.url}/api/repositories/1/deploy?wait=true&timeout=5`, { method: 'POST' });
     assert.equal(res.status, 200);
     const body = await json(res);
@@ -141,7 +185,15 @@ describe('REST API', () => {
   });
 
   test('POST deploy?wait=true still running at timeout → 202 with the current row', async () => {
-    sup.waitResult = async (id) => deployment({ id, repositoryId: 1, repoKey: 'homelab/media-stack', status: 'running', finishedAt: null, durationMs: null });
+    sup.waitResult = async (id) =>
+      deployment({
+        id,
+        repositoryId: 1,
+        repoKey: 'homelab/media-stack',
+        status: 'running',
+        finishedAt: null,
+        durationMs: null,
+      });
     const res = await fetch(`${s.url}/api/repositories/1/deploy?wait=1`, { method: 'POST' });
     assert.equal(res.status, 202);
     assert.equal((await json(res)).status, 'running');
@@ -166,7 +218,9 @@ describe('REST API', () => {
     assert.equal(plain.status, 202);
     assert.deepEqual(sup.callsOf('rollback').at(-1)?.opts, {});
     const withCommit = await fetch(`${s.url}/api/repositories/1/rollback`, {
-      method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body: '{"commit":"0123456789abcdef0123456789abcdef01234567"}',
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: '{"commit":"0123456789abcdef0123456789abcdef01234567"}',
     });
     assert.equal(withCommit.status, 202);
     assert.deepEqual(sup.callsOf('rollback').at(-1)?.opts, { commit: '0123456789abcdef0123456789abcdef01234567' });
@@ -182,7 +236,11 @@ describe('REST API', () => {
       ['text/plain', '{"commit":"abcdef1"}', 415, 'UNSUPPORTED_MEDIA_TYPE'],
     ];
     for (const [type, body, status, code] of cases) {
-      const res = await fetch(`${s.url}/api/repositories/1/rollback`, { method: 'POST', headers: { 'content-type': type }, body });
+      const res = await fetch(`${s.url}/api/repositories/1/rollback`, {
+        method: 'POST',
+        headers: { 'content-type': type },
+        body,
+      });
       assert.equal(res.status, status, body);
       assert.equal((await json(res)).error.code, code, body);
     }
@@ -194,7 +252,9 @@ describe('REST API', () => {
     const res = await fetch(`${s.url}/api/repositories/1/rollback`, { method: 'POST' });
     sup.hasPreviousSuccess = true;
     assert.equal(res.status, 409);
-    assert.deepEqual(await json(res), { error: { code: 'CONFLICT', message: 'repository homelab/media-stack has no previous successful deployment' } });
+    assert.deepEqual(await json(res), {
+      error: { code: 'CONFLICT', message: 'repository homelab/media-stack has no previous successful deployment' },
+    });
   });
 
   test('suspend and resume → 200 RepoStatus; deploy while suspended → 409', async () => {
@@ -230,7 +290,12 @@ describe('REST API', () => {
   });
 
   test('POST /api/reload → 200 with the result', async () => {
-    sup.reloadResult = { errors: [{ file: 'a.yaml', path: 'project', message: 'is required' }], added: ['x/y'], removed: [], changed: [] };
+    sup.reloadResult = {
+      errors: [{ file: 'a.yaml', path: 'project', message: 'is required' }],
+      added: ['x/y'],
+      removed: [],
+      changed: [],
+    };
     const res = await fetch(`${s.url}/api/reload`, { method: 'POST' });
     assert.equal(res.status, 200);
     assert.deepEqual(await json(res), sup.reloadResult);
@@ -249,9 +314,16 @@ describe('REST API', () => {
     assert.equal(unmanaged.status, 404);
     assert.equal((await json(unmanaged)).error.code, 'NOT_FOUND');
     const calls = containers.calls.length;
-    for (const p of ['/containers/..%2F..%2Fetc/logs', '/containers/a%20b/logs', `/containers/${'x'.repeat(129)}/logs`,
-      '/containers/abc123/logs?tail=0', '/containers/abc123/logs?tail=5001', '/containers/abc123/logs?tail=x', '/containers/abc123/logs?since=-1',
-      '/containers/abc123/logs?since=1.5']) {
+    for (const p of [
+      '/containers/..%2F..%2Fetc/logs',
+      '/containers/a%20b/logs',
+      `/containers/${'x'.repeat(129)}/logs`,
+      '/containers/abc123/logs?tail=0',
+      '/containers/abc123/logs?tail=5001',
+      '/containers/abc123/logs?tail=x',
+      '/containers/abc123/logs?since=-1',
+      '/containers/abc123/logs?since=1.5',
+    ]) {
       assert.equal((await fetch(`${s.url}${p}`)).status, 400, p);
     }
     assert.equal(containers.calls.length, calls, 'the reader is never asked for invalid input');
@@ -324,15 +396,32 @@ describe('errors', () => {
 
   test('createApp refuses auth enabled without a password', () => {
     const w = world();
-    const base = { ...w, health: async () => { throw new Error('unused'); }, log: captureLogger().log };
+    const base = {
+      ...w,
+      health: async () => {
+        throw new Error('unused');
+      },
+      log: captureLogger().log,
+    };
     assert.throws(() => createApp({ ...base, auth: { enabled: true, username: 'admin' } }), /no password/);
-    assert.throws(() => createApp({ ...base, auth: { enabled: true, username: 'admin', password: '' } }), /no password/);
+    assert.throws(
+      () => createApp({ ...base, auth: { enabled: true, username: 'admin', password: '' } }),
+      /no password/,
+    );
     assert.ok(createApp({ ...base, auth: { enabled: false, username: 'admin' } }));
   });
 
   test('a degraded health report is still 200 (alive) with status "degraded"', async () => {
-    const s = await serve({ health: async () => ({ status: 'degraded', db: { ok: true }, docker: { ok: false, error: 'connect ENOENT' },
-      config: { ok: true, errors: [] }, version: '0.1.0', uptimeSeconds: 1 }) });
+    const s = await serve({
+      health: async () => ({
+        status: 'degraded',
+        db: { ok: true },
+        docker: { ok: false, error: 'connect ENOENT' },
+        config: { ok: true, errors: [] },
+        version: '0.1.0',
+        uptimeSeconds: 1,
+      }),
+    });
     try {
       const res = await fetch(`${s.url}/api/health`);
       assert.equal(res.status, 200);

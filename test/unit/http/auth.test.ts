@@ -42,7 +42,10 @@ describe('auth enabled', () => {
         const bad = await fetch(`${s.url}${path}`, { method, headers: { authorization: auth } });
         assert.equal(bad.status, 401, auth);
       }
-      const ok = await fetch(`${s.url}${path}`, { method, headers: { authorization: basic('admin', 'correct horse') } });
+      const ok = await fetch(`${s.url}${path}`, {
+        method,
+        headers: { authorization: basic('admin', 'correct horse') },
+      });
       assert.equal(ok.status, expected);
       await ok.arrayBuffer();
     });
@@ -51,7 +54,10 @@ describe('auth enabled', () => {
   test('GET /api/events: 401 without credentials, stream with them', async () => {
     assert.equal((await fetch(`${s.url}/api/events`)).status, 401);
     const ac = new AbortController();
-    const res = await fetch(`${s.url}/api/events`, { headers: { authorization: basic('admin', 'correct horse') }, signal: ac.signal });
+    const res = await fetch(`${s.url}/api/events`, {
+      headers: { authorization: basic('admin', 'correct horse') },
+      signal: ac.signal,
+    });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
     ac.abort();
@@ -60,7 +66,9 @@ describe('auth enabled', () => {
   test('/api/health and webhooks need no Basic credentials', async () => {
     assert.equal((await fetch(`${s.url}/api/health`)).status, 200);
     const hook = await fetch(`${s.url}/api/webhooks/github`, {
-      method: 'POST', headers: { 'content-type': 'application/json', 'x-github-event': 'ping' }, body: '{"zen":"hi"}',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-github-event': 'ping' },
+      body: '{"zen":"hi"}',
     });
     assert.equal(hook.status, 200);
     assert.deepEqual(await hook.json(), { pong: true });

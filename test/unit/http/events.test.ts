@@ -7,7 +7,11 @@ import { type FakeSupervisor, serve } from './fakes.ts';
 import { until } from '../../helpers/wait.ts';
 
 /** Reads the stream until `done(text)` holds; returns everything read so far. */
-async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, state: { text: string }, done: (t: string) => boolean): Promise<string> {
+async function readUntil(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  state: { text: string },
+  done: (t: string) => boolean,
+): Promise<string> {
   const decoder = new TextDecoder();
   while (!done(state.text)) {
     const { value, done: ended } = await reader.read();
@@ -18,43 +22,68 @@ async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, state:
 }
 
 describe('GET /api/events', () => {
-  test('sends retry + events pushed by the supervisor + heartbeats, and unsubscribes when the client leaves', { timeout: 10_000 }, async () => {
-    const s = await serve({ sseHeartbeatMs: 30 });
-    const sup = s.deps.supervisor as FakeSupervisor;
-    const baseline = sup.listeners.size;
-    try {
-      const ac = new AbortController();
-      const res = await fetch(`${s.url}/api/events`, { signal: ac.signal });
-      assert.equal(res.status, 200);
-      assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
-      assert.equal(res.headers.get('cache-control'), 'no-cache, no-transform');
-      assert.equal(res.headers.get('x-accel-buffering'), 'no');
-      const reader = res.body!.getReader();
-      const state = { text: '' };
-      await readUntil(reader, state, (t) => t.includes(': connected\n\n'));
-      assert.match(state.text, /^retry: \d+\n/);
-      assert.equal(sup.listeners.size, baseline + 1);
+  test(
+    'sends retry + events pushed by the supervisor + heartbeats, and unsubscribes when the client leaves',
+    { timeout: 10_000 },
+    async () => {
+      const s = await serve({ sseHeartbeatMs: 30 });
+      const sup = s.deps.supervisor as FakeSupervisor;
+      const baseline = sup.listeners.size;
+      try {
+        const ac = new AbortController();
+        const res = await fetch(`${s.url}/api/events`, { signal: ac.signal });
+        assert.equal(res.status, 200);
+        assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+        assert.equal(res.headers.get('cache-control'), 'no-cache, no-transform');
+        assert.equal(res.headers.get('x-accel-buffering'), 'no');
+        const reader = res.body!.getReader();
+        const state = { text: '' };
+        await readUntil(reader, state, (t) => t.includes(': connected\n\n'));
+        assert.match(state.text, /^retry: \d+\n/);
+        assert.equal(sup.listeners.size, baseline + 1);
 
-      const events: ActivityEvent[] = [
-        { type: 'state', repoKey: 'homelab/dns', repoId: 2, state: 'pulling', previous: 'checking', at: '2025-06-28T18:00:01.000Z' },
-        { type: 'deployment.finished', repoKey: 'homelab/dns', deploymentId: 7, status: 'success', stage: null, commit: 'abc', durationMs: 1200, at: '2025-06-28T18:00:02.000Z' },
-      ];
-      for (const e of events) sup.emit(e);
-      await readUntil(reader, state, (t) => t.includes('event: deployment.finished\n'));
-      await readUntil(reader, state, (t) => /event: deployment\.finished\ndata: .*\n\n/.test(t));
-      assert.ok(state.text.includes(`event: state\ndata: ${JSON.stringify(events[0])}\n\n`));
-      assert.ok(state.text.includes(`event: deployment.finished\ndata: ${JSON.stringify(events[1])}\n\n`));
+        const events: ActivityEvent[] = [
+          {
+            type: 'state',
+            repoKey: 'homelab/dns',
+            repoId: 2,
+            state: 'pulling',
+            previous: 'checking',
+            at: '2025-06-28T18:00:01.000Z',
+          },
+          {
+            type: 'deployment.finished',
+            repoKey: 'homelab/dns',
+            deploymentId: 7,
+            status: 'success',
+            stage: null,
+            commit: 'abc',
+            durationMs: 1200,
+            at: '2025-06-28T18:00:02.000Z',
+          },
+        ];
+        for (const e of events) sup.emit(e);
+        await readUntil(reader, state, (t) => t.includes('event: deployment.finished\n'));
+        await readUntil(reader, state, (t) => /event: deployment\.finished\ndata: .*\n\n/.test(t));
+        assert.ok(state.text.includes(`event: state\ndata: ${JSON.stringify(events[0])}\n\n`));
+        assert.ok(state.text.includes(`event: deployment.finished\ndata: ${JSON.stringify(events[1])}\n\n`));
 
-      await readUntil(reader, state, (t) => t.includes(': heartbeat '));
-      assert.match(state.text, /\n: heartbeat \d{4}-\d\d-\d\dT[^\n]+\n\n/);
+        await readUntil(reader, state, (t) => t.includes(': heartbeat '));
+        assert.match(state.text, /\n: heartbeat \d{4}-\d\d-\d\dT[^\n]+\n\n/);
 
-      ac.abort();
-      await until(() => sup.listeners.size === baseline && openEventStreams(s.app) === 0, 'the server to drop the stream', 5_000, 5);
-      assert.equal(sup.listeners.size, baseline);
-    } finally {
-      await s.close();
-    }
-  });
+        ac.abort();
+        await until(
+          () => sup.listeners.size === baseline && openEventStreams(s.app) === 0,
+          'the server to drop the stream',
+          5_000,
+          5,
+        );
+        assert.equal(sup.listeners.size, baseline);
+      } finally {
+        await s.close();
+      }
+    },
+  );
 
   test('closeEventStreams ends open streams cleanly and refuses new ones', { timeout: 10_000 }, async () => {
     const s = await serve();

@@ -10,7 +10,13 @@ import type Koa from 'koa';
 import { ConflictError } from '../../../src/errors.ts';
 import { createApp, closeEventStreams } from '../../../src/http/app.ts';
 import type { ActivityEvent, Deployment, ProjectInfo, RepoStatus } from '../../../src/domain/types.ts';
-import type { ContainerLogReader, HealthReport, HistoryReader, HttpDeps, SupervisorPort } from '../../../src/http/ports.ts';
+import type {
+  ContainerLogReader,
+  HealthReport,
+  HistoryReader,
+  HttpDeps,
+  SupervisorPort,
+} from '../../../src/http/ports.ts';
 
 const T0 = '2025-06-28T18:00:00.000Z';
 
@@ -40,7 +46,9 @@ export function repoStatus(over: Partial<RepoStatus> & Pick<RepoStatus, 'id' | '
   };
 }
 
-export function deployment(over: Partial<Deployment> & Pick<Deployment, 'id' | 'repositoryId' | 'repoKey'>): Deployment {
+export function deployment(
+  over: Partial<Deployment> & Pick<Deployment, 'id' | 'repositoryId' | 'repoKey'>,
+): Deployment {
   return {
     commit: 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678',
     status: 'success',
@@ -73,7 +81,12 @@ export class FakeSupervisor implements SupervisorPort {
   nextDeploymentId = 100;
   /** What waitForDeployment resolves with. */
   waitResult: (id: number, timeoutMs: number) => Promise<Deployment | undefined> = async () => undefined;
-  reloadResult = { errors: [] as { file: string; path: string; message: string }[], added: [] as string[], removed: [] as string[], changed: [] as string[] };
+  reloadResult = {
+    errors: [] as { file: string; path: string; message: string }[],
+    added: [] as string[],
+    removed: [] as string[],
+    changed: [] as string[],
+  };
   hasPreviousSuccess = true;
 
   constructor(repos: RepoStatus[], projects: ProjectInfo[]) {
@@ -106,7 +119,8 @@ export class FakeSupervisor implements SupervisorPort {
     return this.waitResult(id, timeoutMs);
   }
   rollback(key: string, opts: { commit?: string }): { deploymentId: number } {
-    if (!this.hasPreviousSuccess && opts.commit === undefined) throw new ConflictError(`repository ${key} has no previous successful deployment`);
+    if (!this.hasPreviousSuccess && opts.commit === undefined)
+      throw new ConflictError(`repository ${key} has no previous successful deployment`);
     this.calls.push({ method: 'rollback', key, opts });
     return { deploymentId: this.nextDeploymentId++ };
   }
@@ -178,7 +192,8 @@ export function captureLogger(): { log: HttpDeps['log']; lines: Record<string, u
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
+      for (const l of chunk.toString('utf8').split('\n'))
+        if (l.trim()) lines.push(JSON.parse(l) as Record<string, unknown>);
       cb();
     },
   });
@@ -198,22 +213,56 @@ const HEALTH_OK: HealthReport = {
 export function world(): { supervisor: FakeSupervisor; history: FakeHistory; containers: FakeContainers } {
   const supervisor = new FakeSupervisor(
     [
-      repoStatus({ id: 1, project: 'homelab', name: 'media-stack', lastDeployedCommit: 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678', lastDeployedAt: '2025-06-28T18:01:00.000Z' }),
+      repoStatus({
+        id: 1,
+        project: 'homelab',
+        name: 'media-stack',
+        lastDeployedCommit: 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678',
+        lastDeployedAt: '2025-06-28T18:01:00.000Z',
+      }),
       repoStatus({ id: 2, project: 'homelab', name: 'dns', url: 'git@github.com:acme/dns.git' }),
       repoStatus({ id: 3, project: 'lab', name: 'web', branch: 'prod' }),
     ],
     [
-      { name: 'homelab', description: 'Services homelab', file: '/cfg/homelab.yaml', active: true, error: null, repositories: 2 },
+      {
+        name: 'homelab',
+        description: 'Services homelab',
+        file: '/cfg/homelab.yaml',
+        active: true,
+        error: null,
+        repositories: 2,
+      },
       { name: 'lab', description: null, file: '/cfg/lab.yaml', active: true, error: null, repositories: 1 },
-      { name: 'broken', description: null, file: '/cfg/broken.yaml', active: false,
-        error: [{ file: '/cfg/broken.yaml', path: 'repositories.x.url', message: 'is required' }], repositories: 0 },
+      {
+        name: 'broken',
+        description: null,
+        file: '/cfg/broken.yaml',
+        active: false,
+        error: [{ file: '/cfg/broken.yaml', path: 'repositories.x.url', message: 'is required' }],
+        repositories: 0,
+      },
     ],
   );
   const history = new FakeHistory();
   history.deployments.push(
-    deployment({ id: 1, repositoryId: 1, repoKey: 'homelab/media-stack', commit: '0000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', status: 'failed', stage: 'applying', error: 'compose up failed' }),
+    deployment({
+      id: 1,
+      repositoryId: 1,
+      repoKey: 'homelab/media-stack',
+      commit: '0000000aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+      status: 'failed',
+      stage: 'applying',
+      error: 'compose up failed',
+    }),
     deployment({ id: 2, repositoryId: 1, repoKey: 'homelab/media-stack', status: 'success' }),
-    deployment({ id: 3, repositoryId: 2, repoKey: 'homelab/dns', status: 'rolled_back', stage: 'verifying', finishedAt: '2025-06-29T10:00:00.000Z' }),
+    deployment({
+      id: 3,
+      repositoryId: 2,
+      repoKey: 'homelab/dns',
+      status: 'rolled_back',
+      stage: 'verifying',
+      finishedAt: '2025-06-29T10:00:00.000Z',
+    }),
   );
   history.logs.set(2, 'pulling…\ncompose up ok\nhttps://user:hunter2secret@git.example/x\n');
   const containers = new FakeContainers();

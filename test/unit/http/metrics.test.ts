@@ -14,10 +14,42 @@ describe('metrics', () => {
       sup.emit({ type: 'check', repoKey: 'homelab/dns', result: 'changed', at });
       sup.emit({ type: 'check', repoKey: 'homelab/dns', result: 'unchanged', at });
       sup.emit({ type: 'check', repoKey: 'homelab/dns', result: 'unchanged', at });
-      sup.emit({ type: 'deployment.finished', repoKey: 'homelab/dns', deploymentId: 1, status: 'success', stage: null, commit: 'a', durationMs: 42_000, at });
-      sup.emit({ type: 'deployment.finished', repoKey: 'homelab/dns', deploymentId: 2, status: 'failed', stage: 'applying', commit: 'b', durationMs: null, at });
-      sup.emit({ type: 'notification', repoKey: 'homelab/dns', url: 'discord://***@x', service: 'discord', ok: false, at });
-      sup.emit({ type: 'notification', repoKey: 'homelab/dns', url: 'discord://***@x', service: 'discord', ok: true, at });
+      sup.emit({
+        type: 'deployment.finished',
+        repoKey: 'homelab/dns',
+        deploymentId: 1,
+        status: 'success',
+        stage: null,
+        commit: 'a',
+        durationMs: 42_000,
+        at,
+      });
+      sup.emit({
+        type: 'deployment.finished',
+        repoKey: 'homelab/dns',
+        deploymentId: 2,
+        status: 'failed',
+        stage: 'applying',
+        commit: 'b',
+        durationMs: null,
+        at,
+      });
+      sup.emit({
+        type: 'notification',
+        repoKey: 'homelab/dns',
+        url: 'discord://***@x',
+        service: 'discord',
+        ok: false,
+        at,
+      });
+      sup.emit({
+        type: 'notification',
+        repoKey: 'homelab/dns',
+        url: 'discord://***@x',
+        service: 'discord',
+        ok: true,
+        at,
+      });
       sup.repos[1] = { ...sup.repos[1]!, state: 'applying', busy: true };
 
       const res = await fetch(`${s.url}/metrics`);

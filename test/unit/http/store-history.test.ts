@@ -17,18 +17,42 @@ describe('HistoryReader backed by the real Store', () => {
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'shiparr-http-store-'));
     store = Store.open(path.join(dir, 'shiparr.db'));
-    store.syncConfig([{ name: 'homelab', description: null, file: '/cfg/homelab.yaml', repositories: [
-      { key: 'homelab/media-stack', name: 'media-stack', url: 'https://github.com/acme/media-stack.git', branch: 'main', path: '.', localPath: '/d/m', checkInterval: 300 },
-    ] }]);
+    store.syncConfig([
+      {
+        name: 'homelab',
+        description: null,
+        file: '/cfg/homelab.yaml',
+        repositories: [
+          {
+            key: 'homelab/media-stack',
+            name: 'media-stack',
+            url: 'https://github.com/acme/media-stack.git',
+            branch: 'main',
+            path: '.',
+            localPath: '/d/m',
+            checkInterval: 300,
+          },
+        ],
+      },
+    ]);
     repoId = store.getRepository('homelab/media-stack')!.id;
-    for (const [status, commit] of [['success', '1111111aaaa'], ['failed', '2222222bbbb'], ['success', '3333333cccc']] as const) {
+    for (const [status, commit] of [
+      ['success', '1111111aaaa'],
+      ['failed', '2222222bbbb'],
+      ['success', '3333333cccc'],
+    ] as const) {
       const d = store.createDeployment({ repoKey: 'homelab/media-stack', trigger: 'api', status: 'running', commit });
       store.appendDeploymentLog(d.id, `deploying ${commit} with https://bob:t0psecret@git.example/x\n`);
-      store.finishDeployment(d.id, status === 'failed' ? { status, stage: 'applying', error: 'compose up failed' } : { status });
+      store.finishDeployment(
+        d.id,
+        status === 'failed' ? { status, stage: 'applying', error: 'compose up failed' } : { status },
+      );
       ids.push(d.id);
     }
     const w = world();
-    w.supervisor.repos = [repoStatus({ id: repoId, project: 'homelab', name: 'media-stack', lastDeployedCommit: '3333333cccc' })];
+    w.supervisor.repos = [
+      repoStatus({ id: repoId, project: 'homelab', name: 'media-stack', lastDeployedCommit: '3333333cccc' }),
+    ];
     s = await serve({ ...w, history: store });
   });
   after(async () => {
@@ -38,12 +62,26 @@ describe('HistoryReader backed by the real Store', () => {
   });
 
   test('paging follows the store: newest first, nextBefore, before', async () => {
-    const p1 = (await (await fetch(`${s.url}/api/repositories/${repoId}/deployments?limit=2`)).json()) as { items: { id: number; status: string }[]; nextBefore: number | null };
-    assert.deepEqual(p1.items.map((d) => d.id), [ids[2], ids[1]]);
-    assert.deepEqual(p1.items.map((d) => d.status), ['success', 'failed']);
+    const p1 = (await (await fetch(`${s.url}/api/repositories/${repoId}/deployments?limit=2`)).json()) as {
+      items: { id: number; status: string }[];
+      nextBefore: number | null;
+    };
+    assert.deepEqual(
+      p1.items.map((d) => d.id),
+      [ids[2], ids[1]],
+    );
+    assert.deepEqual(
+      p1.items.map((d) => d.status),
+      ['success', 'failed'],
+    );
     assert.equal(p1.nextBefore, ids[1]);
-    const p2 = (await (await fetch(`${s.url}/api/repositories/homelab%2Fmedia-stack/deployments?limit=2&before=${p1.nextBefore}`)).json()) as { items: { id: number }[]; nextBefore: number | null };
-    assert.deepEqual(p2.items.map((d) => d.id), [ids[0]]);
+    const p2 = (await (
+      await fetch(`${s.url}/api/repositories/homelab%2Fmedia-stack/deployments?limit=2&before=${p1.nextBefore}`)
+    ).json()) as { items: { id: number }[]; nextBefore: number | null };
+    assert.deepEqual(
+      p2.items.map((d) => d.id),
+      [ids[0]],
+    );
     assert.equal(p2.nextBefore, null);
   });
 
@@ -61,7 +99,12 @@ describe('HistoryReader backed by the real Store', () => {
   });
 
   test('the widget reads the latest stored deployment', async () => {
-    const body = (await (await fetch(`${s.url}/widget/dashy?project=homelab`)).json()) as { widgets: { value: string; label: string }[] };
-    assert.deepEqual(body.widgets.slice(0, 3).map((w) => w.value), ['media-stack', '3333333', 'running']);
+    const body = (await (await fetch(`${s.url}/widget/dashy?project=homelab`)).json()) as {
+      widgets: { value: string; label: string }[];
+    };
+    assert.deepEqual(
+      body.widgets.slice(0, 3).map((w) => w.value),
+      ['media-stack', '3333333', 'running'],
+    );
   });
 });

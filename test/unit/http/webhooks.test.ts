@@ -5,7 +5,14 @@ import { request } from 'node:http';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { BODY_LIMIT } from '../../../src/http/body.ts';
 import {
-  branchFromRef, decodeBody, extractPush, normaliseRepoUrl, signatureHeaders, signedBytes, verifySignature, type Provider,
+  branchFromRef,
+  decodeBody,
+  extractPush,
+  normaliseRepoUrl,
+  signatureHeaders,
+  signedBytes,
+  verifySignature,
+  type Provider,
 } from '../../../src/http/webhooks.ts';
 import { captureLogger, type FakeSupervisor, serve, type Served, world } from './fakes.ts';
 
@@ -15,9 +22,16 @@ const GLOBAL_SECRET = 'global-secret-2';
 function payload(provider: Provider, url: string, ref = 'refs/heads/main'): string {
   switch (provider) {
     case 'github':
-      return JSON.stringify({ ref, repository: { clone_url: url, html_url: url.replace(/\.git$/, ''), ssh_url: 'git@github.com:acme/x.git' } });
+      return JSON.stringify({
+        ref,
+        repository: { clone_url: url, html_url: url.replace(/\.git$/, ''), ssh_url: 'git@github.com:acme/x.git' },
+      });
     case 'gitlab':
-      return JSON.stringify({ object_kind: 'push', ref, project: { git_http_url: url, web_url: url.replace(/\.git$/, '') } });
+      return JSON.stringify({
+        object_kind: 'push',
+        ref,
+        project: { git_http_url: url, web_url: url.replace(/\.git$/, '') },
+      });
     case 'gitea':
       return JSON.stringify({ ref, repository: { clone_url: url, html_url: url.replace(/\.git$/, '') } });
     default:
@@ -117,7 +131,12 @@ type Encoding = 'json' | 'form';
  * the body (application/json) or as url.Values{"payload": {json}}.Encode() (application/x-www-form-urlencoded).
  * Every signature header carries the same HMAC, whatever the encoding.
  */
-function forgeDelivery(forge: Forge, json: string, secret: string, encoding: Encoding): { body: Buffer; headers: Record<string, string> } {
+function forgeDelivery(
+  forge: Forge,
+  json: string,
+  secret: string,
+  encoding: Encoding,
+): { body: Buffer; headers: Record<string, string> } {
   const sha256 = createHmac('sha256', secret).update(json, 'utf8').digest('hex');
   const sha1 = createHmac('sha1', secret).update(json, 'utf8').digest('hex');
   const uuid = '5f0c3c2e-9d1a-4c55-8d8e-1b7a4c0e6f21';
@@ -126,13 +145,27 @@ function forgeDelivery(forge: Forge, json: string, secret: string, encoding: Enc
     'user-agent': 'Go-http-client/1.1',
   };
   if (forge === 'forgejo') {
-    Object.assign(headers, { 'x-forgejo-delivery': uuid, 'x-forgejo-event': 'push', 'x-forgejo-event-type': 'push', 'x-forgejo-signature': sha256 });
+    Object.assign(headers, {
+      'x-forgejo-delivery': uuid,
+      'x-forgejo-event': 'push',
+      'x-forgejo-event-type': 'push',
+      'x-forgejo-signature': sha256,
+    });
   }
   Object.assign(headers, {
-    'x-gitea-delivery': uuid, 'x-gitea-event': 'push', 'x-gitea-event-type': 'push', 'x-gitea-signature': sha256,
-    'x-gogs-delivery': uuid, 'x-gogs-event': 'push', 'x-gogs-event-type': 'push', 'x-gogs-signature': sha256,
-    'x-hub-signature': `sha1=${sha1}`, 'x-hub-signature-256': `sha256=${sha256}`,
-    'x-github-delivery': uuid, 'x-github-event': 'push', 'x-github-event-type': 'push',
+    'x-gitea-delivery': uuid,
+    'x-gitea-event': 'push',
+    'x-gitea-event-type': 'push',
+    'x-gitea-signature': sha256,
+    'x-gogs-delivery': uuid,
+    'x-gogs-event': 'push',
+    'x-gogs-event-type': 'push',
+    'x-gogs-signature': sha256,
+    'x-hub-signature': `sha1=${sha1}`,
+    'x-hub-signature-256': `sha256=${sha256}`,
+    'x-github-delivery': uuid,
+    'x-github-event': 'push',
+    'x-github-event-type': 'push',
   });
   const body = encoding === 'json' ? json : `payload=${goQueryEscape(json)}`;
   return { body: Buffer.from(body, 'utf8'), headers };
@@ -148,9 +181,14 @@ const EVENT: Record<Provider, Record<string, string>> = {
 describe('webhook helpers', () => {
   test('normaliseRepoUrl', () => {
     const same = [
-      'https://github.com/Acme/Media-Stack.git', 'http://github.com/acme/media-stack/', 'github.com/acme/media-stack',
-      'git@github.com:acme/media-stack.git', 'ssh://git@github.com:22/acme/media-stack.git', 'https://user:tok@GitHub.com/acme/media-stack.git',
-      'https://github.com:443/acme/media-stack', 'https://github.com/acme/media-stack.git?x=1#frag',
+      'https://github.com/Acme/Media-Stack.git',
+      'http://github.com/acme/media-stack/',
+      'github.com/acme/media-stack',
+      'git@github.com:acme/media-stack.git',
+      'ssh://git@github.com:22/acme/media-stack.git',
+      'https://user:tok@GitHub.com/acme/media-stack.git',
+      'https://github.com:443/acme/media-stack',
+      'https://github.com/acme/media-stack.git?x=1#frag',
     ];
     for (const u of same) assert.equal(normaliseRepoUrl(u), 'github.com/acme/media-stack', u);
     assert.equal(normaliseRepoUrl('http://localhost:3000/org/repo.git'), 'localhost:3000/org/repo');
@@ -162,8 +200,14 @@ describe('webhook helpers', () => {
     assert.equal(branchFromRef('refs/heads/feature/x'), 'feature/x');
     assert.equal(branchFromRef('refs/tags/v1'), null);
     assert.equal(branchFromRef(42), null);
-    assert.deepEqual(extractPush('gitlab', JSON.parse(payload('gitlab', 'https://gitlab.com/a/b.git'))), { urls: ['gitlab.com/a/b'], branch: 'main' });
-    assert.deepEqual(extractPush('generic', { repository: 'git@h.io:a/b.git', ref: 'refs/heads/dev' }), { urls: ['h.io/a/b'], branch: 'dev' });
+    assert.deepEqual(extractPush('gitlab', JSON.parse(payload('gitlab', 'https://gitlab.com/a/b.git'))), {
+      urls: ['gitlab.com/a/b'],
+      branch: 'main',
+    });
+    assert.deepEqual(extractPush('generic', { repository: 'git@h.io:a/b.git', ref: 'refs/heads/dev' }), {
+      urls: ['h.io/a/b'],
+      branch: 'dev',
+    });
     assert.deepEqual(extractPush('github', 'nonsense'), { urls: [], branch: null });
   });
 
@@ -173,17 +217,32 @@ describe('webhook helpers', () => {
     assert.equal(verifySignature('github', good, body, 's'), true);
     assert.equal(verifySignature('github', good, body, 't'), false);
     assert.equal(verifySignature('github', good, Buffer.from('{"a":2}'), 's'), false);
-    assert.equal(verifySignature('github', { 'x-hub-signature-256': good['x-hub-signature-256']!.slice(7) }, body, 's'), false);
+    assert.equal(
+      verifySignature('github', { 'x-hub-signature-256': good['x-hub-signature-256']!.slice(7) }, body, 's'),
+      false,
+    );
     assert.equal(verifySignature('github', { 'x-hub-signature-256': 'sha256=' }, body, 's'), false);
     assert.equal(verifySignature('gitlab', { 'x-gitlab-token': 's' }, body, ''), false);
-    assert.equal(verifySignature('gitea', { 'x-forgejo-signature': signatureHeaders('gitea', body, 's')['x-gitea-signature']! }, body, 's'), true);
+    assert.equal(
+      verifySignature(
+        'gitea',
+        { 'x-forgejo-signature': signatureHeaders('gitea', body, 's')['x-gitea-signature']! },
+        body,
+        's',
+      ),
+      true,
+    );
   });
 
   test('goQueryEscape reproduces Go url.QueryEscape byte for byte', () => {
     // Expected values worked out from net/url's rules (see goQueryEscape): space → '+', ~ kept, * ' ( ) ! escaped.
     assert.equal(goQueryEscape('{\n  "a": "b c"}'), '%7B%0A++%22a%22%3A+%22b+c%22%7D');
-    assert.equal(goQueryEscape("~x*y'(z)!+é→"), "~x%2Ay%27%28z%29%21%2B%C3%A9%E2%86%92");
-    assert.ok(forgeDelivery('gitea', GITEA_PUSH, 's', 'form').body.toString().startsWith('payload=%7B%0A++%22ref%22%3A+%22refs%2Fheads%2Fprod%22%2C%0A'));
+    assert.equal(goQueryEscape("~x*y'(z)!+é→"), '~x%2Ay%27%28z%29%21%2B%C3%A9%E2%86%92');
+    assert.ok(
+      forgeDelivery('gitea', GITEA_PUSH, 's', 'form')
+        .body.toString()
+        .startsWith('payload=%7B%0A++%22ref%22%3A+%22refs%2Fheads%2Fprod%22%2C%0A'),
+    );
   });
 
   test('decodeBody: the exact payload bytes of JSON and form bodies; signedBytes per provider', () => {
@@ -203,9 +262,17 @@ describe('webhook helpers', () => {
     assert.throws(() => decodeBody('text/plain', json), { status: 415 });
     assert.throws(() => decodeBody(undefined, json), { status: 415 });
     for (const bad of ['payload=%7', 'payload=%zz', 'other=1', '', 'payload=1&payload=2']) {
-      assert.throws(() => decodeBody('application/x-www-form-urlencoded', Buffer.from(bad)), { status: 400, code: 'INVALID_PAYLOAD' }, bad);
+      assert.throws(
+        () => decodeBody('application/x-www-form-urlencoded', Buffer.from(bad)),
+        { status: 400, code: 'INVALID_PAYLOAD' },
+        bad,
+      );
     }
-    assert.ok(decodeBody('application/x-www-form-urlencoded', Buffer.from('x=1&&payload=a+b%2B%25&y')).payload.equals(Buffer.from('a b+%')));
+    assert.ok(
+      decodeBody('application/x-www-form-urlencoded', Buffer.from('x=1&&payload=a+b%2B%25&y')).payload.equals(
+        Buffer.from('a b+%'),
+      ),
+    );
   });
 });
 
@@ -229,7 +296,11 @@ describe('POST /api/webhooks/:provider', () => {
   });
 
   const post = (provider: string, body: string | Buffer, headers: Record<string, string> = {}) =>
-    fetch(`${s.url}/api/webhooks/${provider}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    fetch(`${s.url}/api/webhooks/${provider}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+    });
 
   for (const provider of ['github', 'gitlab', 'gitea', 'generic'] as const) {
     test(`${provider}: a valid signature triggers a check of the matching repository`, async () => {
@@ -242,13 +313,19 @@ describe('POST /api/webhooks/:provider', () => {
 
     test(`${provider}: an invalid or missing signature → 401 and no check`, async () => {
       const body = payload(provider, 'https://github.com/acme/media-stack.git');
-      const wrong = await post(provider, body, { ...EVENT[provider], ...signatureHeaders(provider, body, 'not-the-secret') });
+      const wrong = await post(provider, body, {
+        ...EVENT[provider],
+        ...signatureHeaders(provider, body, 'not-the-secret'),
+      });
       assert.equal(wrong.status, 401);
       assert.equal(((await wrong.json()) as { error: { code: string } }).error.code, 'UNAUTHORIZED');
       const missing = await post(provider, body, EVENT[provider]);
       assert.equal(missing.status, 401);
       // Signed with the right secret but for a different body (tampered payload).
-      const tampered = await post(provider, `${body} `, { ...EVENT[provider], ...signatureHeaders(provider, body, REPO_SECRET) });
+      const tampered = await post(provider, `${body} `, {
+        ...EVENT[provider],
+        ...signatureHeaders(provider, body, REPO_SECRET),
+      });
       // GitLab's token does not sign the body, so only the HMAC providers can detect tampering.
       assert.equal(tampered.status, provider === 'gitlab' ? 202 : 401);
       assert.equal(sup.callsOf('check').length, provider === 'gitlab' ? 1 : 0);
@@ -295,8 +372,13 @@ describe('POST /api/webhooks/:provider', () => {
   test('GitHub form-encoded deliveries are verified over the raw form body', async () => {
     const body = `payload=${encodeURIComponent(payload('github', 'https://github.com/acme/media-stack.git'))}`;
     const res = await fetch(`${s.url}/api/webhooks/github`, {
-      method: 'POST', body,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...EVENT.github, ...signatureHeaders('github', body, REPO_SECRET) },
+      method: 'POST',
+      body,
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        ...EVENT.github,
+        ...signatureHeaders('github', body, REPO_SECRET),
+      },
     });
     assert.equal(res.status, 202);
     assert.deepEqual(await res.json(), { matched: ['homelab/media-stack'] });
@@ -306,8 +388,13 @@ describe('POST /api/webhooks/:provider', () => {
     const json = payload('github', 'https://github.com/acme/media-stack.git');
     const body = `payload=${encodeURIComponent(json)}`;
     const res = await fetch(`${s.url}/api/webhooks/github`, {
-      method: 'POST', body,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...EVENT.github, ...signatureHeaders('github', json, REPO_SECRET) },
+      method: 'POST',
+      body,
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        ...EVENT.github,
+        ...signatureHeaders('github', json, REPO_SECRET),
+      },
     });
     assert.equal(res.status, 401);
     assert.deepEqual(sup.callsOf('check'), []);
@@ -335,7 +422,12 @@ describe('POST /api/webhooks/:provider', () => {
         assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'UNAUTHORIZED');
         // Signed for this payload, but the payload was changed on the way (one byte of the JSON).
         const signed = forgeDelivery(forge, json, secret, encoding);
-        const changed = forgeDelivery(forge, json.replace('"total_commits": 1', '"total_commits": 2'), secret, encoding);
+        const changed = forgeDelivery(
+          forge,
+          json.replace('"total_commits": 1', '"total_commits": 2'),
+          secret,
+          encoding,
+        );
         assert.notDeepEqual(changed.body, signed.body);
         assert.equal((await deliver({ body: changed.body, headers: signed.headers })).status, 401);
         assert.deepEqual(sup.callsOf('check'), []);
@@ -346,12 +438,22 @@ describe('POST /api/webhooks/:provider', () => {
   test('forgejo: the X-Forgejo-* headers alone are enough, in both encodings', async () => {
     for (const encoding of ['json', 'form'] as const) {
       const d = forgeDelivery('forgejo', FORGEJO_PUSH, FORGEJO_SECRET, encoding);
-      const headers = Object.fromEntries(Object.entries(d.headers).filter(([h]) => !/^x-(gitea|gogs|hub|github)-/.test(h)));
+      const headers = Object.fromEntries(
+        Object.entries(d.headers).filter(([h]) => !/^x-(gitea|gogs|hub|github)-/.test(h)),
+      );
       assert.ok('x-forgejo-signature' in headers && 'x-forgejo-event' in headers && !('x-gitea-signature' in headers));
       const res = await deliver({ body: d.body, headers });
       assert.equal(res.status, 202, encoding);
       const wrong = forgeDelivery('forgejo', FORGEJO_PUSH, 'not-the-secret', encoding);
-      assert.equal((await deliver({ body: d.body, headers: { ...headers, 'x-forgejo-signature': wrong.headers['x-forgejo-signature']! } })).status, 401);
+      assert.equal(
+        (
+          await deliver({
+            body: d.body,
+            headers: { ...headers, 'x-forgejo-signature': wrong.headers['x-forgejo-signature']! },
+          })
+        ).status,
+        401,
+      );
     }
     assert.deepEqual(sup.callsOf('check'), [
       { method: 'check', key: 'lab/forge', opts: 'webhook' },
@@ -366,9 +468,20 @@ describe('POST /api/webhooks/:provider', () => {
     const sigs = { 'x-gitea-signature': overForm, 'x-gogs-signature': overForm };
     assert.equal((await deliver({ body: form.body, headers: { ...form.headers, ...sigs } })).status, 401);
     // The form body announced as JSON is not JSON (400), and a JSON body announced as a form has no payload (400).
-    assert.equal((await deliver({ body: form.body, headers: { ...form.headers, 'content-type': 'application/json' } })).status, 400);
+    assert.equal(
+      (await deliver({ body: form.body, headers: { ...form.headers, 'content-type': 'application/json' } })).status,
+      400,
+    );
     const json = forgeDelivery('gitea', GITEA_PUSH, GLOBAL_SECRET, 'json');
-    assert.equal((await deliver({ body: json.body, headers: { ...json.headers, 'content-type': 'application/x-www-form-urlencoded' } })).status, 400);
+    assert.equal(
+      (
+        await deliver({
+          body: json.body,
+          headers: { ...json.headers, 'content-type': 'application/x-www-form-urlencoded' },
+        })
+      ).status,
+      400,
+    );
     // A second payload field is refused rather than guessing which one was signed.
     const twice = Buffer.concat([form.body, Buffer.from('&payload=%7B%7D')]);
     assert.equal((await deliver({ body: twice, headers: form.headers })).status, 400);
@@ -405,7 +518,13 @@ describe('POST /api/webhooks/:provider', () => {
 
     const status = await new Promise<number>((resolve, reject) => {
       const url = new URL(`${s.url}/api/webhooks/generic`);
-      const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json' } });
+      const req = request({
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+      });
       req.on('response', (r) => {
         r.resume();
         resolve(r.statusCode ?? 0);
@@ -439,10 +558,16 @@ describe('webhook without any secret', () => {
     const s = await serve({ ...w, log });
     try {
       const body = payload('gitea', 'https://gitea.example/acme/web.git', 'refs/heads/prod');
-      const unsigned = await fetch(`${s.url}/api/webhooks/gitea`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      const unsigned = await fetch(`${s.url}/api/webhooks/gitea`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
       assert.equal(unsigned.status, 401);
       const signed = await fetch(`${s.url}/api/webhooks/gitea`, {
-        method: 'POST', headers: { 'content-type': 'application/json', ...signatureHeaders('gitea', body, 'guess') }, body,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...signatureHeaders('gitea', body, 'guess') },
+        body,
       });
       assert.equal(signed.status, 401);
       assert.deepEqual(w.supervisor.callsOf('check'), []);

@@ -49,16 +49,27 @@ describe('Dashy widgets', () => {
         date: '2025-06-28T18:01:00.000Z',
       },
     ]);
-    assert.ok(!JSON.stringify(rows).includes('"success":false'), 'never "success": false (Dashy treats it as an error)');
+    assert.ok(
+      !JSON.stringify(rows).includes('"success":false'),
+      'never "success": false (Dashy treats it as an error)',
+    );
   });
 
   test('a busy repository is "deploying"; a never-deployed one is "stopped" with "never"', async () => {
     const sup = s.deps.supervisor as FakeSupervisor;
-    sup.repos.push(repoStatus({ id: 9, project: 'homelab', name: 'zz-new', busy: true }), repoStatus({ id: 10, project: 'homelab', name: 'zz-idle' }));
+    sup.repos.push(
+      repoStatus({ id: 9, project: 'homelab', name: 'zz-new', busy: true }),
+      repoStatus({ id: 10, project: 'homelab', name: 'zz-idle' }),
+    );
     try {
-      const { widgets } = (await (await fetch(`${s.url}/widget/dashy?project=homelab`)).json()) as { widgets: { value: string; label: string }[] };
+      const { widgets } = (await (await fetch(`${s.url}/widget/dashy?project=homelab`)).json()) as {
+        widgets: { value: string; label: string }[];
+      };
       assert.equal(widgets.length, 16);
-      assert.deepEqual(widgets.slice(8).map((w) => w.value), ['zz-idle', '-', 'stopped', 'never', 'zz-new', '-', 'deploying', 'never']);
+      assert.deepEqual(
+        widgets.slice(8).map((w) => w.value),
+        ['zz-idle', '-', 'stopped', 'never', 'zz-new', '-', 'deploying', 'never'],
+      );
     } finally {
       sup.repos.splice(3);
     }
@@ -66,9 +77,11 @@ describe('Dashy widgets', () => {
 
   test('widgetStatus maps every deployment status', () => {
     const repo = repoStatus({ id: 1, project: 'p', name: 'r' });
-    const d = (status: Parameters<typeof deployment>[0]['status']) => deployment({ id: 1, repositoryId: 1, repoKey: 'p/r', status });
+    const d = (status: Parameters<typeof deployment>[0]['status']) =>
+      deployment({ id: 1, repositoryId: 1, repoKey: 'p/r', status });
     assert.equal(widgetStatus(repo, d('success')), 'running');
-    for (const st of ['failed', 'rolled_back', 'interrupted'] as const) assert.equal(widgetStatus(repo, d(st)), 'stopped');
+    for (const st of ['failed', 'rolled_back', 'interrupted'] as const)
+      assert.equal(widgetStatus(repo, d(st)), 'stopped');
     for (const st of ['pending', 'running'] as const) assert.equal(widgetStatus(repo, d(st)), 'deploying');
     assert.equal(widgetStatus({ ...repo, busy: true }, d('success')), 'deploying');
     assert.equal(widgetStatus({ ...repo, lastDeployedCommit: 'abc1234' }, undefined), 'running');
@@ -85,7 +98,12 @@ describe('Dashy widgets', () => {
   test('OPTIONS preflight → 204 with CORS headers', async () => {
     for (const path of ['/widget/dashy?project=homelab', '/widget/dashy/custom-list?project=homelab']) {
       const res = await fetch(`${s.url}${path}`, {
-        method: 'OPTIONS', headers: { origin: 'http://dashy.lan', 'access-control-request-method': 'GET', 'access-control-request-headers': 'x-foo' },
+        method: 'OPTIONS',
+        headers: {
+          origin: 'http://dashy.lan',
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'x-foo',
+        },
       });
       assert.equal(res.status, 204, path);
       assert.equal(res.headers.get('access-control-allow-origin'), '*');
@@ -96,7 +114,11 @@ describe('Dashy widgets', () => {
 
   test('unknown project → 404, missing/empty/invalid/repeated project → 400, all with CORS', async () => {
     for (const [q, status] of [
-      ['?project=nope', 404], ['', 400], ['?project=', 400], ['?project=../x', 400], ['?project=homelab&project=lab', 400],
+      ['?project=nope', 404],
+      ['', 400],
+      ['?project=', 400],
+      ['?project=../x', 400],
+      ['?project=homelab&project=lab', 400],
     ] as const) {
       for (const base of ['/widget/dashy', '/widget/dashy/custom-list']) {
         const res = await fetch(`${s.url}${base}${q}`);
@@ -110,7 +132,11 @@ describe('Dashy widgets', () => {
   test('GET /health/project/:name → 200 when every repository runs, 503 otherwise, 404 unknown', async () => {
     const down = await fetch(`${s.url}/health/project/homelab`);
     assert.equal(down.status, 503);
-    assert.deepEqual(await down.json(), { project: 'homelab', up: false, down: [{ repository: 'dns', status: 'stopped' }] });
+    assert.deepEqual(await down.json(), {
+      project: 'homelab',
+      up: false,
+      down: [{ repository: 'dns', status: 'stopped' }],
+    });
     const sup = s.deps.supervisor as FakeSupervisor;
     sup.repos[2] = { ...sup.repos[2]!, lastDeployedCommit: 'abcdef0123' };
     const up = await fetch(`${s.url}/health/project/lab`);

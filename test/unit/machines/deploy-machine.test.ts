@@ -3,18 +3,45 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, fromPromise, SimulatedClock, waitFor, type AnyActorRef } from 'xstate';
 import { deployMachine, type Notice } from '../../../src/machines/deploy-machine.ts';
-import { activeRun, canRollback, conclude, decideDeploy, newRun, pollDelayMs } from '../../../src/machines/deploy-rules.ts';
+import {
+  activeRun,
+  canRollback,
+  conclude,
+  decideDeploy,
+  newRun,
+  pollDelayMs,
+} from '../../../src/machines/deploy-rules.ts';
 import type { DeployContext, OpenDeploymentParams, Run, StepError } from '../../../src/machines/types.ts';
 import type { RepoConfig } from '../../../src/config/schema.ts';
 
 function repoFixture(over: Partial<RepoConfig> = {}): RepoConfig {
   return {
-    key: 'demo/app', project: 'demo', name: 'app', url: 'http://127.0.0.1/app.git', branch: 'main', localPath: '/tmp/x',
-    path: '.', checkInterval: 60, composeFiles: [], composeProject: 'demo-app', pull: 'never', build: false,
-    removeOrphans: true, healthcheck: { timeout: 30, retries: 0, interval: 1 }, rollback: true, decrypt: [],
-    keepDecrypted: false, enabled: true, suspended: false, shallow: true,
-    timeouts: { git: 10, apply: 60, decrypt: 10, notify: 5 }, notifications: { success: [], failure: [] }, globalNotifications: { success: [], failure: [] },
-    notifyRepeatInterval: 3600, configHash: 'hash-1', ...over,
+    key: 'demo/app',
+    project: 'demo',
+    name: 'app',
+    url: 'http://127.0.0.1/app.git',
+    branch: 'main',
+    localPath: '/tmp/x',
+    path: '.',
+    checkInterval: 60,
+    composeFiles: [],
+    composeProject: 'demo-app',
+    pull: 'never',
+    build: false,
+    removeOrphans: true,
+    healthcheck: { timeout: 30, retries: 0, interval: 1 },
+    rollback: true,
+    decrypt: [],
+    keepDecrypted: false,
+    enabled: true,
+    suspended: false,
+    shallow: true,
+    timeouts: { git: 10, apply: 60, decrypt: 10, notify: 5 },
+    notifications: { success: [], failure: [] },
+    globalNotifications: { success: [], failure: [] },
+    notifyRepeatInterval: 3600,
+    configHash: 'hash-1',
+    ...over,
   };
 }
 
@@ -31,7 +58,19 @@ interface Script {
   applyGate?: (commit: string | null) => Promise<void>;
 }
 
-function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeployedCommit?: string | null; lastConfigHash?: string | null; pinnedCommit?: string | null; suspended?: boolean; checkOnStart?: boolean; clockAt?: number; opens?: number[] } = {}) {
+function harness(
+  script: Script,
+  opts: {
+    repo?: Partial<RepoConfig>;
+    lastDeployedCommit?: string | null;
+    lastConfigHash?: string | null;
+    pinnedCommit?: string | null;
+    suspended?: boolean;
+    checkOnStart?: boolean;
+    clockAt?: number;
+    opens?: number[];
+  } = {},
+) {
   const calls: { name: string; input: unknown }[] = [];
   const finished: { run: Run; pinnedCommit: string | null }[] = [];
   const notices: Notice[] = [];
@@ -71,7 +110,8 @@ function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeploye
       }),
       verify: fromPromise(async ({ input }) => {
         calls.push({ name: 'verify', input });
-        const last = [...calls].reverse().find((c) => c.name === 'apply')?.input as { commit: string | null } | undefined;
+        const last = [...calls].reverse().find((c) => c.name === 'apply')?.input as
+          { commit: string | null } | undefined;
         const e = script.verifyFails?.(last?.commit ?? null);
         if (e) throw e;
         return { summary: 'healthy' };
@@ -90,7 +130,12 @@ function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeploye
       // The row of an accepted deploy request: ids from `opens` (as the tests expect them), then from nextId.
       openDeployment: ({ self }, p) => {
         opened.push(p);
-        self.send({ type: 'deployment.opened', deploymentId: opts.opens?.shift() ?? nextId++, trigger: p.trigger, commit: p.commit });
+        self.send({
+          type: 'deployment.opened',
+          deploymentId: opts.opens?.shift() ?? nextId++,
+          trigger: p.trigger,
+          commit: p.commit,
+        });
       },
     },
   });
@@ -109,7 +154,18 @@ function harness(script: Script, opts: { repo?: Partial<RepoConfig>; lastDeploye
       now: () => clock.now(),
     },
   });
-  return { actor, clock, calls, finished, notices, checks, persisted, cleaned, opened, count: (n: string) => calls.filter((c) => c.name === n).length };
+  return {
+    actor,
+    clock,
+    calls,
+    finished,
+    notices,
+    checks,
+    persisted,
+    cleaned,
+    opened,
+    count: (n: string) => calls.filter((c) => c.name === n).length,
+  };
 }
 
 const idleAfter = (actor: AnyActorRef, pred: () => boolean) =>
@@ -119,7 +175,10 @@ test('boot with a new commit runs the whole pipeline and records one success', a
   const h = harness({ head: () => 'c1' }, { repo: { decrypt: [{ file: '.env.enc' }] } });
   h.actor.start();
   await idleAfter(h.actor, () => h.finished.length === 1);
-  assert.deepEqual(h.calls.map((c) => c.name), ['check', 'openRun', 'pull', 'decrypt', 'apply', 'verify']);
+  assert.deepEqual(
+    h.calls.map((c) => c.name),
+    ['check', 'openRun', 'pull', 'decrypt', 'apply', 'verify'],
+  );
   assert.equal(h.finished[0]?.run.outcome, 'success');
   assert.equal(h.finished[0]?.run.commit, 'c1');
   assert.equal(h.finished[0]?.run.trigger, 'boot');
@@ -138,7 +197,10 @@ test('an unchanged head creates no run and runs no deploy step', async () => {
   assert.equal(h.count('openRun'), 0);
   assert.equal(h.count('apply'), 0);
   assert.equal(h.finished.length, 0);
-  assert.deepEqual(h.checks.map((c) => c.result), ['unchanged', 'unchanged']);
+  assert.deepEqual(
+    h.checks.map((c) => c.result),
+    ['unchanged', 'unchanged'],
+  );
 });
 
 test('a config hash change redeploys the same commit', async () => {
@@ -163,7 +225,10 @@ test('the poll interval triggers a check and a new commit deploys', async () => 
 
 test('a failing verify rolls back to the previous commit and pins the bad one', async () => {
   let head = 'good';
-  const h = harness({ head: () => head, verifyFails: (c) => (c === 'bad' ? fail('VERIFY_UNHEALTHY') : null) }, { lastDeployedCommit: 'good', checkOnStart: false });
+  const h = harness(
+    { head: () => head, verifyFails: (c) => (c === 'bad' ? fail('VERIFY_UNHEALTHY') : null) },
+    { lastDeployedCommit: 'good', checkOnStart: false },
+  );
   h.actor.start();
   head = 'bad';
   h.actor.send({ type: 'repo.check', trigger: 'webhook' });
@@ -194,7 +259,10 @@ test('a failing verify rolls back to the previous commit and pins the bad one', 
 });
 
 test('a forced deploy of the pinned commit is attempted again', async () => {
-  const h = harness({ head: () => 'bad', applyFails: (c) => (c === 'bad' ? fail('COMPOSE_UP_FAILED') : null) }, { lastDeployedCommit: 'good', pinnedCommit: 'bad', checkOnStart: false, opens: [41] });
+  const h = harness(
+    { head: () => 'bad', applyFails: (c) => (c === 'bad' ? fail('COMPOSE_UP_FAILED') : null) },
+    { lastDeployedCommit: 'good', pinnedCommit: 'bad', checkOnStart: false, opens: [41] },
+  );
   h.actor.start();
   h.actor.send({ type: 'repo.deploy' });
   await idleAfter(h.actor, () => h.finished.length === 1);
@@ -213,7 +281,10 @@ test('failure without a previous commit ends failed, no rollback', async () => {
 });
 
 test('a decrypt failure stops before applying; nothing is rolled back', async () => {
-  const h = harness({ head: () => 'c2', decryptFails: () => fail('SOPS_NO_MATCHING_KEY') }, { lastDeployedCommit: 'c1', repo: { decrypt: [{ file: '.env.enc' }] } });
+  const h = harness(
+    { head: () => 'c2', decryptFails: () => fail('SOPS_NO_MATCHING_KEY') },
+    { lastDeployedCommit: 'c1', repo: { decrypt: [{ file: '.env.enc' }] } },
+  );
   h.actor.start();
   await idleAfter(h.actor, () => h.finished.length === 1);
   assert.equal(h.finished[0]?.run.outcome, 'failed');
@@ -233,7 +304,10 @@ test('a failing rollback ends failed and keeps both errors', async () => {
 
 test('transient check failures back off exponentially, notify, and recover', async () => {
   let down = true;
-  const h = harness({ head: () => 'c1', checkError: () => (down ? fail('GIT_UNREACHABLE', true) : null) }, { lastDeployedCommit: 'c1' });
+  const h = harness(
+    { head: () => 'c1', checkError: () => (down ? fail('GIT_UNREACHABLE', true) : null) },
+    { lastDeployedCommit: 'c1' },
+  );
   h.actor.start();
   await idleAfter(h.actor, () => h.checks.length === 1);
   let ctx = h.actor.getSnapshot().context;
@@ -265,7 +339,10 @@ test('backoff is capped at four intervals', () => {
 
 test('a transient apply failure is not rolled back or pinned, and is retried with backoff', async () => {
   let engineDown = true;
-  const h = harness({ head: () => 'c2', applyFails: () => (engineDown ? fail('DOCKER_UNREACHABLE', true) : null) }, { lastDeployedCommit: 'c1' });
+  const h = harness(
+    { head: () => 'c2', applyFails: () => (engineDown ? fail('DOCKER_UNREACHABLE', true) : null) },
+    { lastDeployedCommit: 'c1' },
+  );
   h.actor.start();
   await idleAfter(h.actor, () => h.finished.length === 1);
   assert.equal(h.finished[0]?.run.outcome, 'failed');
@@ -338,7 +415,10 @@ test('suspend stops polling until resume; both persisted', async () => {
   assert.equal(h.actor.getSnapshot().context.followUp, null, 'nothing queued for after the resume');
   h.actor.send({ type: 'repo.resume' });
   await idleAfter(h.actor, () => h.checks.length === 1);
-  assert.deepEqual(h.persisted.filter((p) => 'suspended' in p).map((p) => p.suspended), [true, false]);
+  assert.deepEqual(
+    h.persisted.filter((p) => 'suspended' in p).map((p) => p.suspended),
+    [true, false],
+  );
 });
 
 test('a repository restored as suspended boots suspended', () => {
@@ -401,7 +481,14 @@ test('plaintext cleanup is asked for after the deploy unless keep_decrypted', as
       actions: { cleanupDecrypted: (_, p) => void cleaned.push(p.files) },
     });
     const actor = createActor(machine, {
-      input: { repo: repoFixture({ decrypt: [{ file: '.env.enc' }], keepDecrypted: keep }), lastDeployedCommit: null, lastConfigHash: null, pinnedCommit: null, suspended: false, checkOnStart: true },
+      input: {
+        repo: repoFixture({ decrypt: [{ file: '.env.enc' }], keepDecrypted: keep }),
+        lastDeployedCommit: null,
+        lastConfigHash: null,
+        pinnedCommit: null,
+        suspended: false,
+        checkOnStart: true,
+      },
     }).start();
     await waitFor(actor, (s) => s.matches('idle') && s.context.lastDeployedCommit === 'c1', { timeout: 2_000 });
     actor.stop();
@@ -429,8 +516,14 @@ test('a boot delay postpones the first check (spread of many repositories)', asy
   const actor = createActor(machine, {
     clock,
     input: {
-      repo: repoFixture(), lastDeployedCommit: 'c1', lastConfigHash: 'hash-1', pinnedCommit: null, suspended: false, checkOnStart: true,
-      bootDelayMs: 5_000, now: () => clock.now(),
+      repo: repoFixture(),
+      lastDeployedCommit: 'c1',
+      lastConfigHash: 'hash-1',
+      pinnedCommit: null,
+      suspended: false,
+      checkOnStart: true,
+      bootDelayMs: 5_000,
+      now: () => clock.now(),
     },
   }).start();
   assert.equal(actor.getSnapshot().value, 'boot');
@@ -486,15 +579,35 @@ test('a failure inside rollingBack is the rollback error; the plaintext the depl
   assert.equal(run.outcome, 'failed');
   assert.deepEqual([run.error?.stage, run.error?.code], ['verifying', 'VERIFY_UNHEALTHY']);
   assert.deepEqual([run.rollbackError?.stage, run.rollbackError?.code], ['rollingBack', 'SOPS_NO_MATCHING_KEY']);
-  assert.deepEqual(h.calls.filter((c) => c.name === 'pull').map((c) => (c.input as { commit: string | null }).commit), ['bad', 'good']);
-  assert.deepEqual(h.cleaned.map((files) => files.length), [1], 'one cleanup, of the one file the deploy decrypted');
+  assert.deepEqual(
+    h.calls.filter((c) => c.name === 'pull').map((c) => (c.input as { commit: string | null }).commit),
+    ['bad', 'good'],
+  );
+  assert.deepEqual(
+    h.cleaned.map((files) => files.length),
+    [1],
+    'one cleanup, of the one file the deploy decrypted',
+  );
 });
 
 // The rules, as plain functions of the context (deploy-rules.ts).
 
 const ruleContext = (over: Partial<DeployContext> = {}): DeployContext => ({
-  repo: repoFixture(), lastDeployedCommit: 'good', lastConfigHash: 'hash-1', pinnedCommit: null, suspended: false, remoteHead: null,
-  lastCheckAt: null, nextCheckAt: null, lastError: null, attempt: 0, run: null, followUp: null, suspendRequested: false, pendingConfig: null, ...over,
+  repo: repoFixture(),
+  lastDeployedCommit: 'good',
+  lastConfigHash: 'hash-1',
+  pinnedCommit: null,
+  suspended: false,
+  remoteHead: null,
+  lastCheckAt: null,
+  nextCheckAt: null,
+  lastError: null,
+  attempt: 0,
+  run: null,
+  followUp: null,
+  suspendRequested: false,
+  pendingConfig: null,
+  ...over,
 });
 const stepError = (transient: boolean): StepError => ({ stage: 'applying', code: 'X', message: 'x', transient });
 
@@ -525,7 +638,10 @@ test('rules: concluding a run sets outcome, pin, backoff and notice; a state wit
   const base = { ...ruleContext({ pinnedCommit: 'older', attempt: 2 }), notice: null, rolledBack: false };
   const run = newRun(base, 0, { trigger: 'poll', forced: false, commit: 'bad' });
   const transient = conclude({ ...base, run: { ...run, error: stepError(true) } });
-  assert.deepEqual([transient.run?.outcome, transient.pinnedCommit, transient.attempt, transient.notice?.kind], ['failed', 'older', 3, 'failed']);
+  assert.deepEqual(
+    [transient.run?.outcome, transient.pinnedCommit, transient.attempt, transient.notice?.kind],
+    ['failed', 'older', 3, 'failed'],
+  );
   const rolledBack = conclude({ ...base, rolledBack: true, run: { ...run, error: stepError(false) } });
   assert.deepEqual([rolledBack.run?.outcome, rolledBack.pinnedCommit, rolledBack.attempt], ['rolled_back', 'bad', 0]);
   const manual = conclude({ ...base, run: newRun(base, 0, { trigger: 'rollback', forced: true, commit: 'c1' }) });
@@ -545,7 +661,10 @@ test('a deploy request with a commit replaces a queued one (its row is closed), 
   h.actor.send({ type: 'repo.deploy' });
   h.actor.send({ type: 'repo.deploy', commit: 'c0', trigger: 'rollback' });
   assert.deepEqual(answers, [7, 7, 8]);
-  assert.deepEqual(h.opened.map((p) => p.supersedes), [null, 7]);
+  assert.deepEqual(
+    h.opened.map((p) => p.supersedes),
+    [null, 7],
+  );
   assert.equal(h.actor.getSnapshot().context.followUp?.commit, 'c0');
   release();
   await idleAfter(h.actor, () => h.finished.length === 2);

@@ -21,15 +21,27 @@ test('without splitLines a long text becomes embeds of ≤ 2000 characters, brok
     assert.doesNotMatch(e.description, /^\s|\s$/, 'pieces are trimmed at the break');
   }
   // Breaking at spaces keeps every word whole and in order.
-  assert.deepEqual(embeds.map((e) => e.description).join(' ').split(' '), words);
+  assert.deepEqual(
+    embeds
+      .map((e) => e.description)
+      .join(' ')
+      .split(' '),
+    words,
+  );
   assert.equal(embeds[0]?.title, 'Deploy failed');
-  assert.ok(embeds.slice(1).every((e) => e.title === undefined), 'only the first embed carries the title');
+  assert.ok(
+    embeds.slice(1).every((e) => e.title === undefined),
+    'only the first embed carries the title',
+  );
 });
 
 test('a run without whitespace is cut hard at 2000 characters; multi-byte characters count once', () => {
   const text = '🚀'.repeat(4500);
   const embeds = discordBatches(text, '', false).flat();
-  assert.deepEqual(embeds.map((e) => chars(e.description)), [2000, 2000, 500]);
+  assert.deepEqual(
+    embeds.map((e) => chars(e.description)),
+    [2000, 2000, 500],
+  );
   assert.equal(embeds.map((e) => e.description).join(''), text);
   assert.equal(embeds[0]?.title, undefined, 'no empty title');
 });
@@ -37,7 +49,10 @@ test('a run without whitespace is cut hard at 2000 characters; multi-byte charac
 test('splitLines: one embed per non-empty line, over-long lines shortened with an ellipsis, 10 embeds per request', () => {
   const lines = Array.from({ length: 23 }, (_, i) => (i === 4 ? 'x'.repeat(2500) : `line ${i}`));
   const batches = discordBatches(`${lines.join('\n')}\n\n`, 'T', true);
-  assert.deepEqual(batches.map((b) => b.length), [10, 10, 3]);
+  assert.deepEqual(
+    batches.map((b) => b.length),
+    [10, 10, 3],
+  );
   const long = batches[0]?.[4]?.description ?? '';
   assert.equal(chars(long), 2000);
   assert.ok(long.endsWith('…'));
@@ -48,7 +63,10 @@ test('a request never carries more than 6000 characters: the next embed opens a 
   const lines = ['a', 'b', 'c', 'd'].map((c) => c.repeat(1900));
   const batches = discordBatches(lines.join('\n'), 'Title', true);
   // 5 + 3 × 1900 = 5705 fits; a fourth line would make 7605.
-  assert.deepEqual(batches.map((b) => b.length), [3, 1]);
+  assert.deepEqual(
+    batches.map((b) => b.length),
+    [3, 1],
+  );
   for (const b of batches) assert.ok(b.reduce((n, e) => n + chars(e.description) + chars(e.title ?? ''), 0) <= 6000);
 });
 
@@ -56,13 +74,23 @@ test('each batch is POSTed to the webhook in order; an empty message is refused 
   const s = await startCaptureServer(() => ({ status: 204 }));
   try {
     const body = Array.from({ length: 12 }, (_, i) => `step ${i}`).join('\n');
-    const ok = await sendNotification('discord://tok@42', { title: 'Run', body }, { retryDelayMs: 10, timeoutMs: 5_000, overrides: { discord: s.base } });
+    const ok = await sendNotification(
+      'discord://tok@42',
+      { title: 'Run', body },
+      { retryDelayMs: 10, timeoutMs: 5_000, overrides: { discord: s.base } },
+    );
     assert.equal(ok.ok, true, ok.error);
     assert.equal(s.requests.length, 2);
-    const sent = s.requests.map((r) => (JSON.parse(r.body) as { embeds: { description: string }[] }).embeds.map((e) => e.description));
+    const sent = s.requests.map((r) =>
+      (JSON.parse(r.body) as { embeds: { description: string }[] }).embeds.map((e) => e.description),
+    );
     assert.deepEqual(sent, [body.split('\n').slice(0, 10), body.split('\n').slice(10)]);
 
-    const empty = await sendNotification('discord://tok@42', { title: '', body: ' \n ' }, { retryDelayMs: 10, timeoutMs: 5_000, overrides: { discord: s.base } });
+    const empty = await sendNotification(
+      'discord://tok@42',
+      { title: '', body: ' \n ' },
+      { retryDelayMs: 10, timeoutMs: 5_000, overrides: { discord: s.base } },
+    );
     assert.equal(empty.ok, false);
     assert.match(empty.error ?? '', /message is empty/);
     assert.equal(s.requests.length, 2, 'no request for an empty message');

@@ -26,13 +26,20 @@ export interface CaptureServer {
 }
 
 /** Starts a server; `reply` decides each answer (default 200 with an empty body). */
-export async function startCaptureServer(reply: (req: Captured, index: number) => Reply = () => ({ status: 200 })): Promise<CaptureServer> {
+export async function startCaptureServer(
+  reply: (req: Captured, index: number) => Reply = () => ({ status: 200 }),
+): Promise<CaptureServer> {
   const requests: Captured[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const captured: Captured = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const captured: Captured = {
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      };
       requests.push(captured);
       const r = reply(captured, requests.length - 1);
       if (r.hang) return;

@@ -8,22 +8,50 @@ const base = { project: 'home', repository: 'web', commit: 'a1b2c3d4e5f60718293a
 test('success names project, repository, short commit, trigger and duration', () => {
   const m = formatMessage({ ...base, event: 'success', durationMs: 65_000, url: 'http://shiparr.lan/r/home/web' });
   assert.equal(m.title, '✅ home/web: deployed a1b2c3d');
-  assert.equal(m.body, [
-    'Project: home', 'Repository: web', 'Commit: a1b2c3d', 'Trigger: webhook', 'Duration: 1m 05s', 'Details: http://shiparr.lan/r/home/web',
-  ].join('\n'));
+  assert.equal(
+    m.body,
+    [
+      'Project: home',
+      'Repository: web',
+      'Commit: a1b2c3d',
+      'Trigger: webhook',
+      'Duration: 1m 05s',
+      'Details: http://shiparr.lan/r/home/web',
+    ].join('\n'),
+  );
 });
 
 test('failure names the failing stage and the error summary', () => {
-  const m = formatMessage({ ...base, event: 'failure', stage: 'applying', error: 'COMPOSE_UP_FAILED:\n  exit 1', durationMs: 850 });
+  const m = formatMessage({
+    ...base,
+    event: 'failure',
+    stage: 'applying',
+    error: 'COMPOSE_UP_FAILED:\n  exit 1',
+    durationMs: 850,
+  });
   assert.equal(m.title, '❌ home/web: deploy failed (applying)');
-  assert.equal(m.body, [
-    'Project: home', 'Repository: web', 'Commit: a1b2c3d', 'Trigger: webhook', 'Failed stage: applying', 'Error: COMPOSE_UP_FAILED: exit 1',
-    'Duration: 850 ms',
-  ].join('\n'));
+  assert.equal(
+    m.body,
+    [
+      'Project: home',
+      'Repository: web',
+      'Commit: a1b2c3d',
+      'Trigger: webhook',
+      'Failed stage: applying',
+      'Error: COMPOSE_UP_FAILED: exit 1',
+      'Duration: 850 ms',
+    ].join('\n'),
+  );
 });
 
 test('rolled_back names the rollback target; recovered the failure count; test is generic', () => {
-  const rb = formatMessage({ ...base, event: 'rolled_back', stage: 'verifying', error: 'unhealthy', rolledBackTo: 'ffeeddccbbaa99887766' });
+  const rb = formatMessage({
+    ...base,
+    event: 'rolled_back',
+    stage: 'verifying',
+    error: 'unhealthy',
+    rolledBackTo: 'ffeeddccbbaa99887766',
+  });
   assert.equal(rb.title, '↩️ home/web: deploy failed, rolled back to ffeeddc');
   assert.match(rb.body, /^Rolled back to: ffeeddc$/m);
   assert.match(rb.body, /^Failed stage: verifying$/m);

@@ -7,12 +7,24 @@ import { createNotifier, type DeployEvent, type NotifyState, type NotifyTarget }
 import { startCaptureServer, unusedPort } from './http-capture.ts';
 
 const failure = (over: Partial<DeployEvent> = {}): DeployEvent => ({
-  event: 'failure', project: 'home', repository: 'web', commit: 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678', trigger: 'poll',
-  stage: 'applying', error: 'compose up failed: exit 1', durationMs: 12_300, ...over,
+  event: 'failure',
+  project: 'home',
+  repository: 'web',
+  commit: 'a1b2c3d4e5f60718293a4b5c6d7e8f9012345678',
+  trigger: 'poll',
+  stage: 'applying',
+  error: 'compose up failed: exit 1',
+  durationMs: 12_300,
+  ...over,
 });
 const success = (over: Partial<DeployEvent> = {}): DeployEvent => ({
-  event: 'success', project: 'home', repository: 'web', commit: 'b2c3d4e5f60718293a4b5c6d7e8f901234567890', trigger: 'webhook',
-  durationMs: 65_000, ...over,
+  event: 'success',
+  project: 'home',
+  repository: 'web',
+  commit: 'b2c3d4e5f60718293a4b5c6d7e8f901234567890',
+  trigger: 'webhook',
+  durationMs: 65_000,
+  ...over,
 });
 
 function target(base: string, over: Partial<NotifyTarget> = {}): NotifyTarget {
@@ -20,7 +32,10 @@ function target(base: string, over: Partial<NotifyTarget> = {}): NotifyTarget {
     repoKey: 'home/web',
     success: [`generic://${base}/repo-success?disabletls=yes`],
     failure: [`generic://${base}/repo-failure?disabletls=yes`],
-    global: { success: [`generic://${base}/global-success?disabletls=yes`], failure: [`generic://${base}/global-failure?disabletls=yes`] },
+    global: {
+      success: [`generic://${base}/global-success?disabletls=yes`],
+      failure: [`generic://${base}/global-failure?disabletls=yes`],
+    },
     ...over,
   };
 }
@@ -30,7 +45,12 @@ test('a 500 endpoint: ok:false with status, exactly 2 attempts, notify() resolve
   try {
     const n = createNotifier({ log: silentLogger(), retryDelayMs: 10 });
     const out = await n.notify(
-      { repoKey: 'r', success: [], failure: [`generic://127.0.0.1:${s.port}/x?disabletls=yes`], global: { success: [], failure: [] } },
+      {
+        repoKey: 'r',
+        success: [],
+        failure: [`generic://127.0.0.1:${s.port}/x?disabletls=yes`],
+        global: { success: [], failure: [] },
+      },
       failure(),
     );
     assert.equal(out.sent.length, 1);
@@ -49,7 +69,12 @@ test('a hanging endpoint: times out, exactly 2 attempts, notify() resolves', asy
   try {
     const n = createNotifier({ log: silentLogger(), timeoutMs: 200, retryDelayMs: 10 });
     const out = await n.notify(
-      { repoKey: 'r', success: [], failure: [`ntfy://127.0.0.1:${s.port}/topic?scheme=http`], global: { success: [], failure: [] } },
+      {
+        repoKey: 'r',
+        success: [],
+        failure: [`ntfy://127.0.0.1:${s.port}/topic?scheme=http`],
+        global: { success: [], failure: [] },
+      },
       failure(),
     );
     assert.equal(out.sent[0]!.ok, false);
@@ -63,7 +88,11 @@ test('a hanging endpoint: times out, exactly 2 attempts, notify() resolves', asy
 
 test('connection refused: ok:false, exactly 2 attempts, notify() resolves', async () => {
   const port = await unusedPort();
-  const n = createNotifier({ log: silentLogger(), retryDelayMs: 10, overrides: { discord: `http://127.0.0.1:${port}` } });
+  const n = createNotifier({
+    log: silentLogger(),
+    retryDelayMs: 10,
+    overrides: { discord: `http://127.0.0.1:${port}` },
+  });
   const out = await n.notify(
     { repoKey: 'r', success: [], failure: ['discord://tok@1'], global: { success: [], failure: [] } },
     failure(),
@@ -78,10 +107,21 @@ test('an invalid URL in the list is reported (0 attempts) and does not stop the 
   try {
     const n = createNotifier({ log: silentLogger(), retryDelayMs: 10 });
     const out = await n.notify(
-      { repoKey: 'r', success: [], failure: ['nope://x', `generic://127.0.0.1:${s.port}/ok?disabletls=yes`], global: { success: [], failure: [] } },
+      {
+        repoKey: 'r',
+        success: [],
+        failure: ['nope://x', `generic://127.0.0.1:${s.port}/ok?disabletls=yes`],
+        global: { success: [], failure: [] },
+      },
       failure(),
     );
-    assert.deepEqual(out.sent.map((r) => [r.service, r.ok, r.attempts]), [['unknown', false, 0], ['generic', true, 1]]);
+    assert.deepEqual(
+      out.sent.map((r) => [r.service, r.ok, r.attempts]),
+      [
+        ['unknown', false, 0],
+        ['generic', true, 1],
+      ],
+    );
     assert.match(out.sent[0]!.error ?? '', /unknown service "nope"/);
   } finally {
     await s.close();
@@ -192,7 +232,11 @@ test('no URL token appears in the logs, even when the server echoes it back', as
       {
         repoKey: 'home/web',
         success: [],
-        failure: [`discord://${token}@123456`, `telegram://123456:${token}@telegram?chats=1`, `gotify://127.0.0.1:${s.port}/AbcdefGhijk.-_1?disabletls=yes`],
+        failure: [
+          `discord://${token}@123456`,
+          `telegram://123456:${token}@telegram?chats=1`,
+          `gotify://127.0.0.1:${s.port}/AbcdefGhijk.-_1?disabletls=yes`,
+        ],
         global: { success: [], failure: [] },
       },
       failure(),
@@ -200,7 +244,10 @@ test('no URL token appears in the logs, even when the server echoes it back', as
     assert.equal(out.sent.length, 3);
     assert.ok(out.sent.every((r) => !r.ok));
     assert.equal(s.requests.length, 6);
-    assert.ok(s.requests.some((r) => r.url.includes(token)), 'the token really was sent to the server');
+    assert.ok(
+      s.requests.some((r) => r.url.includes(token)),
+      'the token really was sent to the server',
+    );
     assert.match(captured, /notification failed/);
     assert.match(captured, /discord:\/\/\*\*\*@123456/);
     assert.equal(captured.includes(token), false, 'token leaked into logs');
@@ -218,7 +265,13 @@ test('send(): one URL, no routing; test events reach every configured URL', asyn
     const r = await n.send(`generic://127.0.0.1:${s.port}/one?disabletls=yes`, { title: 't', body: 'b' });
     assert.equal(r.ok, true);
     assert.equal(s.requests[0]!.body, 't\nb');
-    const out = await n.notify(target(`127.0.0.1:${s.port}`), { event: 'test', project: 'home', repository: 'web', commit: null, trigger: 'api' });
+    const out = await n.notify(target(`127.0.0.1:${s.port}`), {
+      event: 'test',
+      project: 'home',
+      repository: 'web',
+      commit: null,
+      trigger: 'api',
+    });
     assert.equal(out.sent.length, 4);
     assert.equal(s.requests.length, 5);
   } finally {

@@ -6,7 +6,12 @@ import { startCaptureServer } from './http-capture.ts';
 
 function sink() {
   let text = '';
-  return { write: (s: string) => void (text += s), get text() { return text; } };
+  return {
+    write: (s: string) => void (text += s),
+    get text() {
+      return text;
+    },
+  };
 }
 
 test('exit 0 when the service accepts the test message', async () => {
@@ -30,7 +35,10 @@ test('exit 1 with the reason and a masked URL when the service refuses', async (
     const err = sink();
     const code = await notifyTestCommand([`ntfy://bob:Sup3rS3cretPass@127.0.0.1:${s.port}/t?scheme=http`], out, err);
     assert.equal(code, 1);
-    assert.match(err.text, /failed: ntfy \(ntfy:\/\/\*\*\*@127\.0\.0\.1:\d+\/t\?scheme=http\): HTTP 401: unauthorized after 1 attempt/);
+    assert.match(
+      err.text,
+      /failed: ntfy \(ntfy:\/\/\*\*\*@127\.0\.0\.1:\d+\/t\?scheme=http\): HTTP 401: unauthorized after 1 attempt/,
+    );
     assert.equal(err.text.includes('Sup3rS3cretPass'), false);
   } finally {
     await s.close();

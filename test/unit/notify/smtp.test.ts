@@ -11,7 +11,9 @@ interface Received {
   raw: string;
 }
 
-async function startSmtp(extra: Partial<SMTPServerOptions> = {}): Promise<{ port: number; mails: Received[]; close(): Promise<void> }> {
+async function startSmtp(
+  extra: Partial<SMTPServerOptions> = {},
+): Promise<{ port: number; mails: Received[]; close(): Promise<void> }> {
   const mails: Received[] = [];
   const server = new SMTPServer({
     disabledCommands: ['STARTTLS'],
@@ -46,10 +48,13 @@ test('smtp: one mail per recipient with From (name), To, Subject and the text bo
     assert.equal(r.ok, true, r.error);
     assert.equal(r.service, 'smtp');
     assert.equal(smtp.mails.length, 2);
-    assert.deepEqual(smtp.mails.map((m) => [m.from, m.to]), [
-      ['shiparr@example.com', ['ops@example.com']],
-      ['shiparr@example.com', ['dev+tag@example.com']],
-    ]);
+    assert.deepEqual(
+      smtp.mails.map((m) => [m.from, m.to]),
+      [
+        ['shiparr@example.com', ['ops@example.com']],
+        ['shiparr@example.com', ['dev+tag@example.com']],
+      ],
+    );
     const [first, second] = smtp.mails;
     assert.match(first!.raw, /^From: Shiparr <shiparr@example\.com>\r$/m);
     assert.match(first!.raw, /^To: ops@example\.com\r$/m);
@@ -95,7 +100,11 @@ test('smtp: AUTH PLAIN with the URL credentials; subject from the URL wins; a wr
 test('email:// is accepted as an alias of smtp://', async () => {
   const smtp = await startSmtp();
   try {
-    const r = await sendNotification(`email://127.0.0.1:${smtp.port}/?from=a@example.com&to=b@example.com&starttls=no`, MSG, {});
+    const r = await sendNotification(
+      `email://127.0.0.1:${smtp.port}/?from=a@example.com&to=b@example.com&starttls=no`,
+      MSG,
+      {},
+    );
     assert.equal(r.ok, true, r.error);
     assert.equal(smtp.mails.length, 1);
   } finally {

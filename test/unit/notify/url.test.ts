@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { projectSchemas } from '../../../src/config/schema.ts';
 import {
-  maskNotificationUrl, parseShoutrrrUrl, validateNotificationUrl, NotificationUrlError,
+  maskNotificationUrl,
+  parseShoutrrrUrl,
+  validateNotificationUrl,
+  NotificationUrlError,
 } from '../../../src/notify/index.ts';
 
 test('valid URLs of every service parse', () => {
@@ -16,7 +19,10 @@ test('valid URLs of every service parse', () => {
     ['ntfy://ntfy.sh/my-topic?priority=5', 'ntfy'],
     ['pushover://shoutrrr:apptoken@userkey/?devices=a', 'pushover'],
     ['matrix://:syt_token@matrix.example.org/?rooms=!room:example.org', 'matrix'],
-    [`teams://?host=${encodeURIComponent('https://x.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=s')}`, 'teams'],
+    [
+      `teams://?host=${encodeURIComponent('https://x.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=s')}`,
+      'teams',
+    ],
     ['smtp://user:pass@mail.example.com:587/?from=a@example.com&to=b@example.com', 'smtp'],
     ['generic://hooks.example.com/in?template=json', 'generic'],
     ['generic+https://example.com/hook', 'generic'],
@@ -35,7 +41,11 @@ test('reasons: unknown scheme, missing token or required part, bad options — a
     ['discord://t0ken-value@', /discord: the URL cannot be parsed \(missing host/, 't0ken-value'],
     ['discord://t0ken-value@/', /discord: the URL cannot be parsed/, 't0ken-value'],
     ['telegram://123456:AAEsecretvalue@telegram', /telegram: missing chats/, 'AAEsecretvalue'],
-    ['telegram://notnumeric:AAEsecretvalue@telegram?chats=1', /telegram: the bot token must look like/, 'AAEsecretvalue'],
+    [
+      'telegram://notnumeric:AAEsecretvalue@telegram?chats=1',
+      /telegram: the bot token must look like/,
+      'AAEsecretvalue',
+    ],
     ['telegram://123:AAEsecretvalue@telegram?chat=1', /telegram: unknown option "chat"/, 'AAEsecretvalue'],
     ['slack://hook:tooshort@webhook', /slack: the token is not a webhook token/, 'tooshort'],
     ['gotify://host.example', /gotify: missing application token/],
@@ -45,7 +55,10 @@ test('reasons: unknown scheme, missing token or required part, bad options — a
     ['pushover://shoutrrr@userkey/', /pushover: missing API token/],
     ['matrix://user@matrix.example.org/', /matrix: missing access token or password/],
     ['teams://group@tenant/altid/owner?host=x.webhook.office.com', /teams: Office 365 connector URLs are retired/],
-    ['teams://?host=https%3A%2F%2Fevil.example.com%2Fworkflows%2Fx', /teams: host must be a Power Automate Workflows URL/],
+    [
+      'teams://?host=https%3A%2F%2Fevil.example.com%2Fworkflows%2Fx',
+      /teams: host must be a Power Automate Workflows URL/,
+    ],
     ['smtp://mail.example.com/?to=b@example.com', /smtp: missing sender/],
     ['smtp://mail.example.com/?from=a@example.com', /smtp: missing recipients/],
     ['generic://example.com/x?template=custom', /generic: only template=json/],
@@ -81,9 +94,16 @@ test('masking replaces tokens and passwords with *** for every service', () => {
     ['ntfy://u:SECRETpass@ntfy.sh/topic', 'ntfy://***@ntfy.sh/topic', 'SECRETpass'],
     ['pushover://shoutrrr:SECRETtoken@SECRETuser/', 'pushover://***@***/', 'SECRET'],
     ['matrix://bot:SECRETpass@m.example/?rooms=!a:b', 'matrix://***@m.example/?rooms=!a:b', 'SECRETpass'],
-    ['smtp://u:SECRETpass@mail.example:587/?from=a@b.c&to=d@e.f', 'smtp://***@mail.example:587/?from=a@b.c&to=d@e.f', 'SECRETpass'],
-    ['generic://h.example/api/webhook/SECRET0webhook0id?@Authorization=Bearer%20SECRETbearer&token=SECRETq&x=1',
-      'generic://h.example/api/webhook/***?%40Authorization=***&token=***&x=1', 'SECRET'],
+    [
+      'smtp://u:SECRETpass@mail.example:587/?from=a@b.c&to=d@e.f',
+      'smtp://***@mail.example:587/?from=a@b.c&to=d@e.f',
+      'SECRETpass',
+    ],
+    [
+      'generic://h.example/api/webhook/SECRET0webhook0id?@Authorization=Bearer%20SECRETbearer&token=SECRETq&x=1',
+      'generic://h.example/api/webhook/***?%40Authorization=***&token=***&x=1',
+      'SECRET',
+    ],
     ['unknown://SECRETtoken@host', 'unknown://***', 'SECRET'],
     ['discord://%ZZSECRET@1', 'discord://***@1', 'SECRET'],
   ];
@@ -92,7 +112,9 @@ test('masking replaces tokens and passwords with *** for every service', () => {
     assert.equal(masked, expected, url);
     assert.equal(masked.includes(secret), false, `${url} → ${masked}`);
   }
-  const teams = maskNotificationUrl(`teams://?host=${encodeURIComponent('https://x.logic.azure.com/workflows/a?sig=SECRETsig')}`);
+  const teams = maskNotificationUrl(
+    `teams://?host=${encodeURIComponent('https://x.logic.azure.com/workflows/a?sig=SECRETsig')}`,
+  );
   assert.equal(teams.includes('SECRETsig'), false);
   assert.match(teams, /x\.logic\.azure\.com/);
 });

@@ -32,7 +32,8 @@ test('a bad checksum, mixed case or wrong HRP is rejected without echoing the ke
   for (const bad of [badChecksum, mixed, GIBBZ_RECIPIENT]) {
     assert.throws(
       () => parseAgeIdentity(bad, 'k.txt'),
-      (err: Error & { code?: string }) => err.code === 'SOPS_MALFORMED' && !err.message.includes(bad) && err.message.includes('k.txt'),
+      (err: Error & { code?: string }) =>
+        err.code === 'SOPS_MALFORMED' && !err.message.includes(bad) && err.message.includes('k.txt'),
     );
   }
 });
@@ -51,9 +52,15 @@ test('a key file with comments, blank lines and several identities loads all of 
     const b = generateIdentity();
     const c = generateIdentity();
     const file = join(dir, 'keys.txt');
-    await writeFile(file, `# created: 2024-01-01\n# public key: ${a.recipient}\n${a.identity}\n\n# second\r\n${b.identity}\r\n`);
+    await writeFile(
+      file,
+      `# created: 2024-01-01\n# public key: ${a.recipient}\n${a.identity}\n\n# second\r\n${b.identity}\r\n`,
+    );
     const ring = await loadAgeIdentities({ keyFile: file, key: `# inline\n${c.identity}` });
-    assert.deepEqual(ring.identities.map((i) => i.recipient), [a.recipient, b.recipient, c.recipient]);
+    assert.deepEqual(
+      ring.identities.map((i) => i.recipient),
+      [a.recipient, b.recipient, c.recipient],
+    );
     assert.deepEqual(ring.sources, [file, 'SOPS_AGE_KEY']);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -72,9 +79,12 @@ test('no key configured, unreadable key file, or a garbage line give typed error
     return err.code === 'SOPS_NO_KEY' && err.message.includes('/nonexistent/keys.txt');
   });
   await assert.rejects(loadAgeIdentities({ key: '# only a comment\n' }), { code: 'SOPS_NO_KEY' });
-  assert.throws(() => parseAgeIdentities('hunter2-not-a-key', 'SOPS_AGE_KEY'), (err: Error & { code?: string }) => {
-    return err.code === 'SOPS_MALFORMED' && !err.message.includes('hunter2');
-  });
+  assert.throws(
+    () => parseAgeIdentities('hunter2-not-a-key', 'SOPS_AGE_KEY'),
+    (err: Error & { code?: string }) => {
+      return err.code === 'SOPS_MALFORMED' && !err.message.includes('hunter2');
+    },
+  );
 });
 
 test('armored and binary age files decrypt; a multi-chunk payload (3 chunks) too', () => {
@@ -101,7 +111,10 @@ test('unknown stanzas are skipped when an X25519 stanza matches', () => {
 test('a miss reports the stanza types and whether any was supported', () => {
   const id = generateIdentity();
   const other = generateIdentity();
-  const miss = ageDecrypt(ageEncrypt(Buffer.from('k'), [other.recipient]), parseAgeIdentities(id.identity, 't').identities);
+  const miss = ageDecrypt(
+    ageEncrypt(Buffer.from('k'), [other.recipient]),
+    parseAgeIdentities(id.identity, 't').identities,
+  );
   assert.deepEqual(miss, { stanzaTypes: ['X25519'], supported: true });
 });
 
@@ -123,12 +136,17 @@ test('tampered header, tampered payload and truncation are refused', () => {
   assert.throws(() => ageDecrypt(payloadFlip, ids), { code: 'SOPS_DECRYPT_FAILED' });
   assert.throws(() => ageDecrypt(file.subarray(0, file.length - 20), ids), { code: 'SOPS_DECRYPT_FAILED' });
   assert.throws(() => ageDecrypt(file.subarray(0, headerEnd - 10), ids), { code: 'SOPS_MALFORMED' });
-  assert.throws(() => ageDecrypt(Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n'), ids), { code: 'SOPS_MALFORMED' });
+  assert.throws(() => ageDecrypt(Buffer.from('-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n'), ids), {
+    code: 'SOPS_MALFORMED',
+  });
 });
 
 test('a missing key file is ignored when an inline SOPS_AGE_KEY is given, and is an error otherwise', async () => {
   const id = generateIdentity();
   const ring = await loadAgeIdentities({ keyFile: '/nonexistent/age.key', key: id.identity });
   assert.equal(ring.identities.length, 1);
-  await assert.rejects(loadAgeIdentities({ keyFile: '/nonexistent/age.key' }), /cannot read age key file \/nonexistent\/age\.key \(ENOENT\)/);
+  await assert.rejects(
+    loadAgeIdentities({ keyFile: '/nonexistent/age.key' }),
+    /cannot read age key file \/nonexistent\/age\.key \(ENOENT\)/,
+  );
 });

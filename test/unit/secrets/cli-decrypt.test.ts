@@ -12,7 +12,10 @@ let dir: string;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'shiparr-cli-decrypt-'));
-  await writeFile(join(dir, '.env.enc'), sopsEncryptDotenv([{ key: 'A', value: 's3cret' }], { recipients: [me.recipient] }).text);
+  await writeFile(
+    join(dir, '.env.enc'),
+    sopsEncryptDotenv([{ key: 'A', value: 's3cret' }], { recipients: [me.recipient] }).text,
+  );
   await writeFile(join(dir, 'data'), sopsEncryptTree({ k: 'v' }, 'yaml', { recipients: [me.recipient] }).text);
   await writeFile(join(dir, 'keys.txt'), `# test\n${me.identity}\n`);
 });

@@ -6,7 +6,12 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { ageDecrypt, parseAgeIdentity } from '../../../src/secrets/age.ts';
 import { loadAgeIdentities } from '../../../src/secrets/keys.ts';
-import { decryptSopsDocument, decryptSopsDocumentWithDataKey, decryptSopsFile, inferFormat } from '../../../src/secrets/sops.ts';
+import {
+  decryptSopsDocument,
+  decryptSopsDocumentWithDataKey,
+  decryptSopsFile,
+  inferFormat,
+} from '../../../src/secrets/sops.ts';
 import type { SopsFormat } from '../../../src/secrets/sops.ts';
 
 /** The vendored upstream fixtures (see test/fixtures/sops/PROVENANCE.md). */
@@ -51,7 +56,11 @@ for (const [file, e] of ageFixtures) {
   });
 
   test(`age fixture ${file}: the AES/MAC layer alone works with the listed data key`, () => {
-    const out = decryptSopsDocumentWithDataKey(readFileSync(join(FIXTURES, file)), e.format, Buffer.from(e.data_key_hex, 'hex'));
+    const out = decryptSopsDocumentWithDataKey(
+      readFileSync(join(FIXTURES, file)),
+      e.format,
+      Buffer.from(e.data_key_hex, 'hex'),
+    );
     assert.deepEqual(toPlain(out, e.format), e.plaintext);
   });
 }
@@ -66,17 +75,54 @@ test('PGP-only fixtures decrypt given their data keys', () => {
   const read = (f: string): Buffer => readFileSync(join(FIXTURES, f));
 
   // dotenv keys and values are not trimmed: `foo =ENC[…]` has AAD "foo :" and value " bar".
-  assert.equal(decryptSopsDocumentWithDataKey(read('getsops-sops/format.enc.env'), 'dotenv', dk('getsops-sops/format.enc.env')).toString(), 'foo = bar\n');
-  assert.deepEqual(JSON.parse(decryptSopsDocumentWithDataKey(read('getsops-sops/format.enc.json'), 'json', dk('getsops-sops/format.enc.json')).toString()), { foo: 'bar' });
-  assert.equal(decryptSopsDocumentWithDataKey(read('getsops-sops/format.enc.yaml'), 'yaml', dk('getsops-sops/format.enc.yaml')).toString(), 'foo: bar\n');
+  assert.equal(
+    decryptSopsDocumentWithDataKey(
+      read('getsops-sops/format.enc.env'),
+      'dotenv',
+      dk('getsops-sops/format.enc.env'),
+    ).toString(),
+    'foo = bar\n',
+  );
   assert.deepEqual(
-    JSON.parse(decryptSopsDocumentWithDataKey(read('Mic92-sops-nix/pgp-only/secrets.json'), 'json', dk('Mic92-sops-nix/pgp-only/secrets.json')).toString()),
+    JSON.parse(
+      decryptSopsDocumentWithDataKey(
+        read('getsops-sops/format.enc.json'),
+        'json',
+        dk('getsops-sops/format.enc.json'),
+      ).toString(),
+    ),
+    { foo: 'bar' },
+  );
+  assert.equal(
+    decryptSopsDocumentWithDataKey(
+      read('getsops-sops/format.enc.yaml'),
+      'yaml',
+      dk('getsops-sops/format.enc.yaml'),
+    ).toString(),
+    'foo: bar\n',
+  );
+  assert.deepEqual(
+    JSON.parse(
+      decryptSopsDocumentWithDataKey(
+        read('Mic92-sops-nix/pgp-only/secrets.json'),
+        'json',
+        dk('Mic92-sops-nix/pgp-only/secrets.json'),
+      ).toString(),
+    ),
     { test_key: 'test_value' },
   );
-  const bin = decryptSopsDocumentWithDataKey(read('Mic92-sops-nix/pgp-only/secrets.bin'), 'binary', dk('Mic92-sops-nix/pgp-only/secrets.bin'));
+  const bin = decryptSopsDocumentWithDataKey(
+    read('Mic92-sops-nix/pgp-only/secrets.bin'),
+    'binary',
+    dk('Mic92-sops-nix/pgp-only/secrets.bin'),
+  );
   assert.deepEqual(bin, Buffer.from('binary_value\n'));
   // sops 3.7 dotenv: metadata in random order, an encrypted top-level comment (AAD ":"), escaped newlines re-escaped.
-  const env = decryptSopsDocumentWithDataKey(read('Mic92-sops-nix/pgp-only/secrets.env'), 'dotenv', dk('Mic92-sops-nix/pgp-only/secrets.env')).toString();
+  const env = decryptSopsDocumentWithDataKey(
+    read('Mic92-sops-nix/pgp-only/secrets.env'),
+    'dotenv',
+    dk('Mic92-sops-nix/pgp-only/secrets.env'),
+  ).toString();
   assert.equal(
     env,
     '# This is an example file.\n' +
@@ -91,12 +137,16 @@ test('a PGP-only file with age identities reports that it has no age recipients'
   const keyring = await loadAgeIdentities({ keyFile: join(FIXTURES, 'gibbz00-rops/key.txt') });
   assert.throws(
     () => decryptSopsDocument(readFileSync(join(FIXTURES, 'getsops-sops/format.enc.yaml')), 'yaml', keyring),
-    (err: Error & { code?: string }) => err.code === 'SOPS_NO_MATCHING_KEY' && /no age recipients \(master keys: pgp\)/.test(err.message),
+    (err: Error & { code?: string }) =>
+      err.code === 'SOPS_NO_MATCHING_KEY' && /no age recipients \(master keys: pgp\)/.test(err.message),
   );
 });
 
 test('the bare age blob from getsops decrypts to "data"', () => {
-  const identity = parseAgeIdentity(readFileSync(join(FIXTURES, 'getsops-sops/age-mockIdentity.txt'), 'utf8').trim(), 'mock');
+  const identity = parseAgeIdentity(
+    readFileSync(join(FIXTURES, 'getsops-sops/age-mockIdentity.txt'), 'utf8').trim(),
+    'mock',
+  );
   assert.equal(identity.recipient, 'age1lzd99uklcjnc0e7d860axevet2cz99ce9pq6tzuzd05l5nr28ams36nvun');
   const out = ageDecrypt(readFileSync(join(FIXTURES, 'getsops-sops/age-mockEncryptedKey.age')), [identity]);
   assert.ok(Buffer.isBuffer(out));
@@ -111,7 +161,17 @@ test('a file with age and pgp recipients decrypts with the age identity', async 
 });
 
 test('YAML output keeps key order and the non-sops layout', async () => {
-  const keyring = await loadAgeIdentities({ keyFile: join(FIXTURES, 'fluxcd-kustomize-controller/keys/age-global.txt') });
-  const out = await decryptSopsFile(join(FIXTURES, 'fluxcd-kustomize-controller/global/secret.yaml'), { identities: keyring });
-  assert.deepEqual(Object.keys(parseYaml(out.toString()) as object), ['apiVersion', 'kind', 'metadata', 'type', 'stringData']);
+  const keyring = await loadAgeIdentities({
+    keyFile: join(FIXTURES, 'fluxcd-kustomize-controller/keys/age-global.txt'),
+  });
+  const out = await decryptSopsFile(join(FIXTURES, 'fluxcd-kustomize-controller/global/secret.yaml'), {
+    identities: keyring,
+  });
+  assert.deepEqual(Object.keys(parseYaml(out.toString()) as object), [
+    'apiVersion',
+    'kind',
+    'metadata',
+    'type',
+    'stringData',
+  ]);
 });

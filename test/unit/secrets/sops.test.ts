@@ -8,7 +8,13 @@ import { SopsError } from '../../../src/secrets/errors.ts';
 import { loadAgeIdentities, parseAgeIdentities } from '../../../src/secrets/keys.ts';
 import { decryptSopsDocument, decryptSopsDocumentWithDataKey, inferFormat } from '../../../src/secrets/sops.ts';
 import type { SopsFormat } from '../../../src/secrets/sops.ts';
-import { encryptValue, generateIdentity, sopsEncryptBinary, sopsEncryptDotenv, sopsEncryptTree } from './helpers/sops-encrypt.ts';
+import {
+  encryptValue,
+  generateIdentity,
+  sopsEncryptBinary,
+  sopsEncryptDotenv,
+  sopsEncryptTree,
+} from './helpers/sops-encrypt.ts';
 
 /** The vendored upstream fixtures (see test/fixtures/sops/PROVENANCE.md). */
 const FIXTURES = fileURLToPath(new URL('../../fixtures/sops/', import.meta.url));
@@ -64,14 +70,28 @@ test('dotenv round trip: comments, newlines re-escaped, empty values, unencrypte
 });
 
 test('YAML round trip: all value types, nested lists of maps, nulls, numeric-looking map keys', () => {
-  const tree = { s: SECRET, i: 42, f: 3.5, big: 1e21, b: false, n: null, list: [{ name: 'x' }, ['y']], ports: { '8080': 'web' }, str7: '7' };
+  const tree = {
+    s: SECRET,
+    i: 42,
+    f: 3.5,
+    big: 1e21,
+    b: false,
+    n: null,
+    list: [{ name: 'x' }, ['y']],
+    ports: { '8080': 'web' },
+    str7: '7',
+  };
   const { text } = sopsEncryptTree(tree, 'yaml', { recipients: [me.recipient] });
   assert.deepEqual(parseYaml(dec(text, 'yaml').toString()), tree);
 });
 
 test('JSON round trip keeps key order and types; mac_only_encrypted and key_groups with one group', () => {
   const tree = { z: 1, a: { secret: SECRET, plain_unencrypted: 2 ** 60 }, arr: [true, 'x'] };
-  const { text } = sopsEncryptTree(tree, 'json', { recipients: [me.recipient], macOnlyEncrypted: true, keyGroups: true });
+  const { text } = sopsEncryptTree(tree, 'json', {
+    recipients: [me.recipient],
+    macOnlyEncrypted: true,
+    keyGroups: true,
+  });
   const out = dec(text, 'json').toString();
   assert.deepEqual(Object.keys(JSON.parse(out) as object), ['z', 'a', 'arr']);
   assert.match(out, /^\{\n\t"z": 1,/);
@@ -94,24 +114,36 @@ test('binary store returns the exact bytes, including non-UTF-8', () => {
 
 test('several recipients: the identity of a later recipient is found', () => {
   const a = generateIdentity();
-  const { text } = sopsEncryptTree({ k: SECRET }, 'yaml', { recipients: [a.recipient, generateIdentity().recipient, me.recipient] });
+  const { text } = sopsEncryptTree({ k: SECRET }, 'yaml', {
+    recipients: [a.recipient, generateIdentity().recipient, me.recipient],
+  });
   assert.match(dec(text, 'yaml').toString(), /k: correct-horse/);
 });
 
 test('wrong key: SOPS_NO_MATCHING_KEY names the recipients and the key source, not the key', async () => {
   const other = generateIdentity();
   const { text } = sopsEncryptDotenv([{ key: 'A', value: SECRET }], { recipients: [other.recipient] });
-  rejects(() => dec(text, 'dotenv'), 'SOPS_NO_MATCHING_KEY', new RegExp(`no identity matches recipients: ${other.recipient}.*test-keys\\.txt`));
+  rejects(
+    () => dec(text, 'dotenv'),
+    'SOPS_NO_MATCHING_KEY',
+    new RegExp(`no identity matches recipients: ${other.recipient}.*test-keys\\.txt`),
+  );
   const fixtureRing = await loadAgeIdentities({ keyFile: join(FIXTURES, 'gibbz00-rops/key.txt') });
   assert.throws(
     () => decryptSopsDocument(readFileSync(join(FIXTURES, 'humphd-sops-age/secret.enc.yaml')), 'yaml', fixtureRing),
-    (err: SopsError) => err.code === 'SOPS_NO_MATCHING_KEY' && err.message.includes('age1je6kjhzuhdjy3fqptpttxjh5k8q46vygzlgtpuq3030c947pc5tqz9dqvr'),
+    (err: SopsError) =>
+      err.code === 'SOPS_NO_MATCHING_KEY' &&
+      err.message.includes('age1je6kjhzuhdjy3fqptpttxjh5k8q46vygzlgtpuq3030c947pc5tqz9dqvr'),
   );
 });
 
 test('post-quantum fixture: "no supported age stanza", with either an X25519 or the PQ key file', async () => {
   const pq = readFileSync(join(FIXTURES, 'fluxcd-kustomize-controller/algorithms/age-pq.yaml'));
-  rejects(() => decryptSopsDocument(pq, 'yaml', ring), 'SOPS_UNSUPPORTED_STANZA', /no supported age stanza \(file uses: mlkem768x25519\)/);
+  rejects(
+    () => decryptSopsDocument(pq, 'yaml', ring),
+    'SOPS_UNSUPPORTED_STANZA',
+    /no supported age stanza \(file uses: mlkem768x25519\)/,
+  );
   const pqRing = await loadAgeIdentities({ keyFile: join(FIXTURES, 'fluxcd-kustomize-controller/keys/age-pq.txt') });
   assert.equal(pqRing.unsupported, 1);
   rejects(() => decryptSopsDocument(pq, 'yaml', pqRing), 'SOPS_UNSUPPORTED_STANZA', /no supported age stanza/);
@@ -121,12 +153,21 @@ test('flipped byte in a value: SOPS_DECRYPT_FAILED naming the key path only', ()
   const { text } = sopsEncryptTree({ db: { password: SECRET } }, 'yaml', { recipients: [me.recipient] });
   const m = /password: ENC\[AES256_GCM,data:(.)/.exec(text);
   assert.ok(m?.[1]);
-  const flipped = text.replace(`password: ENC[AES256_GCM,data:${m[1]}`, `password: ENC[AES256_GCM,data:${m[1] === 'A' ? 'B' : 'A'}`);
+  const flipped = text.replace(
+    `password: ENC[AES256_GCM,data:${m[1]}`,
+    `password: ENC[AES256_GCM,data:${m[1] === 'A' ? 'B' : 'A'}`,
+  );
   rejects(() => dec(flipped, 'yaml'), 'SOPS_DECRYPT_FAILED', /db\.password/);
 });
 
 test('a value moved to another key fails (AAD binds the path)', () => {
-  const { text } = sopsEncryptDotenv([{ key: 'A', value: SECRET }, { key: 'B', value: 'other' }], { recipients: [me.recipient] });
+  const { text } = sopsEncryptDotenv(
+    [
+      { key: 'A', value: SECRET },
+      { key: 'B', value: 'other' },
+    ],
+    { recipients: [me.recipient] },
+  );
   const lines = text.split('\n');
   const a = lines[0]?.slice(2) ?? '';
   const b = lines[1]?.slice(2) ?? '';
@@ -135,10 +176,20 @@ test('a value moved to another key fails (AAD binds the path)', () => {
 });
 
 test('flipped MAC, a MAC over other values, reordered values, or an empty MAC: SOPS_MAC_MISMATCH', () => {
-  const { text, dataKey } = sopsEncryptDotenv([{ key: 'A', value: SECRET }, { key: 'B', value: 'x' }], { recipients: [me.recipient] });
+  const { text, dataKey } = sopsEncryptDotenv(
+    [
+      { key: 'A', value: SECRET },
+      { key: 'B', value: 'x' },
+    ],
+    { recipients: [me.recipient] },
+  );
   const macLine = text.split('\n').find((l) => l.startsWith('sops_mac=')) ?? '';
   const macData = /data:(.)/.exec(macLine)?.[1] ?? 'A';
-  rejects(() => dec(text.replace(macLine, macLine.replace(`data:${macData}`, `data:${macData === 'A' ? 'B' : 'A'}`)), 'dotenv'), 'SOPS_MAC_MISMATCH');
+  rejects(
+    () =>
+      dec(text.replace(macLine, macLine.replace(`data:${macData}`, `data:${macData === 'A' ? 'B' : 'A'}`)), 'dotenv'),
+    'SOPS_MAC_MISMATCH',
+  );
   // A validly encrypted MAC of different content (attacker with the data key cannot be stopped, but a stale MAC is).
   const stale = encryptValue(Buffer.from('00'.repeat(64)), 'str', dataKey, '2025-01-02T03:04:05Z');
   rejects(() => dec(text.replace(macLine, `sops_mac=${stale}`), 'dotenv'), 'SOPS_MAC_MISMATCH');
@@ -152,19 +203,28 @@ test('a tampered unencrypted value in a real fixture is caught by the MAC', asyn
   const r = await loadAgeIdentities({ keyFile: join(FIXTURES, 'gibbz00-rops/key.txt') });
   const text = readFileSync(join(FIXTURES, 'gibbz00-rops/age_unencrypted_suffix.yaml'), 'utf8');
   assert.ok(text.includes('- 456'));
-  assert.throws(() => decryptSopsDocument(Buffer.from(text.replace('- 456', '- 457')), 'yaml', r), { code: 'SOPS_MAC_MISMATCH' });
+  assert.throws(() => decryptSopsDocument(Buffer.from(text.replace('- 456', '- 457')), 'yaml', r), {
+    code: 'SOPS_MAC_MISMATCH',
+  });
 });
 
 test('the data-key entry point refuses a wrong data key', () => {
   const { text } = sopsEncryptDotenv([{ key: 'A', value: SECRET }], { recipients: [me.recipient] });
-  rejects(() => decryptSopsDocumentWithDataKey(Buffer.from(text), 'dotenv', Buffer.alloc(32, 7)), 'SOPS_DECRYPT_FAILED');
+  rejects(
+    () => decryptSopsDocumentWithDataKey(Buffer.from(text), 'dotenv', Buffer.alloc(32, 7)),
+    'SOPS_DECRYPT_FAILED',
+  );
 });
 
 test('malformed ENC values, unknown types, plaintext where ciphertext is expected', () => {
   const { text } = sopsEncryptDotenv([{ key: 'A', value: SECRET }], { recipients: [me.recipient] });
   const line = text.split('\n')[0] ?? '';
   rejects(() => dec(text.replace(line, 'A=ENC[AES256_GCM,data:abc'), 'dotenv'), 'SOPS_MALFORMED', /at A/);
-  rejects(() => dec(text.replace(line, line.replace('type:str', 'type:weird')), 'dotenv'), 'SOPS_MALFORMED', /unknown value type/);
+  rejects(
+    () => dec(text.replace(line, line.replace('type:str', 'type:weird')), 'dotenv'),
+    'SOPS_MALFORMED',
+    /unknown value type/,
+  );
   rejects(() => dec(text.replace(line, line.replace(/iv:[^,]+/, 'iv:!!!')), 'dotenv'), 'SOPS_MALFORMED', /base64/);
   rejects(() => dec(text.replace(line, `A=${SECRET}`), 'dotenv'), 'SOPS_MALFORMED');
   const yaml = sopsEncryptTree({ n: 5 }, 'yaml', { recipients: [me.recipient], encryptedSuffix: 'x' });
@@ -182,7 +242,10 @@ test('truncated or broken documents give SOPS_MALFORMED, never a crash', () => {
   rejects(() => dec('NO_EQUALS_SIGN\nsops_mac=x\n', 'dotenv'), 'SOPS_MALFORMED', /line 1/);
   // Truncated age entry inside an otherwise intact file.
   const y = sopsEncryptTree({ k: SECRET }, 'yaml', { recipients: [me.recipient] }).text;
-  const cut = y.replace(/(-----BEGIN AGE ENCRYPTED FILE-----\n\s+\S+)[\s\S]*?(\n\s+-----END AGE ENCRYPTED FILE-----)/, '$1$2');
+  const cut = y.replace(
+    /(-----BEGIN AGE ENCRYPTED FILE-----\n\s+\S+)[\s\S]*?(\n\s+-----END AGE ENCRYPTED FILE-----)/,
+    '$1$2',
+  );
   assert.notEqual(cut, y);
   rejects(() => dec(cut, 'yaml'), 'SOPS_MALFORMED', /malformed age file: truncated/);
 });
@@ -200,7 +263,11 @@ test('no error message of any failure above contains plaintext or the secret key
   const attempts: (() => unknown)[] = [
     () => decryptSopsDocument(Buffer.from(text), 'dotenv', parseAgeIdentities(generateIdentity().identity, 'k')),
     () => dec(text.replace(/data:[^,]+/, 'data:AAAA'), 'dotenv'),
-    () => dec(text.replace(/sops_mac=.*/, 'sops_mac=ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]'), 'dotenv'),
+    () =>
+      dec(
+        text.replace(/sops_mac=.*/, 'sops_mac=ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]'),
+        'dotenv',
+      ),
     () => dec(text.replace(/^A=.*/m, `A=${SECRET}`), 'dotenv'),
     () => dec(text, 'yaml'),
     () => dec(text, 'json'),
@@ -224,7 +291,9 @@ test('no error message of any failure above contains plaintext or the secret key
 });
 
 test('encrypted YAML comments decrypt with their container path; clear comments stay; timestamps hash either way', () => {
-  const { text, dataKey } = sopsEncryptTree({ a: { b: SECRET }, when_unencrypted: '2024-01-01' }, 'yaml', { recipients: [me.recipient] });
+  const { text, dataKey } = sopsEncryptTree({ a: { b: SECRET }, when_unencrypted: '2024-01-01' }, 'yaml', {
+    recipients: [me.recipient],
+  });
   const top = encryptValue(Buffer.from(' top note'), 'comment', dataKey, ':');
   const inner = encryptValue(Buffer.from(' inner note'), 'comment', dataKey, 'a:');
   const withComments = `#${top}\n${text.replace(/^( {4})b:/m, `$1#${inner}\n$1# clear note\n$1b:`)}`;

@@ -19,8 +19,14 @@ before(async () => {
   root = await mkdtemp(join(tmpdir(), 'shiparr-sops-task-'));
   base = join(root, 'repo');
   await mkdir(join(base, 'config'), { recursive: true });
-  await writeFile(join(base, '.env.enc'), sopsEncryptDotenv([{ key: 'DB_PASSWORD', value: 'pw1' }], { recipients: [me.recipient] }).text);
-  await writeFile(join(base, 'config', 'secrets.enc.yaml'), sopsEncryptTree({ token: 't0k' }, 'yaml', { recipients: [me.recipient] }).text);
+  await writeFile(
+    join(base, '.env.enc'),
+    sopsEncryptDotenv([{ key: 'DB_PASSWORD', value: 'pw1' }], { recipients: [me.recipient] }).text,
+  );
+  await writeFile(
+    join(base, 'config', 'secrets.enc.yaml'),
+    sopsEncryptTree({ token: 't0k' }, 'yaml', { recipients: [me.recipient] }).text,
+  );
 });
 after(async () => {
   await rm(root, { recursive: true, force: true });
@@ -41,7 +47,10 @@ test('writes .env beside the compose file and secrets.yaml without .enc, mode 06
   assert.equal(await readFile(join(base, '.env'), 'utf8'), 'DB_PASSWORD=pw1\n');
   assert.equal(await readFile(join(base, 'config', 'secrets.yaml'), 'utf8'), 'token: t0k\n');
   for (const f of r.written) assert.equal((await stat(f)).mode & 0o777, 0o600);
-  assert.deepEqual((await readdir(base)).filter((f) => f.endsWith('.tmp')), []);
+  assert.deepEqual(
+    (await readdir(base)).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
 });
 
 test('explicit output and format are honoured; an existing world-readable file is replaced by a 0600 one', async () => {
@@ -74,8 +83,16 @@ test('paths escaping baseDir are rejected (.., absolute, symlinked directory), n
 
 test('wrong key: ok:false with SOPS_NO_MATCHING_KEY, not transient, nothing written', async () => {
   const dir = await mkdtemp(join(root, 'wrong-'));
-  await writeFile(join(dir, '.env.enc'), sopsEncryptDotenv([{ key: 'A', value: 'secret-value' }], { recipients: [me.recipient] }).text);
-  const r = await sopsDecrypt({ baseDir: dir, files: [{ file: '.env.enc' }], ageKey: generateIdentity().identity, timeoutMs: 10_000 });
+  await writeFile(
+    join(dir, '.env.enc'),
+    sopsEncryptDotenv([{ key: 'A', value: 'secret-value' }], { recipients: [me.recipient] }).text,
+  );
+  const r = await sopsDecrypt({
+    baseDir: dir,
+    files: [{ file: '.env.enc' }],
+    ageKey: generateIdentity().identity,
+    timeoutMs: 10_000,
+  });
   assert.equal(r.ok, false);
   assert.ok(!r.ok);
   assert.equal(r.code, 'SOPS_NO_MATCHING_KEY');
@@ -88,8 +105,16 @@ test('wrong key: ok:false with SOPS_NO_MATCHING_KEY, not transient, nothing writ
 test('one bad file fails the task before any plaintext is written', async () => {
   const dir = await mkdtemp(join(root, 'partial-'));
   await writeFile(join(dir, 'a.enc.yaml'), sopsEncryptTree({ a: 1 }, 'yaml', { recipients: [me.recipient] }).text);
-  await writeFile(join(dir, 'b.enc.yaml'), sopsEncryptTree({ b: 1 }, 'yaml', { recipients: [generateIdentity().recipient] }).text);
-  const r = await sopsDecrypt({ baseDir: dir, files: [{ file: 'a.enc.yaml' }, { file: 'b.enc.yaml' }], ageKey: me.identity, timeoutMs: 10_000 });
+  await writeFile(
+    join(dir, 'b.enc.yaml'),
+    sopsEncryptTree({ b: 1 }, 'yaml', { recipients: [generateIdentity().recipient] }).text,
+  );
+  const r = await sopsDecrypt({
+    baseDir: dir,
+    files: [{ file: 'a.enc.yaml' }, { file: 'b.enc.yaml' }],
+    ageKey: me.identity,
+    timeoutMs: 10_000,
+  });
   assert.ok(!r.ok && r.code === 'SOPS_NO_MATCHING_KEY');
   assert.deepEqual((await readdir(dir)).sort(), ['a.enc.yaml', 'b.enc.yaml']);
 });
@@ -99,7 +124,9 @@ test('missing file, missing key, and an output that would overwrite the source a
   assert.ok(!missing.ok && missing.code === 'SOPS_READ_FAILED');
   const noKey = await sopsDecrypt({ baseDir: base, files: [{ file: '.env.enc' }], timeoutMs: 10_000 });
   assert.ok(!noKey.ok && noKey.code === 'SOPS_NO_KEY');
-  const same = await sopsDecrypt(input({ files: [{ file: 'config/secrets.enc.yaml', output: 'config/secrets.enc.yaml' }] }));
+  const same = await sopsDecrypt(
+    input({ files: [{ file: 'config/secrets.enc.yaml', output: 'config/secrets.enc.yaml' }] }),
+  );
   assert.ok(!same.ok && same.code === 'SOPS_BAD_PATH');
   const noEnc = await sopsDecrypt(input({ files: [{ file: 'cert.pem' }] }));
   assert.ok(!noEnc.ok && noEnc.code === 'SOPS_BAD_PATH' && /set "output"/.test(noEnc.message), JSON.stringify(noEnc));
@@ -107,7 +134,10 @@ test('missing file, missing key, and an output that would overwrite the source a
 
 test('a zero timeout returns SOPS_TIMEOUT and writes nothing', async () => {
   const dir = await mkdtemp(join(root, 'timeout-'));
-  await writeFile(join(dir, '.env.enc'), sopsEncryptDotenv([{ key: 'A', value: 'v' }], { recipients: [me.recipient] }).text);
+  await writeFile(
+    join(dir, '.env.enc'),
+    sopsEncryptDotenv([{ key: 'A', value: 'v' }], { recipients: [me.recipient] }).text,
+  );
   const r = await sopsDecrypt({ baseDir: dir, files: [{ file: '.env.enc' }], ageKey: me.identity, timeoutMs: 0 });
   assert.ok(!r.ok && r.code === 'SOPS_TIMEOUT', JSON.stringify(r));
   // The timed-out work goes on in the background until its next deadline check: wait until it is over.

@@ -20,7 +20,13 @@ function setup(t: { after: (fn: () => void) => void }) {
 
 test('a deployment goes pending → running → success with stages, timestamps and an exact duration', (t) => {
   const { store, clock } = setup(t);
-  const d = store.createDeployment({ repoKey: 'home/media', trigger: 'poll', status: 'pending', previousCommit: 'c0', configHash: 'h1' });
+  const d = store.createDeployment({
+    repoKey: 'home/media',
+    trigger: 'poll',
+    status: 'pending',
+    previousCommit: 'c0',
+    configHash: 'h1',
+  });
   assert.equal(d.status, 'pending');
   assert.equal(d.trigger, 'poll');
   assert.equal(d.repoKey, 'home/media');
@@ -41,7 +47,11 @@ test('a deployment goes pending → running → success with stages, timestamps 
   assert.equal(mid?.previousCommit, 'c0', 'fields not in the patch are untouched');
 
   clock.advance(12_345);
-  const done = store.finishDeployment(d.id, { status: 'success', stage: 'verifying', notifications: [{ url: 'discord://***@id', ok: true }] });
+  const done = store.finishDeployment(d.id, {
+    status: 'success',
+    stage: 'verifying',
+    notifications: [{ url: 'discord://***@id', ok: true }],
+  });
   assert.equal(done.status, 'success');
   assert.equal(done.stage, 'verifying');
   assert.equal(done.finishedAt, '2025-01-01T00:00:12.595Z');
@@ -52,7 +62,13 @@ test('a deployment goes pending → running → success with stages, timestamps 
 
 test('a success moves the repository last_commit, last_deployed_at and config_hash; a failure does not', (t) => {
   const { store, clock } = setup(t);
-  const ok = store.createDeployment({ repoKey: 'home/media', trigger: 'api', status: 'running', commit: 'c1', configHash: 'h1' });
+  const ok = store.createDeployment({
+    repoKey: 'home/media',
+    trigger: 'api',
+    status: 'running',
+    commit: 'c1',
+    configHash: 'h1',
+  });
   clock.advance(1000);
   store.finishDeployment(ok.id, { status: 'success' });
   let r = store.getRepository('home/media');
@@ -61,9 +77,21 @@ test('a success moves the repository last_commit, last_deployed_at and config_ha
   assert.equal(r?.configHash, 'h1');
   assert.equal(store.getRepository('home/dns')?.lastCommit, null, 'other repositories untouched');
 
-  const bad = store.createDeployment({ repoKey: 'home/media', trigger: 'poll', status: 'running', previousCommit: 'c1', configHash: 'h2' });
+  const bad = store.createDeployment({
+    repoKey: 'home/media',
+    trigger: 'poll',
+    status: 'running',
+    previousCommit: 'c1',
+    configHash: 'h2',
+  });
   clock.advance(1000);
-  const failed = store.finishDeployment(bad.id, { status: 'rolled_back', stage: 'verifying', commit: 'c2', error: 'verifying: unhealthy', rolledBackTo: 'c1' });
+  const failed = store.finishDeployment(bad.id, {
+    status: 'rolled_back',
+    stage: 'verifying',
+    commit: 'c2',
+    error: 'verifying: unhealthy',
+    rolledBackTo: 'c1',
+  });
   assert.equal(failed.commit, 'c2');
   assert.equal(failed.rolledBackTo, 'c1');
   assert.equal(failed.error, 'verifying: unhealthy');
@@ -86,7 +114,10 @@ test('finished deployments are final: updates and a second finish are conflicts;
   const { store } = setup(t);
   const d = store.createDeployment({ repoKey: 'home/media', trigger: 'cli', status: 'running', commit: 'c1' });
   store.finishDeployment(d.id, { status: 'failed', stage: 'applying', error: 'compose up failed' });
-  assert.throws(() => store.finishDeployment(d.id, { status: 'success' }), (e: unknown) => isCode('STORE_CONFLICT')(e) && (e as StoreError).status === 409);
+  assert.throws(
+    () => store.finishDeployment(d.id, { status: 'success' }),
+    (e: unknown) => isCode('STORE_CONFLICT')(e) && (e as StoreError).status === 409,
+  );
   assert.throws(() => store.updateDeployment(d.id, { stage: 'verifying' }), isCode('STORE_CONFLICT'));
   assert.equal(store.getDeployment(d.id)?.status, 'failed');
   assert.equal(store.getRepository('home/media')?.lastCommit, null);
@@ -94,16 +125,31 @@ test('finished deployments are final: updates and a second finish are conflicts;
   store.appendDeploymentLog(d.id, 'result: failed\n');
   store.setDeploymentNotifications(d.id, [{ url: 'ntfy://ntfy.sh/topic', ok: false, error: 'HTTP 500' }]);
   assert.equal(store.getDeploymentLogs(d.id), 'result: failed\n');
-  assert.deepEqual(store.getDeployment(d.id)?.notifications, [{ url: 'ntfy://ntfy.sh/topic', ok: false, error: 'HTTP 500' }]);
+  assert.deepEqual(store.getDeployment(d.id)?.notifications, [
+    { url: 'ntfy://ntfy.sh/topic', ok: false, error: 'HTTP 500' },
+  ]);
 });
 
 test('invalid writes are typed errors', (t) => {
   const { store } = setup(t);
-  assert.throws(() => store.createDeployment({ repoKey: 'home/nope', trigger: 'api', status: 'pending' }), isCode('STORE_NOT_FOUND'));
+  assert.throws(
+    () => store.createDeployment({ repoKey: 'home/nope', trigger: 'api', status: 'pending' }),
+    isCode('STORE_NOT_FOUND'),
+  );
   // Values from untyped callers (JSON bodies) are checked at runtime.
-  const loose = store as unknown as { createDeployment(i: Record<string, unknown>): unknown; updateDeployment(id: number, p: Record<string, unknown>): void; finishDeployment(id: number, r: Record<string, unknown>): unknown };
-  assert.throws(() => loose.createDeployment({ repoKey: 'home/media', trigger: 'cron', status: 'pending' }), isCode('STORE_INVALID_INPUT'));
-  assert.throws(() => loose.createDeployment({ repoKey: 'home/media', trigger: 'api', status: 'success' }), isCode('STORE_INVALID_INPUT'));
+  const loose = store as unknown as {
+    createDeployment(i: Record<string, unknown>): unknown;
+    updateDeployment(id: number, p: Record<string, unknown>): void;
+    finishDeployment(id: number, r: Record<string, unknown>): unknown;
+  };
+  assert.throws(
+    () => loose.createDeployment({ repoKey: 'home/media', trigger: 'cron', status: 'pending' }),
+    isCode('STORE_INVALID_INPUT'),
+  );
+  assert.throws(
+    () => loose.createDeployment({ repoKey: 'home/media', trigger: 'api', status: 'success' }),
+    isCode('STORE_INVALID_INPUT'),
+  );
   const d = store.createDeployment({ repoKey: 'home/media', trigger: 'api', status: 'pending' });
   assert.throws(() => loose.updateDeployment(d.id, { status: 'success' }), isCode('STORE_INVALID_INPUT'));
   assert.throws(() => loose.finishDeployment(d.id, { status: 'running' }), isCode('STORE_INVALID_INPUT'));
@@ -121,8 +167,14 @@ test('errors and notification results are masked before they are stored', (t) =>
   const d = store.createDeployment({ repoKey: 'home/media', trigger: 'api', status: 'running' });
   store.updateDeployment(d.id, { error: 'fetch https://x:ghp_abcdefghijklmnopqrstuvwxyz0123@github.com/a.git failed' });
   assert.equal(store.getDeployment(d.id)?.error, 'fetch https://***@github.com/a.git failed');
-  store.finishDeployment(d.id, { status: 'failed', notifications: [{ url: 'smtp://user:pw123456@mail.example:587', ok: true }] });
-  const raw = store.db.prepare('SELECT notifications, error FROM deployments WHERE id = ?').get(d.id) as { notifications: string; error: string };
+  store.finishDeployment(d.id, {
+    status: 'failed',
+    notifications: [{ url: 'smtp://user:pw123456@mail.example:587', ok: true }],
+  });
+  const raw = store.db.prepare('SELECT notifications, error FROM deployments WHERE id = ?').get(d.id) as {
+    notifications: string;
+    error: string;
+  };
   assert.ok(!raw.notifications.includes('pw123456'));
   assert.ok(!raw.error.includes('ghp_'));
 });
@@ -142,13 +194,22 @@ test('history pages newest first by limit/before/nextBefore over 45 rows', (t) =
 
   const p1 = store.listDeployments('home/media');
   assert.equal(p1.items.length, 20, 'default limit');
-  assert.deepEqual(p1.items.map((d) => d.id), newestFirst.slice(0, 20));
+  assert.deepEqual(
+    p1.items.map((d) => d.id),
+    newestFirst.slice(0, 20),
+  );
   assert.equal(p1.nextBefore, newestFirst[19]);
 
   const p2 = store.listDeployments('home/media', { limit: 20, before: p1.nextBefore ?? undefined });
-  assert.deepEqual(p2.items.map((d) => d.id), newestFirst.slice(20, 40));
+  assert.deepEqual(
+    p2.items.map((d) => d.id),
+    newestFirst.slice(20, 40),
+  );
   const p3 = store.listDeployments('home/media', { limit: 20, before: p2.nextBefore ?? undefined });
-  assert.deepEqual(p3.items.map((d) => d.id), newestFirst.slice(40));
+  assert.deepEqual(
+    p3.items.map((d) => d.id),
+    newestFirst.slice(40),
+  );
   assert.equal(p3.nextBefore, null);
 
   const byId = store.listDeployments(store.getRepository('home/media')?.id ?? -1, { limit: 45 });

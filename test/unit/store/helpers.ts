@@ -7,7 +7,11 @@ import type { SyncProjectInput, SyncRepositoryInput } from '../../../src/store/i
 /** A fresh temp directory with a database path inside a not-yet-existing sub-directory. */
 export function tempDb(): { dir: string; file: string; cleanup: () => void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'shiparr-store-'));
-  return { dir, file: path.join(dir, 'data', 'shiparr.db'), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  return {
+    dir,
+    file: path.join(dir, 'data', 'shiparr.db'),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
 }
 
 /** A clock the test moves by hand, so durations are exact without timing anything. */
@@ -18,11 +22,23 @@ export function manualClock(start = '2025-01-01T00:00:00.000Z'): { now: () => Da
 
 export function repo(project: string, name: string, over: Partial<SyncRepositoryInput> = {}): SyncRepositoryInput {
   return {
-    key: `${project}/${name}`, name, url: `https://git.example.test/${name}.git`, branch: 'main', path: '.',
-    localPath: `/data/deployments/${project}/${name}`, checkInterval: 300, ...over,
+    key: `${project}/${name}`,
+    name,
+    url: `https://git.example.test/${name}.git`,
+    branch: 'main',
+    path: '.',
+    localPath: `/data/deployments/${project}/${name}`,
+    checkInterval: 300,
+    ...over,
   };
 }
 
 export function project(name: string, repoNames: string[], over: Partial<SyncProjectInput> = {}): SyncProjectInput {
-  return { name, description: `${name} services`, file: `/config/projects/${name}.yaml`, repositories: repoNames.map((r) => repo(name, r)), ...over };
+  return {
+    name,
+    description: `${name} services`,
+    file: `/config/projects/${name}.yaml`,
+    repositories: repoNames.map((r) => repo(name, r)),
+    ...over,
+  };
 }

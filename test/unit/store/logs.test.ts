@@ -71,7 +71,10 @@ test('fitUtf8 splits by bytes at character boundaries', () => {
 
 test('secrets that slipped into log text are masked before storage', (t) => {
   const { store, id } = setup(t);
-  store.appendDeploymentLog(id, 'key AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQ and Authorization: Bearer abcdefgh12345678\n');
+  store.appendDeploymentLog(
+    id,
+    'key AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQ and Authorization: Bearer abcdefgh12345678\n',
+  );
   const raw = store.db.prepare('SELECT logs FROM deployments WHERE id = ?').pluck().get(id) as string;
   assert.ok(!raw.includes('QQQQQQQQ'));
   assert.ok(!raw.includes('abcdefgh12345678'));

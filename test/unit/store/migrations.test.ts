@@ -9,9 +9,15 @@ import { MIGRATIONS, SCHEMA_VERSION, Store, StoreError, migrate, readUserVersion
 import { project, tempDb } from './helpers.ts';
 
 const tables = (db: Database.Database) =>
-  (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+  (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map(
+    (r) => r.name,
+  );
 const indexes = (db: Database.Database) =>
-  (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+  (
+    db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+      .all() as { name: string }[]
+  ).map((r) => r.name);
 
 test('open on an empty path creates the parent directory, the schema and sets user_version', (t) => {
   const tmp = tempDb();
@@ -24,8 +30,24 @@ test('open on an empty path creates the parent directory, the schema and sets us
   assert.deepEqual(tables(store.db), ['deployments', 'projects', 'repositories']);
   assert.deepEqual(indexes(store.db), ['deployments_repository_id', 'deployments_status', 'repositories_project']);
   const cols = (store.db.prepare('PRAGMA table_info(deployments)').all() as { name: string }[]).map((c) => c.name);
-  for (const c of ['id', 'repository_id', 'commit_hash', 'status', 'started_at', 'finished_at', 'logs', 'trigger', 'stage', 'error',
-    'previous_commit', 'rolled_back_to', 'duration_ms', 'config_hash', 'notifications', 'self_update']) {
+  for (const c of [
+    'id',
+    'repository_id',
+    'commit_hash',
+    'status',
+    'started_at',
+    'finished_at',
+    'logs',
+    'trigger',
+    'stage',
+    'error',
+    'previous_commit',
+    'rolled_back_to',
+    'duration_ms',
+    'config_hash',
+    'notifications',
+    'self_update',
+  ]) {
     assert.ok(cols.includes(c), `deployments.${c}`);
   }
 });
@@ -43,8 +65,15 @@ test('the connection runs in WAL mode with synchronous=NORMAL, foreign keys and 
   store.syncConfig([project('demo', ['app'])]);
   assert.ok(existsSync(`${tmp.file}-wal`), 'writes go to the WAL file');
   // Foreign keys are enforced: a deployment of a missing repository is refused by SQLite itself.
-  assert.throws(() => store.db.prepare("INSERT INTO deployments (repository_id, status, \"trigger\", started_at) VALUES (999, 'pending', 'api', 'x')").run(),
-    /FOREIGN KEY/);
+  assert.throws(
+    () =>
+      store.db
+        .prepare(
+          "INSERT INTO deployments (repository_id, status, \"trigger\", started_at) VALUES (999, 'pending', 'api', 'x')",
+        )
+        .run(),
+    /FOREIGN KEY/,
+  );
 });
 
 test('reopening is idempotent: user_version unchanged and data kept', (t) => {
@@ -74,12 +103,15 @@ test('a database written by a newer schema is refused and left byte-for-byte unt
   raw.close();
   const before = createHash('sha256').update(readFileSync(tmp.file)).digest('hex');
 
-  assert.throws(() => Store.open(tmp.file), (err: unknown) => {
-    assert.ok(err instanceof StoreError);
-    assert.equal(err.code, 'STORE_SCHEMA_TOO_NEW');
-    assert.match(err.message, new RegExp(`schema version ${SCHEMA_VERSION + 5}`));
-    return true;
-  });
+  assert.throws(
+    () => Store.open(tmp.file),
+    (err: unknown) => {
+      assert.ok(err instanceof StoreError);
+      assert.equal(err.code, 'STORE_SCHEMA_TOO_NEW');
+      assert.match(err.message, new RegExp(`schema version ${SCHEMA_VERSION + 5}`));
+      return true;
+    },
+  );
   assert.equal(createHash('sha256').update(readFileSync(tmp.file)).digest('hex'), before);
   assert.equal(existsSync(`${tmp.file}-wal`), false, 'WAL mode was not switched on');
   const check = new Database(tmp.file, { readonly: true });
@@ -96,7 +128,10 @@ test('migrate applies only pending migrations, each atomically, and rolls back a
     assert.deepEqual(migrate(db, ok), { from: 2, to: 2 });
 
     const broken = [...ok, 'CREATE TABLE c (z INTEGER); INSERT INTO nowhere VALUES (1)'];
-    assert.throws(() => migrate(db, broken), (err: unknown) => err instanceof StoreError && err.code === 'STORE_MIGRATION_FAILED');
+    assert.throws(
+      () => migrate(db, broken),
+      (err: unknown) => err instanceof StoreError && err.code === 'STORE_MIGRATION_FAILED',
+    );
     assert.equal(readUserVersion(db), 2);
     assert.deepEqual(tables(db), ['a', 'b'], 'table c of the failed migration was rolled back');
   } finally {
@@ -109,15 +144,20 @@ test('a file that is not a SQLite database gives STORE_OPEN_FAILED', (t) => {
   t.after(tmp.cleanup);
   mkdirSync(path.dirname(tmp.file), { recursive: true });
   writeFileSync(tmp.file, 'this is not a database, just some text that is long enough to have a header'.repeat(20));
-  assert.throws(() => Store.open(tmp.file), (err: unknown) => err instanceof StoreError && err.code === 'STORE_OPEN_FAILED');
+  assert.throws(
+    () => Store.open(tmp.file),
+    (err: unknown) => err instanceof StoreError && err.code === 'STORE_OPEN_FAILED',
+  );
 });
 
 test('a parent path that is a file gives STORE_OPEN_FAILED', (t) => {
   const tmp = tempDb();
   t.after(tmp.cleanup);
   writeFileSync(path.join(tmp.dir, 'blocker'), 'x');
-  assert.throws(() => Store.open(path.join(tmp.dir, 'blocker', 'shiparr.db')),
-    (err: unknown) => err instanceof StoreError && err.code === 'STORE_OPEN_FAILED' && err.status === 500);
+  assert.throws(
+    () => Store.open(path.join(tmp.dir, 'blocker', 'shiparr.db')),
+    (err: unknown) => err instanceof StoreError && err.code === 'STORE_OPEN_FAILED' && err.status === 500,
+  );
 });
 
 test(':memory: works too', () => {
@@ -129,5 +169,8 @@ test(':memory: works too', () => {
   } finally {
     store.close();
   }
-  assert.throws(() => store.ping(), (e: unknown) => e instanceof StoreError && e.code === 'STORE_UNAVAILABLE' && e.status === 503);
+  assert.throws(
+    () => store.ping(),
+    (e: unknown) => e instanceof StoreError && e.code === 'STORE_UNAVAILABLE' && e.status === 503,
+  );
 });

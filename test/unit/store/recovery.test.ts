@@ -18,7 +18,13 @@ test('after a crash, pending and running rows become interrupted; finished and s
   before.updateDeployment(running.id, { stage: 'applying' });
   const finished = before.createDeployment({ repoKey: 'home/media', trigger: 'api', status: 'running', commit: 'm1' });
   before.finishDeployment(finished.id, { status: 'success' });
-  const self = before.createDeployment({ repoKey: 'home/shiparr', trigger: 'self-update', status: 'running', commit: 's2', selfUpdate: true });
+  const self = before.createDeployment({
+    repoKey: 'home/shiparr',
+    trigger: 'self-update',
+    status: 'running',
+    commit: 's2',
+    selfUpdate: true,
+  });
   const finishedBefore = before.getDeployment(finished.id);
   before.db.close(); // no clean shutdown path
 
@@ -26,7 +32,10 @@ test('after a crash, pending and running rows become interrupted; finished and s
   const after = Store.open(tmp.file, { now: clock.now });
   t.after(() => after.close());
   const interrupted = after.markInterrupted({ exceptSelfUpdate: true });
-  assert.deepEqual(interrupted.map((d) => d.id), [pending.id, running.id]);
+  assert.deepEqual(
+    interrupted.map((d) => d.id),
+    [pending.id, running.id],
+  );
   for (const d of interrupted) {
     assert.equal(d.status, 'interrupted');
     assert.equal(d.error, INTERRUPTED_ERROR);
@@ -38,8 +47,14 @@ test('after a crash, pending and running rows become interrupted; finished and s
   assert.equal(after.getRepository('home/dns')?.lastCommit, null, 'an interrupted deployment is not a success');
 
   const open = after.openSelfUpdates();
-  assert.deepEqual(open.map((d) => [d.id, d.status, d.selfUpdate]), [[self.id, 'running', true]]);
-  assert.deepEqual(listDeploymentsByStatus(after, 'running').map((d) => d.id), [self.id]);
+  assert.deepEqual(
+    open.map((d) => [d.id, d.status, d.selfUpdate]),
+    [[self.id, 'running', true]],
+  );
+  assert.deepEqual(
+    listDeploymentsByStatus(after, 'running').map((d) => d.id),
+    [self.id],
+  );
 
   // The caller finalises the self-update; a second boot finds nothing open.
   after.finishDeployment(self.id, { status: 'success' });
@@ -56,6 +71,9 @@ test('markInterrupted defaults to sparing self-updates and can include them', (t
   store.updateDeployment(self.id, { selfUpdate: true });
   assert.deepEqual(store.markInterrupted(), []);
   assert.equal(store.openSelfUpdates().length, 1);
-  assert.deepEqual(store.markInterrupted({ exceptSelfUpdate: false }).map((d) => [d.id, d.status]), [[self.id, 'interrupted']]);
+  assert.deepEqual(
+    store.markInterrupted({ exceptSelfUpdate: false }).map((d) => [d.id, d.status]),
+    [[self.id, 'interrupted']],
+  );
   assert.deepEqual(store.openSelfUpdates(), []);
 });

@@ -15,7 +15,10 @@ test('syncConfig adds projects and repositories and reports their keys', (t) => 
   const store = memStore(t);
   const r = store.syncConfig([project('home', ['media', 'dns']), project('lab', ['ci'])]);
   assert.deepEqual(r, { added: ['home/media', 'home/dns', 'lab/ci'], removed: [], changed: [] });
-  assert.deepEqual(store.listProjects().map((p) => p.name), ['home', 'lab']);
+  assert.deepEqual(
+    store.listProjects().map((p) => p.name),
+    ['home', 'lab'],
+  );
   const media = store.getRepository('home/media');
   assert.ok(media);
   assert.equal(media.project, 'home');
@@ -26,7 +29,10 @@ test('syncConfig adds projects and repositories and reports their keys', (t) => 
   assert.equal(media.suspended, null);
   assert.equal(media.lastCommit, null);
   assert.deepEqual(store.getRepositoryById(media.id), media);
-  assert.deepEqual(store.listRepositories({ project: 'home' }).map((x) => x.key), ['home/dns', 'home/media']);
+  assert.deepEqual(
+    store.listRepositories({ project: 'home' }).map((x) => x.key),
+    ['home/dns', 'home/media'],
+  );
   assert.equal(getProject(store, 'home')?.file, '/config/projects/home.yaml');
 });
 
@@ -61,10 +67,22 @@ test('repositories and projects leaving the config become inactive with history 
 
   const r = store.syncConfig([project('home', ['media'])]);
   assert.deepEqual(r, { added: [], removed: ['home/dns', 'lab/ci'], changed: [] });
-  assert.deepEqual(store.listRepositories().map((x) => x.key), ['home/media']);
-  assert.deepEqual(store.listRepositories({ includeInactive: true }).map((x) => [x.key, x.active]),
-    [['home/dns', false], ['home/media', true], ['lab/ci', false]]);
-  assert.deepEqual(store.listProjects().map((p) => p.name), ['home']);
+  assert.deepEqual(
+    store.listRepositories().map((x) => x.key),
+    ['home/media'],
+  );
+  assert.deepEqual(
+    store.listRepositories({ includeInactive: true }).map((x) => [x.key, x.active]),
+    [
+      ['home/dns', false],
+      ['home/media', true],
+      ['lab/ci', false],
+    ],
+  );
+  assert.deepEqual(
+    store.listProjects().map((p) => p.name),
+    ['home'],
+  );
   assert.equal(getProject(store, 'lab')?.active, false);
   assert.equal(countDeployments(store, 'home/dns'), 1, 'history kept');
   assert.equal(store.db.prepare('SELECT count(*) AS n FROM repositories').pluck().get(), 3, 'rows never deleted');
@@ -96,24 +114,39 @@ test('keepProjects leaves the rows of a project with an invalid file exactly as 
   assert.deepEqual(store.listRepositories({ project: 'lab', includeInactive: true }), labBefore);
 
   // Fixed file without docs: now the normal rules apply.
-  assert.deepEqual(store.syncConfig([project('home', ['media']), project('lab', ['ci'])]), { added: [], removed: ['lab/docs'], changed: [] });
+  assert.deepEqual(store.syncConfig([project('home', ['media']), project('lab', ['ci'])]), {
+    added: [],
+    removed: ['lab/docs'],
+    changed: [],
+  });
 });
 
 test('syncConfig rejects inconsistent input without writing anything', (t) => {
   const store = memStore(t);
   store.syncConfig([project('home', ['media'])]);
   const bad = (input: Parameters<Store['syncConfig']>[0]) =>
-    assert.throws(() => store.syncConfig(input), (e: unknown) => e instanceof StoreError && e.code === 'STORE_INVALID_INPUT' && e.status === 422);
+    assert.throws(
+      () => store.syncConfig(input),
+      (e: unknown) => e instanceof StoreError && e.code === 'STORE_INVALID_INPUT' && e.status === 422,
+    );
   bad([project('home', ['media']), project('home', ['dns'])]);
   bad([project('home', ['media', 'media'])]);
   bad([{ ...project('home', []), repositories: [repo('other', 'media')] }]);
   bad([{ ...project('home', []), repositories: [repo('home', 'media', { checkInterval: 0 })] }]);
-  assert.deepEqual(store.listRepositories().map((r) => r.key), ['home/media']);
+  assert.deepEqual(
+    store.listRepositories().map((r) => r.key),
+    ['home/media'],
+  );
 });
 
 test('credentials in a repository URL are masked before they are stored', (t) => {
   const store = memStore(t);
-  store.syncConfig([{ ...project('home', []), repositories: [repo('home', 'media', { url: 'https://bob:hunter2secret@git.example.test/media.git' })] }]);
+  store.syncConfig([
+    {
+      ...project('home', []),
+      repositories: [repo('home', 'media', { url: 'https://bob:hunter2secret@git.example.test/media.git' })],
+    },
+  ]);
   const url = store.getRepository('home/media')?.url ?? '';
   assert.equal(url, 'https://***@git.example.test/media.git');
   const raw = store.db.prepare('SELECT url FROM repositories').pluck().get() as string;
@@ -125,7 +158,10 @@ test('updateRepositoryState: undefined leaves a field, null clears it; notifySta
   const store = memStore(t, clock);
   store.syncConfig([project('home', ['media'])]);
   store.updateRepositoryState('home/media', {
-    pinnedCommit: 'bad', suspended: false, lastCheckedAt: '2025-01-01T00:00:00.000Z', lastSeenCommit: 'head1',
+    pinnedCommit: 'bad',
+    suspended: false,
+    lastCheckedAt: '2025-01-01T00:00:00.000Z',
+    lastSeenCommit: 'head1',
     notifyState: { lastFailureAt: '2025-01-01T00:00:00.000Z', count: 3 },
   });
   clock.advance(5);
@@ -144,10 +180,14 @@ test('updateRepositoryState: undefined leaves a field, null clears it; notifySta
   assert.equal(r?.notifyState, null);
   assert.equal(r?.lastSeenCommit, 'head2');
 
-  assert.throws(() => store.updateRepositoryState('home/nope', { suspended: true }),
-    (e: unknown) => e instanceof StoreError && e.code === 'STORE_NOT_FOUND' && e.status === 404);
-  assert.throws(() => store.updateRepositoryState('home/media', { notifyState: { n: 1n } }),
-    (e: unknown) => e instanceof StoreError && e.code === 'STORE_INVALID_INPUT');
+  assert.throws(
+    () => store.updateRepositoryState('home/nope', { suspended: true }),
+    (e: unknown) => e instanceof StoreError && e.code === 'STORE_NOT_FOUND' && e.status === 404,
+  );
+  assert.throws(
+    () => store.updateRepositoryState('home/media', { notifyState: { n: 1n } }),
+    (e: unknown) => e instanceof StoreError && e.code === 'STORE_INVALID_INPUT',
+  );
 });
 
 test('suspended and pinned commit persist across a reopen of the database file', (t) => {

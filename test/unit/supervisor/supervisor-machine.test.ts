@@ -10,7 +10,8 @@ import { supervisorMachine } from '../../../src/supervisor/supervisor-machine.ts
 import type { RepoConfig } from '../../../src/config/schema.ts';
 import type { ActivityEvent } from '../../../src/domain/types.ts';
 
-const repo = (key: string, over: Partial<RepoConfig> = {}) => ({ key, composeProject: key.replace('/', '-'), branch: 'main', ...over }) as RepoConfig;
+const repo = (key: string, over: Partial<RepoConfig> = {}) =>
+  ({ key, composeProject: key.replace('/', '-'), branch: 'main', ...over }) as RepoConfig;
 
 function harness() {
   const heard: string[] = [];
@@ -25,7 +26,10 @@ function harness() {
   }).createMachine({
     context: ({ input }) => ({ key: input.key }),
     initial: 'idle',
-    states: { idle: { on: { crash: { actions: 'crash' }, busy: 'applying', '*': { actions: 'hear' } } }, applying: { on: { done: 'idle' } } },
+    states: {
+      idle: { on: { crash: { actions: 'crash' }, busy: 'applying', '*': { actions: 'hear' } } },
+      applying: { on: { done: 'idle' } },
+    },
   });
   const clock = new SimulatedClock();
   const events: ActivityEvent[] = [];
@@ -60,7 +64,9 @@ test('config diffs: spawn by key (id and systemId), stop the removed after repo.
   assert.equal(h.childOf('p/a'), a, 'a changed child mid-deploy is not restarted');
   assert.equal(h.actor.getSnapshot().context.repos['p/a']?.repo.branch, 'next');
   assert.ok(h.events.some((e) => e.type === 'config.reloaded' && e.errors === 1));
-  assert.ok(h.events.some((e) => e.type === 'state' && e.repoKey === 'p/a' && e.state === 'applying' && e.previous === 'idle'));
+  assert.ok(
+    h.events.some((e) => e.type === 'state' && e.repoKey === 'p/a' && e.state === 'applying' && e.previous === 'idle'),
+  );
 });
 
 test('a crashed child is re-spawned after base·2ⁿ, marked failed after the bound, and respawned on request', () => {

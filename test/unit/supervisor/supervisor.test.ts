@@ -15,19 +15,46 @@ import { countDeployments, lastSuccessfulDeployment, listDeploymentsByStatus } f
 
 function repo(project: string, name: string, over: Partial<RepoConfig> = {}): RepoConfig {
   return {
-    key: `${project}/${name}`, project, name, url: `http://git.invalid/${name}.git`, branch: 'main', localPath: `/tmp/none/${name}`,
-    path: '.', checkInterval: 60, composeFiles: [], composeProject: `${project}-${name}`, pull: 'never', build: false,
-    removeOrphans: true, healthcheck: { timeout: 30, retries: 0, interval: 1 }, rollback: true, decrypt: [], keepDecrypted: false,
-    enabled: true, suspended: false, shallow: true, timeouts: { git: 10, apply: 60, decrypt: 10, notify: 5 },
-    notifications: { success: [], failure: [] }, globalNotifications: { success: [], failure: [] }, notifyRepeatInterval: 3600,
-    configHash: 'h1', ...over,
+    key: `${project}/${name}`,
+    project,
+    name,
+    url: `http://git.invalid/${name}.git`,
+    branch: 'main',
+    localPath: `/tmp/none/${name}`,
+    path: '.',
+    checkInterval: 60,
+    composeFiles: [],
+    composeProject: `${project}-${name}`,
+    pull: 'never',
+    build: false,
+    removeOrphans: true,
+    healthcheck: { timeout: 30, retries: 0, interval: 1 },
+    rollback: true,
+    decrypt: [],
+    keepDecrypted: false,
+    enabled: true,
+    suspended: false,
+    shallow: true,
+    timeouts: { git: 10, apply: 60, decrypt: 10, notify: 5 },
+    notifications: { success: [], failure: [] },
+    globalNotifications: { success: [], failure: [] },
+    notifyRepeatInterval: 3600,
+    configHash: 'h1',
+    ...over,
   };
 }
-const project = (name: string, repos: RepoConfig[], file = `/cfg/${name}.yaml`): ProjectConfig => ({ name, file, repositories: repos });
+const project = (name: string, repos: RepoConfig[], file = `/cfg/${name}.yaml`): ProjectConfig => ({
+  name,
+  file,
+  repositories: repos,
+});
 const config = (projects: ProjectConfig[], bad: string[] = []): LoadedConfig => ({
   projects,
   errors: bad.map((file) => ({ file, path: '', message: 'YAML syntax error at line 1' })),
-  files: [...projects.map((p) => ({ file: p.file, project: p.name, ok: true })), ...bad.map((file) => ({ file, ok: false }))],
+  files: [
+    ...projects.map((p) => ({ file: p.file, project: p.name, ok: true })),
+    ...bad.map((file) => ({ file, ok: false })),
+  ],
 });
 
 function fakeTasks(opts: { heads: Record<string, string>; applyGate?: () => Promise<void> }) {
@@ -39,7 +66,12 @@ function fakeTasks(opts: { heads: Record<string, string>; applyGate?: () => Prom
       case 'git-check':
         return { ok: true, durationMs: 1, commit: opts.heads[input.url as string] ?? 'c1' };
       case 'git-sync':
-        return { ok: true, durationMs: 1, commit: input.commit ?? opts.heads[input.url as string] ?? 'c1', cloned: false };
+        return {
+          ok: true,
+          durationMs: 1,
+          commit: input.commit ?? opts.heads[input.url as string] ?? 'c1',
+          cloned: false,
+        };
       case 'compose-up': {
         running += 1;
         maxRunning = Math.max(maxRunning, running);
@@ -78,13 +110,22 @@ test('the global deploy limit holds: three repos, limit 1, never two applies at 
   const store = Store.open(':memory:');
   // Each apply holds its slot until every repository still to deploy is queued for one: the limit is contended.
   const allQueued = async () => {
-    await until(() => sup.slots.queued === 3 - tasks.applies.length, 'the other repositories queued for a slot', 10_000, 5);
+    await until(
+      () => sup.slots.queued === 3 - tasks.applies.length,
+      'the other repositories queued for a slot',
+      10_000,
+      5,
+    );
   };
   const tasks = fakeTasks({ heads: {}, applyGate: allQueued });
   const cfg = config([project('p', [repo('p', 'a'), repo('p', 'b'), repo('p', 'c')])]);
   const sup = build(store, tasks.runTask, () => cfg, 1);
   sup.start(cfg);
-  await until(() => ['p/a', 'p/b', 'p/c'].every((k) => lastSuccessfulDeployment(store, k)), 'three deployments', 10_000);
+  await until(
+    () => ['p/a', 'p/b', 'p/c'].every((k) => lastSuccessfulDeployment(store, k)),
+    'three deployments',
+    10_000,
+  );
   assert.equal(tasks.maxRunning(), 1);
   assert.equal(tasks.applies.length, 3);
   await sup.stop(1_000);
@@ -97,14 +138,23 @@ test('reload applies the diff: added spawn, removed stop (history kept), changed
   let current = config([project('p', [repo('p', 'a'), repo('p', 'b')])]);
   const sup = build(store, tasks.runTask, () => current, 2);
   sup.start(current);
-  await until(() => lastSuccessfulDeployment(store, 'p/a') && lastSuccessfulDeployment(store, 'p/b'), 'boot deploys', 10_000);
+  await until(
+    () => lastSuccessfulDeployment(store, 'p/a') && lastSuccessfulDeployment(store, 'p/b'),
+    'boot deploys',
+    10_000,
+  );
   current = config([project('p', [repo('p', 'a', { branch: 'next', configHash: 'h2' }), repo('p', 'c')])]);
   const diff = await sup.reload();
   assert.deepEqual(diff.added, ['p/c']);
   assert.deepEqual(diff.removed, ['p/b']);
   assert.deepEqual(diff.changed, ['p/a']);
   await until(() => lastSuccessfulDeployment(store, 'p/c'), 'added repo deploys', 10_000);
-  await until(() => store.listDeployments('p/a', { limit: 10 }).items.some((d) => d.trigger === 'config' && d.status === 'success'), 'changed repo redeploys', 10_000);
+  await until(
+    () =>
+      store.listDeployments('p/a', { limit: 10 }).items.some((d) => d.trigger === 'config' && d.status === 'success'),
+    'changed repo redeploys',
+    10_000,
+  );
   assert.equal(sup.get('p/b')?.state, 'removed', 'removed repo has no actor');
   assert.ok(!sup.list().some((r) => r.key === 'p/b'), 'and is not listed');
   assert.equal(store.getRepository('p/b')?.active, false);
@@ -113,7 +163,7 @@ test('reload applies the diff: added spawn, removed stop (history kept), changed
   store.close();
 });
 
-test('an invalid file keeps the project\'s last good config and reports the error', async () => {
+test("an invalid file keeps the project's last good config and reports the error", async () => {
   const store = Store.open(':memory:');
   const tasks = fakeTasks({ heads: {} });
   const good = config([project('p', [repo('p', 'a')])]);
@@ -209,7 +259,10 @@ test('DeploySlots: FIFO hand-over, re-acquire is a no-op, release of a waiter re
   assert.equal(slots.inUse, 1);
   const order: string[] = [];
   const b = slots.acquire('b').then(() => order.push('b'));
-  const c = slots.acquire('c').then(() => order.push('c'), () => order.push('c-rejected'));
+  const c = slots.acquire('c').then(
+    () => order.push('c'),
+    () => order.push('c-rejected'),
+  );
   assert.equal(slots.queued, 2);
   slots.release('c');
   slots.release('a');
@@ -240,7 +293,11 @@ test('an interrupted deployment is re-applied at boot even when the commit did n
   const before = tasks.applies.length;
   sup = build(store, tasks.runTask, () => cfg, 2);
   sup.start(cfg);
-  await until(() => tasks.applies.length === before + 1 && sup.get('p/a')?.state === 'idle', 're-apply after the interruption', 10_000);
+  await until(
+    () => tasks.applies.length === before + 1 && sup.get('p/a')?.state === 'idle',
+    're-apply after the interruption',
+    10_000,
+  );
   assert.equal(store.latestDeployment('p/a')?.status, 'success');
   await sup.stop(1_000);
   store.close();

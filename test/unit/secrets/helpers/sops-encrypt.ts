@@ -38,7 +38,11 @@ export interface RawStanza {
 }
 
 /** age-encrypts `plain` to X25519 recipients (plus optional raw stanzas); armored by default. */
-export function ageEncrypt(plain: Buffer, recipients: string[], opts: { armor?: boolean; stanzas?: RawStanza[] } = {}): Buffer {
+export function ageEncrypt(
+  plain: Buffer,
+  recipients: string[],
+  opts: { armor?: boolean; stanzas?: RawStanza[] } = {},
+): Buffer {
   const fileKey = crypto.randomBytes(16);
   const stanzas: string[] = [];
   for (const r of recipients) {
@@ -46,9 +50,15 @@ export function ageEncrypt(plain: Buffer, recipients: string[], opts: { armor?: 
     if (!decoded) throw new Error('bad recipient');
     const eph = crypto.generateKeyPairSync('x25519');
     const share = eph.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
-    const pub = crypto.createPublicKey({ key: Buffer.concat([SPKI_PREFIX, decoded.data]), format: 'der', type: 'spki' });
+    const pub = crypto.createPublicKey({
+      key: Buffer.concat([SPKI_PREFIX, decoded.data]),
+      format: 'der',
+      type: 'spki',
+    });
     const shared = crypto.diffieHellman({ privateKey: eph.privateKey, publicKey: pub });
-    const wrapKey = Buffer.from(crypto.hkdfSync('sha256', shared, Buffer.concat([share, decoded.data]), 'age-encryption.org/v1/X25519', 32));
+    const wrapKey = Buffer.from(
+      crypto.hkdfSync('sha256', shared, Buffer.concat([share, decoded.data]), 'age-encryption.org/v1/X25519', 32),
+    );
     stanzas.push(`-> X25519 ${b64raw(share)}\n${wrapBody(seal(wrapKey, Buffer.alloc(12), fileKey))}`);
   }
   for (const s of opts.stanzas ?? []) stanzas.push(`-> ${[s.type, ...s.args].join(' ')}\n${wrapBody(s.body)}`);
@@ -129,7 +139,8 @@ class Enc {
     if (typeof v === 'string') [plain, type] = [Buffer.from(v), 'str'];
     else if (Buffer.isBuffer(v)) [plain, type] = [v, 'str'];
     else if (typeof v === 'boolean') [plain, type] = [Buffer.from(v ? 'True' : 'False'), 'bool'];
-    else if (typeof v === 'number') [plain, type] = Number.isSafeInteger(v) ? [Buffer.from(String(v)), 'int'] : [Buffer.from(goFloat(v)), 'float'];
+    else if (typeof v === 'number')
+      [plain, type] = Number.isSafeInteger(v) ? [Buffer.from(String(v)), 'int'] : [Buffer.from(goFloat(v)), 'float'];
     else throw new Error('unsupported leaf');
     const enc = this.encrypted(path);
     if (enc || !this.o.macOnlyEncrypted) this.hash.update(plain);
@@ -169,7 +180,10 @@ export function sopsEncryptTree(tree: Record<string, unknown>, format: 'yaml' | 
 }
 
 /** Encrypts dotenv items like sops (values unescape/escape `\n`; metadata flattened into sops_* lines). */
-export function sopsEncryptDotenv(items: ({ key: string; value: string } | { comment: string })[], o: EncryptOptions): Encrypted {
+export function sopsEncryptDotenv(
+  items: ({ key: string; value: string } | { comment: string })[],
+  o: EncryptOptions,
+): Encrypted {
   const e = new Enc(o);
   const lines: string[] = [];
   for (const item of items) {
@@ -184,7 +198,8 @@ export function sopsEncryptDotenv(items: ({ key: string; value: string } | { com
   const flat: [string, string][] = [];
   const walk = (v: unknown, prefix: string): void => {
     if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${prefix}__list_${i}`));
-    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, prefix === 'sops_' ? `${prefix}${k}` : `${prefix}__map_${k}`);
+    else if (v && typeof v === 'object')
+      for (const [k, x] of Object.entries(v)) walk(x, prefix === 'sops_' ? `${prefix}${k}` : `${prefix}__map_${k}`);
     else flat.push([prefix, String(v)]);
   };
   walk(meta, 'sops_');
