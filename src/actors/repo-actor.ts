@@ -8,11 +8,12 @@ import { fromCallback, fromPromise } from 'xstate';
 import type { Logger } from 'pino';
 import type { RepoConfig } from '../config/schema.ts';
 import type {
+  CreateDeploymentInput,
   DeployStage,
-  DeploymentTrigger,
+  DeploymentPatch,
   FinalDeploymentStatus,
+  FinishDeploymentInput,
   NotifyOutcome,
-  OpenDeploymentStatus,
   RepoActivity,
   VerifyResult,
 } from '../domain/types.ts';
@@ -27,38 +28,10 @@ import type { DeploySlots } from './deploy-slots.ts';
  * and of its repository's flags (suspended, pin, last check).
  */
 export interface HistoryWriter {
-  createDeployment(i: {
-    repoKey: string;
-    trigger: DeploymentTrigger;
-    status: OpenDeploymentStatus;
-    commit?: string | null;
-    previousCommit?: string | null;
-    configHash?: string | null;
-  }): { id: number };
-  updateDeployment(
-    id: number,
-    patch: {
-      status?: OpenDeploymentStatus;
-      stage?: string | null;
-      commit?: string | null;
-      error?: string | null;
-      previousCommit?: string | null;
-      configHash?: string | null;
-      selfUpdate?: boolean;
-    },
-  ): void;
+  createDeployment(i: CreateDeploymentInput): { id: number };
+  updateDeployment(id: number, patch: DeploymentPatch): void;
   appendDeploymentLog(id: number, text: string): void;
-  finishDeployment(
-    id: number,
-    r: {
-      status: FinalDeploymentStatus;
-      stage?: string | null;
-      error?: string | null;
-      rolledBackTo?: string | null;
-      commit?: string | null;
-      notifications?: unknown[] | null;
-    },
-  ): void;
+  finishDeployment(id: number, r: FinishDeploymentInput): void;
   setDeploymentNotifications(id: number, results: unknown[]): void;
   updateRepositoryState(
     key: string,

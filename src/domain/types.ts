@@ -5,7 +5,7 @@
  */
 
 /** Statuses a deployment is created or updated with before it finishes. */
-export type OpenDeploymentStatus = 'pending' | 'running';
+type OpenDeploymentStatus = 'pending' | 'running';
 /** Statuses a deployment finishes with. */
 export type FinalDeploymentStatus = 'success' | 'failed' | 'rolled_back' | 'interrupted';
 /** Lifecycle of a deployment row. `pending`/`running` are open; the rest are final. */
@@ -144,4 +144,39 @@ export interface ReloadResult {
   added: string[];
   removed: string[];
   changed: string[];
+}
+
+// ---- Writing a deployment (the repository actor writes, the store persists) ----------------------------------
+
+/** A new deployment row. */
+export interface CreateDeploymentInput {
+  repoKey: string;
+  trigger: DeploymentTrigger;
+  status: OpenDeploymentStatus;
+  commit?: string | null;
+  previousCommit?: string | null;
+  configHash?: string | null;
+  selfUpdate?: boolean;
+}
+
+/** Changes to an open deployment; `undefined` fields are left as they are. */
+export interface DeploymentPatch {
+  status?: OpenDeploymentStatus;
+  stage?: string | null;
+  commit?: string | null;
+  error?: string | null;
+  previousCommit?: string | null;
+  configHash?: string | null;
+  selfUpdate?: boolean;
+}
+
+export interface FinishDeploymentInput {
+  status: FinalDeploymentStatus;
+  /** `undefined` keeps the stored stage. */
+  stage?: string | null;
+  error?: string | null;
+  rolledBackTo?: string | null;
+  /** `undefined`/null keeps the stored commit. */
+  commit?: string | null;
+  notifications?: unknown[] | null;
 }

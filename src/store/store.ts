@@ -10,12 +10,16 @@ import { maskSecrets } from '../lib/redact.ts';
 import { StoreError } from './errors.ts';
 import { LOG_STORED_MAX_BYTES, fitUtf8, truncationMarker } from './log-cap.ts';
 import { assertNotNewer, migrate } from './migrations.ts';
-import type { Deployment, DeploymentStatus, DeploymentTrigger } from '../domain/types.ts';
 import type {
   CreateDeploymentInput,
-  DeploymentPage,
+  Deployment,
   DeploymentPatch,
+  DeploymentStatus,
+  DeploymentTrigger,
   FinishDeploymentInput,
+} from '../domain/types.ts';
+import type {
+  DeploymentPage,
   ListDeploymentsOptions,
   ProjectRow,
   RepositoryRow,

@@ -2,7 +2,7 @@
  * @module Row and input types of the SQLite store (type-only; camelCase mirrors of the snake_case columns). The
  * deployment row itself is the domain `Deployment`.
  */
-import type { Deployment, DeploymentTrigger, FinalDeploymentStatus, OpenDeploymentStatus } from '../domain/types.ts';
+import type { Deployment } from '../domain/types.ts';
 
 /** One project file as last seen by `syncConfig`. */
 export interface ProjectRow {
@@ -91,38 +91,6 @@ export interface RepositoryStatePatch {
   configHash?: string | null;
   /** Any JSON-serialisable value; null clears. */
   notifyState?: unknown;
-}
-
-export interface CreateDeploymentInput {
-  repoKey: string;
-  trigger: DeploymentTrigger;
-  status: OpenDeploymentStatus;
-  commit?: string | null;
-  previousCommit?: string | null;
-  configHash?: string | null;
-  selfUpdate?: boolean;
-}
-
-/** Changes to an open deployment; `undefined` fields are left as they are. */
-export interface DeploymentPatch {
-  status?: OpenDeploymentStatus;
-  stage?: string | null;
-  commit?: string | null;
-  error?: string | null;
-  previousCommit?: string | null;
-  configHash?: string | null;
-  selfUpdate?: boolean;
-}
-
-export interface FinishDeploymentInput {
-  status: FinalDeploymentStatus;
-  /** `undefined` keeps the stored stage. */
-  stage?: string | null;
-  error?: string | null;
-  rolledBackTo?: string | null;
-  /** `undefined`/null keeps the stored commit. */
-  commit?: string | null;
-  notifications?: unknown[] | null;
 }
 
 export interface ListDeploymentsOptions {

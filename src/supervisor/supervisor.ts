@@ -21,6 +21,7 @@ import { createRepoLogic, type HistoryWriter } from '../actors/repo-actor.ts';
 import { DeploySlots } from '../actors/deploy-slots.ts';
 import type { Notice } from '../machines/deploy-machine.ts';
 import type { RunTask } from '../workers/types.ts';
+import type { Store } from '../store/store.ts';
 import type { RepositoryRow } from '../store/types.ts';
 import { supervisorMachine, topState, type RepoEntry } from './supervisor-machine.ts';
 import { repoStatus } from './view.ts';
@@ -28,42 +29,20 @@ import { repoStatus } from './view.ts';
 type RepoLogic = ReturnType<typeof createRepoLogic>;
 type RepoActor = ActorRefFrom<RepoLogic>;
 
-/** What the supervisor needs from the store. */
-interface SupervisorStore extends HistoryWriter {
-  syncConfig(
-    projects: {
-      name: string;
-      description?: string;
-      file: string;
-      repositories: {
-        key: string;
-        name: string;
-        url: string;
-        branch: string;
-        path: string;
-        localPath: string;
-        checkInterval: number;
-      }[];
-    }[],
-    opts?: { keepProjects?: string[] },
-  ): unknown;
-  getRepository(key: string): RepoRow | undefined;
-  getRepositoryById(id: number): RepoRow | undefined;
-  listRepositories(q?: { project?: string; includeInactive?: boolean }): RepoRow[];
-  listProjects(q?: {
-    includeInactive?: boolean;
-  }): { name: string; description: string | null; file: string | null; active: boolean }[];
-  getDeployment(id: number): Deployment | undefined;
-  latestDeployment(repoKey: string): Deployment | undefined;
-  listDeployments(
-    repoKeyOrId: string | number,
-    q: { limit?: number; before?: number },
-  ): { items: Deployment[]; nextBefore: number | null };
-  markInterrupted(opts?: { exceptSelfUpdate?: boolean }): Deployment[];
-}
-
-/** A repository row as the store returns it (type only: the supervisor depends on the store's shape, not its code). */
-export type RepoRow = RepositoryRow;
+/** What the supervisor needs from the store (type only: it depends on the store's shape, not its code). */
+type SupervisorStore = HistoryWriter &
+  Pick<
+    Store,
+    | 'syncConfig'
+    | 'getRepository'
+    | 'getRepositoryById'
+    | 'listRepositories'
+    | 'listProjects'
+    | 'getDeployment'
+    | 'latestDeployment'
+    | 'listDeployments'
+    | 'markInterrupted'
+  >;
 
 export interface LoadedConfig {
   projects: ProjectConfig[];
@@ -242,7 +221,7 @@ export class Supervisor {
     return (this.#actor.getSnapshot().children as Record<string, RepoActor | undefined>)[key];
   }
 
-  #status(row: RepoRow, entry: RepoEntry | undefined): RepoStatus {
+  #status(row: RepositoryRow, entry: RepoEntry | undefined): RepoStatus {
     return repoStatus(row, entry, entry ? this.#child(row.key)?.getSnapshot() : undefined);
   }
 

@@ -13,36 +13,16 @@ import {
 } from '../../../src/machines/deploy-rules.ts';
 import type { DeployContext, OpenDeploymentParams, Run, StepError } from '../../../src/machines/types.ts';
 import type { RepoConfig } from '../../../src/config/schema.ts';
+import { repoConfig } from '../../helpers/repo-config.ts';
 
 function repoFixture(over: Partial<RepoConfig> = {}): RepoConfig {
-  return {
-    key: 'demo/app',
-    project: 'demo',
-    name: 'app',
+  return repoConfig('demo', 'app', {
     url: 'http://127.0.0.1/app.git',
-    branch: 'main',
     localPath: '/tmp/x',
-    path: '.',
-    checkInterval: 60,
-    composeFiles: [],
     composeProject: 'demo-app',
-    pull: 'never',
-    build: false,
-    removeOrphans: true,
-    healthcheck: { timeout: 30, retries: 0, interval: 1 },
-    rollback: true,
-    decrypt: [],
-    keepDecrypted: false,
-    enabled: true,
-    suspended: false,
-    shallow: true,
-    timeouts: { git: 10, apply: 60, decrypt: 10, notify: 5 },
-    notifications: { success: [], failure: [] },
-    globalNotifications: { success: [], failure: [] },
-    notifyRepeatInterval: 3600,
     configHash: 'hash-1',
     ...over,
-  };
+  });
 }
 
 const fail = (code: string, transient = false) => Object.assign(new Error(`${code} happened`), { code, transient });

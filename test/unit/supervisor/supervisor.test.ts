@@ -12,36 +12,10 @@ import type { RepoConfig, ProjectConfig } from '../../../src/config/schema.ts';
 import type { RunTask } from '../../../src/workers/types.ts';
 import { until } from '../../helpers/wait.ts';
 import { countDeployments, lastSuccessfulDeployment, listDeploymentsByStatus } from '../../helpers/store-queries.ts';
+import { repoConfig } from '../../helpers/repo-config.ts';
 
 function repo(project: string, name: string, over: Partial<RepoConfig> = {}): RepoConfig {
-  return {
-    key: `${project}/${name}`,
-    project,
-    name,
-    url: `http://git.invalid/${name}.git`,
-    branch: 'main',
-    localPath: `/tmp/none/${name}`,
-    path: '.',
-    checkInterval: 60,
-    composeFiles: [],
-    composeProject: `${project}-${name}`,
-    pull: 'never',
-    build: false,
-    removeOrphans: true,
-    healthcheck: { timeout: 30, retries: 0, interval: 1 },
-    rollback: true,
-    decrypt: [],
-    keepDecrypted: false,
-    enabled: true,
-    suspended: false,
-    shallow: true,
-    timeouts: { git: 10, apply: 60, decrypt: 10, notify: 5 },
-    notifications: { success: [], failure: [] },
-    globalNotifications: { success: [], failure: [] },
-    notifyRepeatInterval: 3600,
-    configHash: 'h1',
-    ...over,
-  };
+  return repoConfig(project, name, { localPath: `/tmp/none/${name}`, ...over });
 }
 const project = (name: string, repos: RepoConfig[], file = `/cfg/${name}.yaml`): ProjectConfig => ({
   name,
