@@ -7,7 +7,8 @@
 #   2. scripts/coverage-variants.ts keeps apart the two compilations of files that run both in the main thread (ESM)
 #      and in workers (CommonJS), which c8 would otherwise mix up.
 #   3. c8 report maps everything back to src/**/*.ts (.c8rc.json: every source file counts, reports into coverage/,
-#      lines gate). Excluded: the files that hold only TypeScript types (erased at run time, so never loaded).
+#      lines gate), less the files that hold only TypeScript types (scripts/coverage-config.ts: they compile to
+#      nothing, so no process loads them).
 #   4. scripts/coverage-summary.ts prints lines % per src/ folder and the thinnest files.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,8 @@ rc=0
 NODE_V8_COVERAGE="$raw" bash scripts/test.sh "$@" || rc=$?
 fail() { if [ "$rc" -eq 0 ]; then rc=1; fi; }
 node --import tsx scripts/coverage-variants.ts "$raw" || fail
-node node_modules/c8/bin/c8.js report --temp-directory "$raw" "${check[@]}" || fail
+config="$PWD/coverage/c8rc.generated.json"
+node --import tsx scripts/coverage-config.ts "$config" || fail
+node node_modules/c8/bin/c8.js report --config "$config" --temp-directory "$raw" "${check[@]}" || fail
 node --import tsx scripts/coverage-summary.ts || fail
 exit "$rc"
