@@ -17,7 +17,7 @@ import type {
   VerifyResult,
 } from '../domain/types.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
-import { createRepoLogic, type HistoryWriter } from '../actors/repo-actor.ts';
+import { createRepoLogic, type HistoryWriter, type RepoDeps } from '../actors/repo-actor.ts';
 import { DeploySlots } from '../actors/deploy-slots.ts';
 import type { Notice } from '../machines/deploy-machine.ts';
 import type { RunTask } from '../workers/types.ts';
@@ -88,6 +88,8 @@ export interface SupervisorDeps {
   restart?: { max: number; windowMs: number; baseDelayMs: number };
   /** true for Shiparr's own compose project: its deployments are flagged self-update (see self-update.ts). */
   isSelf?: (composeProject: string) => boolean;
+  /** Applies Shiparr's own compose project from a helper container (see RepoDeps.selfApply). */
+  selfApply?: RepoDeps['selfApply'];
 }
 
 /** States a shutdown waits for (a check or an idle actor is stopped at once). */
@@ -138,6 +140,7 @@ export class Supervisor {
               // The actors' activity goes out unchanged, through the supervisor's events.
               report: (event) => this.#actor.send({ type: 'activity', event }),
               isSelf: deps.isSelf,
+              selfApply: deps.selfApply,
             }),
           input: (repo, start) => {
             const row = deps.store.getRepository(repo.key);
