@@ -400,9 +400,15 @@ export class Supervisor {
   /** Resolves true when no actor is mid-deploy, false when `timeoutMs` passes first. Used by shutdown. */
   async whenQuiet(timeoutMs: number): Promise<boolean> {
     const children = Object.values(this.#actor.getSnapshot().children) as RepoActor[];
+    // A self-update being applied is handed over: its compose runs in a helper container that outlives this process
+    // (and is what stops it), and the next process finalises the row, which stays open.
+    const handedOver = (s: ReturnType<RepoActor['getSnapshot']>): boolean =>
+      topState(s) === 'applying' &&
+      this.#deps.selfApply !== undefined &&
+      this.#deps.isSelf?.(s.context.repo.composeProject) === true;
     // An actor that stops or crashes while waited for is quiet too.
     const quiet = Promise.all(
-      children.map((c) => waitFor(c, (s) => !DEPLOYING.has(topState(s))).catch(() => undefined)),
+      children.map((c) => waitFor(c, (s) => !DEPLOYING.has(topState(s)) || handedOver(s)).catch(() => undefined)),
     ).then(() => true);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, timeoutMs))));
