@@ -3,7 +3,8 @@
  * container mid-deploy, so the deployment can never be finished by the process that started it. We find our own
  * container id (cgroup, mountinfo, or HOSTNAME) and its compose project label; deployments of that project are
  * flagged `selfUpdate` before compose runs (the store then leaves them open at shutdown/boot instead of marking
- * them interrupted), and the next boot finalises them: success when our (new) container is running and not
+ * them interrupted), compose runs in a helper container that outlives ours (self-update-helper.ts), and the next
+ * boot finalises them with the helper's result: success when our (new) container is running and not
  * unhealthy and the checkout is at the deployment's commit, else failed with the reason.
  */
 import { readFile } from 'node:fs/promises';
