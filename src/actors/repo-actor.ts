@@ -21,6 +21,7 @@ import { TaskError } from '../errors.ts';
 import { deployMachine, type Notice } from '../machines/deploy-machine.ts';
 import type { Run, SlotIn, StepError } from '../machines/types.ts';
 import type { RunTask } from '../workers/types.ts';
+import type { TaskResult } from '../lib/task-result.ts';
 import type { DeploySlots } from './deploy-slots.ts';
 
 /**
@@ -57,6 +58,11 @@ export interface RepoDeps {
   random?: () => number;
   /** true when a compose project is the one Shiparr itself runs in (see compose/self-update.ts). */
   isSelf?: (composeProject: string) => boolean;
+  /**
+   * Applies Shiparr's own compose project from a helper container that outlives ours (self-update-helper.ts);
+   * without it, self-updates run compose in this process like any other project.
+   */
+  selfApply?: (repo: RepoConfig, deploymentId: number, signal: AbortSignal) => Promise<TaskResult<{ output: string }>>;
 }
 
 const ts = () => new Date().toISOString();
@@ -186,27 +192,31 @@ export function createRepoLogic(deps: RepoDeps) {
         const { repo, deploymentId: id } = input;
         if (id !== null) history.updateDeployment(id, { stage: 'applying' });
         // Compose may replace our own container: flag the row first so the next boot finalises it.
-        if (id !== null && deps.isSelf?.(repo.composeProject)) {
+        const self = id !== null && deps.isSelf?.(repo.composeProject) === true;
+        if (self) {
           history.updateDeployment(id, { selfUpdate: true });
           logTo(
             id,
-            `applying: ${repo.composeProject} is Shiparr's own compose project (self-update); the result is confirmed at the next start if this process is replaced`,
+            `applying: ${repo.composeProject} is Shiparr's own compose project (self-update)${deps.selfApply ? ': compose runs in a helper container' : ''}; the result is confirmed at the next start if this process is replaced`,
           );
         }
-        const r = await runTask(
-          'compose-up',
-          {
-            cwd: composeDir(repo),
-            project: repo.composeProject,
-            files: repo.composeFiles,
-            dockerHost: repo.dockerHost,
-            pull: repo.pull,
-            build: repo.build,
-            removeOrphans: repo.removeOrphans,
-            timeoutMs: repo.timeouts.apply * 1000,
-          },
-          signal,
-        );
+        const r =
+          id !== null && self && deps.selfApply
+            ? await deps.selfApply(repo, id, signal)
+            : await runTask(
+                'compose-up',
+                {
+                  cwd: composeDir(repo),
+                  project: repo.composeProject,
+                  files: repo.composeFiles,
+                  dockerHost: repo.dockerHost,
+                  pull: repo.pull,
+                  build: repo.build,
+                  removeOrphans: repo.removeOrphans,
+                  timeoutMs: repo.timeouts.apply * 1000,
+                },
+                signal,
+              );
         if (!r.ok) throw failWith('applying', id, r);
         logTo(id, `applying: docker compose up -d (${r.durationMs} ms)\n${r.output.trimEnd()}`);
         return { output: r.output };

@@ -3,7 +3,8 @@
  * container mid-deploy, so the deployment can never be finished by the process that started it. We find our own
  * container id (cgroup, mountinfo, or HOSTNAME) and its compose project label; deployments of that project are
  * flagged `selfUpdate` before compose runs (the store then leaves them open at shutdown/boot instead of marking
- * them interrupted), and the next boot finalises them: success when our (new) container is running and not
+ * them interrupted), compose runs in a helper container that outlives ours (self-update-helper.ts), and the next
+ * boot finalises them with the helper's result: success when our (new) container is running and not
  * unhealthy and the checkout is at the deployment's commit, else failed with the reason.
  */
 import { readFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import fs from 'node:fs';
 import git from 'isomorphic-git';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
+import { readHelperResult, removeHelperFiles, type HelperSelf } from './self-update-helper.ts';
 
 const HEX64 = '[0-9a-f]{64}';
 /** cgroup v1/v2 paths of Docker containers: `/docker/<id>` (cgroupfs driver) or `docker-<id>.scope` (systemd driver). */
@@ -72,7 +74,7 @@ async function readContainerId(env: NodeJS.ProcessEnv = process.env): Promise<st
   return detectContainerId({ cgroup, mountinfo, hostname: env['HOSTNAME'] ?? null });
 }
 
-export interface SelfInfo {
+export interface SelfInfo extends HelperSelf {
   /** Full container id as the engine reports it. */
   containerId: string;
   /** Value of the `com.docker.compose.project` label, or null when the container was not started by compose. */
@@ -86,7 +88,9 @@ export interface SelfDocker {
 
 interface ContainerInspect {
   Id: string;
-  Config?: { Labels?: Record<string, string> | null };
+  Image?: string;
+  Config?: { Labels?: Record<string, string> | null; Env?: string[] | null };
+  HostConfig?: { GroupAdd?: string[] | null; NetworkMode?: string };
   State?: { Running?: boolean; Status?: string; Health?: { Status?: string } | null };
 }
 
@@ -118,7 +122,15 @@ export async function detectSelf(opts: {
     );
     const composeProject = info.Config?.Labels?.[COMPOSE_PROJECT_LABEL] ?? null;
     opts.log.info({ containerId: info.Id.slice(0, 12), composeProject }, 'running in a container');
-    return { containerId: info.Id, composeProject };
+    return {
+      containerId: info.Id,
+      composeProject,
+      // What a self-update helper copies (self-update-helper.ts).
+      image: info.Image,
+      groupAdd: info.HostConfig?.GroupAdd ?? [],
+      networkMode: info.HostConfig?.NetworkMode,
+      envNames: (info.Config?.Env ?? []).map((e) => e.split('=')[0] ?? '').filter(Boolean),
+    };
   } catch (err) {
     opts.log.info(
       { containerId: id.slice(0, 12), err: (err as Error).message },
@@ -156,6 +168,8 @@ async function checkoutHead(dir: string): Promise<string | null> {
 
 export interface FinaliseResult {
   id: number;
+  repoKey: string;
+  commit: string | null;
   status: 'success' | 'failed';
   error: string | null;
 }
@@ -169,6 +183,8 @@ export async function finaliseSelfUpdates(opts: {
   self: SelfInfo | null;
   docker: SelfDocker | Dockerode;
   log: Logger;
+  /** Data directory: where a self-update helper left its compose output (self-update-helper.ts). */
+  dataPath?: string;
   /** Test hook: HEAD of a checkout (default: read with isomorphic-git). */
   head?: (dir: string) => Promise<string | null>;
 }): Promise<FinaliseResult[]> {
@@ -201,7 +217,16 @@ export async function finaliseSelfUpdates(opts: {
     const checkedOut = repo ? await head(repo.localPath) : null;
     const current = checkedOut ?? repo?.lastSeenCommit ?? null;
     let error: string | null = null;
-    if (!container.ok) error = `self-update could not be confirmed: ${container.why}`;
+    const helper = opts.dataPath ? await readHelperResult(opts.dataPath, d.id) : null;
+    if (helper?.output)
+      opts.store.appendDeploymentLog(
+        d.id,
+        `[${new Date().toISOString()}] self-update helper (compose output):\n${helper.output.trimEnd()}\n`,
+      );
+    const lastLine = helper?.output.trim().split('\n').at(-1) ?? '';
+    if (helper && helper.exitCode !== null && helper.exitCode !== 0) {
+      error = `self-update compose up failed (exit ${helper.exitCode}): ${lastLine || 'no output'}`;
+    } else if (!container.ok) error = `self-update could not be confirmed: ${container.why}`;
     else if (!d.commit) error = 'self-update could not be confirmed: the deployment has no commit';
     else if (current !== d.commit) {
       error = `self-update could not be confirmed: checkout is at ${current ? current.slice(0, 12) : 'no commit'}, expected ${d.commit.slice(0, 12)}`;
@@ -211,15 +236,21 @@ export async function finaliseSelfUpdates(opts: {
       d.id,
       `[${new Date().toISOString()}] self-update finalised at boot: ${status}${error ? ` — ${error}` : ` (${container.why})`}\n`,
     );
+    const composeFailed = helper !== null && helper.exitCode !== null && helper.exitCode !== 0;
     opts.store.finishDeployment(d.id, {
       status,
-      stage: 'verifying',
-      error: error ? `verifying: SELF_UPDATE_UNCONFIRMED: ${error}` : null,
+      stage: composeFailed ? 'applying' : 'verifying',
+      error: !error
+        ? null
+        : composeFailed
+          ? `applying: COMPOSE_UP_FAILED: ${error}`
+          : `verifying: SELF_UPDATE_UNCONFIRMED: ${error}`,
     });
     if (error) opts.log.error({ deploymentId: d.id, repo: d.repoKey }, error);
     else
       opts.log.info({ deploymentId: d.id, repo: d.repoKey, commit: d.commit?.slice(0, 12) }, 'self-update succeeded');
-    results.push({ id: d.id, status, error });
+    if (opts.dataPath) await removeHelperFiles(opts.dataPath, d.id).catch(() => undefined);
+    results.push({ id: d.id, repoKey: d.repoKey, commit: d.commit, status, error });
   }
   return results;
 }

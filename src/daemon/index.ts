@@ -10,6 +10,7 @@ import { createLogger } from '../logger.ts';
 import type { Store } from '../store/index.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import { selfMatcher } from '../compose/self-update.ts';
+import { selfApplier } from './self-apply.ts';
 import { VERSION } from '../version.ts';
 import { openStore, recoverSelfUpdates } from './store.ts';
 import { configLoader, watchConfig } from './config.ts';
@@ -52,7 +53,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   for (const e of config.errors) log.error({ file: e.file, path: e.path }, `config error: ${e.message}`);
 
   const effects = createEffects({ settings, store, log, notifyOverrides: opts.notifyOverrides });
-  const self = await recoverSelfUpdates(store, effects.docker(), log);
+  const { self, finalised } = await recoverSelfUpdates(store, effects.docker(), log, settings.dataPath);
 
   const supervisor = new Supervisor({
     store,
@@ -65,8 +66,26 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     secrets: { ageKeyFile: settings.sopsAgeKeyFile, ageKey: settings.sopsAgeKey },
     checkOnStart: opts.checkOnStart ?? true,
     isSelf: selfMatcher(self),
+    selfApply: selfApplier(self, settings.dataPath),
   });
   supervisor.start(config);
+  // Self-updates finished at boot are notified by this (the new) process: the old one was replaced mid-deploy.
+  for (const f of finalised) {
+    const repo = config.projects.flatMap((p) => p.repositories).find((r) => r.key === f.repoKey);
+    if (!repo) continue;
+    const notice = {
+      kind: f.status,
+      run: { trigger: 'self-update', startedAt: Date.now(), previousCommit: null },
+      error: f.error ? { stage: 'verifying', code: 'SELF_UPDATE', message: f.error } : null,
+      commit: f.commit,
+    };
+    effects
+      .notify(repo, notice)
+      .then((results) => {
+        if (results.length > 0) store.setDeploymentNotifications(f.id, results);
+      })
+      .catch((err: unknown) => log.warn({ err, deploymentId: f.id }, 'self-update notification failed'));
+  }
 
   let http: HttpServer | null = null;
   if (opts.http ?? true) {

@@ -17,7 +17,7 @@ import type {
   VerifyResult,
 } from '../domain/types.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
-import { createRepoLogic, type HistoryWriter } from '../actors/repo-actor.ts';
+import { createRepoLogic, type HistoryWriter, type RepoDeps } from '../actors/repo-actor.ts';
 import { DeploySlots } from '../actors/deploy-slots.ts';
 import type { Notice } from '../machines/deploy-machine.ts';
 import type { RunTask } from '../workers/types.ts';
@@ -67,6 +67,8 @@ export interface SupervisorDeps {
   restart?: { max: number; windowMs: number; baseDelayMs: number };
   /** true for Shiparr's own compose project: its deployments are flagged self-update (see self-update.ts). */
   isSelf?: (composeProject: string) => boolean;
+  /** Applies Shiparr's own compose project from a helper container (see RepoDeps.selfApply). */
+  selfApply?: RepoDeps['selfApply'];
 }
 
 /** States a shutdown waits for (a check or an idle actor is stopped at once). */
@@ -117,6 +119,7 @@ export class Supervisor {
               // The actors' activity goes out unchanged, through the supervisor's events.
               report: (event) => this.#actor.send({ type: 'activity', event }),
               isSelf: deps.isSelf,
+              selfApply: deps.selfApply,
             }),
           input: (repo, start) => {
             const row = deps.store.getRepository(repo.key);
@@ -376,9 +379,15 @@ export class Supervisor {
   /** Resolves true when no actor is mid-deploy, false when `timeoutMs` passes first. Used by shutdown. */
   async whenQuiet(timeoutMs: number): Promise<boolean> {
     const children = Object.values(this.#actor.getSnapshot().children) as RepoActor[];
+    // A self-update being applied is handed over: its compose runs in a helper container that outlives this process
+    // (and is what stops it), and the next process finalises the row, which stays open.
+    const handedOver = (s: ReturnType<RepoActor['getSnapshot']>): boolean =>
+      topState(s) === 'applying' &&
+      this.#deps.selfApply !== undefined &&
+      this.#deps.isSelf?.(s.context.repo.composeProject) === true;
     // An actor that stops or crashes while waited for is quiet too.
     const quiet = Promise.all(
-      children.map((c) => waitFor(c, (s) => !DEPLOYING.has(topState(s))).catch(() => undefined)),
+      children.map((c) => waitFor(c, (s) => !DEPLOYING.has(topState(s)) || handedOver(s)).catch(() => undefined)),
     ).then(() => true);
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, timeoutMs))));

@@ -24,6 +24,13 @@ import {
 } from '../../src/compose/self-update.ts';
 import type { RunTask } from '../../src/workers/types.ts';
 import { until } from '../helpers/wait.ts';
+import {
+  HELPER_LABEL,
+  helperFiles,
+  helperName,
+  helperRunArgs,
+  readHelperResult,
+} from '../../src/compose/self-update-helper.ts';
 import { tempDirs } from './helpers.ts';
 import { lastSuccessfulDeployment, listDeploymentsByStatus } from '../helpers/store-queries.ts';
 
@@ -86,7 +93,9 @@ const fakeDocker = (
       const c = containers[full]!;
       return {
         Id: full,
-        Config: { Labels: c.labels ?? {} },
+        Image: 'sha256:1111',
+        HostConfig: { GroupAdd: ['998'], NetworkMode: 'host' },
+        Config: { Labels: c.labels ?? {}, Env: ['PATH=/usr/bin', 'SHIPARR_PORT=8080'] },
         State: {
           Running: c.running ?? true,
           Status: c.running === false ? 'exited' : 'running',
@@ -99,15 +108,23 @@ const fakeDocker = (
 
 test('detectSelf reads the compose project label; unknown ids and no container mean "no self"', async () => {
   const docker = fakeDocker({ [ID]: { labels: { 'com.docker.compose.project': 'shiparr' } } });
+  const helperBits = {
+    image: 'sha256:1111',
+    groupAdd: ['998'],
+    networkMode: 'host',
+    envNames: ['PATH', 'SHIPARR_PORT'],
+  };
   assert.deepEqual(await detectSelf({ docker, log, containerId: ID.slice(0, 12) }), {
     containerId: ID,
     composeProject: 'shiparr',
+    ...helperBits,
   });
   assert.equal(await detectSelf({ docker, log, containerId: OTHER }), null);
   assert.equal(await detectSelf({ docker, log, containerId: null }), null);
   assert.deepEqual(await detectSelf({ docker: fakeDocker({ [ID]: {} }), log, containerId: ID }), {
     containerId: ID,
     composeProject: null,
+    ...helperBits,
   });
   const isSelf = selfMatcher({ containerId: ID, composeProject: 'shiparr' });
   assert.equal(isSelf('shiparr'), true);
@@ -175,7 +192,7 @@ test('boot finalisation: success when our container runs and the checkout is at 
 
   const self = { containerId: ID, composeProject: 'ops' };
   const r1 = await finaliseSelfUpdates({ store, self, docker: fakeDocker({ [ID]: { health: 'starting' } }), log });
-  assert.deepEqual(r1, [{ id: good, status: 'success', error: null }]);
+  assert.deepEqual(r1, [{ id: good, repoKey: 'ops/shiparr', commit: sha, status: 'success', error: null }]);
   assert.equal(store.getDeployment(good)?.status, 'success');
   assert.equal(store.getRepository('ops/shiparr')?.lastCommit, sha, 'the success counts as the last good commit');
   assert.match(store.getDeploymentLogs(good) ?? '', /self-update finalised at boot: success/);
@@ -201,6 +218,63 @@ test('boot finalisation: success when our container runs and the checkout is at 
   assert.match(store.getDeployment(lost)?.error ?? '', /no longer running in a container/);
   assert.equal(store.getRepository('ops/shiparr')?.lastCommit, sha, 'failures do not move the last good commit');
   assert.equal(listDeploymentsByStatus(store, 'running').length, 0);
+
+  // The helper's compose output and exit code (left in the data directory) decide first, and end up in the log.
+  const dataPath = path.join(dirs.dataDir, 'helper-data');
+  const helperFailed = open(sha);
+  const files = helperFiles(dataPath, helperFailed);
+  await mkdir(files.dir, { recursive: true });
+  await writeFile(files.log, 'Container x Creating\nError response from daemon: No such image: nope:1\n');
+  await writeFile(files.exit, '1\n');
+  const [r5] = await finaliseSelfUpdates({ store, self, docker: fakeDocker({ [ID]: {} }), log, dataPath });
+  assert.equal(r5?.status, 'failed');
+  assert.match(store.getDeployment(helperFailed)?.error ?? '', /COMPOSE_UP_FAILED.*exit 1.*No such image: nope:1/);
+  assert.equal(store.getDeployment(helperFailed)?.stage, 'applying');
+  assert.match(
+    store.getDeploymentLogs(helperFailed) ?? '',
+    /self-update helper \(compose output\):\nContainer x Creating/,
+  );
+  assert.deepEqual(await readHelperResult(dataPath, helperFailed), { exitCode: null, output: '' }, 'files removed');
+
+  const helperOk = open(sha);
+  await writeFile(helperFiles(dataPath, helperOk).exit, '0\n');
+  const [r6] = await finaliseSelfUpdates({ store, self, docker: fakeDocker({ [ID]: {} }), log, dataPath });
+  assert.equal(r6?.status, 'success');
+});
+
+test('the helper container: our image, our mounts and groups, labelled, not a compose container; env by name only', () => {
+  const args = helperRunArgs({
+    self: {
+      containerId: ID,
+      image: 'sha256:1111',
+      groupAdd: ['998'],
+      networkMode: 'host',
+      envNames: ['PATH', 'TOKEN', 'GONE'],
+    },
+    deploymentId: 42,
+    cwd: '/srv/shiparr/deployments/shiparr/shiparr',
+    logFile: '/data/self-update/42.log',
+    compose: ['docker', 'compose', '-p', 'shiparr', 'up', '-d'],
+    dockerHost: 'unix:///var/run/docker.sock',
+    env: { TOKEN: 'secret', PATH: '/bin' },
+  });
+  const line = args.join(' ');
+  assert.equal(helperName(42), 'shiparr-self-update-42');
+  assert.match(line, /^run -d --rm --name shiparr-self-update-42 /);
+  assert.match(line, new RegExp(`--label ${HELPER_LABEL}=42 --volumes-from ${ID} --group-add 998 --network host`));
+  assert.match(line, / -e TOKEN -e DOCKER_HOST=unix:\/\/\/var\/run\/docker.sock /);
+  assert.doesNotMatch(line, /secret|-e PATH|GONE|com\.docker\.compose/);
+  assert.match(line, / -w \/srv\/shiparr\/deployments\/shiparr\/shiparr --entrypoint sh sha256:1111 -c /);
+  assert.deepEqual(args.slice(-8), [
+    'sh',
+    '/data/self-update/42.log',
+    'docker',
+    'compose',
+    '-p',
+    'shiparr',
+    'up',
+    '-d',
+  ]);
 });
 
 test('a deployment of our own compose project is flagged selfUpdate before compose runs; others are not', async (t) => {
