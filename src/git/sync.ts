@@ -151,6 +151,8 @@ async function inspectDir(dir: string): Promise<DirState> {
   const entries = await readdir(dir);
   if (entries.length === 0) return { kind: 'new' };
   const gitSt = await lstat(path.join(dir, '.git')).catch(() => null);
+  // A replacement of .git that a crash interrupted (see replaceGitDir) is local damage, not a foreign directory.
+  if (!gitSt && entries.some((e) => e === NEW_GITDIR || e === OLD_GITDIR)) return { kind: 'damaged' };
   if (!gitSt) return { kind: 'foreign', why: 'is not empty and is not a git checkout (no .git)' };
   if (!gitSt.isDirectory()) return { kind: 'foreign', why: 'has a .git that is not a directory' };
   try {
@@ -162,6 +164,9 @@ async function inspectDir(dir: string): Promise<DirState> {
   }
 }
 
+const NEW_GITDIR = '.git.shiparr-new';
+const OLD_GITDIR = '.git.shiparr-old';
+
 /**
  * Replaces only `dir/.git` with a fresh clone of the configured remote (another URL, or local damage), keeping every
  * working-tree file: clone into `.git.shiparr-new` next to it, swap, then the usual safety check and checkout. The old
@@ -170,8 +175,10 @@ async function inspectDir(dir: string): Promise<DirState> {
  */
 async function replaceGitDir(ctx: Ctx, wanted: string | undefined, shallow: boolean): Promise<string> {
   const gitdir = path.join(ctx.dir, '.git');
-  const fresh = path.join(ctx.dir, '.git.shiparr-new');
-  const old = path.join(ctx.dir, '.git.shiparr-old');
+  const fresh = path.join(ctx.dir, NEW_GITDIR);
+  const old = path.join(ctx.dir, OLD_GITDIR);
+  // Interrupted between the two renames: the old .git still knows which files were tracked.
+  if (!(await exists(gitdir)) && (await exists(old))) await rename(old, gitdir);
   await rm(fresh, { recursive: true, force: true });
   await rm(old, { recursive: true, force: true });
   try {

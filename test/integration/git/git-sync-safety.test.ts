@@ -4,7 +4,7 @@
  * does not track (data/db.sqlite, an ignored .env) survive, and nothing is emptied.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -167,6 +167,16 @@ describe('git-sync never deletes what git does not track', () => {
     await writeFile(path.join(dir, 'compose.yaml'), 'drift');
     const r2 = await gitSync(input('crash', dir));
     assert.equal(r2.ok && r2.commit, second);
+    await assertUserData(dir);
+    assert.deepEqual((await readdir(dir)).filter((e) => e.startsWith('.git')).sort(), ['.git', '.gitignore']);
+
+    // A crash between the two renames of a .git replacement: no .git, the old one aside, a half-written new one.
+    await rename(path.join(dir, '.git'), path.join(dir, '.git.shiparr-old'));
+    await mkdir(path.join(dir, '.git.shiparr-new', 'objects'), { recursive: true });
+    await writeFile(path.join(dir, 'compose.yaml'), 'drift');
+    const r3 = await gitSync(input('crash', dir));
+    assert.deepEqual(r3.ok && { commit: r3.commit, cloned: r3.cloned }, { commit: second, cloned: true });
+    assert.equal(await readFile(path.join(dir, 'compose.yaml'), 'utf8'), 'v2');
     await assertUserData(dir);
     assert.deepEqual((await readdir(dir)).filter((e) => e.startsWith('.git')).sort(), ['.git', '.gitignore']);
   });
