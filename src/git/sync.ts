@@ -20,6 +20,8 @@
  * the checkout, anything that would make git replace something it does not track is refused as GIT_CHECKOUT_CONFLICT
  * naming the paths (refs and files unchanged): a directory where the commit has a file (Docker creates a missing bind
  * source as a directory), a file where the commit has a directory, an untracked file the commit would overwrite.
+ * A tracked path whose type changes (file ↔ directory; isomorphic-git leaves those alone) is cleared first when it
+ * holds only tracked files, else it is a conflict too.
  */
 import fs from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -294,8 +296,14 @@ async function finish(
   tracked: ReadonlySet<string> = new Set(),
 ): Promise<string> {
   const oid = await ensureCommit(ctx, want, shallow);
-  const inTheWay = await untrackedInTheWay(ctx, oid, tracked);
-  if (inTheWay.length > 0) throw checkoutConflict(oid, inTheWay);
+  const plan = await planCheckout(ctx, oid, tracked);
+  if (plan.conflicts.length > 0) throw checkoutConflict(oid, plan.conflicts);
+  // isomorphic-git leaves a tracked file that becomes a directory (or the reverse) as it is: clear those paths, which
+  // hold only tracked files (checked above), so the checkout can write the commit's entry.
+  for (const p of plan.clear) {
+    await git.remove({ fs, dir: ctx.dir, filepath: p, cache: ctx.cache });
+    await rm(path.join(ctx.dir, p), { recursive: true, force: true });
+  }
   await git.writeRef({ fs, dir: ctx.dir, ref: `refs/heads/${ctx.branch}`, value: oid, force: true });
   await git.writeRef({ fs, dir: ctx.dir, ref: 'HEAD', value: `refs/heads/${ctx.branch}`, symbolic: true, force: true });
   try {
@@ -329,12 +337,19 @@ function checkoutConflict(oid: string, paths: InTheWay[]): GitError {
 }
 
 /**
- * Paths the checkout of `oid` would have to replace although git does not track them (not in the index, nor in
+ * What the checkout of `oid` would have to replace although git does not track it (not in the index, nor in
  * `tracked`): a directory where the commit has a file, a file where it has a directory, an untracked file with other
- * content where the commit has a file. Untracked directories the commit does not touch are not walked.
+ * content where the commit has a file → `conflicts`. Tracked paths whose type changes (file ↔ directory) and that
+ * hold only tracked files → `clear`. Untracked directories the commit does not touch are not walked.
  */
-async function untrackedInTheWay(ctx: Ctx, oid: string, tracked: ReadonlySet<string>): Promise<InTheWay[]> {
-  const found: InTheWay[] = [];
+async function planCheckout(
+  ctx: Ctx,
+  oid: string,
+  tracked: ReadonlySet<string>,
+): Promise<{ conflicts: InTheWay[]; clear: string[] }> {
+  const conflicts: InTheWay[] = [];
+  const clear: string[] = [];
+  const trackedDirs: string[] = [];
   await git.walk({
     fs,
     dir: ctx.dir,
@@ -344,24 +359,44 @@ async function untrackedInTheWay(ctx: Ctx, oid: string, tracked: ReadonlySet<str
       if (filepath === '.') return undefined;
       if (!commit) return stage ? undefined : null; // nothing of the commit below: do not walk untracked trees
       if (!workdir) return undefined;
-      const [ct, wt] = [await commit.type(), await workdir.type()];
+      const [ct, wt, st] = [await commit.type(), await workdir.type(), stage ? await stage.type() : null];
       if (ct === 'blob' && wt === 'tree') {
-        found.push({ path: filepath, why: 'a directory where the commit has a file' });
+        if (st === 'tree') trackedDirs.push(filepath);
+        else conflicts.push({ path: filepath, why: 'a directory where the commit has a file' });
         return null;
       }
       if (ct === 'tree' && wt === 'blob') {
-        found.push({ path: filepath, why: 'a file where the commit has a directory' });
+        if (st === 'blob') {
+          clear.push(filepath);
+          return undefined;
+        }
+        conflicts.push({ path: filepath, why: 'a file where the commit has a directory' });
         return null;
       }
       if (ct === 'blob' && wt === 'blob' && !stage && !tracked.has(filepath)) {
         if ((await commit.oid()) !== (await workdir.oid())) {
-          found.push({ path: filepath, why: 'an untracked file the commit would overwrite' });
+          conflicts.push({ path: filepath, why: 'an untracked file the commit would overwrite' });
         }
       }
       return undefined;
     },
   });
-  return found;
+  if (trackedDirs.length > 0) {
+    const index = new Set(await git.listFiles({ fs, dir: ctx.dir, cache: ctx.cache }));
+    for (const d of trackedDirs) {
+      const entries = await readdir(path.join(ctx.dir, d), { withFileTypes: true, recursive: true });
+      const untracked = entries
+        .filter((e) => !e.isDirectory())
+        .map((e) => path.relative(ctx.dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+        .filter((f) => !index.has(f));
+      if (untracked.length === 0) clear.push(d);
+      else {
+        const shown = untracked.slice(0, 3).join(', ') + (untracked.length > 3 ? ', …' : '');
+        conflicts.push({ path: d, why: `a directory where the commit has a file, holding untracked ${shown}` });
+      }
+    }
+  }
+  return { conflicts, clear };
 }
 
 async function localCommit(ctx: Ctx, want: string): Promise<string | null> {

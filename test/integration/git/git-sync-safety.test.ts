@@ -112,6 +112,34 @@ describe('git-sync never deletes what git does not track', () => {
     await assertUserData(dir);
   });
 
+  it('(a) a tracked file becoming a directory and back is followed; a tracked directory holding data is a conflict', async () => {
+    const { dir } = await checkout('retype');
+    await server.commit('retype', { conf: 'flat' });
+    assert.equal((await gitSync(input('retype', dir))).ok, true);
+    const asDir = await server.commit('retype', { conf: null, 'conf/app.yml': 'nested' });
+    const r1 = await gitSync(input('retype', dir));
+    assert.equal(r1.ok && r1.commit, asDir);
+    assert.equal(await readFile(path.join(dir, 'conf', 'app.yml'), 'utf8'), 'nested');
+    const asFile = await server.commit('retype', { 'conf/app.yml': null, conf: 'flat again' });
+    const r2 = await gitSync(input('retype', dir));
+    assert.equal(r2.ok && r2.commit, asFile);
+    assert.equal(await readFile(path.join(dir, 'conf'), 'utf8'), 'flat again');
+
+    await server.commit('retype', { conf: null, 'conf/app.yml': 'nested' });
+    assert.equal((await gitSync(input('retype', dir))).ok, true);
+    await writeFile(path.join(dir, 'conf', 'state.db'), 'app data');
+    await server.commit('retype', { 'conf/app.yml': null, conf: 'flat' });
+    const r3 = await gitSync(input('retype', dir));
+    assert.equal(!r3.ok && r3.code, 'GIT_CHECKOUT_CONFLICT');
+    assert.match(
+      !r3.ok ? r3.message : '',
+      /conf \(a directory where the commit has a file, holding untracked conf\/state\.db\)/,
+    );
+    assert.equal(await readFile(path.join(dir, 'conf', 'state.db'), 'utf8'), 'app data');
+    assert.equal(await readFile(path.join(dir, 'conf', 'app.yml'), 'utf8'), 'nested');
+    await assertUserData(dir);
+  });
+
   it('(b) the same repository spelled differently keeps the checkout (no re-clone) and updates the origin', async () => {
     const { dir } = await checkout('spelling');
     const second = await server.commit('spelling', { 'compose.yaml': 'v2' });
