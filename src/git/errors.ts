@@ -14,6 +14,8 @@ export type GitErrorCode =
   | 'GIT_TLS_FAILED'
   | 'GIT_INVALID_INPUT'
   | 'GIT_LOCAL_IO'
+  | 'GIT_NOT_A_CHECKOUT'
+  | 'GIT_CHECKOUT_CONFLICT'
   | 'GIT_CHECK_FAILED'
   | 'GIT_SYNC_FAILED';
 

@@ -1,24 +1,34 @@
 /**
  * @module Sync a local checkout to an exact commit of a remote branch: clone on first use, else fetch; then force
- * the branch ref, HEAD and the working tree to that commit.
+ * the branch ref, HEAD and the working tree to that commit. Never deletes a file git does not track.
  *
- *   dir missing/empty ─────────────────────────────▶ clone (noCheckout) ─┐
- *   dir is our checkout of this URL ──▶ fetch ──(local corruption)──▶ empty dir, clone
- *                                        │                            │
- *                                        ▼                            ▼
- *                         ensure target commit is local (deepen a shallow clone step by step, then unshallow)
- *                                        ▼
- *                    write refs/heads/<branch> = target (forced) · HEAD → branch · checkout --force
+ *   dir missing/empty ─────────────────────────────────────▶ clone (noCheckout) ───────────────────┐
+ *   dir is a checkout of this repository (any URL spelling) ─▶ fetch ─(local damage)─▶ replace .git ─┤
+ *   dir is a checkout of another URL, or its .git is unreadable ──────────▶ replace .git ────────────┤
+ *   dir is non-empty and not a checkout (or a file) ─▶ refused: GIT_NOT_A_CHECKOUT, nothing touched  │
+ *                                                                                                    ▼
+ *                     ensure target commit is local (deepen a shallow clone step by step, then unshallow)
+ *                                                                                                    ▼
+ *     safety check of the working tree (below) ─▶ refs/heads/<branch> = target · HEAD → branch · checkout --force
+ *
+ * "Replace .git" clones into `.git.shiparr-new` inside the checkout, swaps it in for .git and keeps the old index
+ * when it can be read (so git still knows which files it tracked); the working tree is untouched until the checkout.
  *
  * Working-tree semantics (isomorphic-git checkout with force, covered by tests): modified or deleted tracked files
- * are restored, files tracked before but not in the target commit are removed, and untracked files are LEFT
- * ALONE — compose projects commonly bind-mount data directories inside the checkout, so no `git clean`.
+ * are restored, files tracked before but not in the target commit are removed, and untracked (and ignored) files are
+ * LEFT ALONE — compose projects commonly bind-mount data directories inside the checkout, so no `git clean`. Before
+ * the checkout, anything that would make git replace something it does not track is refused as GIT_CHECKOUT_CONFLICT
+ * naming the paths (refs and files unchanged): a directory where the commit has a file (Docker creates a missing bind
+ * source as a directory), a file where the commit has a directory, an untracked file the commit would overwrite.
+ * A tracked path whose type changes (file ↔ directory; isomorphic-git leaves those alone) is cleared first when it
+ * holds only tracked files, else it is a conflict too.
  */
 import fs from 'node:fs';
-import { lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import type { HttpClient } from 'isomorphic-git/http/node';
+import { sameRepository } from '../lib/git-url.ts';
 import { remoteTarget } from './auth.ts';
 import { GitError, toGitError } from './errors.ts';
 import { abortableHttp, withDeadline } from './http.ts';
@@ -75,7 +85,8 @@ export function assertSafeDir(dir: string): string {
 
 /**
  * Makes `opts.dir` an exact checkout of `opts.commit` (or the branch head) of the remote branch.
- * @throws GitError (GIT_UNREACHABLE / GIT_TIMEOUT transient; GIT_AUTH_FAILED, GIT_BRANCH_NOT_FOUND, GIT_COMMIT_NOT_FOUND…)
+ * @throws GitError (GIT_UNREACHABLE / GIT_TIMEOUT transient; GIT_AUTH_FAILED, GIT_BRANCH_NOT_FOUND, GIT_COMMIT_NOT_FOUND,
+ * GIT_NOT_A_CHECKOUT, GIT_CHECKOUT_CONFLICT…)
  */
 export async function syncCheckout(opts: SyncOptions): Promise<SyncResult> {
   const dir = assertSafeDir(opts.dir);
@@ -93,52 +104,128 @@ export async function syncCheckout(opts: SyncOptions): Promise<SyncResult> {
         cache: {},
         branch,
       };
-      if (await isOurCheckout(dir, target.url)) {
+      const state = await inspectDir(dir);
+      if (state.kind === 'new') {
+        await mkdir(dir, { recursive: true });
+        return { commit: await cloneFresh(ctx, wanted, opts.shallow), cloned: true };
+      }
+      if (state.kind === 'foreign') throw notACheckout(dir, state.why);
+      if (state.kind === 'checkout' && sameRepository(state.origin, target.url)) {
         try {
+          // Same repository, maybe spelled differently (http → https, .git, case): keep the checkout and record the
+          // spelling now configured.
+          if (state.origin !== target.url)
+            await git.setConfig({ fs, dir, path: 'remote.origin.url', value: target.url });
           return { commit: await update(ctx, wanted, opts.shallow), cloned: false };
         } catch (err) {
-          // Remote, auth, timeout and "no such commit" answers are facts about the remote: re-cloning would
-          // not change them. Anything else (corrupt objects, broken refs…) is local damage: start over.
+          // Remote, auth, timeout, conflict and "no such commit" answers are facts: replacing .git would not change
+          // them. Anything else (corrupt objects, broken refs…) is local damage of .git: replace .git only.
           const mapped = toGitError(err, 'GIT_SYNC_FAILED', target.secrets);
           if (signal.aborted || mapped.code !== 'GIT_SYNC_FAILED') throw mapped;
         }
       }
-      await emptyDir(dir);
-      return { commit: await cloneFresh(ctx, wanted, opts.shallow), cloned: true };
+      return { commit: await replaceGitDir(ctx, wanted, opts.shallow), cloned: true };
     });
   } catch (err) {
     throw toGitError(err, 'GIT_SYNC_FAILED', target.secrets);
   }
 }
 
-/** True when `dir` holds a readable git repository whose origin is `url`. */
-async function isOurCheckout(dir: string, url: string): Promise<boolean> {
-  try {
-    const st = await stat(path.join(dir, '.git'));
-    if (!st.isDirectory()) return false;
-    await git.resolveRef({ fs, dir, ref: 'HEAD' });
-    const origin = await git.getConfig({ fs, dir, path: 'remote.origin.url' });
-    return origin === url;
-  } catch {
-    return false;
-  }
+function notACheckout(dir: string, why: string): GitError {
+  return new GitError(
+    'GIT_NOT_A_CHECKOUT',
+    `${dir} ${why}, and Shiparr never deletes files it does not track: move its contents elsewhere (or point ` +
+      'local_path at an empty or missing directory), or make it a git clone of the repository, then deploy again',
+  );
 }
 
-/** Deletes everything inside `dir` (not `dir` itself: it may be a mount point), creating it if needed. */
-async function emptyDir(dir: string): Promise<void> {
-  const safe = assertSafeDir(dir);
-  const st = await lstat(safe).catch((err: NodeJS.ErrnoException) => {
+type DirState =
+  { kind: 'new' } | { kind: 'foreign'; why: string } | { kind: 'checkout'; origin: string } | { kind: 'damaged' };
+
+/** What `dir` holds: nothing (missing or empty), a readable checkout, a checkout with unreadable .git, or other files. */
+async function inspectDir(dir: string): Promise<DirState> {
+  const st = await lstat(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
-  if (st && !st.isDirectory()) await rm(safe, { force: true });
-  if (!st || !st.isDirectory()) {
-    await mkdir(safe, { recursive: true });
-    return;
+  if (!st) return { kind: 'new' };
+  if (!st.isDirectory()) return { kind: 'foreign', why: 'exists and is not a directory' };
+  const entries = await readdir(dir);
+  if (entries.length === 0) return { kind: 'new' };
+  const gitSt = await lstat(path.join(dir, '.git')).catch(() => null);
+  // A replacement of .git that a crash interrupted (see replaceGitDir) is local damage, not a foreign directory.
+  if (!gitSt && entries.some((e) => e === NEW_GITDIR || e === OLD_GITDIR)) return { kind: 'damaged' };
+  if (!gitSt) return { kind: 'foreign', why: 'is not empty and is not a git checkout (no .git)' };
+  if (!gitSt.isDirectory()) return { kind: 'foreign', why: 'has a .git that is not a directory' };
+  try {
+    await git.resolveRef({ fs, dir, ref: 'HEAD' });
+    const origin: unknown = await git.getConfig({ fs, dir, path: 'remote.origin.url' });
+    return typeof origin === 'string' && origin !== '' ? { kind: 'checkout', origin } : { kind: 'damaged' };
+  } catch {
+    return { kind: 'damaged' };
   }
-  for (const entry of await readdir(safe)) {
-    await rm(path.join(safe, entry), { recursive: true, force: true, maxRetries: 3 });
+}
+
+const NEW_GITDIR = '.git.shiparr-new';
+const OLD_GITDIR = '.git.shiparr-old';
+
+/**
+ * Replaces only `dir/.git` with a fresh clone of the configured remote (another URL, or local damage), keeping every
+ * working-tree file: clone into `.git.shiparr-new` next to it, swap, then the usual safety check and checkout. The old
+ * index is kept when it can be read, so files git tracked before are updated and untracked ones stay untouched; when
+ * it cannot be read, the files of the old HEAD commit (when that commit can still be read) count as tracked.
+ */
+async function replaceGitDir(ctx: Ctx, wanted: string | undefined, shallow: boolean): Promise<string> {
+  const gitdir = path.join(ctx.dir, '.git');
+  const fresh = path.join(ctx.dir, NEW_GITDIR);
+  const old = path.join(ctx.dir, OLD_GITDIR);
+  // Interrupted between the two renames: the old .git still knows which files were tracked.
+  if (!(await exists(gitdir)) && (await exists(old))) await rename(old, gitdir);
+  await rm(fresh, { recursive: true, force: true });
+  await rm(old, { recursive: true, force: true });
+  try {
+    await git.clone({
+      fs: ctx.fs,
+      http: ctx.http,
+      dir: ctx.dir,
+      gitdir: fresh,
+      url: ctx.url,
+      headers: ctx.headers,
+      cache: ctx.cache,
+      ref: ctx.branch,
+      singleBranch: true,
+      noTags: true,
+      noCheckout: true,
+      depth: shallow ? 1 : undefined,
+    });
+  } catch (err) {
+    await rm(fresh, { recursive: true, force: true });
+    if (isMissingRef(err)) throw branchNotFound(ctx);
+    throw err;
   }
+  const oldIndexReadable = await git.listFiles({ fs, dir: ctx.dir, gitdir }).then(
+    () => true,
+    () => false,
+  );
+  const tracked = new Set<string>();
+  if (!oldIndexReadable) {
+    const oldHead = await git.resolveRef({ fs, dir: ctx.dir, gitdir, ref: 'HEAD' }).catch(() => null);
+    for (const g of oldHead ? [gitdir, fresh] : []) {
+      const files = await git.listFiles({ fs, dir: ctx.dir, gitdir: g, ref: oldHead ?? '' }).catch(() => null);
+      if (files) {
+        for (const f of files) tracked.add(f);
+        break;
+      }
+    }
+  }
+  if (oldIndexReadable && (await exists(path.join(gitdir, 'index')))) {
+    await copyFile(path.join(gitdir, 'index'), path.join(fresh, 'index'));
+  }
+  await rename(gitdir, old);
+  await rename(fresh, gitdir);
+  await rm(old, { recursive: true, force: true });
+  const head = await git.resolveRef({ fs, dir: ctx.dir, ref: `refs/remotes/origin/${ctx.branch}` });
+  return finish(ctx, wanted ?? head, shallow, tracked);
 }
 
 const branchNotFound = (ctx: Ctx) =>
@@ -198,13 +285,118 @@ async function update(ctx: Ctx, wanted: string | undefined, shallow: boolean): P
   return finish(ctx, wanted ?? result.fetchHead, shallow);
 }
 
-/** Makes sure `want` is a local commit (deepening if needed), then forces branch, HEAD and worktree to it. */
-async function finish(ctx: Ctx, want: string, shallow: boolean): Promise<string> {
+/**
+ * Makes sure `want` is a local commit (deepening if needed), checks that nothing git does not track is in the way,
+ * then forces branch, HEAD and worktree to it. `tracked`: paths to treat as tracked although not in the index.
+ */
+async function finish(
+  ctx: Ctx,
+  want: string,
+  shallow: boolean,
+  tracked: ReadonlySet<string> = new Set(),
+): Promise<string> {
   const oid = await ensureCommit(ctx, want, shallow);
+  const plan = await planCheckout(ctx, oid, tracked);
+  if (plan.conflicts.length > 0) throw checkoutConflict(oid, plan.conflicts);
+  // isomorphic-git leaves a tracked file that becomes a directory (or the reverse) as it is: clear those paths, which
+  // hold only tracked files (checked above), so the checkout can write the commit's entry.
+  for (const p of plan.clear) {
+    await git.remove({ fs, dir: ctx.dir, filepath: p, cache: ctx.cache });
+    await rm(path.join(ctx.dir, p), { recursive: true, force: true });
+  }
   await git.writeRef({ fs, dir: ctx.dir, ref: `refs/heads/${ctx.branch}`, value: oid, force: true });
   await git.writeRef({ fs, dir: ctx.dir, ref: 'HEAD', value: `refs/heads/${ctx.branch}`, symbolic: true, force: true });
-  await git.checkout({ fs, dir: ctx.dir, ref: ctx.branch, force: true, track: false, cache: ctx.cache });
+  try {
+    await git.checkout({ fs, dir: ctx.dir, ref: ctx.branch, force: true, track: false, cache: ctx.cache });
+  } catch (err) {
+    const paths = (err as { code?: unknown; data?: { filepaths?: unknown } }).data?.filepaths;
+    if ((err as { code?: unknown }).code === 'CheckoutConflictError' && Array.isArray(paths)) {
+      throw checkoutConflict(
+        oid,
+        paths.map((p) => ({ path: String(p), why: 'local files in the way' })),
+      );
+    }
+    throw err;
+  }
   return oid;
+}
+
+interface InTheWay {
+  path: string;
+  why: string;
+}
+
+function checkoutConflict(oid: string, paths: InTheWay[]): GitError {
+  const shown = paths.slice(0, 20).map((p) => `${p.path} (${p.why})`);
+  const more = paths.length > shown.length ? ` and ${paths.length - shown.length} more` : '';
+  return new GitError(
+    'GIT_CHECKOUT_CONFLICT',
+    `cannot check out ${shortSha(oid)}: ${shown.join(', ')}${more}. Shiparr does not delete or overwrite what git ` +
+      'does not track: move these paths out of the checkout (or commit them), then deploy again',
+  );
+}
+
+/**
+ * What the checkout of `oid` would have to replace although git does not track it (not in the index, nor in
+ * `tracked`): a directory where the commit has a file, a file where it has a directory, an untracked file with other
+ * content where the commit has a file → `conflicts`. Tracked paths whose type changes (file ↔ directory) and that
+ * hold only tracked files → `clear`. Untracked directories the commit does not touch are not walked.
+ */
+async function planCheckout(
+  ctx: Ctx,
+  oid: string,
+  tracked: ReadonlySet<string>,
+): Promise<{ conflicts: InTheWay[]; clear: string[] }> {
+  const conflicts: InTheWay[] = [];
+  const clear: string[] = [];
+  const trackedDirs: string[] = [];
+  await git.walk({
+    fs,
+    dir: ctx.dir,
+    cache: ctx.cache,
+    trees: [git.TREE({ ref: oid }), git.WORKDIR(), git.STAGE()],
+    map: async (filepath, [commit, workdir, stage]) => {
+      if (filepath === '.') return undefined;
+      if (!commit) return stage ? undefined : null; // nothing of the commit below: do not walk untracked trees
+      if (!workdir) return undefined;
+      const [ct, wt, st] = [await commit.type(), await workdir.type(), stage ? await stage.type() : null];
+      if (ct === 'blob' && wt === 'tree') {
+        if (st === 'tree') trackedDirs.push(filepath);
+        else conflicts.push({ path: filepath, why: 'a directory where the commit has a file' });
+        return null;
+      }
+      if (ct === 'tree' && wt === 'blob') {
+        if (st === 'blob') {
+          clear.push(filepath);
+          return undefined;
+        }
+        conflicts.push({ path: filepath, why: 'a file where the commit has a directory' });
+        return null;
+      }
+      if (ct === 'blob' && wt === 'blob' && !stage && !tracked.has(filepath)) {
+        if ((await commit.oid()) !== (await workdir.oid())) {
+          conflicts.push({ path: filepath, why: 'an untracked file the commit would overwrite' });
+        }
+      }
+      return undefined;
+    },
+  });
+  if (trackedDirs.length > 0) {
+    const index = new Set(await git.listFiles({ fs, dir: ctx.dir, cache: ctx.cache }));
+    for (const d of trackedDirs) {
+      const entries = await readdir(path.join(ctx.dir, d), { withFileTypes: true, recursive: true });
+      const untracked = entries
+        .filter((e) => !e.isDirectory())
+        .map((e) => path.relative(ctx.dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
+        .filter((f) => !index.has(f));
+      if (untracked.length === 0) clear.push(d);
+      else {
+        const shown = untracked.slice(0, 3).join(', ') + (untracked.length > 3 ? ', …' : '');
+        conflicts.push({ path: d, why: `a directory where the commit has a file, holding untracked ${shown}` });
+      }
+    }
+  }
+  return { conflicts, clear };
 }
 
 async function localCommit(ctx: Ctx, want: string): Promise<string | null> {

@@ -12,6 +12,7 @@
  * - generic: `X-Shiparr-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`, body `{"url"|"repository", "branch"|"ref"}`
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { normaliseRepoUrl } from '../lib/git-url.ts';
 import { isJsonType } from './body.ts';
 import { BadRequestError, UnsupportedMediaTypeError } from './errors.ts';
 
@@ -58,36 +59,6 @@ export function classifyEvent(provider: Provider, headers: Headers): { kind: Web
     return { kind: event === null || event === 'push' ? 'push' : 'ignored', event };
   }
   return { kind: 'push', event: null };
-}
-
-/**
- * Normalises a git URL for matching: drops scheme, credentials, `.git` and trailing slashes, turns scp-like
- * `git@host:owner/repo` into `host/owner/repo`, and lowercases everything (GitHub, GitLab and Gitea paths are
- * case-insensitive, and users type owner names in any case). `null` for things that are not URLs.
- */
-export function normaliseRepoUrl(input: string): string | null {
-  let s = input.trim();
-  if (s === '' || s.length > 2048 || /\s/.test(s)) return null;
-  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(s);
-  if (scheme) s = s.slice(scheme[0].length);
-  else {
-    // scp-like syntax: [user@]host:path (but not host:port/path)
-    const scp = /^(?:[^@/]+@)?([^:/]+):(?!\d+(?:\/|$))(.+)$/.exec(s);
-    if (scp) s = `${scp[1]}/${scp[2]}`;
-  }
-  const at = s.indexOf('@');
-  const slash = s.indexOf('/');
-  if (at !== -1 && (slash === -1 || at < slash)) s = s.slice(at + 1);
-  // Default ports carry no meaning for matching (ssh://host:22/x and https://host/x are the same repository).
-  s = s.replace(/^([^/:]+):(?:22|80|443)(?=\/|$)/, '$1');
-  s = s.replace(/[?#].*$/, '');
-  s = s
-    .replace(/\/+$/, '')
-    .replace(/\.git$/i, '')
-    .replace(/\/+$/, '');
-  s = s.replace(/\/{2,}/g, '/');
-  if (s === '' || s.startsWith('/')) return null;
-  return s.toLowerCase();
 }
 
 /** Strips `refs/heads/`; tags and other refs yield null (they never match a branch). */

@@ -9,7 +9,7 @@
  * configuration (signing, hooks, templates, credential helpers) cannot change what tests see.
  */
 import { spawn, execFile, execFileSync } from 'node:child_process';
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -306,6 +306,11 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
       if (!target.startsWith(dir + path.sep)) throw new Error(`file path escapes the repository: ${rel}`);
       if (content === null) {
         await rm(target, { force: true, recursive: true });
+        // git keeps no empty directories: drop them, so a later entry may reuse the name as a file.
+        for (let d = path.dirname(target); d !== dir && (await readdir(d).catch(() => null))?.length === 0;) {
+          await rm(d, { recursive: true });
+          d = path.dirname(d);
+        }
       } else {
         await mkdir(path.dirname(target), { recursive: true });
         await writeFile(target, content);

@@ -6,18 +6,11 @@
  */
 import { Router } from '@koa/router';
 import { NotFoundError } from '../../errors.ts';
+import { normaliseRepoUrl } from '../../lib/git-url.ts';
 import { BODY_LIMIT, parseJson, readRawBody } from '../body.ts';
 import { BadRequestError, UnauthorizedError } from '../errors.ts';
 import type { HttpDeps } from '../ports.ts';
-import {
-  classifyEvent,
-  decodeBody,
-  extractPush,
-  isProvider,
-  normaliseRepoUrl,
-  signedBytes,
-  verifySignature,
-} from '../webhooks.ts';
+import { classifyEvent, decodeBody, extractPush, isProvider, signedBytes, verifySignature } from '../webhooks.ts';
 
 export function webhookRoutes(deps: Pick<HttpDeps, 'supervisor' | 'webhookSecret' | 'log'>): Router {
   const router = new Router();

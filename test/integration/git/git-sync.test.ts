@@ -1,4 +1,4 @@
-/** @module git-sync task against a real git http-backend server: clone, update, force-push, drift, corruption, rollback. */
+/** @module git-sync task against a real git http-backend server: clone, update, force-push, drift, repair, rollback. */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -125,49 +125,62 @@ describe('git-sync task', () => {
     });
   });
 
-  it('re-clones a directory holding random files, a broken .git/HEAD, or a file', async () => {
+  it('repairs a broken .git/HEAD, lost objects or a garbage index by replacing .git only', async () => {
     const sha = await server.createRepo('corrupt', { 'a.txt': 'a' });
+    const dir = newDir();
+    assert.equal((await gitSync(input('corrupt', dir))).ok, true);
+    await writeFile(path.join(dir, 'untracked.txt'), 'keep');
+
+    await writeFile(path.join(dir, '.git', 'HEAD'), 'garbage\n');
+    const r2 = await gitSync(input('corrupt', dir));
+    assert.deepEqual(r2.ok && { commit: r2.commit, cloned: r2.cloned }, { commit: sha, cloned: true });
+
+    // Objects gone but refs intact: the fetch downloads them again (or .git is replaced); either way the tree is right.
+    await rm(path.join(dir, '.git', 'objects'), { recursive: true });
+    await mkdir(path.join(dir, '.git', 'objects'));
+    await writeFile(path.join(dir, 'a.txt'), 'drift');
+    const r3 = await gitSync(input('corrupt', dir));
+    assert.equal(r3.ok && r3.commit, sha);
+    assert.deepEqual(await tree(dir), { 'a.txt': 'a', 'untracked.txt': 'keep' });
+
+    // A garbage index cannot be read: .git is replaced; the files of the old HEAD commit count as tracked.
+    await writeFile(path.join(dir, '.git', 'index'), 'this is not an index');
+    await writeFile(path.join(dir, 'a.txt'), 'drift');
+    const r3b = await gitSync(input('corrupt', dir));
+    assert.deepEqual(r3b.ok && { commit: r3b.commit, cloned: r3b.cloned }, { commit: sha, cloned: true });
+    assert.deepEqual(await tree(dir), { 'a.txt': 'a', 'untracked.txt': 'keep' });
+  });
+
+  it('refuses a non-empty directory that is not a checkout, or a file, and leaves it intact', async () => {
+    await server.createRepo('foreign', { 'a.txt': 'a' });
     const random = newDir();
     await mkdir(path.join(random, 'junk'), { recursive: true });
     await writeFile(path.join(random, 'junk', 'z.bin'), 'zzz');
-    const r1 = await gitSync(input('corrupt', random));
-    assert.deepEqual(r1.ok && { commit: r1.commit, cloned: r1.cloned }, { commit: sha, cloned: true });
-    assert.deepEqual(await tree(random), { 'a.txt': 'a' });
-
-    await writeFile(path.join(random, '.git', 'HEAD'), 'garbage\n');
-    const r2 = await gitSync(input('corrupt', random));
-    assert.deepEqual(r2.ok && { commit: r2.commit, cloned: r2.cloned }, { commit: sha, cloned: true });
-
-    // Objects gone but refs intact: the fetch downloads them again (or we re-clone); either way the tree is right.
-    await rm(path.join(random, '.git', 'objects'), { recursive: true });
-    await mkdir(path.join(random, '.git', 'objects'));
-    await writeFile(path.join(random, 'a.txt'), 'drift');
-    const r3 = await gitSync(input('corrupt', random));
-    assert.equal(r3.ok && r3.commit, sha);
-    assert.deepEqual(await tree(random), { 'a.txt': 'a' });
-
-    // A garbage index cannot be read by checkout: local damage → fresh clone.
-    await writeFile(path.join(random, '.git', 'index'), 'this is not an index');
-    await writeFile(path.join(random, 'a.txt'), 'drift');
-    const r3b = await gitSync(input('corrupt', random));
-    assert.deepEqual(r3b.ok && { commit: r3b.commit, cloned: r3b.cloned }, { commit: sha, cloned: true });
-    assert.deepEqual(await tree(random), { 'a.txt': 'a' });
+    const r1 = await gitSync(input('foreign', random));
+    assert.equal(r1.ok, false);
+    assert.equal(!r1.ok && r1.code, 'GIT_NOT_A_CHECKOUT');
+    assert.ok(
+      !r1.ok && r1.message.startsWith(`${random} is not empty and is not a git checkout`),
+      String(!r1.ok && r1.message),
+    );
+    assert.deepEqual(await tree(random), { 'junk/z.bin': 'zzz' });
 
     const file = newDir();
     await writeFile(file, 'not a directory');
-    const r4 = await gitSync(input('corrupt', file));
-    assert.equal(r4.ok && r4.cloned, true);
-    assert.deepEqual(await tree(file), { 'a.txt': 'a' });
+    const r4 = await gitSync(input('foreign', file));
+    assert.equal(!r4.ok && r4.code, 'GIT_NOT_A_CHECKOUT');
+    assert.equal(await readFile(file, 'utf8'), 'not a directory');
   });
 
-  it('re-clones when the configured URL changes', async () => {
+  it('replaces .git when the configured URL changes: files of the old repository go, untracked ones stay', async () => {
     await server.createRepo('url-a', { 'a.txt': 'from a' });
     const b = await server.createRepo('url-b', { 'b.txt': 'from b' });
     const dir = newDir();
     await gitSync(input('url-a', dir));
+    await writeFile(path.join(dir, 'local.txt'), 'mine');
     const r = await gitSync(input('url-b', dir));
     assert.deepEqual(r.ok && { commit: r.commit, cloned: r.cloned }, { commit: b, cloned: true });
-    assert.deepEqual(await tree(dir), { 'b.txt': 'from b' });
+    assert.deepEqual(await tree(dir), { 'b.txt': 'from b', 'local.txt': 'mine' });
   });
 
   it('rolls back to an older commit in a shallow clone by fetching more history', async () => {

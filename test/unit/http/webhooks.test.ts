@@ -4,11 +4,11 @@ import { createHmac } from 'node:crypto';
 import { request } from 'node:http';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { BODY_LIMIT } from '../../../src/http/body.ts';
+import { normaliseRepoUrl, sameRepository } from '../../../src/lib/git-url.ts';
 import {
   branchFromRef,
   decodeBody,
   extractPush,
-  normaliseRepoUrl,
   signatureHeaders,
   signedBytes,
   verifySignature,
@@ -189,11 +189,16 @@ describe('webhook helpers', () => {
       'https://user:tok@GitHub.com/acme/media-stack.git',
       'https://github.com:443/acme/media-stack',
       'https://github.com/acme/media-stack.git?x=1#frag',
+      'https://www.github.com/acme/media-stack',
+      'https://github.com./acme/media-stack.git',
     ];
     for (const u of same) assert.equal(normaliseRepoUrl(u), 'github.com/acme/media-stack', u);
     assert.equal(normaliseRepoUrl('http://localhost:3000/org/repo.git'), 'localhost:3000/org/repo');
     assert.equal(normaliseRepoUrl('localhost:3000/org/repo'), 'localhost:3000/org/repo');
     for (const bad of ['', '   ', 'a b', 'https://', '/etc/passwd']) assert.equal(normaliseRepoUrl(bad), null, bad);
+    assert.equal(sameRepository('http://git.example/a/b', 'https://GIT.example/a/b.git/'), true);
+    assert.equal(sameRepository('https://git.example/a/b', 'https://git.example/a/c'), false);
+    assert.equal(sameRepository('', ''), false);
   });
 
   test('branchFromRef and extractPush', () => {
