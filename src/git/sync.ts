@@ -184,23 +184,9 @@ async function replaceGitDir(ctx: Ctx, wanted: string | undefined, shallow: bool
   await rm(fresh, { recursive: true, force: true });
   await rm(old, { recursive: true, force: true });
   try {
-    await git.clone({
-      fs: ctx.fs,
-      http: ctx.http,
-      dir: ctx.dir,
-      gitdir: fresh,
-      url: ctx.url,
-      headers: ctx.headers,
-      cache: ctx.cache,
-      ref: ctx.branch,
-      singleBranch: true,
-      noTags: true,
-      noCheckout: true,
-      depth: shallow ? 1 : undefined,
-    });
+    await cloneObjects(ctx, shallow, fresh);
   } catch (err) {
     await rm(fresh, { recursive: true, force: true });
-    if (isMissingRef(err)) throw branchNotFound(ctx);
     throw err;
   }
   const oldIndexReadable = await git.listFiles({ fs, dir: ctx.dir, gitdir }).then(
@@ -236,12 +222,14 @@ function isMissingRef(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === 'NotFoundError';
 }
 
-async function cloneFresh(ctx: Ctx, wanted: string | undefined, shallow: boolean): Promise<string> {
+/** Clones the branch's objects and refs (no checkout) into `gitdir` (default `<dir>/.git`). */
+async function cloneObjects(ctx: Ctx, shallow: boolean, gitdir?: string): Promise<void> {
   try {
     await git.clone({
       fs: ctx.fs,
       http: ctx.http,
       dir: ctx.dir,
+      ...(gitdir ? { gitdir } : {}),
       url: ctx.url,
       headers: ctx.headers,
       cache: ctx.cache,
@@ -255,6 +243,10 @@ async function cloneFresh(ctx: Ctx, wanted: string | undefined, shallow: boolean
     if (isMissingRef(err)) throw branchNotFound(ctx);
     throw err;
   }
+}
+
+async function cloneFresh(ctx: Ctx, wanted: string | undefined, shallow: boolean): Promise<string> {
+  await cloneObjects(ctx, shallow);
   const head = await git.resolveRef({ fs, dir: ctx.dir, ref: `refs/remotes/origin/${ctx.branch}` });
   return finish(ctx, wanted ?? head, shallow);
 }
