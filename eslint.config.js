@@ -3,16 +3,39 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
+/** The parts of src/ the import rule knows: folders, and top-level files by name. */
+const PARTS = [
+  'errors.ts',
+  'logger.ts',
+  'domain',
+  'lib',
+  'config',
+  'git',
+  'compose',
+  'secrets',
+  'workers',
+  'machines',
+  'actors',
+  'store',
+  'notify',
+  'supervisor',
+  'http',
+  'daemon',
+  'cli',
+  'main.ts',
+];
+
 /**
- * Files under `files` may not import from the listed parts of src/: folder names (`git`) or top-level files
- * (`daemon.ts`). Relative paths only (packages such as isomorphic-git/http/node must not match).
+ * Files in src/`part` may import only the `allowed` parts of src/ (and their own folder); every other part is
+ * forbidden. Relative paths only (packages such as isomorphic-git/http/node must not match).
  */
-function layer(files, forbidden) {
+function layer(part, allowed) {
+  const forbidden = PARTS.filter((d) => d !== part && !allowed.includes(d));
   const group = forbidden.flatMap((d) =>
     ['../', '../../', '../../../'].map((up) => (d.endsWith('.ts') ? `${up}${d}` : `${up}${d}/*`)),
   );
   return {
-    files: [files],
+    files: [`src/${part}/**`],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -25,6 +48,9 @@ function layer(files, forbidden) {
     },
   };
 }
+
+const BASE = ['errors.ts', 'logger.ts', 'domain', 'lib'];
+const EFFECTS = ['git', 'compose', 'secrets'];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'data/**', 'coverage/**'] },
@@ -56,155 +82,22 @@ export default tseslint.config(
   //
   // git/, compose/ and secrets/ do not import config/ either: they take plain option objects (the actors translate
   // RepoConfig into task inputs), which keeps them usable from a worker thread without the config schema.
-  layer('src/domain/**', [
-    'errors.ts',
-    'config',
-    'git',
-    'compose',
-    'secrets',
-    'workers',
-    'machines',
-    'actors',
-    'store',
-    'notify',
-    'supervisor',
-    'http',
-    'cli',
-    'logger.ts',
-    'daemon',
-    'main.ts',
-  ]),
-  layer('src/lib/**', [
-    'config',
-    'git',
-    'compose',
-    'secrets',
-    'workers',
-    'machines',
-    'actors',
-    'store',
-    'notify',
-    'supervisor',
-    'http',
-    'cli',
-    'daemon',
-    'main.ts',
-  ]),
-  layer('src/config/**', [
-    'git',
-    'compose',
-    'secrets',
-    'workers',
-    'machines',
-    'actors',
-    'store',
-    'notify',
-    'supervisor',
-    'http',
-    'cli',
-    'daemon',
-    'main.ts',
-  ]),
-  ...['git', 'compose', 'secrets'].map((d) =>
-    layer(`src/${d}/**`, [
-      'config',
-      'workers',
-      'machines',
-      'actors',
-      'store',
-      'notify',
-      'supervisor',
-      'http',
-      'cli',
-      'daemon',
-      'main.ts',
-    ]),
-  ),
-  layer('src/workers/**', [
-    'config',
-    'machines',
-    'actors',
-    'store',
-    'notify',
-    'supervisor',
-    'http',
-    'cli',
-    'daemon',
-    'main.ts',
-  ]),
-  layer('src/machines/**', [
-    'git',
-    'compose',
-    'secrets',
-    'workers',
-    'actors',
-    'store',
-    'notify',
-    'supervisor',
-    'http',
-    'cli',
-    'daemon',
-    'main.ts',
-  ]),
-  layer('src/actors/**', [
-    'git',
-    'compose',
-    'secrets',
-    'store',
-    'notify',
-    'supervisor',
-    'http',
-    'cli',
-    'daemon',
-    'main.ts',
-  ]),
-  layer('src/store/**', [
-    'config',
-    'git',
-    'compose',
-    'secrets',
-    'workers',
-    'machines',
-    'actors',
-    'notify',
-    'supervisor',
-    'http',
-    'cli',
-    'daemon',
-    'main.ts',
-  ]),
-  layer('src/notify/**', [
-    'git',
-    'compose',
-    'secrets',
-    'workers',
-    'machines',
-    'actors',
-    'store',
-    'supervisor',
-    'http',
-    'cli',
-    'daemon',
-    'main.ts',
-  ]),
-  layer('src/supervisor/**', ['http', 'cli', 'daemon', 'main.ts']),
-  layer('src/http/**', [
-    'config',
-    'git',
-    'compose',
-    'secrets',
-    'workers',
-    'machines',
-    'actors',
-    'store',
-    'notify',
-    'supervisor',
-    'cli',
-    'daemon',
-    'main.ts',
-  ]),
+  layer('domain', ['lib']),
+  layer('lib', ['errors.ts', 'logger.ts', 'domain']),
+  layer('config', BASE),
+  ...EFFECTS.map((d) => layer(d, [...BASE, ...EFFECTS])),
+  layer('workers', [...BASE, ...EFFECTS]),
+  layer('machines', [...BASE, 'config']),
+  layer('actors', [...BASE, 'config', 'workers', 'machines']),
+  layer('store', BASE),
+  layer('notify', [...BASE, 'config']),
+  layer('supervisor', [...BASE, 'config', ...EFFECTS, 'workers', 'machines', 'actors', 'store', 'notify']),
+  layer('http', BASE),
   // The daemon composes every layer; only the CLI (and main) sit above it.
-  layer('src/daemon/**', ['cli', 'main.ts']),
+  layer(
+    'daemon',
+    PARTS.filter((d) => d !== 'cli' && d !== 'main.ts'),
+  ),
   {
     files: ['src/cli/**', 'src/main.ts', 'scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-console': 'off' },
