@@ -10,6 +10,10 @@
 # the 120 s scale soak in test/resilience, takes about 4.5 min on a loaded two-CPU host) except those under
 # test/image/, which build a debootstrap base and the image on a fresh machine: they run in a second pass under
 # SHIPARR_IMAGE_TEST_TIMEOUT_MS (default 45 min), and their slow tests set their own budgets in the file.
+#
+# Secret sweep. A whole-suite run (no file arguments, or SHIPARR_TEST_SWEEP=1) sets SHIPARR_TEST_SWEEP_DIR: the test
+# daemons log at debug level into it and save their database rows and API answers there (test/helpers/secret-sweep.ts),
+# and scripts/secret-sweep.ts then fails the run if any secret a test registered appears in any of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$#" -gt 0 ]; then
@@ -33,7 +37,16 @@ run() {
     --test-timeout="$timeout" \
     "$@"
 }
+sweep=""
+if [ "$#" -eq 0 ] || [ "${SHIPARR_TEST_SWEEP:-}" = "1" ]; then
+  sweep="$(mktemp -d "${TMPDIR:-/tmp}/shiparr-sweep-XXXXXX")"
+  export SHIPARR_TEST_SWEEP_DIR="$sweep"
+fi
 rc=0
 if [ "${#regular[@]}" -gt 0 ]; then run "${SHIPARR_TEST_TIMEOUT_MS:-600000}" "${regular[@]}" || rc=$?; fi
 if [ "${#image[@]}" -gt 0 ]; then run "${SHIPARR_IMAGE_TEST_TIMEOUT_MS:-2700000}" "${image[@]}" || rc=$?; fi
+if [ -n "$sweep" ]; then
+  node --import tsx scripts/secret-sweep.ts "$sweep" || rc=1
+  rm -rf "$sweep"
+fi
 exit "$rc"

@@ -19,6 +19,7 @@ import {
   freePort,
 } from '../helpers/docker.ts';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { registerTestSecrets, saveArtifact } from '../helpers/secret-sweep.ts';
 import { until } from '../helpers/wait.ts';
 import { createLogger } from '../../src/logger.ts';
 
@@ -61,6 +62,7 @@ describe('notifications end to end', { concurrency: false }, () => {
         },
       }),
     });
+    registerTestSecrets('notification tokens', [DISCORD_TOKEN, TELEGRAM_TOKEN]);
     daemon = await startTestDaemon({
       projects: {
         'notes.yaml': `project: notes
@@ -86,6 +88,7 @@ global_notifications:
 
   after(async () => {
     await daemon?.dispose().catch(() => undefined);
+    saveArtifact('notifications-e2e.log', captured.join(''));
     if (project) {
       await composeDown(project);
       await removeProjectContainers(project);

@@ -19,6 +19,7 @@ import {
   docker,
 } from '../helpers/docker.ts';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { registerTestSecrets } from '../helpers/secret-sweep.ts';
 import { until } from '../helpers/wait.ts';
 import { generateIdentity, sopsEncryptDotenv } from '../unit/secrets/helpers/sops-encrypt.ts';
 
@@ -71,6 +72,7 @@ describe('SOPS secrets end to end', { concurrency: false }, () => {
       ],
       { recipients: [me.recipient] },
     );
+    registerTestSecrets('decrypted values of the e2e SOPS test', ['s3cr3t-value-42', me.identity, stranger.identity]);
     await git.createRepo('app', { 'deploy/compose.yaml': composeYaml(image, 'one'), 'deploy/.env.enc': enc.text });
     daemon = await startTestDaemon({
       projects: {

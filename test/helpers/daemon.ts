@@ -2,10 +2,19 @@
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import pino from 'pino';
 import { loadSettings } from '../../src/config/settings.ts';
 import { startDaemon, type Daemon, type DaemonOptions } from '../../src/daemon/index.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { ActivityEvent } from '../../src/domain/types.ts';
+import {
+  artifactPath,
+  registerEnvSecrets,
+  registerYamlSecrets,
+  saveApiAnswers,
+  saveDatabase,
+  sweepAuthHeaders,
+} from './secret-sweep.ts';
 import { until } from './wait.ts';
 
 export interface TestDaemon extends Daemon {
@@ -29,7 +38,10 @@ export async function startTestDaemon(
   const configDir = opts.dirs?.configDir ?? path.join(root as string, 'config');
   const dataDir = opts.dirs?.dataDir ?? path.join(root as string, 'data');
   await mkdir(configDir, { recursive: true });
-  for (const [file, yaml] of Object.entries(opts.projects ?? {})) await writeFile(path.join(configDir, file), yaml);
+  for (const [file, yaml] of Object.entries(opts.projects ?? {})) {
+    registerYamlSecrets(file, yaml);
+    await writeFile(path.join(configDir, file), yaml);
+  }
   const env = {
     SHIPARR_CONFIG_PATH: configDir,
     SHIPARR_DATA_PATH: dataDir,
@@ -41,14 +53,30 @@ export async function startTestDaemon(
     ...opts.env,
   };
   const settings = loadSettings(env);
-  const log = createLogger({ level: settings.logLevel, format: 'json' });
+  // Under the secret sweep the daemon logs everything (debug) into a file the sweep searches afterwards.
+  const logFile = opts.env?.SHIPARR_LOG_LEVEL === undefined ? artifactPath('daemon.log') : undefined;
+  const logDestination = logFile ? pino.destination({ dest: logFile, sync: false }) : undefined;
+  const log = logDestination
+    ? createLogger({ level: 'debug', format: 'json', destination: logDestination })
+    : createLogger({ level: settings.logLevel, format: 'json' });
+  registerEnvSecrets('daemon environment', env);
   const daemon = await startDaemon({ settings, env: { ...process.env, ...env }, log, watch: false, ...opts.daemon });
   return Object.assign(daemon, {
     configDir,
     dataDir,
-    writeProject: (file: string, yaml: string) => writeFile(path.join(configDir, file), yaml),
+    writeProject: (file: string, yaml: string) => {
+      registerYamlSecrets(file, yaml);
+      return writeFile(path.join(configDir, file), yaml);
+    },
     dispose: async () => {
+      if (daemon.url) await saveApiAnswers('daemon', daemon.url, sweepAuthHeaders(env));
       await daemon.close();
+      saveDatabase('daemon', path.join(dataDir, 'shiparr.db'));
+      try {
+        logDestination?.flushSync();
+      } catch {
+        // Nothing was written yet (the stream never opened).
+      }
       if (root) await rm(root, { recursive: true, force: true });
     },
   });

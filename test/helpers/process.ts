@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { registerEnvSecrets, saveArtifact, saveDatabase, sweepDir } from './secret-sweep.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -49,6 +50,8 @@ export async function spawnDaemon(opts: SpawnDaemonOptions): Promise<DaemonProce
     ...opts.env,
   };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
+  // Only what the test adds: the runner's own environment is not the daemon's secret.
+  registerEnvSecrets('spawned daemon environment', opts.env ?? {});
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
     cwd: ROOT,
     env,
@@ -67,8 +70,11 @@ export async function spawnDaemon(opts: SpawnDaemonOptions): Promise<DaemonProce
   });
 
   let buf = '';
+  let stdout = '';
+  const sweeping = sweepDir() !== undefined;
   child.stdout?.setEncoding('utf8');
   child.stdout?.on('data', (chunk: string) => {
+    if (sweeping) stdout += chunk;
     buf += chunk;
     let nl: number;
     while ((nl = buf.indexOf('\n')) >= 0) {
@@ -94,6 +100,8 @@ export async function spawnDaemon(opts: SpawnDaemonOptions): Promise<DaemonProce
   });
   child.on('exit', (code, signal) => {
     exit = { code, signal };
+    if (sweeping) saveArtifact('spawned-daemon.log', `${stdout}\n${stderr}`);
+    saveDatabase('spawned-daemon', path.join(opts.dataDir, 'shiparr.db'));
     failed(new Error(`daemon exited before serving (code ${code}, signal ${signal}): ${stderr.slice(-2000)}`));
     for (const w of exitWaiters.splice(0)) w(exit);
   });
