@@ -166,7 +166,8 @@ export function createRepoLogic(deps: RepoDeps) {
           signal,
         );
         if (!r.ok) throw failWith('pulling', id, r);
-        logTo(id, `pulling: checked out ${short(r.commit)}${r.cloned ? ' (fresh clone)' : ''} in ${r.durationMs} ms`);
+        const how = r.gitDirReplaced ? ' (.git re-cloned, other files kept)' : r.cloned ? ' (fresh clone)' : '';
+        logTo(id, `pulling: checked out ${short(r.commit)}${how} in ${r.durationMs} ms`);
         if (id !== null) history.updateDeployment(id, { commit: r.commit });
         return { commit: r.commit };
       }),

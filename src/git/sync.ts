@@ -53,6 +53,8 @@ export interface SyncResult {
   commit: string;
   /** true when `dir` was (re)cloned. */
   cloned: boolean;
+  /** true when only `dir/.git` was replaced (another remote, or local damage); the files around it were kept. */
+  gitDirReplaced: boolean;
 }
 
 /** What git sends for `--unshallow` ("infinite" depth). */
@@ -107,7 +109,7 @@ export async function syncCheckout(opts: SyncOptions): Promise<SyncResult> {
       const state = await inspectDir(dir);
       if (state.kind === 'new') {
         await mkdir(dir, { recursive: true });
-        return { commit: await cloneFresh(ctx, wanted, opts.shallow), cloned: true };
+        return { commit: await cloneFresh(ctx, wanted, opts.shallow), cloned: true, gitDirReplaced: false };
       }
       if (state.kind === 'foreign') throw notACheckout(dir, state.why);
       if (state.kind === 'checkout' && sameRepository(state.origin, target.url)) {
@@ -116,7 +118,7 @@ export async function syncCheckout(opts: SyncOptions): Promise<SyncResult> {
           // spelling now configured.
           if (state.origin !== target.url)
             await git.setConfig({ fs, dir, path: 'remote.origin.url', value: target.url });
-          return { commit: await update(ctx, wanted, opts.shallow), cloned: false };
+          return { commit: await update(ctx, wanted, opts.shallow), cloned: false, gitDirReplaced: false };
         } catch (err) {
           // Remote, auth, timeout, conflict and "no such commit" answers are facts: replacing .git would not change
           // them. Anything else (corrupt objects, broken refs…) is local damage of .git: replace .git only.
@@ -124,7 +126,7 @@ export async function syncCheckout(opts: SyncOptions): Promise<SyncResult> {
           if (signal.aborted || mapped.code !== 'GIT_SYNC_FAILED') throw mapped;
         }
       }
-      return { commit: await replaceGitDir(ctx, wanted, opts.shallow), cloned: true };
+      return { commit: await replaceGitDir(ctx, wanted, opts.shallow), cloned: true, gitDirReplaced: true };
     });
   } catch (err) {
     throw toGitError(err, 'GIT_SYNC_FAILED', target.secrets);

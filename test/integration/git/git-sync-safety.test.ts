@@ -155,7 +155,11 @@ describe('git-sync never deletes what git does not track', () => {
     const { dir } = await checkout('moved-from');
     const target = await server.createRepo('moved-to', { 'compose.yaml': 'elsewhere', 'new.txt': 'n' });
     const r = await gitSync(input('moved-to', dir));
-    assert.deepEqual(r.ok && { commit: r.commit, cloned: r.cloned }, { commit: target, cloned: true });
+    assert.deepEqual(r.ok && { commit: r.commit, cloned: r.cloned, gitDirReplaced: r.gitDirReplaced }, {
+      commit: target,
+      cloned: true,
+      gitDirReplaced: true,
+    });
     assert.equal(await git.getConfig({ fs, dir, path: 'remote.origin.url' }), server.repoUrl('moved-to'));
     assert.equal(await readFile(path.join(dir, 'compose.yaml'), 'utf8'), 'elsewhere');
     await assert.rejects(stat(path.join(dir, '.gitignore')), { code: 'ENOENT' });
@@ -185,7 +189,11 @@ describe('git-sync never deletes what git does not track', () => {
     await writeFile(path.join(dir, '.git', 'HEAD'), '');
     await writeFile(path.join(dir, '.git', 'config'), '\u0000\u0000garbage');
     const r = await gitSync(input('crash', dir));
-    assert.deepEqual(r.ok && { commit: r.commit, cloned: r.cloned }, { commit: second, cloned: true });
+    assert.deepEqual(r.ok && { commit: r.commit, cloned: r.cloned, gitDirReplaced: r.gitDirReplaced }, {
+      commit: second,
+      cloned: true,
+      gitDirReplaced: true,
+    });
     assert.equal(await readFile(path.join(dir, 'compose.yaml'), 'utf8'), 'v2');
     await assertUserData(dir);
 
