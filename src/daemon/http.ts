@@ -64,6 +64,7 @@ export async function startHttp(deps: {
     log: deps.log.child({ component: 'http' }),
     auth: settings.auth,
     webhookSecret: settings.webhookSecret,
+    limits: settings.limits,
     signal: shutdown.signal,
   });
   const server = await new Promise<Server>((resolve, reject) => {
