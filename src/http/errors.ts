@@ -2,6 +2,7 @@
  * @module HTTP-only errors and the error middleware that turns every failure into `{ error: { code, message } }`.
  * It runs first (as the Koa error-handling guide advises) so nothing downstream can leak a stack trace; only 5xx reach app.on('error').
  */
+import type { Duplex } from 'node:stream';
 import type { Context, Next } from 'koa';
 import { AppError } from '../errors.ts';
 
@@ -61,6 +62,19 @@ export class ServiceUnavailableError extends HttpError {
   constructor(message: string, retryAfterSeconds: number) {
     super(503, 'SERVICE_UNAVAILABLE', message, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
   }
+}
+
+/**
+ * Answers an HTTP CONNECT (a proxy tunnel request, which Shiparr is not) with 405 and closes the connection. Node
+ * hands CONNECT to the server's 'connect' event and, without a listener, closes the socket without any answer.
+ */
+export function refuseTunnel(socket: Duplex): void {
+  const body = JSON.stringify(errorBody('METHOD_NOT_ALLOWED', 'CONNECT is not supported'));
+  socket.on('error', () => undefined);
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** Default codes for statuses that come from libraries (http-errors from koa-basic-auth, the router's 405/501). */
