@@ -41,17 +41,17 @@ function statusOf(err: unknown): number {
 
 /**
  * Middleware that counts 401 answers per client address (`ctx.ip`) and refuses a blocked address with 429 (except
- * /api/health without credentials). Mount it right after the error middleware, so thrown 401s (Basic Auth, webhook signatures) pass
- * through it. `test` overrides the clock and the address cap.
+ * /api/health without credentials). Mount it after the error middleware and before the routes, so thrown 401s
+ * (Basic Auth, webhook signatures) pass through it. `test.maxAddresses` lowers the address cap for tests.
  */
 export function createFailureLimiter(
   deps: Pick<HttpDeps, 'log' | 'limits'>,
-  test: { now?: () => number; maxAddresses?: number } = {},
+  test: { maxAddresses?: number } = {},
 ): Middleware {
   const maxFailures = deps.limits?.authMaxFailures ?? DEFAULT_AUTH_MAX_FAILURES;
   const blockMs = (deps.limits?.authBlockSeconds ?? DEFAULT_AUTH_BLOCK_SECONDS) * 1000;
   const maxAddresses = test.maxAddresses ?? MAX_ADDRESSES;
-  const now = test.now ?? Date.now;
+  const now = Date.now;
   const log = deps.log.child({ component: 'http' });
   const entries = new Map<string, Entry>();
 
@@ -119,7 +119,6 @@ export function createFailureLimiter(
 export interface InFlight {
   /** Takes a slot; the returned function gives it back (call it exactly once, in a `finally`). */
   enter(): () => void;
-  readonly size: number;
 }
 
 /** Creates an in-flight counter; `what` names the work in the 503 message. */
@@ -135,9 +134,6 @@ export function inFlightLimit(max: number, what: string, retryAfterSeconds: numb
         released = true;
         size -= 1;
       };
-    },
-    get size() {
-      return size;
     },
   };
 }
