@@ -466,6 +466,19 @@ describe('security storm against the real daemon', () => {
       const repos = await fetch(`${daemon.url}/api/repositories`, { headers: { authorization: GOOD_AUTH } });
       assert.equal(repos.status, 200);
       assert.equal(((await repos.json()) as unknown[]).length, 1);
+      // A proxy tunnel request gets a status too (Node would otherwise close the socket without one).
+      const tunnel = await fire(
+        url,
+        {
+          kind: 'connect',
+          bytes: Buffer.from('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'),
+          statusExpected: true,
+          endAfterWrite: false,
+        },
+        '127.0.0.1',
+      );
+      assert.equal(tunnel.status, 405);
+      assert.match(tunnel.answer, /"code":"METHOD_NOT_ALLOWED"/);
 
       assert.ok(logged.length > 0, 'the log was captured');
       assert.equal(
