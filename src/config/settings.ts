@@ -58,6 +58,10 @@ const SettingsEnvSchema = z.object({
   SHIPARR_WORKERS: int(1, 64).optional(),
   SHIPARR_SHUTDOWN_GRACE: int(0, 3600).default(30),
   DOCKER_HOST: optionalText,
+  SHIPARR_AUTH_MAX_FAILURES: int(1, 1_000_000).default(20),
+  SHIPARR_AUTH_BLOCK_SECONDS: int(1, 86_400).default(60),
+  SHIPARR_MAX_SSE_CLIENTS: int(1, 100_000).default(64),
+  SHIPARR_MAX_WEBHOOKS_IN_FLIGHT: int(1, 10_000).default(8),
 });
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -83,6 +87,8 @@ export interface Settings {
   /** Seconds in-flight deploys get to finish on SIGTERM. */
   shutdownGraceSeconds: number;
   dockerHost: string | undefined;
+  /** HTTP abuse limits: failed authentications per address per 60 s, block seconds, open SSE streams, webhooks in flight. */
+  limits: { authMaxFailures: number; authBlockSeconds: number; maxSseClients: number; maxWebhooksInFlight: number };
 }
 
 /**
@@ -138,5 +144,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
     workers: e.SHIPARR_WORKERS ?? Math.max(2, Math.min(4, os.availableParallelism())),
     shutdownGraceSeconds: e.SHIPARR_SHUTDOWN_GRACE,
     dockerHost: e.DOCKER_HOST,
+    limits: {
+      authMaxFailures: e.SHIPARR_AUTH_MAX_FAILURES,
+      authBlockSeconds: e.SHIPARR_AUTH_BLOCK_SECONDS,
+      maxSseClients: e.SHIPARR_MAX_SSE_CLIENTS,
+      maxWebhooksInFlight: e.SHIPARR_MAX_WEBHOOKS_IN_FLIGHT,
+    },
   };
 }

@@ -4,12 +4,14 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { ConfigIssue } from '../domain/types.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Store } from '../store/index.ts';
 import { createApp, closeEventStreams } from '../http/app.ts';
+import { refuseTunnel } from '../http/errors.ts';
 import type { HealthReport, SupervisorPort } from '../http/ports.ts';
 import { createContainerLogReader } from '../compose/logs.ts';
 import { pingDocker } from '../compose/verify.ts';
@@ -64,12 +66,14 @@ export async function startHttp(deps: {
     log: deps.log.child({ component: 'http' }),
     auth: settings.auth,
     webhookSecret: settings.webhookSecret,
+    limits: settings.limits,
     signal: shutdown.signal,
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(settings.port, settings.host, () => resolve(s));
     s.once('error', reject);
   });
+  server.on('connect', (_req, socket: Duplex) => refuseTunnel(socket));
   const { port } = server.address() as AddressInfo;
   const host = settings.host === '0.0.0.0' || settings.host === '::' ? '127.0.0.1' : settings.host;
   return {

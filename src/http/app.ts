@@ -6,7 +6,9 @@ import Koa from 'koa';
 import type { Context, Next } from 'koa';
 import type { Router } from '@koa/router';
 import { createAuth } from './auth.ts';
+import { drainUnreadBody } from './body.ts';
 import { errorMiddleware } from './errors.ts';
+import { createFailureLimiter } from './limits.ts';
 import { createMetrics } from './metrics.ts';
 import type { HttpDeps } from './ports.ts';
 import { containerRoutes } from './routes/containers.ts';
@@ -68,7 +70,7 @@ export function createApp(deps: HttpDeps): Koa {
 
   const events = eventRoutes(deps, auth);
   const routers: Router[] = [
-    healthRoutes(deps),
+    healthRoutes(deps, auth),
     webhookRoutes(deps),
     widgetRoutes(deps, widgetAuth),
     projectRoutes(deps, auth),
@@ -82,8 +84,10 @@ export function createApp(deps: HttpDeps): Koa {
   ];
 
   const app = new Koa();
+  app.use(drainUnreadBody());
   app.use(errorMiddleware);
   app.use(baseHeaders);
+  app.use(createFailureLimiter(deps));
   app.use(widgetCors);
   for (const r of routers) app.use(r.routes());
   // After every router: 405 + Allow for a known path with a wrong method (404 stays for unknown paths).

@@ -1,24 +1,26 @@
 /**
  * @module Request bodies: raw bytes with a hard size limit (webhook HMACs need the exact bytes) and strict JSON on top.
  * A few lines instead of a body-parser dependency, because the raw buffer must be kept and the limit must hold for
- * chunked uploads that announce no Content-Length.
+ * chunked uploads that announce no Content-Length. Bodies nobody read (a refused request: 401, 404, 405, 413, 429…)
+ * are drained up to the limit and the connection is then closed gracefully, so the client always gets its status.
  */
-import type { Context } from 'koa';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context, Next } from 'koa';
 import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from './errors.ts';
 
 /** Largest accepted request body (webhook pushes with many commits stay far below this). */
 export const BODY_LIMIT = 1024 * 1024;
 
+/** How long a connection whose body passed the drain budget keeps being read (and discarded) after its answer. */
+const LINGER_MS = 5_000;
+
 /**
  * Reads the whole request body. Rejects with 413 as soon as the announced or received size passes `limit`, and
- * stops reading (the connection is closed after the answer, so a huge upload cannot keep the socket busy).
+ * stops reading (drainUnreadBody() then discards the rest and closes the connection after the answer).
  */
 export async function readRawBody(ctx: Context, limit = BODY_LIMIT): Promise<Buffer> {
   const announced = ctx.request.length;
-  if (announced !== undefined && announced > limit) {
-    ctx.set('Connection', 'close');
-    throw new PayloadTooLargeError(limit);
-  }
+  if (announced !== undefined && announced > limit) throw new PayloadTooLargeError(limit);
   const req = ctx.req;
   if (req.readableEnded) return Buffer.alloc(0);
   return await new Promise<Buffer>((resolve, reject) => {
@@ -35,7 +37,6 @@ export async function readRawBody(ctx: Context, limit = BODY_LIMIT): Promise<Buf
       if (size > limit) {
         cleanup();
         req.pause();
-        ctx.set('Connection', 'close');
         reject(new PayloadTooLargeError(limit));
         return;
       }
@@ -97,4 +98,55 @@ export async function readOptionalJson(ctx: Context): Promise<unknown> {
   if (raw.length === 0) return undefined;
   if (!isJsonType(ctx.get('content-type'))) throw new UnsupportedMediaTypeError();
   return parseJson(raw);
+}
+
+function hasUnreadBody(req: IncomingMessage): boolean {
+  if (req.readableEnded || req.destroyed) return false;
+  const length = Number(req.headers['content-length'] ?? 0);
+  return (Number.isFinite(length) && length > 0) || req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * Discards what is left of a request body once its answer is decided. Up to `budget` bytes the connection stays
+ * usable (keep-alive). Past that, the connection is closed gracefully after the answer: our side is half-closed
+ * (FIN, the client reads the answer and end-of-stream) while incoming bytes keep being read and discarded for
+ * LINGER_MS, then the socket is destroyed. Closing at once would make the kernel answer the client's remaining bytes
+ * with a reset, and a client still writing would see EPIPE/ECONNRESET instead of the status.
+ */
+function drain(req: IncomingMessage, res: ServerResponse, budget: number): void {
+  const socket = req.socket;
+  let received = 0;
+  let closing = false;
+  const closeGracefully = (): void => {
+    if (socket.destroyed) return;
+    socket.end();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  };
+  req.on('data', (chunk: Buffer) => {
+    received += chunk.length;
+    if (closing || received <= budget) return;
+    closing = true;
+    if (res.writableFinished) closeGracefully();
+    else res.once('finish', closeGracefully);
+  });
+  // Parse errors surface on the server ('clientError'); the request stream's own error needs no action here.
+  req.on('error', () => undefined);
+  req.resume();
+}
+
+/**
+ * Middleware (mount first, before the error middleware): after the answer is decided, a request body that was not
+ * read is drained up to `budget` bytes, then the connection is closed gracefully (see drain()). Without it a large
+ * body sent to a refused route was either read without bound (keep-alive) or cut off with a reset (413).
+ */
+export function drainUnreadBody(budget = BODY_LIMIT) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+    } finally {
+      if (hasUnreadBody(ctx.req)) drain(ctx.req, ctx.res, budget);
+    }
+  };
 }

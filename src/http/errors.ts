@@ -2,10 +2,11 @@
  * @module HTTP-only errors and the error middleware that turns every failure into `{ error: { code, message } }`.
  * It runs first (as the Koa error-handling guide advises) so nothing downstream can leak a stack trace; only 5xx reach app.on('error').
  */
+import type { Duplex } from 'node:stream';
 import type { Context, Next } from 'koa';
 import { AppError } from '../errors.ts';
 
-/** An exposed HTTP client error with a stable code (400, 401, 405, 413, 415…). */
+/** An exposed HTTP error with a stable code (400, 401, 405, 413, 415, 429, and 503 for a refusal under load). */
 class HttpError extends AppError {
   readonly code: string;
   override readonly status: number;
@@ -46,6 +47,36 @@ export class UnsupportedMediaTypeError extends HttpError {
   }
 }
 
+/** 429 with `Retry-After` (seconds): the client address is blocked for a while. */
+export class TooManyRequestsError extends HttpError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(429, 'TOO_MANY_REQUESTS', message, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
+  }
+}
+
+/**
+ * 503 with `Retry-After` (seconds): a capacity limit is reached (open event streams, webhooks in flight). A refusal,
+ * not a fault: its message is shown and it is not logged as a server error.
+ */
+export class ServiceUnavailableError extends HttpError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(503, 'SERVICE_UNAVAILABLE', message, { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) });
+  }
+}
+
+/**
+ * Answers an HTTP CONNECT (a proxy tunnel request, which Shiparr is not) with 405 and closes the connection. Node
+ * hands CONNECT to the server's 'connect' event and, without a listener, closes the socket without any answer.
+ */
+export function refuseTunnel(socket: Duplex): void {
+  const body = JSON.stringify(errorBody('METHOD_NOT_ALLOWED', 'CONNECT is not supported'));
+  socket.on('error', () => undefined);
+  socket.end(
+    `HTTP/1.1 405 Method Not Allowed\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 /** Default codes for statuses that come from libraries (http-errors from koa-basic-auth, the router's 405/501). */
 const STATUS_CODES: Record<number, [code: string, message: string]> = {
   400: ['BAD_REQUEST', 'bad request'],
@@ -60,6 +91,7 @@ const STATUS_CODES: Record<number, [code: string, message: string]> = {
   414: ['URI_TOO_LONG', 'URI too long'],
   415: ['UNSUPPORTED_MEDIA_TYPE', 'unsupported media type'],
   422: ['VALIDATION_FAILED', 'validation failed'],
+  429: ['TOO_MANY_REQUESTS', 'too many requests'],
   431: ['HEADERS_TOO_LARGE', 'request headers too large'],
 };
 
@@ -102,7 +134,9 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
     const err = (caught ?? {}) as ErrorShape;
     const status = statusOf(err);
     const known = STATUS_CODES[status];
-    const exposed = status < 500 && (err instanceof AppError ? err.expose : err.expose === true);
+    // HttpError is always deliberate (a 503 from a capacity limit included); other 5xx are faults and stay hidden.
+    const deliberate = caught instanceof HttpError;
+    const exposed = deliberate || (status < 500 && (err instanceof AppError ? err.expose : err.expose === true));
     const code = exposed
       ? typeof err.code === 'string' && err.code !== '' && err instanceof AppError
         ? err.code
@@ -131,6 +165,6 @@ export async function errorMiddleware(ctx: Context, next: Next): Promise<void> {
       ctx.status = status;
       ctx.body = errorBody(code, message);
     }
-    if (status >= 500) ctx.app.emit('error', caught, ctx);
+    if (status >= 500 && !deliberate) ctx.app.emit('error', caught, ctx);
   }
 }

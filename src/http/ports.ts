@@ -71,4 +71,18 @@ export interface HttpDeps {
   sseHeartbeatMs?: number;
   /** Aborting ends every open SSE stream (shutdown); `closeEventStreams(app)` does the same. */
   signal?: AbortSignal;
+  /** Abuse limits (README "Service settings"); each omitted value takes its default. */
+  limits?: Partial<HttpLimits>;
+}
+
+/** Abuse limits of the HTTP app. */
+interface HttpLimits {
+  /** 401 answers one client address may receive within 60 s before it is blocked (SHIPARR_AUTH_MAX_FAILURES). */
+  authMaxFailures: number;
+  /** Seconds a blocked address is answered 429 (SHIPARR_AUTH_BLOCK_SECONDS). */
+  authBlockSeconds: number;
+  /** Open /api/events streams at most; beyond → 503 (SHIPARR_MAX_SSE_CLIENTS). */
+  maxSseClients: number;
+  /** Webhook deliveries handled at once at most; beyond → 503 (SHIPARR_MAX_WEBHOOKS_IN_FLIGHT). */
+  maxWebhooksInFlight: number;
 }

@@ -1,12 +1,14 @@
 /**
  * @module GET /api/events: Server-Sent Events. Every supervisor event is sent as `event: <type>` + `data: <json>`;
  * a comment line every heartbeat interval keeps proxies from closing an idle stream. A client too slow to read is
- * dropped (it reconnects by itself after `retry`) rather than letting its buffer grow without bound.
+ * dropped (it reconnects by itself after `retry`) rather than letting its buffer grow without bound. At most
+ * SHIPARR_MAX_SSE_CLIENTS streams are open at once; one more is answered 503 with `Retry-After`.
  */
 import { PassThrough } from 'node:stream';
 import { Router } from '@koa/router';
 import type { Middleware } from 'koa';
 import type { ActivityEvent } from '../../domain/types.ts';
+import { ServiceUnavailableError } from '../errors.ts';
 import type { HttpDeps } from '../ports.ts';
 
 /** Default heartbeat interval. */
@@ -15,6 +17,8 @@ const SSE_HEARTBEAT_MS = 15_000;
 const SSE_RETRY_MS = 3_000;
 /** Unsent bytes allowed per client before it is dropped. */
 const MAX_BUFFERED = 1024 * 1024;
+/** Open streams at most, by default (SHIPARR_MAX_SSE_CLIENTS). */
+const DEFAULT_MAX_CLIENTS = 64;
 
 /** The open streams of one app, so shutdown can end them. */
 export interface EventStreams {
@@ -28,13 +32,14 @@ function sseFrame(e: ActivityEvent): string {
 }
 
 export function eventRoutes(
-  deps: Pick<HttpDeps, 'supervisor' | 'sseHeartbeatMs' | 'log'>,
+  deps: Pick<HttpDeps, 'supervisor' | 'sseHeartbeatMs' | 'log' | 'limits'>,
   auth: Middleware,
 ): { router: Router; streams: EventStreams } {
   const router = new Router();
   const open = new Set<PassThrough>();
   let closed = false;
   const heartbeatMs = deps.sseHeartbeatMs ?? SSE_HEARTBEAT_MS;
+  const maxClients = deps.limits?.maxSseClients ?? DEFAULT_MAX_CLIENTS;
   const streams: EventStreams = {
     closeAll() {
       closed = true;
@@ -47,6 +52,9 @@ export function eventRoutes(
 
   router.use(auth);
   router.get('/api/events', (ctx) => {
+    // Refused before anything is set up, so the 503 is a plain JSON answer.
+    if (open.size >= maxClients)
+      throw new ServiceUnavailableError(`too many open event streams (at most ${maxClients})`, SSE_RETRY_MS / 1000);
     const stream = new PassThrough();
     ctx.req.setTimeout(0);
     ctx.req.socket.setNoDelay(true);

@@ -241,8 +241,13 @@ describe('robustness', () => {
     { timeout: 120_000 },
     async () => {
       const { log, lines } = captureLogger();
-      const s = await serve({ log });
-      const withAuth = await serve({ log, auth: { enabled: true, username: 'admin', password: 'pw' } });
+      // Hundreds of 401s from one address: the failed-authentication limiter is tested in limits-*.test.ts.
+      const s = await serve({ log, limits: { authMaxFailures: 1_000_000 } });
+      const withAuth = await serve({
+        log,
+        auth: { enabled: true, username: 'admin', password: 'pw' },
+        limits: { authMaxFailures: 1_000_000 },
+      });
       const agent = new Agent({ keepAlive: true, maxSockets: 16 });
       const rand = prng(20250628);
       try {

@@ -292,7 +292,8 @@ describe('POST /api/webhooks/:provider', () => {
       { key: 'lab/web', url: 'https://gitea.example/acme/web', branch: 'prod' },
       { key: 'lab/forge', url: 'https://codeberg.org/acme/forge.git', branch: 'main', webhookSecret: FORGEJO_SECRET },
     ];
-    s = await serve({ ...w, webhookSecret: GLOBAL_SECRET });
+    // Many refused deliveries from one address: the failed-authentication limiter is tested in limits-*.test.ts.
+    s = await serve({ ...w, webhookSecret: GLOBAL_SECRET, limits: { authMaxFailures: 1_000_000 } });
     sup = w.supervisor;
   });
   after(() => s.close());
@@ -347,15 +348,24 @@ describe('POST /api/webhooks/:provider', () => {
     assert.equal(sup.callsOf('check').length, 1);
   });
 
-  test('branch mismatch, tag push and unknown repository → 202 with no match and no check', async () => {
-    for (const body of [
-      payload('github', 'https://github.com/acme/media-stack.git', 'refs/heads/dev'),
-      payload('github', 'https://github.com/acme/media-stack.git', 'refs/tags/v1.0.0'),
-      payload('github', 'https://github.com/acme/unknown.git'),
-    ]) {
-      const res = await post('github', body, EVENT.github);
-      assert.equal(res.status, 202);
-      assert.deepEqual(await res.json(), { matched: [] });
+  test('branch mismatch, tag push and unknown repository: 202 with no match when signed, else the same 401', async () => {
+    const refusal = await (
+      await post('github', payload('github', 'https://github.com/acme/media-stack.git'), EVENT.github)
+    ).text();
+    for (const [body, secret] of [
+      [payload('github', 'https://github.com/acme/media-stack.git', 'refs/heads/dev'), REPO_SECRET],
+      [payload('github', 'https://github.com/acme/media-stack.git', 'refs/tags/v1.0.0'), REPO_SECRET],
+      [payload('github', 'https://github.com/acme/unknown.git'), GLOBAL_SECRET],
+    ] as const) {
+      const signed = await post('github', body, { ...EVENT.github, ...signatureHeaders('github', body, secret) });
+      assert.equal(signed.status, 202);
+      assert.deepEqual(await signed.json(), { matched: [] });
+      // Unsigned (or signed with a guess): exactly the answer of a bad signature on a deployed repository.
+      for (const headers of [EVENT.github, { ...EVENT.github, ...signatureHeaders('github', body, 'guess') }]) {
+        const res = await post('github', body, headers);
+        assert.equal(res.status, 401);
+        assert.equal(await res.text(), refusal);
+      }
     }
     assert.deepEqual(sup.callsOf('check'), []);
   });
