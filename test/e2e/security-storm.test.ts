@@ -15,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { signatureHeaders } from '../../src/http/webhooks.ts';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
+import { saveArtifact } from '../helpers/secret-sweep.ts';
 
 const PASSWORD = 'storm-Pa55word-do-not-leak';
 const GITHUB_TOKEN = 'ghp_stormGlobalTokenDoNotLeak0000000000';
@@ -416,6 +417,7 @@ describe('security storm against the real daemon', () => {
   });
   after(async () => {
     await daemon?.dispose();
+    saveArtifact('security-storm.log', logged);
   });
 
   test(
