@@ -1,6 +1,7 @@
 /**
  * @module Worker task: `docker compose up -d` for one project. Runs in a Piscina worker; expected failures
  * (bad compose file, engine down, timeout) come back as `{ ok:false }` results with compose's captured output.
+ * The values of the deploy's decrypted files are read here and masked in that output before it leaves the worker.
  */
 import {
   classifyFailure,
@@ -12,7 +13,9 @@ import {
   type ComposeOutput,
   type ComposeUpInput,
 } from '../../compose/cli.ts';
+import { valueMasker } from '../../lib/redact.ts';
 import type { TaskResult } from '../../lib/task-result.ts';
+import { secretValuesOfFiles } from '../../secrets/values.ts';
 
 /** Applies the compose project: `-p <project> -f … up -d [--remove-orphans] [--pull X] [--build]`. */
 export default async function composeUp(input: ComposeUpInput): Promise<TaskResult<ComposeOutput>> {
@@ -24,7 +27,8 @@ export default async function composeUp(input: ComposeUpInput): Promise<TaskResu
   const cmd = await detectCompose({ timeoutMs: Math.min(15_000, input.timeoutMs) });
   if (!cmd) return { ...composeNotFound(), durationMs: elapsed() };
 
-  const run = { cwd: input.cwd, dockerHost: input.dockerHost };
+  const mask = input.secretFiles?.length ? valueMasker(await secretValuesOfFiles(input.secretFiles)) : undefined;
+  const run = { cwd: input.cwd, dockerHost: input.dockerHost, mask };
   let pullOutput = '';
   // Compose v1 has no `up --pull`: an explicit pull gives "always" the same meaning.
   if (cmd.version === 1 && input.pull === 'always') {
