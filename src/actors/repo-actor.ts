@@ -179,6 +179,7 @@ export function createRepoLogic(deps: RepoDeps) {
           'sops-decrypt',
           {
             baseDir: composeDir(repo),
+            rootDir: repo.localPath,
             files: repo.decrypt,
             ageKeyFile: deps.secrets.ageKeyFile,
             ageKey: deps.secrets.ageKey,
@@ -210,6 +211,7 @@ export function createRepoLogic(deps: RepoDeps) {
                 'compose-up',
                 {
                   cwd: composeDir(repo),
+                  rootDir: repo.localPath,
                   project: repo.composeProject,
                   files: repo.composeFiles,
                   dockerHost: repo.dockerHost,

@@ -98,6 +98,11 @@ interface ComposeInput extends ProjectArgs {
   cwd: string;
   /** Compose files relative to cwd; empty = compose's own default lookup. */
   files: string[];
+  /**
+   * The checkout root (default `cwd`): each configured compose file must be a regular file (not a symlink) whose real
+   * path is inside it.
+   */
+  rootDir?: string;
   dockerHost?: string;
   timeoutMs: number;
 }

@@ -4,7 +4,7 @@
  * are masked in compose's output inside the worker task. A stand-in compose script prints what it can see.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, test, type TestContext } from 'node:test';
@@ -154,4 +154,28 @@ test('compose-up: a secret file that is a symlink is not followed for masking; Y
   assert.ok(!direct.ok);
   if (direct.ok) return;
   assert.match(direct.output ?? '', /got \*\*\* on 5432/);
+});
+
+test('compose-up: a configured compose file that is a symlink, or lies outside the checkout, is refused', async (t) => {
+  const dir = await tmp(t);
+  process.env[COMPOSE_COMMAND_ENV] = await envCompose(dir);
+  const checkout = path.join(dir, 'checkout');
+  const outside = path.join(dir, 'outside');
+  await mkdir(path.join(checkout, 'deploy'), { recursive: true });
+  await mkdir(outside);
+  await writeFile(path.join(outside, 'compose.yaml'), 'services: {}\n');
+  await writeFile(path.join(checkout, 'deploy', 'real.yaml'), 'services: {}\n');
+  await symlink('real.yaml', path.join(checkout, 'deploy', 'compose.yaml'));
+  await symlink(outside, path.join(checkout, 'deploy', 'elsewhere'));
+  const run = (file: string) =>
+    composeUp({ ...upInput(path.join(checkout, 'deploy')), rootDir: checkout, files: [file] });
+  const link = await run('compose.yaml');
+  assert.ok(!link.ok && link.code === 'COMPOSE_BAD_PATH', JSON.stringify(link));
+  assert.match(link.message, /compose file compose\.yaml is a symlink/);
+  const out = await run('elsewhere/compose.yaml');
+  assert.ok(!out.ok && out.code === 'COMPOSE_BAD_PATH', JSON.stringify(out));
+  assert.match(out.message, /compose file elsewhere\/compose\.yaml is outside the checkout/);
+  // A regular file inside the checkout reaches compose (the stand-in fails on purpose).
+  const fine = await run('real.yaml');
+  assert.ok(!fine.ok && fine.code === 'COMPOSE_UP_FAILED', JSON.stringify(fine));
 });
