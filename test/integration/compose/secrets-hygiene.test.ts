@@ -84,10 +84,10 @@ test('composeEnv keeps PATH, HOME, DOCKER_*, COMPOSE_*, proxies; drops the daemo
   const base = {
     ...DAEMON_SECRETS,
     PATH: '/usr/bin',
-    HOME: '/home/x',
+    HOME: '/srv/home',
     TMPDIR: '/tmp/x',
     XDG_RUNTIME_DIR: '/run/user/1',
-    DOCKER_CONFIG: '/home/x/.docker',
+    DOCKER_CONFIG: '/srv/docker-config',
     COMPOSE_PARALLEL_LIMIT: '2',
     HTTPS_PROXY: 'http://proxy:3128',
     no_proxy: 'localhost',
@@ -99,10 +99,10 @@ test('composeEnv keeps PATH, HOME, DOCKER_*, COMPOSE_*, proxies; drops the daemo
   };
   assert.deepEqual(composeEnv(base, 'tcp://engine:2376'), {
     PATH: '/usr/bin',
-    HOME: '/home/x',
+    HOME: '/srv/home',
     TMPDIR: '/tmp/x',
     XDG_RUNTIME_DIR: '/run/user/1',
-    DOCKER_CONFIG: '/home/x/.docker',
+    DOCKER_CONFIG: '/srv/docker-config',
     COMPOSE_PARALLEL_LIMIT: '2',
     HTTPS_PROXY: 'http://proxy:3128',
     no_proxy: 'localhost',
