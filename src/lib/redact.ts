@@ -35,18 +35,21 @@ export function registerSecretValues(source: string, values: Iterable<string | u
 /** Names of the daemon's variables that hold secrets (SOPS_AGE_KEY, SHIPARR_AUTH_PASSWORD, *_TOKEN(S)…), not paths. */
 const SECRET_ENV_NAME = /(PASSWORD|SECRET|TOKENS?|_KEY)$/;
 
+/** Shortest value of a secret-named variable that is registered. */
+const MIN_ENV_VALUE_LENGTH = 6;
 /** Parts of a list-like secret shorter than this are not registered on their own (words of a comment, names). */
 const MIN_PART_LENGTH = 8;
 
 /**
  * The secret values of an environment: every variable whose name ends in PASSWORD, SECRET, TOKEN(S) or _KEY
- * (so SOPS_AGE_KEY_FILE, a path, is not one), whole and, for lists such as `name:token,name2:token2` or a
+ * (so SOPS_AGE_KEY_FILE, a path, is not one) and whose value has at least 6 characters, whole and, for lists such as `name:token,name2:token2` or a
  * multi-line key file, each non-comment line and each part of at least 8 characters.
  */
 export function secretEnvValues(env: NodeJS.ProcessEnv): string[] {
   const out: string[] = [];
   for (const [name, value] of Object.entries(env)) {
-    if (!value || !SECRET_ENV_NAME.test(name.toUpperCase())) continue;
+    // Short values of such names are flags or placeholders ("true", "none"), not secrets worth masking everywhere.
+    if (!value || value.length < MIN_ENV_VALUE_LENGTH || !SECRET_ENV_NAME.test(name.toUpperCase())) continue;
     out.push(value);
     for (const raw of value.split(/\r?\n/)) {
       const line = raw.trim();

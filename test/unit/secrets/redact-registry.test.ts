@@ -40,10 +40,11 @@ test('secretEnvValues: secret-named variables, list parts and key-file lines, bu
     SOPS_AGE_KEY_FILE: '/keys/age.txt',
     GITHUB_TOKEN: 'ghtoken-1234',
     PATH: '/usr/bin',
+    FEATURE_TOKEN: 'true',
   });
   for (const v of ['pw-123456', 'token-aaaaaaaa', 'token-bbbbbbbb', 'AGE-SECRET-KEY-1ABCDEF', 'ghtoken-1234'])
     assert.ok(values.includes(v), v);
-  for (const v of ['/keys/age.txt', '/usr/bin', 'public', 'created:', '# public key: age1xyz'])
+  for (const v of ['/keys/age.txt', '/usr/bin', 'public', 'created:', '# public key: age1xyz', 'true'])
     assert.equal(values.includes(v), false, v);
 });
 
