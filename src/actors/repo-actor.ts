@@ -76,6 +76,8 @@ function composeDir(repo: RepoConfig): string {
 /** Provides the deploy machine with real effects for one repository. */
 export function createRepoLogic(deps: RepoDeps) {
   const { runTask, history } = deps;
+  // Plaintext files of each repository's last decrypt: compose-up reads their values to mask them in its output.
+  const decryptedFiles = new Map<string, string[]>();
   const logTo = (id: number | null, line: string) => {
     if (id !== null) history.appendDeploymentLog(id, `[${ts()}] ${line}\n`);
   };
@@ -178,6 +180,7 @@ export function createRepoLogic(deps: RepoDeps) {
           'sops-decrypt',
           {
             baseDir: composeDir(repo),
+            rootDir: repo.localPath,
             files: repo.decrypt,
             ageKeyFile: deps.secrets.ageKeyFile,
             ageKey: deps.secrets.ageKey,
@@ -186,6 +189,7 @@ export function createRepoLogic(deps: RepoDeps) {
           signal,
         );
         if (!r.ok) throw failWith('decrypting', id, r);
+        decryptedFiles.set(repo.key, r.written);
         logTo(id, `decrypting: ${r.written.length} file(s) decrypted (${repo.decrypt.map((d) => d.file).join(', ')})`);
         return { written: r.written };
       }),
@@ -208,6 +212,7 @@ export function createRepoLogic(deps: RepoDeps) {
                 'compose-up',
                 {
                   cwd: composeDir(repo),
+                  rootDir: repo.localPath,
                   project: repo.composeProject,
                   files: repo.composeFiles,
                   dockerHost: repo.dockerHost,
@@ -215,6 +220,7 @@ export function createRepoLogic(deps: RepoDeps) {
                   build: repo.build,
                   removeOrphans: repo.removeOrphans,
                   timeoutMs: repo.timeouts.apply * 1000,
+                  secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
                 },
                 signal,
               );

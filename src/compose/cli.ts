@@ -5,6 +5,9 @@
  * Test/ops hook: the environment variable `SHIPARR_COMPOSE_COMMAND` replaces detection with an explicit command
  * line, split on whitespace (no quoting), e.g. `docker compose`, `docker-compose` or `/path/to/fake-compose`.
  * The command must still answer `<cmd> version`; its output decides v1 vs v2 semantics (default v2).
+ *
+ * Environment: compose runs with an allow-list ({@link composeEnv}), never the daemon's whole environment, so a compose
+ * file cannot read Shiparr's keys and passwords through `${…}`. `SHIPARR_COMPOSE_PASS_ENV` adds names to it.
  */
 import { exec, type ExecResult } from '../lib/exec.ts';
 import { maskSecrets } from '../lib/redact.ts';
@@ -95,11 +98,21 @@ interface ComposeInput extends ProjectArgs {
   cwd: string;
   /** Compose files relative to cwd; empty = compose's own default lookup. */
   files: string[];
+  /**
+   * The checkout root (default `cwd`): each configured compose file must be a regular file (not a symlink) whose real
+   * path is inside it.
+   */
+  rootDir?: string;
   dockerHost?: string;
   timeoutMs: number;
 }
 export interface ComposeUpInput extends ComposeInput, UpArgs {
   files: string[];
+  /**
+   * Absolute paths of this deploy's decrypted files: the worker reads their values and masks them in compose's
+   * output (values never cross the worker boundary in clear). Missing or unreadable files are skipped.
+   */
+  secretFiles?: string[];
 }
 export interface ComposeOutput {
   /** Combined stdout+stderr, capped. */
@@ -128,28 +141,82 @@ export function pullArgs(c: ComposeCommand, o: ProjectArgs): string[] {
 
 export interface RunOptions {
   cwd: string;
-  /** Passed as DOCKER_HOST; otherwise the daemon's own environment applies. */
+  /** Passed as DOCKER_HOST; otherwise the daemon's own DOCKER_HOST (if any) applies. */
   dockerHost?: string;
   timeoutMs: number;
   signal?: AbortSignal;
+  /**
+   * Extra masking of every captured text (after {@link maskSecrets}), e.g. the values of the deploy's decrypted
+   * files, applied where they are known (in the worker) so they never travel back in clear.
+   */
+  mask?: (text: string) => string;
 }
 
-/** Runs compose; all captured text comes back passed through {@link maskSecrets}. */
+/** Environment variable: more names for the compose allow-list, comma-separated; `PREFIX_*` allows a prefix. */
+export const COMPOSE_PASS_ENV = 'SHIPARR_COMPOSE_PASS_ENV';
+
+/** What compose and the docker CLI need on any host: executables, config dir (~/.docker), temp files, proxies. */
+const PASS_NAMES = new Set([
+  'PATH',
+  'HOME',
+  'TMPDIR',
+  // Rootless engines: the default socket lives under XDG_RUNTIME_DIR; ssh:// engines need the agent socket.
+  'XDG_RUNTIME_DIR',
+  'SSH_AUTH_SOCK',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+]);
+const PASS_PREFIXES = ['DOCKER_', 'COMPOSE_'];
+/** Never passed, even when listed in SHIPARR_COMPOSE_PASS_ENV: the daemon's own settings and keys. */
+const NEVER_PASSED = /^(SHIPARR_|SOPS_)|^GITHUB_TOKEN$/;
+
+/**
+ * The environment compose runs with: an allow-list of `base` (PATH, HOME, TMPDIR, XDG_RUNTIME_DIR, SSH_AUTH_SOCK,
+ * DOCKER_*, COMPOSE_*, the proxy variables in both cases, and the names of `SHIPARR_COMPOSE_PASS_ENV`), plus the
+ * repository's DOCKER_HOST. Nothing else of the daemon (SOPS_AGE_KEY, SHIPARR_AUTH_PASSWORD, GITHUB_TOKEN…) is
+ * visible to `${…}` in a compose file. The project's `.env` (e.g. the decrypted `.env.enc`) is read by compose itself.
+ */
+export function composeEnv(base: NodeJS.ProcessEnv, dockerHost?: string): NodeJS.ProcessEnv {
+  const extra = (base[COMPOSE_PASS_ENV] ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const names = new Set([...PASS_NAMES, ...extra.filter((n) => !n.endsWith('*'))]);
+  const prefixes = [...PASS_PREFIXES, ...extra.filter((n) => n.endsWith('*')).map((n) => n.slice(0, -1))];
+  const env: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(base)) {
+    if (v === undefined || NEVER_PASSED.test(k)) continue;
+    if (names.has(k) || prefixes.some((p) => k.startsWith(p))) env[k] = v;
+  }
+  if (dockerHost) env.DOCKER_HOST = dockerHost;
+  return env;
+}
+
+/**
+ * Runs compose with the allow-listed environment of {@link composeEnv}; all captured text comes back passed through
+ * {@link maskSecrets} and `o.mask`.
+ */
 export async function runCompose(c: ComposeCommand, args: readonly string[], o: RunOptions): Promise<ExecResult> {
   const r = await exec(c.file, args, {
     cwd: o.cwd,
     timeoutMs: o.timeoutMs,
     signal: o.signal,
-    env: o.dockerHost ? { DOCKER_HOST: o.dockerHost } : undefined,
+    env: composeEnv(process.env, o.dockerHost),
+    inheritEnv: false,
     // compose is background work: keep the API and the other repositories' polls responsive on small hosts.
     niceness: 10,
   });
+  const mask = (text: string): string => (o.mask ? o.mask(maskSecrets(text)) : maskSecrets(text));
   return {
     ...r,
-    stdout: maskSecrets(r.stdout),
-    stderr: maskSecrets(r.stderr),
-    output: maskSecrets(r.output),
-    error: r.error && maskSecrets(r.error),
+    stdout: mask(r.stdout),
+    stderr: mask(r.stderr),
+    output: mask(r.output),
+    error: r.error && mask(r.error),
   };
 }
 

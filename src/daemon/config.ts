@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.ts';
 import { loadProjects } from '../config/load.ts';
+import { registerSecretValues } from '../lib/redact.ts';
 import { watchConfigDir, type ConfigWatcher } from '../config/watch.ts';
 import { validateNotificationUrl } from '../notify/index.ts';
 import type { LoadedConfig } from '../supervisor/supervisor.ts';
@@ -18,6 +19,10 @@ export function configLoader(settings: Settings, env: NodeJS.ProcessEnv, only?: 
       githubToken: settings.githubToken,
       checkNotificationUrl: validateNotificationUrl,
     });
+    registerSecretValues(
+      'projects',
+      r.projects.flatMap((p) => p.repositories.flatMap((x) => [x.token, x.webhookSecret])),
+    );
     if (only)
       r.projects = r.projects.map((p) => ({ ...p, repositories: p.repositories.filter((x) => only.includes(x.key)) }));
     return r;

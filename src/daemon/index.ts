@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.ts';
 import type { ConfigWatcher } from '../config/watch.ts';
 import { createLogger } from '../logger.ts';
+import { registerSecretValues, secretEnvValues } from '../lib/redact.ts';
 import type { Store } from '../store/index.ts';
 import { Supervisor } from '../supervisor/supervisor.ts';
 import { selfMatcher } from '../compose/self-update.ts';
@@ -45,6 +46,14 @@ export interface Daemon {
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { settings } = opts;
+  // Known secret values are masked wherever text leaves the process (logs, store, API, notifications).
+  registerSecretValues('environment', [
+    ...secretEnvValues(opts.env ?? process.env),
+    settings.auth.password,
+    settings.webhookSecret,
+    settings.githubToken,
+    settings.sopsAgeKey,
+  ]);
   const log = opts.log ?? createLogger({ level: settings.logLevel, format: settings.logFormat });
   const store = await openStore(settings, log);
 

@@ -14,9 +14,14 @@ export interface ExecOptions {
   cwd?: string;
   /**
    * Merged over `process.env`; a key set to `undefined` removes it. Merging (not replacing) keeps PATH and HOME,
-   * which docker needs to find its CLI plugins.
+   * which docker needs to find its CLI plugins. With `inheritEnv: false` it is the child's whole environment instead.
    */
   env?: NodeJS.ProcessEnv;
+  /**
+   * `false`: the child sees only `env` (keys set to `undefined` are dropped), nothing of `process.env`, so it cannot
+   * read the daemon's own variables (keys, passwords). The caller then passes PATH, HOME… itself. Default `true`.
+   */
+  inheritEnv?: boolean;
   /** Hard limit for the run; the process group is killed after it. */
   timeoutMs: number;
   /** Aborting kills the process group, like a timeout. */
@@ -148,7 +153,12 @@ export function exec(cmd: string, args: readonly string[], opts: ExecOptions): P
   if (opts.signal?.aborted) return Promise.resolve(result({ aborted: true, error: 'aborted before start' }));
 
   return new Promise<ExecResult>((resolve) => {
-    const env = opts.env ? mergeEnv(process.env, opts.env) : process.env;
+    const env =
+      opts.inheritEnv === false
+        ? mergeEnv({}, opts.env ?? {})
+        : opts.env
+          ? mergeEnv(process.env, opts.env)
+          : process.env;
     let child;
     try {
       child = spawn(cmd, args, {

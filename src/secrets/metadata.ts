@@ -2,6 +2,7 @@
  * @module The `sops` metadata block: validation into a typed shape, key-group selection, encryption rules
  * (`shouldBeEncrypted`), and the dotenv `sops_…__list_0__map_enc` flattening (stores/flatten.go).
  */
+import { RE2JS, RE2JSSyntaxException } from 're2js';
 import { SopsError } from './errors.ts';
 
 /** One `age` key entry: the recipient and the armored age file whose plaintext is the 32-byte data key. */
@@ -10,14 +11,19 @@ interface AgeEntry {
   enc: string;
 }
 
+/** A compiled sops rule pattern: `test` is Go's `MatchString` (unanchored search), linear in the input length. */
+interface RulePattern {
+  test(input: string): boolean;
+}
+
 /** Which leaves are encrypted (sops allows at most one rule; none means `unencrypted_suffix: _unencrypted`). */
 export interface CryptRules {
   unencryptedSuffix?: string;
   encryptedSuffix?: string;
-  unencryptedRegex?: RegExp;
-  encryptedRegex?: RegExp;
-  unencryptedCommentRegex?: RegExp;
-  encryptedCommentRegex?: RegExp;
+  unencryptedRegex?: RulePattern;
+  encryptedRegex?: RulePattern;
+  unencryptedCommentRegex?: RulePattern;
+  encryptedCommentRegex?: RulePattern;
 }
 
 /** The parts of the metadata decryption needs. */
@@ -65,20 +71,20 @@ function weakBool(v: unknown, name: string): boolean {
   throw malformed(`"${name}" must be a boolean`);
 }
 
-/** Translates a Go RE2 pattern: the common `(?i)` prefix becomes the JS `i` flag; the rest is shared syntax. */
-function goRegExp(pattern: string, name: string): RegExp {
-  let flags = '';
-  let source = pattern;
-  const m = /^\(\?([imsU]+)\)/.exec(source);
-  if (m?.[1] && !m[1].includes('U')) {
-    flags = [...new Set(m[1])].join('');
-    source = source.slice(m[0].length);
-  }
+/**
+ * Compiles a rule pattern with RE2 semantics (re2js, a port of Go's regexp): the syntax sops itself accepts, and
+ * matching in time linear in the input, so a crafted pattern such as `(a+)+$` cannot stall a worker. Patterns RE2
+ * refuses (backreferences, lookarounds, possessive quantifiers) are refused here with the key and RE2's reason.
+ */
+function goRegExp(pattern: string, name: string): RulePattern {
+  let re: RE2JS;
   try {
-    return new RegExp(source, flags);
-  } catch {
-    throw malformed(`"${name}" is not a valid regular expression`);
+    re = RE2JS.compile(pattern);
+  } catch (err) {
+    const reason = err instanceof RE2JSSyntaxException ? err.message : 'cannot be compiled';
+    throw malformed(`"${name}" is not a valid RE2 regular expression (${reason})`);
   }
+  return { test: (input) => re.test(input) };
 }
 
 function ageEntries(group: Record<string, unknown>): AgeEntry[] {
@@ -159,11 +165,12 @@ export function shouldBeEncrypted(
   if (rules.unencryptedSuffix !== undefined && path.some((p) => p.endsWith(rules.unencryptedSuffix as string)))
     encrypted = false;
   if (rules.encryptedSuffix !== undefined) encrypted = path.some((p) => p.endsWith(rules.encryptedSuffix as string));
-  if (rules.unencryptedRegex && path.some((p) => (rules.unencryptedRegex as RegExp).test(p))) encrypted = false;
-  if (rules.encryptedRegex) encrypted = path.some((p) => (rules.encryptedRegex as RegExp).test(p));
-  if (rules.unencryptedCommentRegex && comments.some((c) => (rules.unencryptedCommentRegex as RegExp).test(c)))
+  if (rules.unencryptedRegex && path.some((p) => (rules.unencryptedRegex as RulePattern).test(p))) encrypted = false;
+  if (rules.encryptedRegex) encrypted = path.some((p) => (rules.encryptedRegex as RulePattern).test(p));
+  if (rules.unencryptedCommentRegex && comments.some((c) => (rules.unencryptedCommentRegex as RulePattern).test(c)))
     encrypted = false;
-  if (rules.encryptedCommentRegex) encrypted = comments.some((c) => (rules.encryptedCommentRegex as RegExp).test(c));
+  if (rules.encryptedCommentRegex)
+    encrypted = comments.some((c) => (rules.encryptedCommentRegex as RulePattern).test(c));
   return encrypted;
 }
 

@@ -4,7 +4,8 @@
  *
  *   bytes ─store─▶ { metadata, tree } ─age entries + identities─▶ data key ─TreeCrypt─▶ values + MAC ─▶ plaintext bytes
  */
-import { readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { ageDecrypt } from './age.ts';
 import type { AgeIdentity } from './age.ts';
@@ -139,6 +140,8 @@ export interface DecryptFileOptions {
   /** Store to use; inferred from the file name when omitted. */
   format?: SopsFormat | undefined;
   identities: Identities;
+  /** Refuse a symlink at `path` instead of following it (O_NOFOLLOW): files from an untrusted checkout. */
+  noFollow?: boolean;
 }
 
 /**
@@ -149,15 +152,26 @@ export interface DecryptFileOptions {
 export async function decryptSopsFile(path: string, options: DecryptFileOptions): Promise<Buffer> {
   let bytes: Buffer;
   try {
-    const st = await stat(path);
-    if (!st.isFile()) throw new SopsError('SOPS_READ_FAILED', `${path} is not a regular file`);
-    if (st.size > MAX_SOPS_FILE_BYTES)
-      throw new SopsError('SOPS_READ_FAILED', `${path} is larger than ${MAX_SOPS_FILE_BYTES} bytes`);
-    bytes = await readFile(path);
+    // O_NONBLOCK: a FIFO must not block the open; it is refused as not a regular file right after.
+    const fh = await open(
+      path,
+      constants.O_RDONLY | constants.O_NONBLOCK | (options.noFollow ? constants.O_NOFOLLOW : 0),
+    );
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new SopsError('SOPS_READ_FAILED', `${path} is not a regular file`);
+      if (st.size > MAX_SOPS_FILE_BYTES)
+        throw new SopsError('SOPS_READ_FAILED', `${path} is larger than ${MAX_SOPS_FILE_BYTES} bytes`);
+      bytes = await fh.readFile();
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
     if (err instanceof SopsError) throw err;
-    const reason = (err as NodeJS.ErrnoException).code ?? 'read error';
-    throw new SopsError('SOPS_READ_FAILED', `cannot read ${path} (${reason})`);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOOP' && options.noFollow)
+      throw new SopsError('SOPS_BAD_PATH', `${path} is a symlink; SOPS files must be regular files`);
+    throw new SopsError('SOPS_READ_FAILED', `cannot read ${path} (${code ?? 'read error'})`);
   }
   try {
     return decryptSopsDocument(bytes, options.format ?? inferFormat(path), options.identities);

@@ -16,6 +16,11 @@ interface GitCheckOutput {
 export interface DecryptInput {
   /** Absolute directory the `file`/`output` paths are relative to (the repo's compose directory). */
   baseDir: string;
+  /**
+   * Absolute checkout root (default `baseDir`): inputs and outputs must stay inside it, compared by real paths; a
+   * symlinked input or an existing symlink at an output is refused.
+   */
+  rootDir?: string;
   files: { file: string; format?: 'dotenv' | 'yaml' | 'json' | 'binary'; output?: string }[];
   ageKeyFile?: string;
   ageKey?: string;

@@ -86,29 +86,24 @@ export function parseGeneric(u: URL, custom: boolean): GenericConfig {
         .split('/')
         .filter(looksLikeSecret)
         .map((s) => decodePart('generic', s, 'path')),
+      // The whole path and query as written: a delivery error echoing the target URL must not show them.
+      ...(u.pathname.length > 1 ? [u.pathname] : []),
+      ...(query ? [query] : []),
+      ...(u.search.length > 1 ? [u.search.slice(1)] : []),
     ].filter((s) => s.length >= 4),
   };
 }
 
 /**
- * Masks credentials, header values, secret-looking query values and random-looking path segments (webhook ids such as
- * Home Assistant's `/api/webhook/<id>` are the secret).
+ * Masks credentials and the whole path and query: a webhook's path (Home Assistant's `/api/webhook/<id>`, n8n, Node-RED…)
+ * and its query (signatures, keys) are its secret, and cannot be told apart from harmless parts. Only scheme and host
+ * stay, e.g. `generic+https://hooks.example/***?***`.
  */
 export function maskGeneric(u: URL): void {
   if (u.password) u.password = MASKED;
   else if (u.username) u.username = MASKED;
-  u.pathname = u.pathname
-    .split('/')
-    .map((s) => (looksLikeSecret(s) ? MASKED : s))
-    .join('/');
-  const next = new URLSearchParams();
-  let changed = false;
-  for (const [k, v] of u.searchParams) {
-    const secret = k.startsWith('@') || SECRET_KEY.test(k);
-    changed ||= secret;
-    next.append(k, secret ? MASKED : v);
-  }
-  if (changed) u.search = next.toString();
+  if (u.pathname !== '' && u.pathname !== '/') u.pathname = `/${MASKED}`;
+  if (u.search) u.search = MASKED;
 }
 
 function looksLikeSecret(segment: string): boolean {

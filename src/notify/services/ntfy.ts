@@ -1,7 +1,7 @@
 /** @module ntfy (Shoutrrr `ntfy://[USER:PASS@]HOST/TOPIC?…`): the message is the raw body, everything else is headers. */
 import { NotificationUrlError, UrlOptions, decodePart } from '../options.ts';
 import { expect2xx, type NotificationMessage, type SendContext } from '../transport.ts';
-import { aliases, basicAuth, headerValue, maskUserinfo, pickTitle } from './common.ts';
+import { MASKED, aliases, basicAuth, headerValue, maskUserinfo, pickTitle } from './common.ts';
 
 type NtfyPriority = 'Min' | 'Low' | 'Default' | 'High' | 'Max';
 
@@ -85,12 +85,15 @@ export function parseNtfy(u: URL): NtfyConfig {
     icon: o.str('icon'),
     cache: o.bool('cache', true),
     firebase: o.bool('firebase', true),
-    secrets: [password],
+    // The topic is a shared secret on public servers: delivery errors echoing the URL must not show it.
+    secrets: [password, topic].filter((s) => s.length >= 4),
   };
 }
 
+/** Masks the password and the topic: on a public server such as ntfy.sh, knowing the topic is enough to read along. */
 export function maskNtfy(u: URL): void {
   maskUserinfo(u, { pass: true });
+  if (u.pathname !== '' && u.pathname !== '/') u.pathname = `/${MASKED}`;
 }
 
 /** The request headers Shoutrrr sends (each only when set). */

@@ -7,13 +7,13 @@
  *        └───────────────────────────────────┘
  * All files are decrypted before any is written, so a bad file (wrong key, MAC mismatch) leaves no partial output.
  */
-import { realpath } from 'node:fs/promises';
+import { lstat, realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SopsError } from '../../secrets/errors.ts';
 import { writeFileAtomic0600 } from '../../secrets/fs.ts';
 import { loadAgeIdentities } from '../../secrets/keys.ts';
-import { decryptSopsFile, inferFormat } from '../../secrets/sops.ts';
+import { decryptSopsFile, inferFormat, type SopsFormat } from '../../secrets/sops.ts';
 import type { TaskResult } from '../../lib/task-result.ts';
 import type { DecryptInput, DecryptOutput } from '../types.ts';
 
@@ -22,12 +22,23 @@ function inside(base: string, target: string): boolean {
   return rel === '' ? false : !rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel);
 }
 
-/** Resolves `p` under `baseDir`, refusing absolute paths and `..` escapes (also through symlinked directories). */
-async function resolveInside(baseDir: string, realBase: string, p: string, what: string): Promise<string> {
+/** Where the task may read and write: the compose directory (paths are relative to it) and the checkout around it. */
+interface Roots {
+  baseDir: string;
+  /** The checkout root as configured, and its real path (both sides of every check are real paths). */
+  root: string;
+  realRoot: string;
+}
+
+/**
+ * Resolves `p` under `baseDir`, refusing absolute paths and escapes from the checkout, lexically and through
+ * symlinked directories. The directory is returned by its real path, the file name as written (not resolved).
+ */
+async function resolveInside(r: Roots, p: string, what: string): Promise<string> {
   if (isAbsolute(p))
     throw new SopsError('SOPS_BAD_PATH', `${what} path must be relative to the compose directory: ${p}`);
-  const abs = resolve(baseDir, p);
-  if (!inside(baseDir, abs)) throw new SopsError('SOPS_BAD_PATH', `${what} path escapes the compose directory: ${p}`);
+  const abs = resolve(r.baseDir, p);
+  if (!inside(r.root, abs)) throw new SopsError('SOPS_BAD_PATH', `${what} ${p}: path escapes the checkout`);
   // The checkout is untrusted content: a symlinked directory could point anywhere on the host.
   let realParent: string;
   try {
@@ -35,10 +46,25 @@ async function resolveInside(baseDir: string, realBase: string, p: string, what:
   } catch {
     throw new SopsError('SOPS_BAD_PATH', `directory of ${what} ${p} does not exist`);
   }
-  if (realParent !== realBase && !inside(realBase, realParent)) {
-    throw new SopsError('SOPS_BAD_PATH', `${what} path escapes the compose directory through a symlink: ${p}`);
+  if (realParent !== r.realRoot && !inside(r.realRoot, realParent)) {
+    throw new SopsError('SOPS_BAD_PATH', `${what} ${p}: path escapes the checkout through a symlink`);
   }
   return join(realParent, basename(abs));
+}
+
+/** An input must be a regular file itself: a symlink (even to a file inside the checkout) is refused, not followed. */
+async function checkInput(path: string, p: string): Promise<void> {
+  const st = await lstat(path).catch(() => null);
+  if (st?.isSymbolicLink())
+    throw new SopsError('SOPS_BAD_PATH', `file ${p} is a symlink; SOPS files must be regular files in the checkout`);
+}
+
+/** An existing output must be a regular file Shiparr may replace: a symlink or a directory there is refused. */
+async function checkOutput(path: string, p: string): Promise<void> {
+  const st = await lstat(path).catch(() => null);
+  if (st?.isSymbolicLink())
+    throw new SopsError('SOPS_BAD_PATH', `output ${p} is an existing symlink; it is not followed or replaced`);
+  if (st && !st.isFile()) throw new SopsError('SOPS_BAD_PATH', `output ${p} exists and is not a regular file`);
 }
 
 /** Default output: dotenv → `.env` in the compose directory; others → the file name without its `.enc` part. */
@@ -81,24 +107,36 @@ export default async function sopsDecrypt(input: DecryptInput): Promise<TaskResu
   let timer: NodeJS.Timeout | undefined;
   const work = async (): Promise<TaskResult<DecryptOutput>> => {
     const baseDir = resolve(input.baseDir);
-    let realBase: string;
+    const root = resolve(input.rootDir ?? input.baseDir);
+    let realRoot: string;
     try {
-      realBase = await realpath(baseDir);
+      await realpath(baseDir);
+      realRoot = await realpath(root);
     } catch {
       throw new SopsError('SOPS_BAD_PATH', `compose directory ${input.baseDir} does not exist`);
     }
-    const keyring = await loadAgeIdentities({ keyFile: input.ageKeyFile, key: input.ageKey });
-    const plans: { output: string; data: Buffer }[] = [];
+    const roots: Roots = { baseDir, root, realRoot };
+    // Every path is checked before anything is decrypted: a refused file leaves nothing decrypted or written.
+    const targets: { file: string; output: string; format: SopsFormat }[] = [];
     for (const f of input.files) {
-      checkTime();
-      const file = await resolveInside(baseDir, realBase, f.file, 'file');
+      const file = await resolveInside(roots, f.file, 'file');
+      await checkInput(file, f.file);
       const format = f.format ?? inferFormat(f.file);
-      const output = await resolveInside(baseDir, realBase, f.output ?? defaultOutput(f.file, format), 'output');
+      const outName = f.output ?? defaultOutput(f.file, format);
+      const output = await resolveInside(roots, outName, 'output');
+      await checkOutput(output, outName);
       if (output === file)
         throw new SopsError('SOPS_BAD_PATH', `output of ${f.file} would overwrite the encrypted file`);
-      if (plans.some((p) => p.output === output))
+      if (targets.some((p) => p.output === output))
         throw new SopsError('SOPS_BAD_PATH', `two files decrypt to ${output}`);
-      plans.push({ output, data: await decryptSopsFile(file, { format, identities: keyring }) });
+      targets.push({ file, output, format });
+    }
+    const keyring = await loadAgeIdentities({ keyFile: input.ageKeyFile, key: input.ageKey });
+    const plans: { output: string; data: Buffer }[] = [];
+    for (const t of targets) {
+      checkTime();
+      const data = await decryptSopsFile(t.file, { format: t.format, identities: keyring, noFollow: true });
+      plans.push({ output: t.output, data });
     }
     const written: string[] = [];
     try {
@@ -107,6 +145,7 @@ export default async function sopsDecrypt(input: DecryptInput): Promise<TaskResu
         try {
           await writeFileAtomic0600(plan.output, plan.data);
         } catch (err) {
+          if (err instanceof SopsError) throw err;
           const reason = (err as NodeJS.ErrnoException).code ?? 'write error';
           throw new SopsError('SOPS_WRITE_FAILED', `cannot write ${plan.output} (${reason})`);
         }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterEach, test, type TestContext } from 'node:test';
 import {
   COMPOSE_COMMAND_ENV,
+  COMPOSE_PASS_ENV,
   detectCompose,
   isDaemonUnreachable,
   parseVersion,
@@ -26,7 +27,13 @@ import { until } from '../../helpers/wait.ts';
 const v2: ComposeCommand = { file: 'docker', baseArgs: ['compose'], version: 2, versionText: '2.26.1' };
 const v1: ComposeCommand = { file: 'docker-compose', baseArgs: [], version: 1, versionText: '1.29.2' };
 
-const FAKE_ENV = ['FAKE_COMPOSE_MODE', 'FAKE_COMPOSE_LOG', 'FAKE_COMPOSE_PIDS', COMPOSE_COMMAND_ENV] as const;
+const FAKE_ENV = [
+  'FAKE_COMPOSE_MODE',
+  'FAKE_COMPOSE_LOG',
+  'FAKE_COMPOSE_PIDS',
+  COMPOSE_COMMAND_ENV,
+  COMPOSE_PASS_ENV,
+] as const;
 // The argv log records DOCKER_HOST: start from a clean slate.
 delete process.env['DOCKER_HOST'];
 afterEach(() => {
@@ -45,6 +52,8 @@ async function useFake(t: TestContext, mode: string): Promise<{ dir: string; log
   const dir = await tmp(t);
   const log = path.join(dir, 'argv.log');
   process.env[COMPOSE_COMMAND_ENV] = FAKE_COMPOSE;
+  // compose runs with an allow-listed environment: the fake's own settings must be let through explicitly.
+  process.env[COMPOSE_PASS_ENV] = 'FAKE_COMPOSE_*';
   process.env['FAKE_COMPOSE_MODE'] = mode;
   process.env['FAKE_COMPOSE_LOG'] = log;
   return { dir, log };

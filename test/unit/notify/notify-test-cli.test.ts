@@ -37,7 +37,7 @@ test('exit 1 with the reason and a masked URL when the service refuses', async (
     assert.equal(code, 1);
     assert.match(
       err.text,
-      /failed: ntfy \(ntfy:\/\/\*\*\*@127\.0\.0\.1:\d+\/t\?scheme=http\): HTTP 401: unauthorized after 1 attempt/,
+      /failed: ntfy \(ntfy:\/\/\*\*\*@127\.0\.0\.1:\d+\/\*\*\*\?scheme=http\): HTTP 401: unauthorized after 1 attempt/,
     );
     assert.equal(err.text.includes('Sup3rS3cretPass'), false);
   } finally {

@@ -260,7 +260,7 @@ test('ntfy: raw body without Content-Type, Basic auth from userinfo, options as 
       assert.equal(r.ok, true, r.error);
       assert.equal(
         r.url,
-        `ntfy://***@127.0.0.1:${s.port}/deploys?scheme=http&priority=high&tags=rocket,ok&click=https://x.example/&cache=no`,
+        `ntfy://***@127.0.0.1:${s.port}/***?scheme=http&priority=high&tags=rocket,ok&click=https://x.example/&cache=no`,
       );
       const req = s.requests[0]!;
       assert.equal(req.method, 'POST');

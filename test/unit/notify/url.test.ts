@@ -91,7 +91,8 @@ test('masking replaces tokens and passwords with *** for every service', () => {
     ['slack://hook:T00000000-B00000000-SECRETXXXXXXXXXXXXXXXXXX@webhook', 'slack://***@webhook', 'SECRETXXXX'],
     ['slack://T00000000/B00000000/SECRETXXXXXXXXXXXXXXXXXX', 'slack://T00000000/***', 'SECRETXXXX'],
     ['gotify://g.example/sub/ASECRETtoken12?title=x', 'gotify://g.example/sub/***?title=x', 'ASECRETtoken12'],
-    ['ntfy://u:SECRETpass@ntfy.sh/topic', 'ntfy://***@ntfy.sh/topic', 'SECRETpass'],
+    ['ntfy://u:SECRETpass@ntfy.sh/topic', 'ntfy://***@ntfy.sh/***', 'SECRETpass'],
+    ['ntfy://ntfy.sh/SECRETtopic?priority=high', 'ntfy://ntfy.sh/***?priority=high', 'SECRETtopic'],
     ['pushover://shoutrrr:SECRETtoken@SECRETuser/', 'pushover://***@***/', 'SECRET'],
     ['matrix://bot:SECRETpass@m.example/?rooms=!a:b', 'matrix://***@m.example/?rooms=!a:b', 'SECRETpass'],
     [
@@ -101,9 +102,16 @@ test('masking replaces tokens and passwords with *** for every service', () => {
     ],
     [
       'generic://h.example/api/webhook/SECRET0webhook0id?@Authorization=Bearer%20SECRETbearer&token=SECRETq&x=1',
-      'generic://h.example/api/webhook/***?%40Authorization=***&token=***&x=1',
+      'generic://h.example/***?***',
       'SECRET',
     ],
+    ['generic+https://hooks.example/n8n/SECRETpath?key=SECRETq', 'generic+https://hooks.example/***?***', 'SECRET'],
+    [
+      'generic+https://hooks.example/plainpath/deploy?channel=ops',
+      'generic+https://hooks.example/***?***',
+      'plainpath',
+    ],
+    ['generic+https://u:SECRETpw@hooks.example/', 'generic+https://***@hooks.example/', 'SECRET'],
     ['unknown://SECRETtoken@host', 'unknown://***', 'SECRET'],
     ['discord://%ZZSECRET@1', 'discord://***@1', 'SECRET'],
   ];

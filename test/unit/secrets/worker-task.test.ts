@@ -145,15 +145,73 @@ test('a zero timeout returns SOPS_TIMEOUT and writes nothing', async () => {
   assert.deepEqual(await readdir(dir), ['.env.enc']);
 });
 
-test('writeFileAtomic0600 replaces a symlink instead of writing through it', async () => {
+test('writeFileAtomic0600 refuses a symlink at the target: neither written through nor replaced', async () => {
   const target = join(root, 'victim.txt');
   await writeFile(target, 'untouched');
   const link = join(base, 'link.env');
   await symlink(target, link);
-  await writeFileAtomic0600(link, 'new');
+  await assert.rejects(writeFileAtomic0600(link, 'new'), /link\.env is a symlink; it is not followed or replaced/);
   assert.equal(await readFile(target, 'utf8'), 'untouched');
-  assert.ok((await lstat(link)).isFile());
-  assert.equal(await readFile(link, 'utf8'), 'new');
+  assert.ok((await lstat(link)).isSymbolicLink());
+  assert.deepEqual(
+    (await readdir(base)).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
+  await rm(link);
+});
+
+test('a symlinked SOPS input is refused naming the file, even when it points inside the checkout; nothing written', async () => {
+  const dir = await mkdtemp(join(root, 'link-in-'));
+  await writeFile(
+    join(dir, 'real.env.enc'),
+    sopsEncryptDotenv([{ key: 'A', value: 'secret-value' }], { recipients: [me.recipient] }).text,
+  );
+  await symlink('real.env.enc', join(dir, '.env.enc'));
+  const r = await sopsDecrypt({ baseDir: dir, files: [{ file: '.env.enc' }], ageKey: me.identity, timeoutMs: 10_000 });
+  assert.ok(!r.ok && r.code === 'SOPS_BAD_PATH', JSON.stringify(r));
+  assert.match(r.message, /file \.env\.enc is a symlink/);
+  assert.deepEqual((await readdir(dir)).sort(), ['.env.enc', 'real.env.enc']);
+});
+
+test('an existing symlink at an output path is refused before anything is decrypted or written', async () => {
+  const dir = await mkdtemp(join(root, 'link-out-'));
+  await writeFile(
+    join(dir, '.env.enc'),
+    sopsEncryptDotenv([{ key: 'A', value: 'secret-value' }], { recipients: [me.recipient] }).text,
+  );
+  const victim = join(root, 'victim-out.txt');
+  await writeFile(victim, 'untouched');
+  await symlink(victim, join(dir, '.env'));
+  const r = await sopsDecrypt({ baseDir: dir, files: [{ file: '.env.enc' }], ageKey: me.identity, timeoutMs: 10_000 });
+  assert.ok(!r.ok && r.code === 'SOPS_BAD_PATH', JSON.stringify(r));
+  assert.match(r.message, /output \.env is an existing symlink/);
+  assert.equal(await readFile(victim, 'utf8'), 'untouched');
+  assert.ok((await lstat(join(dir, '.env'))).isSymbolicLink());
+});
+
+test('inside-the-checkout compares real paths: a checkout reached through a symlinked dir works, ../ within rootDir too', async () => {
+  const checkout = await mkdtemp(join(root, 'checkout-'));
+  await mkdir(join(checkout, 'deploy'));
+  await mkdir(join(checkout, 'secrets'));
+  await writeFile(
+    join(checkout, 'secrets', 'app.env.enc'),
+    sopsEncryptDotenv([{ key: 'A', value: 'secret-value' }], { recipients: [me.recipient] }).text,
+  );
+  const alias = join(root, `alias-${Date.now()}`);
+  await symlink(checkout, alias);
+  const files = [{ file: '../secrets/app.env.enc', output: '.env' }];
+  const r = await sopsDecrypt({
+    baseDir: join(alias, 'deploy'),
+    rootDir: alias,
+    files,
+    ageKey: me.identity,
+    timeoutMs: 10_000,
+  });
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.equal(await readFile(join(checkout, 'deploy', '.env'), 'utf8'), 'A=secret-value\n');
+  // Without rootDir the compose directory is the limit, as before.
+  const narrow = await sopsDecrypt({ baseDir: join(alias, 'deploy'), files, ageKey: me.identity, timeoutMs: 10_000 });
+  assert.ok(!narrow.ok && narrow.code === 'SOPS_BAD_PATH' && /escapes the checkout/.test(narrow.message));
 });
 
 test('the task runs inside the real Piscina pool', async () => {
