@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { ConfigIssue } from '../domain/types.ts';
-import type { Settings } from '../config/settings.ts';
+import { unauthenticatedExposure, type Settings } from '../config/settings.ts';
+import { SettingsError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
 import { createApp, closeEventStreams } from '../http/app.ts';
 import type { HealthReport, SupervisorPort } from '../http/ports.ts';
@@ -36,6 +37,14 @@ export async function startHttp(deps: {
   log: Logger;
 }): Promise<HttpServer> {
   const { settings, store, supervisor, docker } = deps;
+  // `shiparr serve` refuses this before anything starts (exit 2); this catches every other way in.
+  const exposure = unauthenticatedExposure({ ...settings, allowUnauthenticated: false });
+  if (exposure && !settings.allowUnauthenticated) throw new SettingsError([exposure]);
+  if (exposure)
+    deps.log.warn(
+      { host: settings.host, port: settings.port },
+      'SHIPARR_ALLOW_UNAUTHENTICATED=true: the API listens on a network address without authentication; anyone who can reach the port can deploy',
+    );
   const shutdown = new AbortController();
   const startedAt = Date.now();
   const health = async (): Promise<HealthReport> => {
@@ -63,6 +72,7 @@ export async function startHttp(deps: {
     health,
     log: deps.log.child({ component: 'http' }),
     auth: settings.auth,
+    allowedHosts: settings.allowedHosts,
     webhookSecret: settings.webhookSecret,
     signal: shutdown.signal,
   });

@@ -91,7 +91,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (opts.http ?? true) {
     http = await startHttp({ settings, store, supervisor, docker: effects.docker(), log });
     log.info(
-      { url: http.url, version: VERSION, projects: config.projects.length, configErrors: config.errors.length },
+      {
+        url: http.url,
+        version: VERSION,
+        auth: settings.auth.mode,
+        projects: config.projects.length,
+        configErrors: config.errors.length,
+      },
       'Shiparr is serving',
     );
   }

@@ -7,6 +7,7 @@ import type { Context, Next } from 'koa';
 import type { Router } from '@koa/router';
 import { createAuth } from './auth.ts';
 import { errorMiddleware } from './errors.ts';
+import { createHostGuard } from './guard.ts';
 import { createMetrics } from './metrics.ts';
 import type { HttpDeps } from './ports.ts';
 import { containerRoutes } from './routes/containers.ts';
@@ -84,6 +85,7 @@ export function createApp(deps: HttpDeps): Koa {
   const app = new Koa();
   app.use(errorMiddleware);
   app.use(baseHeaders);
+  app.use(createHostGuard(deps));
   app.use(widgetCors);
   for (const r of routers) app.use(r.routes());
   // After every router: 405 + Allow for a known path with a wrong method (404 stays for unknown paths).
