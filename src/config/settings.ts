@@ -51,11 +51,13 @@ const SettingsEnvSchema = z.object({
     .default('auto'),
   SOPS_AGE_KEY_FILE: optionalText,
   SOPS_AGE_KEY: optionalText,
+  // Empty counts as unset (.env.example lists it empty): the mode then follows SHIPARR_AUTH_ENABLED.
   SHIPARR_AUTH_MODE: z
     .string()
     .trim()
     .toLowerCase()
-    .pipe(z.enum(AUTH_MODES, { error: `must be one of ${AUTH_MODES.join(', ')}` }))
+    .transform((v) => (v === '' ? undefined : v))
+    .pipe(z.enum(AUTH_MODES, { error: `must be one of ${AUTH_MODES.join(', ')}` }).optional())
     .optional(),
   SHIPARR_AUTH_ENABLED: bool.default(false),
   SHIPARR_AUTH_USERNAME: z.string().default('admin'),
