@@ -33,7 +33,7 @@ describe('audit trail and CSRF against the real daemon', { concurrency: false },
   before(async () => {
     git = await startGitServer();
     if (!(await dockerAvailable())) return;
-    const image = await ensureBusyboxImage();
+    image = await ensureBusyboxImage();
     project = uniqueProjectName('e2e-sec');
     await git.createRepo('site', { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: 's1' }) });
     daemon = await startTestDaemon({
@@ -51,6 +51,8 @@ repositories:
       env: { SHIPARR_AUTH_MODE: 'basic', SHIPARR_AUTH_PASSWORD: 'pw-for-audit', SHIPARR_API_TOKENS: `ci:${TOKEN}` },
     });
   });
+
+  let image = '';
 
   after(async () => {
     await daemon?.dispose().catch(() => undefined);
@@ -134,5 +136,39 @@ repositories:
       if (bytes.indexOf('token:ci') !== -1) principalSeen = true;
     }
     assert.ok(principalSeen, `the scanned files (${dbFiles.join(', ')}) hold the rows written`);
+  });
+
+  test('a check asked for with a principal (a webhook) records it on the run it starts; the next check does not inherit it', async (t) => {
+    if (!(await requireDocker(t))) return;
+    const finished = (id: number | undefined) =>
+      id !== undefined && !['pending', 'running'].includes(daemon!.store.getDeployment(id)?.status ?? 'pending');
+    const newRow = async (after: number, what: string) => {
+      const row = await until(
+        () => {
+          const d = daemon!.store.latestDeployment(KEY);
+          return d && d.id > after && finished(d.id) ? d : undefined;
+        },
+        what,
+        120_000,
+      );
+      return row;
+    };
+    // The webhook route passes webhook:<provider>; the supervisor carries it to the row of the run the check starts.
+    const before = daemon!.store.latestDeployment(KEY)?.id ?? 0;
+    const sha = await git.commit('site', { 'compose.yaml': webServiceCompose({ image, healthy: true, marker: 's2' }) });
+    assert.equal(daemon!.supervisor.check(KEY, 'webhook', { triggeredBy: 'webhook:github' }), true);
+    const hooked = await newRow(before, 'the webhook-started deployment');
+    assert.equal(hooked.commit, sha);
+    assert.equal(hooked.trigger, 'webhook');
+    assert.equal(hooked.triggeredBy, 'webhook:github');
+    assert.match(daemon!.store.getDeploymentLogs(hooked.id) ?? '', /\(trigger webhook by webhook:github\)/);
+
+    const sha3 = await git.commit('site', {
+      'compose.yaml': webServiceCompose({ image, healthy: true, marker: 's3' }),
+    });
+    assert.equal(daemon!.supervisor.check(KEY, 'api'), true);
+    const anonymous = await newRow(hooked.id, 'the anonymous check deployment');
+    assert.equal(anonymous.commit, sha3);
+    assert.equal(anonymous.triggeredBy, null);
   });
 });
