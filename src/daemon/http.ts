@@ -37,7 +37,7 @@ export async function startHttp(deps: {
   log: Logger;
 }): Promise<HttpServer> {
   const { settings, store, supervisor, docker } = deps;
-  // `shiparr serve` refuses this before anything starts (exit 2); this catches every other way in.
+  // Refused before anything starts (startDaemon, and `shiparr serve` with exit 2); accepted only with the flag.
   const exposure = unauthenticatedExposure({ ...settings, allowUnauthenticated: false });
   if (exposure && !settings.allowUnauthenticated) throw new SettingsError([exposure]);
   if (exposure)

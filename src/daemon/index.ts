@@ -4,7 +4,8 @@
  * the ordered shutdown (shutdown.ts).
  */
 import type { Logger } from 'pino';
-import type { Settings } from '../config/settings.ts';
+import { unauthenticatedExposure, type Settings } from '../config/settings.ts';
+import { SettingsError } from '../errors.ts';
 import type { ConfigWatcher } from '../config/watch.ts';
 import { createLogger } from '../logger.ts';
 import type { Store } from '../store/index.ts';
@@ -45,6 +46,9 @@ export interface Daemon {
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { settings } = opts;
+  // An unauthenticated API on a network address is refused before the store or the pool exist.
+  const exposure = (opts.http ?? true) ? unauthenticatedExposure(settings) : null;
+  if (exposure) throw new SettingsError([exposure]);
   const log = opts.log ?? createLogger({ level: settings.logLevel, format: settings.logFormat });
   const store = await openStore(settings, log);
 

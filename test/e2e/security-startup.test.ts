@@ -11,6 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
+import { loadSettings } from '../../src/config/settings.ts';
+import { startDaemon } from '../../src/daemon/index.ts';
+import { SettingsError } from '../../src/errors.ts';
 import { spawnDaemon } from '../helpers/process.ts';
 
 const execFileAsync = promisify(execFile);
@@ -62,6 +65,21 @@ test('serve on 0.0.0.0 or :: without auth exits 2 naming the fixes, and creates 
       assert.ok(r.stderr.includes(fix), `${host}: names ${fix}`);
     assert.ok(!r.stderr.includes('t'.repeat(40)), 'no token in the message');
   }
+  await assert.rejects(() => import('node:fs/promises').then((fs) => fs.stat(dataDir)), /ENOENT/, 'no data dir made');
+});
+
+test('startDaemon refuses the same settings before it opens anything (in-process callers)', async (t) => {
+  const { configDir, dataDir } = await dirs(t);
+  const settings = loadSettings({
+    SHIPARR_HOST: '0.0.0.0',
+    SHIPARR_PORT: '0',
+    SHIPARR_CONFIG_PATH: configDir,
+    SHIPARR_DATA_PATH: dataDir,
+  });
+  await assert.rejects(
+    () => startDaemon({ settings, watch: false }),
+    (err: unknown) => err instanceof SettingsError && /without authentication/.test(err.message),
+  );
   await assert.rejects(() => import('node:fs/promises').then((fs) => fs.stat(dataDir)), /ENOENT/, 'no data dir made');
 });
 
