@@ -98,8 +98,13 @@ COPY --from=build /src/dist ./dist
 COPY package.json LICENSE ./
 COPY config ./config
 
+# A container is reached through its published port, so Shiparr listens on every interface here (a checkout's
+# default is 127.0.0.1). That requires authentication: set SHIPARR_AUTH_MODE=basic + SHIPARR_AUTH_PASSWORD, or
+# forward + SHIPARR_TRUSTED_PROXIES, or accept an open API with SHIPARR_ALLOW_UNAUTHENTICATED=true; otherwise the
+# daemon refuses to start (exit 2). See "Security" in README.md.
 ENV NODE_ENV=production \
     HOME=/app \
+    SHIPARR_HOST=0.0.0.0 \
     SHIPARR_PORT=8080 \
     SHIPARR_CONFIG_PATH=/config \
     SHIPARR_DATA_PATH=/data \

@@ -5,7 +5,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { realpathSync } from 'node:fs';
-import { loadSettings, type Settings } from './config/settings.ts';
+import { loadSettings, unauthenticatedExposure, type Settings } from './config/settings.ts';
 import { SettingsError } from './errors.ts';
 import { VERSION } from './version.ts';
 
@@ -49,6 +49,11 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     case 'serve': {
       const settings = settingsOrExit(env);
       if (typeof settings === 'number') return settings;
+      const exposure = unauthenticatedExposure(settings);
+      if (exposure) {
+        process.stderr.write(`shiparr: ${exposure}\n`);
+        return 2;
+      }
       const { serveCommand } = await import('./cli/serve.ts');
       return serveCommand(settings, env);
     }

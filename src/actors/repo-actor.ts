@@ -82,10 +82,11 @@ export function createRepoLogic(deps: RepoDeps) {
     if (id !== null) history.appendDeploymentLog(id, `[${ts()}] ${line}\n`);
   };
   // A deployment row is opened here only: for an accepted deploy request, or when a check starts a run.
-  const openRow = (repo: RepoConfig, run: Pick<Run, 'trigger' | 'commit' | 'previousCommit'>) =>
+  const openRow = (repo: RepoConfig, run: Pick<Run, 'trigger' | 'commit' | 'previousCommit' | 'triggeredBy'>) =>
     history.createDeployment({
       repoKey: repo.key,
       trigger: run.trigger,
+      triggeredBy: run.triggeredBy ?? null,
       status: 'pending',
       commit: run.commit,
       previousCommit: run.previousCommit,
@@ -269,7 +270,13 @@ export function createRepoLogic(deps: RepoDeps) {
             at: ts(),
           });
         }
-        self.send({ type: 'deployment.opened', deploymentId: id, trigger: p.trigger, commit: p.commit });
+        self.send({
+          type: 'deployment.opened',
+          deploymentId: id,
+          trigger: p.trigger,
+          commit: p.commit,
+          triggeredBy: p.triggeredBy ?? null,
+        });
       },
       interruptRuns: (_, { deploymentIds }) => {
         for (const id of deploymentIds) {
@@ -286,7 +293,7 @@ export function createRepoLogic(deps: RepoDeps) {
         history.updateDeployment(id, { status: 'running', stage: 'pulling' });
         logTo(
           id,
-          `deploy ${short(run.commit)} (trigger ${run.trigger}${run.forced ? ', forced' : ''}) of ${repo.key} branch ${repo.branch}`,
+          `deploy ${short(run.commit)} (trigger ${run.trigger}${run.triggeredBy ? ` by ${run.triggeredBy}` : ''}${run.forced ? ', forced' : ''}) of ${repo.key} branch ${repo.branch}`,
         );
         deps.report({
           type: 'deployment.started',
@@ -327,7 +334,14 @@ export function createRepoLogic(deps: RepoDeps) {
         history.updateRepositoryState(context.repo.key, { pinnedCommit: p.pinnedCommit });
         logTo(id, `result: ${status}${error ? ` — ${error}` : ''}`);
         const durationMs = Date.now() - run.startedAt;
-        const line = { deploymentId: id, commit: short(run.commit), status, trigger: run.trigger, durationMs };
+        const line = {
+          deploymentId: id,
+          commit: short(run.commit),
+          status,
+          trigger: run.trigger,
+          triggeredBy: run.triggeredBy ?? null,
+          durationMs,
+        };
         if (status === 'success') deps.log.info(line, 'deploy succeeded');
         else
           deps.log.error(

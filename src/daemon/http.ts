@@ -8,7 +8,8 @@ import type { Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { ConfigIssue } from '../domain/types.ts';
-import type { Settings } from '../config/settings.ts';
+import { unauthenticatedExposure, type Settings } from '../config/settings.ts';
+import { SettingsError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
 import { createApp, closeEventStreams } from '../http/app.ts';
 import { refuseTunnel } from '../http/errors.ts';
@@ -38,6 +39,14 @@ export async function startHttp(deps: {
   log: Logger;
 }): Promise<HttpServer> {
   const { settings, store, supervisor, docker } = deps;
+  // Refused before anything starts (startDaemon, and `shiparr serve` with exit 2); accepted only with the flag.
+  const exposure = unauthenticatedExposure({ ...settings, allowUnauthenticated: false });
+  if (exposure && !settings.allowUnauthenticated) throw new SettingsError([exposure]);
+  if (exposure)
+    deps.log.warn(
+      { host: settings.host, port: settings.port },
+      'SHIPARR_ALLOW_UNAUTHENTICATED=true: the API listens on a network address without authentication; anyone who can reach the port can deploy',
+    );
   const shutdown = new AbortController();
   const startedAt = Date.now();
   const health = async (): Promise<HealthReport> => {
@@ -65,6 +74,7 @@ export async function startHttp(deps: {
     health,
     log: deps.log.child({ component: 'http' }),
     auth: settings.auth,
+    allowedHosts: settings.allowedHosts,
     webhookSecret: settings.webhookSecret,
     limits: settings.limits,
     signal: shutdown.signal,

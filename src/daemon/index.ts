@@ -4,7 +4,8 @@
  * the ordered shutdown (shutdown.ts).
  */
 import type { Logger } from 'pino';
-import type { Settings } from '../config/settings.ts';
+import { unauthenticatedExposure, type Settings } from '../config/settings.ts';
+import { SettingsError } from '../errors.ts';
 import type { ConfigWatcher } from '../config/watch.ts';
 import { createLogger } from '../logger.ts';
 import { registerSecretValues, secretEnvValues } from '../lib/redact.ts';
@@ -46,6 +47,9 @@ export interface Daemon {
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const { settings } = opts;
+  // An unauthenticated API on a network address is refused before the store or the pool exist.
+  const exposure = (opts.http ?? true) ? unauthenticatedExposure(settings) : null;
+  if (exposure) throw new SettingsError([exposure]);
   // Known secret values are masked wherever text leaves the process (logs, store, API, notifications).
   registerSecretValues('environment', [
     ...secretEnvValues(opts.env ?? process.env),
@@ -100,7 +104,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (opts.http ?? true) {
     http = await startHttp({ settings, store, supervisor, docker: effects.docker(), log });
     log.info(
-      { url: http.url, version: VERSION, projects: config.projects.length, configErrors: config.errors.length },
+      {
+        url: http.url,
+        version: VERSION,
+        auth: settings.auth.mode,
+        projects: config.projects.length,
+        configErrors: config.errors.length,
+      },
       'Shiparr is serving',
     );
   }

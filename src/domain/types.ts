@@ -44,6 +44,11 @@ export interface Deployment {
   logBytes: number;
   /** Bytes of log text dropped by the cap (0 = the log is complete). */
   logTruncatedBytes: number;
+  /**
+   * Who asked for it (audit trail): `user:<name>`, `token:<name>` or `webhook:<provider>`; null for polls, boots and
+   * anonymous requests.
+   */
+  triggeredBy: string | null;
 }
 
 /** Outcome of the health verification after `compose up`. Expected failures are results, never throws. */
@@ -157,6 +162,8 @@ export interface CreateDeploymentInput {
   previousCommit?: string | null;
   configHash?: string | null;
   selfUpdate?: boolean;
+  /** The principal who asked (see Deployment.triggeredBy). */
+  triggeredBy?: string | null;
 }
 
 /** Changes to an open deployment; `undefined` fields are left as they are. */

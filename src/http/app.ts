@@ -9,6 +9,7 @@ import { createAuth } from './auth.ts';
 import { drainUnreadBody } from './body.ts';
 import { errorMiddleware } from './errors.ts';
 import { createFailureLimiter } from './limits.ts';
+import { createHostGuard } from './guard.ts';
 import { createMetrics } from './metrics.ts';
 import type { HttpDeps } from './ports.ts';
 import { containerRoutes } from './routes/containers.ts';
@@ -88,6 +89,7 @@ export function createApp(deps: HttpDeps): Koa {
   app.use(errorMiddleware);
   app.use(baseHeaders);
   app.use(createFailureLimiter(deps));
+  app.use(createHostGuard(deps));
   app.use(widgetCors);
   for (const r of routers) app.use(r.routes());
   // After every router: 405 + Allow for a known path with a wrong method (404 stays for unknown paths).

@@ -12,16 +12,16 @@ export interface SupervisorPort {
   /** Numeric id or "<project>/<repo>". */
   get(idOrKey: number | string): RepoStatus | undefined;
   projects(): ProjectInfo[];
-  /** false if unknown/suspended. */
-  check(key: string, trigger: 'webhook' | 'api'): boolean;
-  /** Throws ConflictError if suspended. */
-  deploy(key: string, opts: { trigger: 'api'; commit?: string }): { deploymentId: number };
+  /** false if unknown/suspended. `triggeredBy` names who asked (audit trail of a deployment the check starts). */
+  check(key: string, trigger: 'webhook' | 'api', opts?: { triggeredBy?: string }): boolean;
+  /** Throws ConflictError if suspended. `triggeredBy`: the principal recorded on the deployment (`token:ci`). */
+  deploy(key: string, opts: { trigger: 'api'; commit?: string; triggeredBy?: string }): { deploymentId: number };
   /** Resolves when finished (or with the current row at timeout). */
   waitForDeployment(id: number, timeoutMs: number): Promise<Deployment | undefined>;
   /** Throws ConflictError when there is no previous success. */
-  rollback(key: string, opts: { commit?: string }): { deploymentId: number };
-  suspend(key: string): RepoStatus;
-  resume(key: string): RepoStatus;
+  rollback(key: string, opts: { commit?: string; triggeredBy?: string }): { deploymentId: number };
+  suspend(key: string, opts?: { triggeredBy?: string }): RepoStatus;
+  resume(key: string, opts?: { triggeredBy?: string }): RepoStatus;
   reload(): Promise<ReloadResult>;
   /** url normalised. */
   webhookTargets(): { key: string; url: string; branch: string; webhookSecret?: string }[];
@@ -58,12 +58,26 @@ export interface HttpDeps {
   health(): Promise<HealthReport>;
   log: Logger;
   auth: {
+    /** Basic Auth; the older switch, used when `mode` is not given. */
     enabled: boolean;
+    /** basic, forward (user header from a trusted proxy) or none. Default: basic when `enabled`, else none. */
+    mode?: 'basic' | 'forward' | 'none';
     username: string;
     password?: string;
     /** Serve the Dashy widget routes without Basic Auth (browsers cannot send credentials cross-origin). Default false. */
     publicWidgets?: boolean;
+    /** Forward mode: the header holding the user name (default Remote-User). */
+    forwardHeader?: string;
+    /** Forward mode: addresses or CIDR blocks of the proxies allowed to set that header. */
+    trustedProxies?: string[];
+    /** API tokens accepted as `Authorization: Bearer …` in every mode; `name` is what the audit trail shows. */
+    tokens?: { name: string; token: string }[];
   };
+  /**
+   * Host names the app answers to in auth mode none (DNS-rebinding guard; `*` = any). Default: localhost, 127.0.0.1,
+   * ::1 and this machine's host name.
+   */
+  allowedHosts?: string[];
   webhookSecret?: string;
   /** prom-client registry created by createMetrics(); when omitted the app creates and wires its own. */
   metrics?: Registry;

@@ -58,6 +58,8 @@ export type { Notice } from './deploy-rules.ts';
 
 type Context = RunContext & {
   checkTrigger: DeployTrigger;
+  /** Who asked for the check in progress (audit trail of the run it may start); null for polls. */
+  checkBy: string | null;
   jitter: number;
   bootDelayMs: number;
   /** The actor clock's time in ms (see the module comment). */
@@ -70,7 +72,10 @@ const notProvided = <O, I>(name: string) =>
   });
 
 /** A deploy request (queued as the follow-up) as a forced run. */
-const forcedRun = (ctx: Context) => newRun(ctx, ctx.now(), { ...present(ctx.followUp, 'follow-up'), forced: true });
+const forcedRun = (ctx: Context): Run => {
+  const followUp = present(ctx.followUp, 'follow-up');
+  return { ...newRun(ctx, ctx.now(), { ...followUp, forced: true }), triggeredBy: followUp.triggeredBy ?? null };
+};
 
 const STAGE_TIMEOUT_MARGIN_MS = 10_000;
 
@@ -258,6 +263,7 @@ export const deployMachine = deploySetup.createMachine({
     suspendRequested: false,
     pendingConfig: null,
     checkTrigger: checkOnStart ? 'boot' : 'poll',
+    checkBy: null,
     jitter: rest.jitter ?? 0.5,
     bootDelayMs: Math.max(0, rest.bootDelayMs ?? 0),
     now: rest.now ?? Date.now,
@@ -269,7 +275,13 @@ export const deployMachine = deploySetup.createMachine({
     'repo.check': {
       actions: assign({
         followUp: ({ context, event }) =>
-          context.followUp ?? { kind: 'check', trigger: event.trigger ?? 'webhook', deploymentId: null, commit: null },
+          context.followUp ?? {
+            kind: 'check',
+            trigger: event.trigger ?? 'webhook',
+            deploymentId: null,
+            commit: null,
+            triggeredBy: event.triggeredBy ?? null,
+          },
       }),
     },
     // A deploy request without a commit joins a deploy already queued (one answer, one row); any other opens a row of
@@ -291,6 +303,7 @@ export const deployMachine = deploySetup.createMachine({
             commit: event.commit ?? null,
             previousCommit: lastDeployedCommit,
             supersedes: followUp?.kind === 'deploy' ? followUp.deploymentId : null,
+            triggeredBy: event.triggeredBy ?? null,
           }),
         },
       },
@@ -303,6 +316,7 @@ export const deployMachine = deploySetup.createMachine({
             trigger: event.trigger,
             deploymentId: event.deploymentId,
             commit: event.commit,
+            triggeredBy: event.triggeredBy ?? null,
           }),
         }),
         emit(({ event }) => ({ type: 'deploy.accepted' as const, deploymentId: event.deploymentId })),
@@ -372,6 +386,7 @@ export const deployMachine = deploySetup.createMachine({
               pendingConfig: null,
               pinnedCommit: null,
               checkTrigger: 'config',
+              checkBy: null,
             }),
             { type: 'persistPin', params: { pinnedCommit: null } },
           ],
@@ -389,6 +404,7 @@ export const deployMachine = deploySetup.createMachine({
             return {
               run: followUp.kind === 'deploy' ? forcedRun(context) : null,
               checkTrigger: followUp.trigger,
+              checkBy: followUp.triggeredBy ?? null,
               followUp: null,
             };
           }),
@@ -397,7 +413,7 @@ export const deployMachine = deploySetup.createMachine({
       after: {
         pollDelay: {
           target: 'checking',
-          actions: assign({ checkTrigger: ({ context }) => (context.attempt > 0 ? 'retry' : 'poll') }),
+          actions: assign({ checkTrigger: ({ context }) => (context.attempt > 0 ? 'retry' : 'poll'), checkBy: null }),
         },
       },
     },
@@ -417,11 +433,14 @@ export const deployMachine = deploySetup.createMachine({
                 ...headSeen(context, output.commit),
                 run: context.run
                   ? { ...context.run, commit: context.run.commit ?? output.commit }
-                  : newRun(context, context.now(), {
-                      trigger: context.checkTrigger,
-                      forced: false,
-                      commit: output.commit,
-                    }),
+                  : {
+                      ...newRun(context, context.now(), {
+                        trigger: context.checkTrigger,
+                        forced: false,
+                        commit: output.commit,
+                      }),
+                      triggeredBy: context.checkBy,
+                    },
               })),
             ],
           },
@@ -592,7 +611,7 @@ export const deployMachine = deploySetup.createMachine({
         'repo.resume': {
           target: 'checking',
           actions: [
-            assign({ suspended: false, checkTrigger: 'api' }),
+            assign({ suspended: false, checkTrigger: 'api', checkBy: null }),
             { type: 'persistSuspended', params: { suspended: false } },
           ],
         },

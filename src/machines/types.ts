@@ -33,6 +33,8 @@ export interface Run {
   /** Error of a failed rollback attempt. */
   rollbackError: StepError | null;
   outcome: DeploymentOutcome | null;
+  /** Who asked for it (audit trail, `token:ci`); null or absent for polls and anonymous requests. */
+  triggeredBy?: string | null;
 }
 
 interface FollowUp {
@@ -40,6 +42,7 @@ interface FollowUp {
   trigger: DeployTrigger;
   deploymentId: number | null;
   commit: string | null;
+  triggeredBy?: string | null;
 }
 
 export interface DeployContext {
@@ -76,13 +79,19 @@ export interface DeployInput {
 }
 
 export type DeployEvent =
-  | { type: 'repo.check'; trigger?: DeployTrigger }
-  | { type: 'repo.deploy'; trigger?: DeployTrigger; commit?: string | null }
+  | { type: 'repo.check'; trigger?: DeployTrigger; triggeredBy?: string | null }
+  | { type: 'repo.deploy'; trigger?: DeployTrigger; commit?: string | null; triggeredBy?: string | null }
   | { type: 'repo.suspend' }
   | { type: 'repo.resume' }
   | { type: 'config.updated'; repo: RepoConfig }
   /** The reply of the openDeployment action: the row of an accepted deploy request exists. */
-  | { type: 'deployment.opened'; deploymentId: number; trigger: DeployTrigger; commit: string | null }
+  | {
+      type: 'deployment.opened';
+      deploymentId: number;
+      trigger: DeployTrigger;
+      commit: string | null;
+      triggeredBy?: string | null;
+    }
   /** The deploy slot actor holds a slot. */
   | { type: 'slot.acquired' }
   /** The repository left the configuration: the actor is stopped right after this event. */
@@ -99,6 +108,7 @@ export interface OpenDeploymentParams {
   previousCommit: string | null;
   /** A queued deploy whose row this request replaces (it never ran). */
   supersedes: number | null;
+  triggeredBy?: string | null;
 }
 
 /** Input of the deploy slot actor: held from the start of a run's pull until the run is finished (or the actor ends). */

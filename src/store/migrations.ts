@@ -75,6 +75,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX deployments_repository_id ON deployments (repository_id, id DESC);
   CREATE INDEX deployments_status ON deployments (status);
   `,
+  // 2: the principal who asked for a deployment (audit trail); null for polls, boots and older rows.
+  `ALTER TABLE deployments ADD COLUMN triggered_by TEXT;`,
 ];
 
 /** Schema version this code writes (the number of migrations). */

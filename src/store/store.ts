@@ -116,6 +116,7 @@ interface RawDeployment {
   self_update: number;
   log_bytes: number;
   logs_truncated: number;
+  triggered_by: string | null;
 }
 
 /** The columns of a deployment a write needs to check before changing it. */
@@ -132,7 +133,7 @@ const REPO_SELECT = 'SELECT r.*, p.name AS project FROM repositories r JOIN proj
 const DEPLOYMENT_SELECT = `
   SELECT d.id, d.repository_id, r.key AS repo_key, d.commit_hash, d.status, d."trigger" AS "trigger", d.stage, d.error,
          d.previous_commit, d.rolled_back_to, d.started_at, d.finished_at, d.duration_ms, d.config_hash,
-         d.notifications, d.self_update, octet_length(d.logs) AS log_bytes, d.logs_truncated
+         d.notifications, d.self_update, octet_length(d.logs) AS log_bytes, d.logs_truncated, d.triggered_by
   FROM deployments d JOIN repositories r ON r.id = d.repository_id`;
 
 /**
@@ -403,6 +404,7 @@ export class Store {
         previousCommit: input.previousCommit ?? null,
         configHash: input.configHash ?? null,
         selfUpdate: flag(input.selfUpdate),
+        triggeredBy: input.triggeredBy ?? null,
         now: this.#now(),
       }).lastInsertRowid,
     );
@@ -654,8 +656,8 @@ function prepareStatements(db: Database.Database) {
        WHERE key = @key`,
     ),
     insertDeployment: db.prepare<Params>(
-      `INSERT INTO deployments (repository_id, commit_hash, status, "trigger", previous_commit, config_hash, self_update, started_at)
-       VALUES (@repositoryId, @commit, @status, @trigger, @previousCommit, @configHash, @selfUpdate, @now)`,
+      `INSERT INTO deployments (repository_id, commit_hash, status, "trigger", previous_commit, config_hash, self_update, triggered_by, started_at)
+       VALUES (@repositoryId, @commit, @status, @trigger, @previousCommit, @configHash, @selfUpdate, @triggeredBy, @now)`,
     ),
     deploymentHead: db.prepare<[number], DeploymentHead>(
       'SELECT repository_id, status, started_at, finished_at, commit_hash, config_hash FROM deployments WHERE id = ?',
@@ -832,5 +834,6 @@ function toDeployment(r: RawDeployment): Deployment {
     selfUpdate: r.self_update === 1,
     logBytes: r.log_bytes,
     logTruncatedBytes: r.logs_truncated,
+    triggeredBy: r.triggered_by,
   };
 }

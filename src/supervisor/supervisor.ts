@@ -279,19 +279,24 @@ export class Supervisor {
 
   // ---- commands ----------------------------------------------------------------------------------------
 
-  check(key: string, trigger: 'webhook' | 'api'): boolean {
+  /** `triggeredBy` (e.g. `webhook:github`) is recorded on the deployment the check may start. */
+  check(key: string, trigger: 'webhook' | 'api', opts: { triggeredBy?: string } = {}): boolean {
     const child = this.#child(key);
     if (!child || this.#stopping) return false;
     if (child.getSnapshot().context.suspended) return false;
-    child.send({ type: 'repo.check', trigger });
+    child.send({ type: 'repo.check', trigger, triggeredBy: opts.triggeredBy ?? null });
     return true;
   }
 
-  deploy(key: string, opts: { trigger: 'api' | 'cli'; commit?: string }): { deploymentId: number } {
-    return this.#requestDeploy(key, opts.trigger, opts.commit ?? null);
+  /** `triggeredBy` (e.g. `token:ci`) is recorded on the deployment row (audit trail). */
+  deploy(
+    key: string,
+    opts: { trigger: 'api' | 'cli'; commit?: string; triggeredBy?: string },
+  ): { deploymentId: number } {
+    return this.#requestDeploy(key, opts.trigger, opts.commit ?? null, opts.triggeredBy ?? null);
   }
 
-  rollback(key: string, opts: { commit?: string }): { deploymentId: number } {
+  rollback(key: string, opts: { commit?: string; triggeredBy?: string }): { deploymentId: number } {
     this.#entryFor(key);
     let target = opts.commit ?? null;
     if (!target) {
@@ -300,10 +305,15 @@ export class Supervisor {
       target = items.find((d) => d.status === 'success' && d.commit && d.commit !== current)?.commit ?? null;
       if (!target) throw new ConflictError(`repository ${key} has no earlier successful deployment to roll back to`);
     }
-    return this.#requestDeploy(key, 'rollback', target);
+    return this.#requestDeploy(key, 'rollback', target, opts.triggeredBy ?? null);
   }
 
-  #requestDeploy(key: string, trigger: 'api' | 'cli' | 'rollback', commit: string | null): { deploymentId: number } {
+  #requestDeploy(
+    key: string,
+    trigger: 'api' | 'cli' | 'rollback',
+    commit: string | null,
+    triggeredBy: string | null,
+  ): { deploymentId: number } {
     const entry = this.#entryFor(key);
     const child = this.#child(key);
     if (this.#stopping) throw new ConflictError('Shiparr is shutting down');
@@ -314,7 +324,7 @@ export class Supervisor {
     const accepted = child.on('deploy.accepted', (e) => (answer = { deploymentId: e.deploymentId }));
     const rejected = child.on('deploy.rejected', (e) => (answer = { rejected: e.reason }));
     try {
-      child.send({ type: 'repo.deploy', trigger, commit });
+      child.send({ type: 'repo.deploy', trigger, commit, triggeredBy });
     } finally {
       accepted.unsubscribe();
       rejected.unsubscribe();
@@ -325,13 +335,15 @@ export class Supervisor {
     throw new ConflictError(`repository ${key} did not take the deploy request`);
   }
 
-  suspend(key: string): RepoStatus {
+  suspend(key: string, opts: { triggeredBy?: string } = {}): RepoStatus {
     this.#entryFor(key);
+    this.#log.info({ repo: key, by: opts.triggeredBy ?? null }, 'suspend requested');
     this.#child(key)?.send({ type: 'repo.suspend' });
     return this.get(key) as RepoStatus;
   }
 
-  resume(key: string): RepoStatus {
+  resume(key: string, opts: { triggeredBy?: string } = {}): RepoStatus {
+    this.#log.info({ repo: key, by: opts.triggeredBy ?? null }, 'resume requested');
     if (this.#entryFor(key).failed) this.#actor.send({ type: 'repo.respawn', key });
     this.#child(key)?.send({ type: 'repo.resume' });
     return this.get(key) as RepoStatus;

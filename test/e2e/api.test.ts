@@ -112,7 +112,9 @@ repositories:
   test('suspend and resume change the live state and persist; deploy while suspended is 409', async (t) => {
     if (!(await requireDocker(t))) return;
     const id = daemon!.supervisor.get(KEY)!.id;
-    const s = (await (await api(`/api/repositories/${id}/suspend`, { method: 'POST' })).json()) as {
+    const s = (await (
+      await api(`/api/repositories/${id}/suspend`, { method: 'POST', headers: { 'X-Shiparr-Request': '1' } })
+    ).json()) as {
       suspended: boolean;
       state: string;
     };
@@ -122,10 +124,12 @@ repositories:
       ((await api(`/api/repositories/${id}`).then((r) => r.json())) as { state: string }).state,
       'suspended',
     );
-    const d = await api(`/api/repositories/${id}/deploy`, { method: 'POST' });
+    const d = await api(`/api/repositories/${id}/deploy`, { method: 'POST', headers: { 'X-Shiparr-Request': '1' } });
     assert.equal(d.status, 409);
     assert.equal(((await d.json()) as { error: { code: string } }).error.code, 'CONFLICT');
-    const r = (await (await api(`/api/repositories/${id}/resume`, { method: 'POST' })).json()) as {
+    const r = (await (
+      await api(`/api/repositories/${id}/resume`, { method: 'POST', headers: { 'X-Shiparr-Request': '1' } })
+    ).json()) as {
       suspended: boolean;
     };
     assert.equal(r.suspended, false);
@@ -168,6 +172,7 @@ repositories:
       60_000,
     );
     assert.equal(d.trigger, 'webhook');
+    assert.equal(d.triggeredBy, 'webhook:github', 'the audit trail names the provider');
     assert.equal(checks.count, 1, "one check: the signed webhook's, none from the bad one");
     assert.equal(
       daemon!.store.listDeployments(KEY, { limit: 10 }).items.filter((x) => x.commit === sha).length,
@@ -227,6 +232,7 @@ repositories:
       60_000,
     );
     assert.equal(d.trigger, 'webhook');
+    assert.equal(d.triggeredBy, 'webhook:gitea');
   });
 
   test('container logs: served for a managed container, 404 for any other', async (t) => {
@@ -269,7 +275,9 @@ repositories:
   test('POST /api/reload re-reads the project files', async (t) => {
     if (!(await requireDocker(t))) return;
     await daemon!.writeProject('broken.yaml', 'project: [oops\n');
-    const r = (await (await api('/api/reload', { method: 'POST' })).json()) as { errors: { file: string }[] };
+    const r = (await (await api('/api/reload', { method: 'POST', headers: { 'X-Shiparr-Request': '1' } })).json()) as {
+      errors: { file: string }[];
+    };
     assert.ok(r.errors.some((e) => e.file.endsWith('broken.yaml')));
     const health = (await (await fetch(`${daemon!.url}/api/health`)).json()) as { config: { ok: boolean } };
     assert.equal(health.config.ok, false);

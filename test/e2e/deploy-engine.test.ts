@@ -275,7 +275,10 @@ repositories:
     })();
     // The stream's opening comment: from here on the client is subscribed and sees every event.
     await until(() => connected, 'the SSE stream to open', 10_000, 10);
-    const r = await fetch(`${daemon!.url}/api/repositories/${id}/deploy?wait=true&timeout=120`, { method: 'POST' });
+    const r = await fetch(`${daemon!.url}/api/repositories/${id}/deploy?wait=true&timeout=120`, {
+      method: 'POST',
+      headers: { 'X-Shiparr-Request': '1' },
+    });
     const body = (await r.json()) as { deploymentId: number; status: string; commit: string };
     assert.equal(r.status, 200);
     assert.equal(body.status, 'success');
@@ -305,7 +308,10 @@ repositories:
   test('POST /api/repositories/:id/rollback redeploys the previous successful commit and pins the current one', async (t) => {
     if (!(await requireDocker(t))) return;
     const id = daemon!.supervisor.get(KEY)!.id;
-    const r = await fetch(`${daemon!.url}/api/repositories/${id}/rollback`, { method: 'POST' });
+    const r = await fetch(`${daemon!.url}/api/repositories/${id}/rollback`, {
+      method: 'POST',
+      headers: { 'X-Shiparr-Request': '1' },
+    });
     assert.equal(r.status, 202);
     const { deploymentId } = (await r.json()) as { deploymentId: number };
     const d = await daemon!.supervisor.waitForDeployment(deploymentId, 90_000);

@@ -157,6 +157,7 @@ describe('container image', { concurrency: false }, () => {
     assert.equal(config.Entrypoint[0], '/usr/bin/tini');
     assert.match(config.Healthcheck?.Test.join(' ') ?? '', /\/api\/health/);
     for (const e of [
+      'SHIPARR_HOST=0.0.0.0',
       'SHIPARR_CONFIG_PATH=/config',
       'SHIPARR_DATA_PATH=/data',
       'SOPS_AGE_KEY_FILE=/secrets/age.key',
@@ -171,7 +172,17 @@ describe('container image', { concurrency: false }, () => {
   test('runs healthy as uid 1000 under tini, reaches the engine through the socket, stops cleanly on SIGTERM', async (t) => {
     if (!(await requireDocker(t))) return;
     assert.ok(built, 'the image was not built');
-    const id = await run(['-p', '127.0.0.1::8080', '--health-interval', '1s']);
+    // The image listens on 0.0.0.0, which Shiparr refuses without authentication.
+    const id = await run([
+      '-p',
+      '127.0.0.1::8080',
+      '--health-interval',
+      '1s',
+      '-e',
+      'SHIPARR_AUTH_MODE=basic',
+      '-e',
+      'SHIPARR_AUTH_PASSWORD=image-test-pw',
+    ]);
     await waitHealthy(id);
 
     assert.equal((await docker(['exec', id, 'id', '-u'])).stdout.trim(), '1000');
@@ -197,6 +208,11 @@ describe('container image', { concurrency: false }, () => {
     const health = (await res.json()) as { status: string; db: { ok: boolean }; docker: { ok: boolean } };
     assert.equal(health.db.ok, true);
     assert.equal(health.docker.ok, true, 'the daemon reaches the engine through the mounted socket');
+    assert.equal((await fetch(`http://${hostPort}/api/repositories`)).status, 401, 'the API needs credentials');
+    const authed = await fetch(`http://${hostPort}/api/repositories`, {
+      headers: { authorization: `Basic ${Buffer.from('admin:image-test-pw').toString('base64')}` },
+    });
+    assert.equal(authed.status, 200);
 
     const stop = await docker(['stop', '-t', '30', id], { timeoutMs: 60_000 });
     assert.equal(stop.code, 0, stop.output);
@@ -329,6 +345,12 @@ repositories:
     assert.deepEqual(svc.group_add, ['4242']);
     assert.equal(svc.restart, 'unless-stopped');
     assert.equal(svc.environment?.['SHIPARR_CONFIG_PATH'], '/config');
+    assert.equal(svc.environment?.['SHIPARR_HOST'], '0.0.0.0');
+    assert.equal(
+      svc.environment?.['SHIPARR_AUTH_MODE'],
+      'basic',
+      'published port → Basic Auth unless .env says otherwise',
+    );
     assert.equal(svc.environment?.['SOPS_AGE_KEY_FILE'], '/secrets/age.key');
     assert.equal(svc.ports?.[0]?.published, '18080');
     assert.equal(svc.ports?.[0]?.target, 8080);

@@ -180,7 +180,7 @@ test('POST /api/reload applies a new file without a watcher', { timeout: 60_000 
     projectYaml('api', { web: { url: git.repoUrl('web'), extra: ['suspended: true'] } }),
   );
   assert.equal(daemon.supervisor.list().length, 0, 'nothing happens without a reload');
-  const res = await fetch(`${daemon.url}/api/reload`, { method: 'POST' });
+  const res = await fetch(`${daemon.url}/api/reload`, { method: 'POST', headers: { 'X-Shiparr-Request': '1' } });
   assert.equal(res.status, 200);
   const body = (await res.json()) as { added: string[]; errors: unknown[] };
   // The new file was not applied before this request (no watcher): the reload reports it as added.

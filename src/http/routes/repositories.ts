@@ -5,6 +5,7 @@
 import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { NotFoundError, ValidationError } from '../../errors.ts';
+import { auditOf } from '../auth.ts';
 import { readOptionalJson } from '../body.ts';
 import { parseRepoRef, queryBool, queryInt } from '../params.ts';
 import type { DeploymentStatus, RepoStatus } from '../../domain/types.ts';
@@ -79,7 +80,7 @@ export function repositoryRoutes(deps: Deps, auth: Middleware): Router {
     const commit = await readCommitBody(ctx);
     const { deploymentId } = deps.supervisor.deploy(
       repo.key,
-      commit === undefined ? { trigger: 'api' } : { trigger: 'api', commit },
+      commit === undefined ? { trigger: 'api', ...auditOf(ctx) } : { trigger: 'api', commit, ...auditOf(ctx) },
     );
     if (!wait) {
       ctx.status = 202;
@@ -101,19 +102,22 @@ export function repositoryRoutes(deps: Deps, auth: Middleware): Router {
   router.post('/api/repositories/:id/rollback', async (ctx) => {
     const repo = findRepo(deps, ctx.params['id']);
     const commit = await readCommitBody(ctx);
-    const { deploymentId } = deps.supervisor.rollback(repo.key, commit === undefined ? {} : { commit });
+    const { deploymentId } = deps.supervisor.rollback(
+      repo.key,
+      commit === undefined ? auditOf(ctx) : { commit, ...auditOf(ctx) },
+    );
     ctx.status = 202;
     ctx.body = { deploymentId, status: 'pending' };
   });
 
   router.post('/api/repositories/:id/suspend', (ctx) => {
     const repo = findRepo(deps, ctx.params['id']);
-    ctx.body = publicRepo(deps.supervisor.suspend(repo.key));
+    ctx.body = publicRepo(deps.supervisor.suspend(repo.key, auditOf(ctx)));
   });
 
   router.post('/api/repositories/:id/resume', (ctx) => {
     const repo = findRepo(deps, ctx.params['id']);
-    ctx.body = publicRepo(deps.supervisor.resume(repo.key));
+    ctx.body = publicRepo(deps.supervisor.resume(repo.key, auditOf(ctx)));
   });
 
   return router;

@@ -92,7 +92,9 @@ export function webhookRoutes(deps: Pick<HttpDeps, 'supervisor' | 'webhookSecret
       );
       throw new UnauthorizedError(WEBHOOK_REFUSED);
     }
-    const triggered = matched.filter((key) => deps.supervisor.check(key, 'webhook'));
+    const triggered = matched.filter((key) =>
+      deps.supervisor.check(key, 'webhook', { triggeredBy: `webhook:${provider}` }),
+    );
     log.info({ provider, branch: push.branch, matched, triggered: triggered.length, refused }, 'webhook received');
     ctx.status = 202;
     ctx.body = { matched };

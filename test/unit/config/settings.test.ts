@@ -1,5 +1,6 @@
 /** @module Tests for loadSettings (service settings from the environment). */
 import assert from 'node:assert/strict';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { loadSettings } from '../../../src/config/settings.ts';
@@ -20,12 +21,23 @@ function settingsError(env: NodeJS.ProcessEnv): SettingsError {
 test('defaults as documented in README.md, paths made absolute against cwd', () => {
   const s = loadSettings({}, cwd);
   assert.equal(s.port, 8080);
-  assert.equal(s.host, '0.0.0.0');
+  assert.equal(s.host, '127.0.0.1', 'a checkout binds the loopback address unless told otherwise');
   assert.equal(s.configPath, path.join(cwd, 'config/projects'));
   assert.equal(s.dataPath, path.join(cwd, 'data'));
   assert.equal(s.logLevel, 'info');
   assert.equal(s.logFormat, 'auto');
-  assert.deepEqual(s.auth, { enabled: false, username: 'admin', password: undefined, publicWidgets: false });
+  assert.deepEqual(s.auth, {
+    mode: 'none',
+    enabled: false,
+    username: 'admin',
+    password: undefined,
+    publicWidgets: false,
+    forwardHeader: 'Remote-User',
+    trustedProxies: [],
+    tokens: [],
+  });
+  assert.deepEqual(s.allowedHosts, ['localhost', '127.0.0.1', '::1', os.hostname().toLowerCase()]);
+  assert.equal(s.allowUnauthenticated, false);
   assert.equal(s.maxConcurrentDeploys, 2);
   assert.equal(s.shutdownGraceSeconds, 30);
   assert.ok(s.workers >= 2 && s.workers <= 4);
@@ -53,7 +65,8 @@ test("SHIPARR_* values are parsed; the original Shiparr script's spelling Shipar
   assert.equal(s.configPath, '/etc/shiparr/projects');
   assert.equal(s.dataPath, path.join(cwd, 'var'));
   assert.equal(s.logLevel, 'debug');
-  assert.deepEqual(s.auth, { enabled: true, username: 'admin', password: 'pw', publicWidgets: false });
+  assert.equal(s.auth.mode, 'basic', 'SHIPARR_AUTH_ENABLED=true means basic');
+  assert.deepEqual([s.auth.enabled, s.auth.username, s.auth.password], [true, 'admin', 'pw']);
   assert.equal(s.workers, 3);
   assert.equal(s.sopsAgeKeyFile, path.join(cwd, 'keys/age.txt'));
   assert.equal(s.githubToken, undefined, 'an empty variable counts as unset');

@@ -151,7 +151,10 @@ describe('REST API', () => {
   });
 
   test('POST deploy → 202 {deploymentId, status:pending} and records the command', async () => {
-    const res = await fetch(`${s.url}/api/repositories/1/deploy`, { method: 'POST' });
+    const res = await fetch(`${s.url}/api/repositories/1/deploy`, {
+      method: 'POST',
+      headers: { 'X-Shiparr-Request': '1' },
+    });
     assert.equal(res.status, 202);
     const body = await json(res);
     assert.equal(body.status, 'pending');
@@ -176,7 +179,10 @@ describe('REST API', () => {
   test('POST deploy?wait=true returns the finished deployment with 200', async () => {
     sup.waitResult = async (id) =>
       deployment({ id, repositoryId: 1, repoKey: 'homelab/media-stack', status: 'success' });
-    const res = await fetch(`${s.url}/api/repositories/1/deploy?wait=true&timeout=5`, { method: 'POST' });
+    const res = await fetch(`${s.url}/api/repositories/1/deploy?wait=true&timeout=5`, {
+      method: 'POST',
+      headers: { 'X-Shiparr-Request': '1' },
+    });
     assert.equal(res.status, 200);
     const body = await json(res);
     assert.equal(body.status, 'success');
@@ -194,12 +200,18 @@ describe('REST API', () => {
         finishedAt: null,
         durationMs: null,
       });
-    const res = await fetch(`${s.url}/api/repositories/1/deploy?wait=1`, { method: 'POST' });
+    const res = await fetch(`${s.url}/api/repositories/1/deploy?wait=1`, {
+      method: 'POST',
+      headers: { 'X-Shiparr-Request': '1' },
+    });
     assert.equal(res.status, 202);
     assert.equal((await json(res)).status, 'running');
     assert.equal(sup.callsOf('wait').at(-1)?.opts, 600_000);
     sup.waitResult = async () => undefined;
-    const none = await fetch(`${s.url}/api/repositories/1/deploy?wait=true`, { method: 'POST' });
+    const none = await fetch(`${s.url}/api/repositories/1/deploy?wait=true`, {
+      method: 'POST',
+      headers: { 'X-Shiparr-Request': '1' },
+    });
     assert.equal(none.status, 202);
     assert.equal((await json(none)).status, 'pending');
   });
@@ -207,14 +219,20 @@ describe('REST API', () => {
   test('POST deploy rejects bad wait/timeout before deploying', async () => {
     const n = sup.callsOf('deploy').length;
     for (const q of ['wait=maybe', 'wait=true&timeout=0', 'wait=true&timeout=3601', 'wait=true&timeout=ten']) {
-      const res = await fetch(`${s.url}/api/repositories/1/deploy?${q}`, { method: 'POST' });
+      const res = await fetch(`${s.url}/api/repositories/1/deploy?${q}`, {
+        method: 'POST',
+        headers: { 'X-Shiparr-Request': '1' },
+      });
       assert.equal(res.status, 400, q);
     }
     assert.equal(sup.callsOf('deploy').length, n);
   });
 
   test('POST rollback: empty body, commit body, 422 on bad commit/fields, 415, 400 bad JSON', async () => {
-    const plain = await fetch(`${s.url}/api/repositories/1/rollback`, { method: 'POST' });
+    const plain = await fetch(`${s.url}/api/repositories/1/rollback`, {
+      method: 'POST',
+      headers: { 'X-Shiparr-Request': '1' },
+    });
     assert.equal(plain.status, 202);
     assert.deepEqual(sup.callsOf('rollback').at(-1)?.opts, {});
     const withCommit = await fetch(`${s.url}/api/repositories/1/rollback`, {
@@ -249,7 +267,10 @@ describe('REST API', () => {
 
   test('ConflictError from the supervisor → 409', async () => {
     sup.hasPreviousSuccess = false;
-    const res = await fetch(`${s.url}/api/repositories/1/rollback`, { method: 'POST' });
+    const res = await fetch(`${s.url}/api/repositories/1/rollback`, {
+      method: 'POST',
+      headers: { 'X-Shiparr-Request': '1' },
+    });
     sup.hasPreviousSuccess = true;
     assert.equal(res.status, 409);
     assert.deepEqual(await json(res), {
@@ -258,17 +279,30 @@ describe('REST API', () => {
   });
 
   test('suspend and resume → 200 RepoStatus; deploy while suspended → 409', async () => {
-    const sus = await fetch(`${s.url}/api/repositories/3/suspend`, { method: 'POST' });
+    const sus = await fetch(`${s.url}/api/repositories/3/suspend`, {
+      method: 'POST',
+      headers: { 'X-Shiparr-Request': '1' },
+    });
     assert.equal(sus.status, 200);
     assert.equal((await json(sus)).suspended, true);
-    const dep = await fetch(`${s.url}/api/repositories/3/deploy`, { method: 'POST' });
+    const dep = await fetch(`${s.url}/api/repositories/3/deploy`, {
+      method: 'POST',
+      headers: { 'X-Shiparr-Request': '1' },
+    });
     assert.equal(dep.status, 409);
-    const res = await fetch(`${s.url}/api/repositories/lab%2Fweb/resume`, { method: 'POST' });
+    const res = await fetch(`${s.url}/api/repositories/lab%2Fweb/resume`, {
+      method: 'POST',
+      headers: { 'X-Shiparr-Request': '1' },
+    });
     assert.equal(res.status, 200);
     const body = await json(res);
     assert.equal(body.suspended, false);
     assert.equal(body.state, 'idle');
-    assert.equal((await fetch(`${s.url}/api/repositories/42/suspend`, { method: 'POST' })).status, 404);
+    assert.equal(
+      (await fetch(`${s.url}/api/repositories/42/suspend`, { method: 'POST', headers: { 'X-Shiparr-Request': '1' } }))
+        .status,
+      404,
+    );
   });
 
   test('GET /api/deployments/:id and logs (text/plain, masked)', async () => {
@@ -296,7 +330,7 @@ describe('REST API', () => {
       removed: [],
       changed: [],
     };
-    const res = await fetch(`${s.url}/api/reload`, { method: 'POST' });
+    const res = await fetch(`${s.url}/api/reload`, { method: 'POST', headers: { 'X-Shiparr-Request': '1' } });
     assert.equal(res.status, 200);
     assert.deepEqual(await json(res), sup.reloadResult);
   });
@@ -366,7 +400,7 @@ describe('errors', () => {
     };
     const s = await serve({ ...w, log });
     try {
-      const res = await fetch(`${s.url}/api/reload`, { method: 'POST' });
+      const res = await fetch(`${s.url}/api/reload`, { method: 'POST', headers: { 'X-Shiparr-Request': '1' } });
       assert.equal(res.status, 500);
       const text = await res.text();
       assert.deepEqual(JSON.parse(text), { error: { code: 'INTERNAL', message: 'internal error' } });
@@ -386,7 +420,10 @@ describe('errors', () => {
     };
     const s = await serve(w);
     try {
-      const res = await fetch(`${s.url}/api/repositories/1/suspend`, { method: 'POST' });
+      const res = await fetch(`${s.url}/api/repositories/1/suspend`, {
+        method: 'POST',
+        headers: { 'X-Shiparr-Request': '1' },
+      });
       assert.equal(res.status, 409);
       assert.equal((await json(res)).error.message, 'already suspended');
     } finally {

@@ -48,7 +48,7 @@ describe('auth enabled', () => {
       }
       const ok = await fetch(`${s.url}${path}`, {
         method,
-        headers: { authorization: basic('admin', 'correct horse') },
+        headers: { authorization: basic('admin', 'correct horse'), 'X-Shiparr-Request': '1' },
       });
       assert.equal(ok.status, expected);
       await ok.arrayBuffer();
@@ -105,7 +105,7 @@ describe('auth disabled', () => {
     const s = await serve();
     try {
       for (const [method, path, expected] of PROTECTED) {
-        const res = await fetch(`${s.url}${path}`, { method });
+        const res = await fetch(`${s.url}${path}`, { method, headers: { 'X-Shiparr-Request': '1' } });
         assert.equal(res.status, expected, `${method} ${path}`);
         assert.equal(res.headers.get('www-authenticate'), null);
         await res.arrayBuffer();

@@ -65,6 +65,7 @@ export function deployment(
     selfUpdate: false,
     logBytes: 0,
     logTruncatedBytes: 0,
+    triggeredBy: null,
     ...over,
   };
 }
