@@ -81,7 +81,7 @@ function stuckDelivery(url: string, body: string): { socket: Socket; finish(): P
   const socket = connect(Number(u.port), u.hostname);
   const half = Math.floor(body.length / 2);
   socket.write(
-    `POST /api/webhooks/generic HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+    `POST /api/webhooks/generic HTTP/1.1\r\nHost: ${u.host}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body.slice(0, half)}`,
   );
   let got = '';
