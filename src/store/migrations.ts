@@ -75,6 +75,13 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX deployments_repository_id ON deployments (repository_id, id DESC);
   CREATE INDEX deployments_status ON deployments (status);
   `,
+  // v2: plaintext files a deployment wrote (JSON list of {path, dev, ino, size, mtimeNs}, never contents) and
+  // whether they may still be on disk (1 until removed, or handed over to keep_decrypted).
+  `
+  ALTER TABLE deployments ADD COLUMN plaintext_files TEXT;
+  ALTER TABLE deployments ADD COLUMN plaintext_pending INTEGER NOT NULL DEFAULT 0 CHECK (plaintext_pending IN (0, 1));
+  CREATE INDEX deployments_plaintext_pending ON deployments (plaintext_pending) WHERE plaintext_pending = 1;
+  `,
 ];
 
 /** Schema version this code writes (the number of migrations). */
