@@ -57,6 +57,7 @@ const SettingsEnvSchema = z.object({
   SHIPARR_MAX_CONCURRENT_DEPLOYS: int(1, 64).default(2),
   SHIPARR_WORKERS: int(1, 64).optional(),
   SHIPARR_SHUTDOWN_GRACE: int(0, 3600).default(30),
+  SHIPARR_HISTORY_KEEP: int(0, 1_000_000).default(1000),
   DOCKER_HOST: optionalText,
 });
 
@@ -82,6 +83,8 @@ export interface Settings {
   workers: number;
   /** Seconds in-flight deploys get to finish on SIGTERM. */
   shutdownGraceSeconds: number;
+  /** Deployment rows kept per repository (older finished ones are pruned with their logs); 0 keeps all. */
+  historyKeep: number;
   dockerHost: string | undefined;
 }
 
@@ -137,6 +140,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
     maxConcurrentDeploys: e.SHIPARR_MAX_CONCURRENT_DEPLOYS,
     workers: e.SHIPARR_WORKERS ?? Math.max(2, Math.min(4, os.availableParallelism())),
     shutdownGraceSeconds: e.SHIPARR_SHUTDOWN_GRACE,
+    historyKeep: e.SHIPARR_HISTORY_KEEP,
     dockerHost: e.DOCKER_HOST,
   };
 }
