@@ -60,6 +60,7 @@ describe('plaintext safety end to end', { concurrency: false }, () => {
     user: uniqueProjectName('pt-user'),
     tracked: uniqueProjectName('pt-tracked'),
     build: uniqueProjectName('pt-build'),
+    kept: uniqueProjectName('pt-kept'),
   };
   const builtImage = `shiparr-test/plaintext-build:${projects.build}`;
   const me = generateIdentity();
@@ -92,6 +93,7 @@ describe('plaintext safety end to end', { concurrency: false }, () => {
       '.env.enc': enc(),
       '.env': 'TOKEN=committed-by-someone\n',
     });
+    await git.createRepo('kept', { 'compose.yaml': appCompose(image, 'k1'), '.env.enc': enc() });
     await git.createRepo('build', {
       'compose.yaml': `services:
   app:
@@ -117,6 +119,7 @@ describe('plaintext safety end to end', { concurrency: false }, () => {
         repoYaml('user', git.repoUrl('user'), projects.user, withEnvFile ? ['env_file: .env.enc'] : []),
         repoYaml('tracked', git.repoUrl('tracked'), projects.tracked, ['env_file: .env.enc']),
         repoYaml('build', git.repoUrl('build'), projects.build, ['env_file: .env.enc', 'build: true']),
+        repoYaml('kept', git.repoUrl('kept'), projects.kept, ['env_file: .env.enc', 'keep_decrypted: true']),
         '',
       ].join('\n');
     daemon = await startTestDaemon({
@@ -202,5 +205,26 @@ describe('plaintext safety end to end', { concurrency: false }, () => {
     const logs = daemon!.store.getDeploymentLogs(d.id) ?? '';
     assert.match(logs, /env file kept out of the build context/);
     assert.doesNotMatch(logs, new RegExp(SECRET));
+  });
+
+  test("keep_decrypted: the kept file is Shiparr's own, so the next deploy overwrites it", async (t) => {
+    if (!(await requireDocker(t))) return;
+    const first = await finished('safety/kept');
+    assert.equal(first.status, 'success', first.error ?? '');
+    const kept = path.join(checkout('kept'), '.env');
+    await until(() => daemon!.supervisor.get('safety/kept')?.state === 'idle', 'the first run to settle', 30_000);
+    assert.equal(await readFile(kept, 'utf8'), `TOKEN=${SECRET}\n`, 'kept after the deploy');
+
+    const sha = await git.commit('kept', { 'compose.yaml': appCompose(image, 'k2') });
+    const second = await until(
+      () => rows('safety/kept').find((r) => r.commit === sha && r.status !== 'pending' && r.status !== 'running'),
+      'the second deployment',
+      120_000,
+    );
+    assert.equal(second.status, 'success', second.error ?? '');
+    const env = await containerEnv(projects.kept);
+    assert.match(env, /^MARKER=k2$/m);
+    assert.match(env, new RegExp(`^TOKEN=${SECRET}$`, 'm'));
+    assert.equal(await readFile(kept, 'utf8'), `TOKEN=${SECRET}\n`);
   });
 });
