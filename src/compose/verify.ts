@@ -290,7 +290,7 @@ function engineFailure(err: unknown): { code: string; message: string; transient
 }
 
 /** Most bytes of a health URL's body that are read (the status decides; the body is only drained). */
-export const HEALTH_BODY_MAX_BYTES = 64 * 1024;
+const HEALTH_BODY_MAX_BYTES = 64 * 1024;
 
 /** Reads up to `max` bytes of `body` (or to its end), then cancels the rest. Never rejects. */
 async function drainCapped(body: ReadableStream<Uint8Array> | null, max: number): Promise<void> {
