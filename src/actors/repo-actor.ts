@@ -94,7 +94,7 @@ function privateEnvDir(root: string, repo: RepoConfig): string {
 export function createRepoLogic(deps: RepoDeps) {
   const { runTask, history } = deps;
   // Per run: the identities of the plaintext files written (to remove only those), the env file for `--env-file`.
-  const plaintext = new Map<number, Map<string, PlaintextFile>>();
+  const written = new Map<string, PlaintextFile>();
   let envFile: string | undefined;
   const logTo = (id: number | null, line: string) => {
     if (id !== null) history.appendDeploymentLog(id, `[${ts()}] ${line}\n`);
@@ -211,12 +211,8 @@ export function createRepoLogic(deps: RepoDeps) {
         );
         if (!r.ok) throw failWith('decrypting', id, r);
         // Recorded before compose runs: a crash from here on leaves the boot sweep the exact files to remove.
-        if (id !== null && r.files) {
-          history.recordPlaintext(id, r.files);
-          const mine = plaintext.get(id) ?? new Map<string, PlaintextFile>();
-          for (const f of r.files) mine.set(f.path, f);
-          plaintext.set(id, mine);
-        }
+        for (const f of r.files ?? []) written.set(f.path, f);
+        if (id !== null && r.files) history.recordPlaintext(id, r.files);
         envFile = r.envFile;
         logTo(
           id,
@@ -376,13 +372,16 @@ export function createRepoLogic(deps: RepoDeps) {
           at: ts(),
         });
       },
-      cleanupDecrypted: (_, p) => {
+      cleanupDecrypted: ({ context }, p) => {
         const id = p.deploymentId;
-        const mine = id !== null ? plaintext.get(id) : undefined;
-        if (id !== null) plaintext.delete(id);
+        // The identities written by this run; those recorded in the store too (newest first) if this actor restarted.
+        const mine = new Map(written);
+        written.clear();
         envFile = undefined;
-        if (id === null || !mine) return;
+        if (p.files.length > 0)
+          for (const f of history.ownedPlaintext(context.repo.key)) if (!mine.has(f.path)) mine.set(f.path, f);
         const handled = () => {
+          if (id === null) return;
           try {
             history.markPlaintextHandled(id);
           } catch (err) {
