@@ -39,7 +39,7 @@ const BUSY_TIMEOUT_MS = 5000;
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
 /** Rows one history-pruning transaction deletes at most (short write locks; the event loop runs in between). */
-const PRUNE_BATCH = 200;
+const PRUNE_BATCH = 100;
 /** Newest rows of a repository searched for plaintext records when deciding whether a file is Shiparr's. */
 const OWNED_LOOKBACK = 5;
 
@@ -560,18 +560,21 @@ export class Store {
    * History retention: keeps the `keep` newest deployments of every repository (0 keeps all) and deletes older
    * finished ones with their logs. Never deleted: an unfinished row, the newest successful row of a repository
    * (the commit a rollback returns to), a row whose plaintext is still pending removal. Works in transactions of
-   * at most 200 rows and yields to the event loop between them, so a large backlog never blocks it for long.
+   * at most 100 rows and yields to the event loop between them, so a large backlog never blocks it for long.
    */
   async pruneHistory(keep: number): Promise<PruneResult> {
     const result: PruneResult = { deleted: 0, batches: 0 };
     if (!Number.isInteger(keep) || keep < 0) throw invalid('keep must be a whole number (0 keeps everything)');
     if (keep === 0) return result;
     for (const { id: repositoryId } of this.#s.allRepoIds.all()) {
+      if (!this.#db.open) return result;
+      // Read once per repository: rows added meanwhile are newer than both, so the bounds stay conservative.
+      const cutoff = this.#s.keepCutoff.get({ repositoryId, offset: keep - 1 });
+      if (!cutoff) continue;
+      const lastSuccess = this.#s.lastSuccessId.get(repositoryId)?.id ?? null;
       for (;;) {
         if (!this.#db.open) return result;
-        const cutoff = this.#s.keepCutoff.get({ repositoryId, offset: keep - 1 });
-        if (!cutoff) break;
-        const info = this.#s.pruneBatch.run({ repositoryId, cutoff: cutoff.id, batch: PRUNE_BATCH });
+        const info = this.#s.pruneBatch.run({ repositoryId, cutoff: cutoff.id, lastSuccess, batch: PRUNE_BATCH });
         if (info.changes === 0) break;
         result.deleted += info.changes;
         result.batches += 1;
@@ -799,11 +802,14 @@ function prepareStatements(db: Database.Database) {
     keepCutoff: db.prepare<Params, { id: number }>(
       'SELECT id FROM deployments WHERE repository_id = @repositoryId ORDER BY id DESC LIMIT 1 OFFSET @offset',
     ),
+    lastSuccessId: db.prepare<[number], { id: number }>(
+      `SELECT id FROM deployments WHERE repository_id = ? AND status = 'success' ORDER BY id DESC LIMIT 1`,
+    ),
     pruneBatch: db.prepare<Params>(
       `DELETE FROM deployments WHERE id IN (
          SELECT id FROM deployments
          WHERE repository_id = @repositoryId AND id < @cutoff AND finished_at IS NOT NULL AND plaintext_pending = 0
-           AND id IS NOT (SELECT max(id) FROM deployments WHERE repository_id = @repositoryId AND status = 'success')
+           AND id IS NOT @lastSuccess
          ORDER BY id LIMIT @batch)`,
     ),
     openSelfUpdates: db.prepare<[], RawDeployment>(
