@@ -2,6 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FinalDeploymentStatus } from '../../../src/domain/types.ts';
+import { loadSettings } from '../../../src/config/settings.ts';
+import { SettingsError } from '../../../src/errors.ts';
 import { Store, StoreError } from '../../../src/store/index.ts';
 import { manualClock, project, tempDb } from './helpers.ts';
 
@@ -127,5 +129,15 @@ test('plaintext records: merged by path, listed as pending once finished, owned 
   assert.throws(
     () => store.recordPlaintext(999_999, []),
     (e: unknown) => e instanceof StoreError && e.code === 'STORE_NOT_FOUND',
+  );
+});
+
+test('SHIPARR_HISTORY_KEEP: default 1000, 0 keeps all, a bad value is a settings error naming it', () => {
+  assert.equal(loadSettings({}).historyKeep, 1000);
+  assert.equal(loadSettings({ SHIPARR_HISTORY_KEEP: '0' }).historyKeep, 0);
+  assert.equal(loadSettings({ SHIPARR_HISTORY_KEEP: '250' }).historyKeep, 250);
+  assert.throws(
+    () => loadSettings({ SHIPARR_HISTORY_KEEP: 'lots' }),
+    (e: unknown) => e instanceof SettingsError && /SHIPARR_HISTORY_KEEP: must be a whole number/.test(e.message),
   );
 });
