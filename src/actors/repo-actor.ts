@@ -2,7 +2,7 @@
  * @module Provides the deploy machine's effects for one repository: worker-pool tasks (git, SOPS, compose),
  * health verification, notifications and history writes. Collaborators come in as explicit deps.
  */
-import { rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { fromCallback, fromPromise } from 'xstate';
 import type { Logger } from 'pino';
@@ -20,7 +20,8 @@ import type {
 import { TaskError } from '../errors.ts';
 import { deployMachine, type Notice } from '../machines/deploy-machine.ts';
 import type { Run, SlotIn, StepError } from '../machines/types.ts';
-import type { RunTask } from '../workers/types.ts';
+import type { PlaintextFile, RunTask } from '../workers/types.ts';
+import { removePlaintext } from '../workers/plaintext.ts';
 import type { TaskResult } from '../lib/task-result.ts';
 import type { DeploySlots } from './deploy-slots.ts';
 
@@ -34,6 +35,12 @@ export interface HistoryWriter {
   appendDeploymentLog(id: number, text: string): void;
   finishDeployment(id: number, r: FinishDeploymentInput): void;
   setDeploymentNotifications(id: number, results: unknown[]): void;
+  /** Plaintext files a deployment wrote (recorded before compose runs; see workers/plaintext.ts). */
+  recordPlaintext(id: number, files: readonly PlaintextFile[]): void;
+  /** The deployment's plaintext is removed (or kept on purpose): nothing left for the boot sweep. */
+  markPlaintextHandled(id: number): void;
+  /** Plaintext files recent deployments of a repository wrote: the ones an output may be overwritten over. */
+  ownedPlaintext(repoKey: string): PlaintextFile[];
   updateRepositoryState(
     key: string,
     patch: Partial<{
@@ -51,7 +58,11 @@ export interface RepoDeps {
   slots: DeploySlots;
   verify(repo: RepoConfig, signal: AbortSignal): Promise<VerifyResult>;
   notify(repo: RepoConfig, notice: Notice): Promise<NotifyOutcome[]>;
-  secrets: { ageKeyFile?: string; ageKey?: string };
+  /**
+   * `plaintextDir`: absolute private directory; with `build: true` a dotenv `env_file` is decrypted into
+   * `<plaintextDir>/<repo>/.env` and given to compose with `--env-file`, so `COPY . .` cannot bake it into an image.
+   */
+  secrets: { ageKeyFile?: string; ageKey?: string; plaintextDir?: string };
   log: Logger;
   report(e: RepoActivity): void;
   /** Random in [0,1) for poll jitter (injectable for tests). */
@@ -73,11 +84,20 @@ function composeDir(repo: RepoConfig): string {
   return path.resolve(repo.localPath, repo.path);
 }
 
+/** Shiparr's private directory for a repository's env file (a hash keeps any repository key a safe file name). */
+function privateEnvDir(root: string, repo: RepoConfig): string {
+  const slug = repo.key.replace(/[^A-Za-z0-9_-]+/g, '-');
+  return path.join(root, `${slug}-${createHash('sha256').update(repo.key).digest('hex').slice(0, 8)}`);
+}
+
 /** Provides the deploy machine with real effects for one repository. */
 export function createRepoLogic(deps: RepoDeps) {
   const { runTask, history } = deps;
   // Plaintext files of each repository's last decrypt: compose-up reads their values to mask them in its output.
   const decryptedFiles = new Map<string, string[]>();
+  // Per run: the identities of the plaintext files written (to remove only those), the env file for `--env-file`.
+  const written = new Map<string, PlaintextFile>();
+  let envFile: string | undefined;
   const logTo = (id: number | null, line: string) => {
     if (id !== null) history.appendDeploymentLog(id, `[${ts()}] ${line}\n`);
   };
@@ -155,6 +175,7 @@ export function createRepoLogic(deps: RepoDeps) {
       pull: fromPromise(async ({ input, signal }) => {
         const { repo, deploymentId: id } = input;
         if (id !== null) history.updateDeployment(id, { stage: 'pulling' });
+        envFile = undefined;
         const r = await runTask(
           'git-sync',
           {
@@ -177,6 +198,8 @@ export function createRepoLogic(deps: RepoDeps) {
       decrypt: fromPromise(async ({ input, signal }) => {
         const { repo, deploymentId: id } = input;
         if (id !== null) history.updateDeployment(id, { stage: 'decrypting' });
+        envFile = undefined;
+        const plaintextDir = deps.secrets.plaintextDir;
         const r = await runTask(
           'sops-decrypt',
           {
@@ -186,12 +209,22 @@ export function createRepoLogic(deps: RepoDeps) {
             ageKeyFile: deps.secrets.ageKeyFile,
             ageKey: deps.secrets.ageKey,
             timeoutMs: repo.timeouts.decrypt * 1000,
+            owned: history.ownedPlaintext(repo.key),
+            ...(repo.build && plaintextDir ? { envFileDir: privateEnvDir(plaintextDir, repo) } : {}),
           },
           signal,
         );
         if (!r.ok) throw failWith('decrypting', id, r);
         decryptedFiles.set(repo.key, r.written);
-        logTo(id, `decrypting: ${r.written.length} file(s) decrypted (${repo.decrypt.map((d) => d.file).join(', ')})`);
+        // Recorded before compose runs: a crash from here on leaves the boot sweep the exact files to remove.
+        for (const f of r.files ?? []) written.set(f.path, f);
+        if (id !== null && r.files) history.recordPlaintext(id, r.files);
+        envFile = r.envFile;
+        logTo(
+          id,
+          `decrypting: ${r.written.length} file(s) decrypted (${repo.decrypt.map((d) => d.file).join(', ')})` +
+            (r.envFile ? `; env file kept out of the build context, passed with --env-file` : ''),
+        );
         return { written: r.written };
       }),
       apply: fromPromise(async ({ input, signal }) => {
@@ -222,6 +255,7 @@ export function createRepoLogic(deps: RepoDeps) {
                   removeOrphans: repo.removeOrphans,
                   timeoutMs: repo.timeouts.apply * 1000,
                   secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
+                  ...(envFile !== undefined ? { envFile } : {}),
                 },
                 signal,
               );
@@ -359,12 +393,41 @@ export function createRepoLogic(deps: RepoDeps) {
           at: ts(),
         });
       },
-      cleanupDecrypted: (_, p) => {
-        for (const file of p.files) {
-          rm(file, { force: true }).catch((err: unknown) =>
-            deps.log.warn({ err, file }, 'could not remove decrypted file'),
-          );
-        }
+      cleanupDecrypted: ({ context }, p) => {
+        const id = p.deploymentId;
+        // The identities written by this run; those recorded in the store too (newest first) if this actor restarted.
+        const mine = new Map(written);
+        written.clear();
+        envFile = undefined;
+        if (p.files.length > 0)
+          for (const f of history.ownedPlaintext(context.repo.key)) if (!mine.has(f.path)) mine.set(f.path, f);
+        const handled = () => {
+          if (id === null) return;
+          try {
+            history.markPlaintextHandled(id);
+          } catch (err) {
+            deps.log.warn({ err, deploymentId: id }, 'could not record that decrypted files were removed');
+          }
+        };
+        // keep_decrypted: the files stay on purpose (and remain Shiparr's to overwrite next time).
+        if (p.files.length === 0) return handled();
+        // Only files still exactly as written are removed; a path someone replaced since is left alone.
+        const work = p.files.map(async (file) => {
+          const f = mine.get(file);
+          if (!f) return true;
+          try {
+            const outcome = await removePlaintext(f);
+            if (outcome === 'changed')
+              deps.log.warn({ file, deploymentId: id }, 'decrypted file changed since it was written; left in place');
+            return true;
+          } catch (err) {
+            deps.log.warn({ err, file }, 'could not remove decrypted file');
+            return false;
+          }
+        });
+        void Promise.all(work).then((done) => {
+          if (done.every(Boolean)) handled();
+        });
       },
       persistSuspended: ({ context }, p) => history.updateRepositoryState(context.repo.key, { suspended: p.suspended }),
       persistPin: ({ context }, p) => history.updateRepositoryState(context.repo.key, { pinnedCommit: p.pinnedCommit }),

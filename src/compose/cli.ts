@@ -84,6 +84,8 @@ export function parseVersion(text: string, file = ''): { version: 1 | 2; version
 export interface ProjectArgs {
   project: string;
   files: readonly string[];
+  /** Absolute `--env-file` replacing the project directory's `.env` (decrypted secrets kept out of the checkout). */
+  envFile?: string;
 }
 
 export interface UpArgs extends ProjectArgs {
@@ -122,7 +124,8 @@ export interface ComposeOutput {
 function globalArgs(c: ComposeCommand, p: ProjectArgs): string[] {
   // --ansi never: captured output goes to logs and the API, where colour codes are noise.
   const ansi = c.version === 2 ? ['--ansi', 'never'] : [];
-  return [...c.baseArgs, ...ansi, '-p', p.project, ...p.files.flatMap((f) => ['-f', f])];
+  const envFile = p.envFile !== undefined ? ['--env-file', p.envFile] : [];
+  return [...c.baseArgs, ...ansi, '-p', p.project, ...envFile, ...p.files.flatMap((f) => ['-f', f])];
 }
 
 /** `up -d [--remove-orphans] [--pull X] [--build]`. v1 has no `--pull`: use {@link pullArgs} first when pull=always. */

@@ -1,12 +1,16 @@
 /**
  * @module Container logs for the HTTP API, restricted to containers of managed compose projects: anything else
- * (unknown id, a container without the compose project label, another project) reads as "not found".
+ * (unknown id, a container without the compose project label, another project) reads as "not found". The engine's
+ * answer is streamed and demultiplexed on the fly, keeping only the last LOG_READ_MAX_BYTES (1 MiB): a container
+ * that prints huge lines cannot make one request hold its whole log in memory. Dropped output is marked at the top.
  */
 import type Dockerode from 'dockerode';
 import { PROJECT_LABEL } from './verify.ts';
 
 const MIN_TAIL = 1;
 const MAX_TAIL = 5_000;
+/** Most bytes of log text one request returns (the newest are kept). */
+export const LOG_READ_MAX_BYTES = 1024 * 1024;
 
 interface LogQuery {
   /** Number of last lines (clamped to 1..5000). */
@@ -42,25 +46,132 @@ export function createContainerLogReader(
       if (!project || !isManagedProject(project)) return null;
 
       const tail = Math.min(MAX_TAIL, Math.max(MIN_TAIL, Math.floor(Number.isFinite(q.tail) ? q.tail : 100)));
-      let raw: Buffer;
+      let stream: NodeJS.ReadableStream;
       try {
-        // Pinned to the inspected id: a name could be re-bound to another container in between.
-        const data: unknown = await docker.getContainer(info.Id).logs({
-          stdout: true,
-          stderr: true,
-          follow: false,
-          tail,
-          ...(q.since !== undefined ? { since: Math.max(0, Math.floor(q.since)) } : {}),
+        // Pinned to the inspected id: a name could be re-bound to another container in between. Dialled as a
+        // stream (dockerode buffers the whole answer otherwise); the engine ends it since follow is false.
+        stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) => {
+          docker.modem.dial(
+            {
+              path: `/containers/${encodeURIComponent(info.Id)}/logs?`,
+              method: 'GET',
+              isStream: true,
+              statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+              options: {
+                stdout: true,
+                stderr: true,
+                follow: false,
+                tail,
+                ...(q.since !== undefined ? { since: Math.max(0, Math.floor(q.since)) } : {}),
+              },
+            },
+            (err, data) => (err ? reject(err) : resolve(data as NodeJS.ReadableStream)),
+          );
         });
-        raw = Buffer.isBuffer(data) ? data : Buffer.from(String(data ?? ''), 'utf8');
       } catch (err) {
         if (isNotFound(err)) return null;
         throw err;
       }
       // With a TTY the engine sends the raw terminal stream; without one, 8-byte-framed stdout/stderr chunks.
-      return info.Config.Tty ? raw.toString('utf8') : demuxLogs(raw).toString('utf8');
+      const keep = new TailKeeper(LOG_READ_MAX_BYTES);
+      const demux = info.Config.Tty ? null : new StreamDemuxer((payload) => keep.push(payload));
+      for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+        const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, 'utf8');
+        if (demux) demux.push(buf);
+        else keep.push(buf);
+      }
+      demux?.end();
+      return keep.text();
     },
   };
+}
+
+/** Keeps the last `max` bytes pushed through it, counting what it dropped. */
+class TailKeeper {
+  #chunks: Buffer[] = [];
+  #size = 0;
+  #dropped = 0;
+  readonly #max: number;
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  push(b: Buffer): void {
+    if (b.length === 0) return;
+    this.#chunks.push(b);
+    this.#size += b.length;
+    while (this.#size > this.#max) {
+      const first = this.#chunks[0] as Buffer;
+      const over = this.#size - this.#max;
+      if (first.length <= over) {
+        this.#chunks.shift();
+        this.#size -= first.length;
+        this.#dropped += first.length;
+      } else {
+        this.#chunks[0] = first.subarray(over);
+        this.#size -= over;
+        this.#dropped += over;
+      }
+    }
+  }
+
+  /** The kept text; after a cut it starts at the next whole line, below a marker saying how much was left out. */
+  text(): string {
+    let buf = Buffer.concat(this.#chunks);
+    let dropped = this.#dropped;
+    if (dropped === 0) return buf.toString('utf8');
+    const nl = buf.indexOf(0x0a);
+    if (nl >= 0 && nl < buf.length - 1) {
+      dropped += nl + 1;
+      buf = buf.subarray(nl + 1);
+    }
+    return `…[${dropped} bytes of older output truncated; the last ${buf.length} bytes follow]\n${buf.toString('utf8')}`;
+  }
+}
+
+/**
+ * Incremental {@link demuxLogs}: frames may be split across chunks. Output that stops looking framed is passed
+ * through raw from there on, like the buffered version.
+ */
+class StreamDemuxer {
+  #pending: Buffer = Buffer.alloc(0);
+  #need = 0;
+  #raw = false;
+  readonly #emit: (payload: Buffer) => void;
+  constructor(emit: (payload: Buffer) => void) {
+    this.#emit = emit;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.#raw) return this.#emit(chunk);
+    let buf = this.#pending.length ? Buffer.concat([this.#pending, chunk]) : chunk;
+    for (;;) {
+      if (this.#need > 0) {
+        const take = Math.min(this.#need, buf.length);
+        this.#emit(buf.subarray(0, take));
+        this.#need -= take;
+        buf = buf.subarray(take);
+        if (this.#need > 0) break;
+      }
+      if (buf.length < 8) break;
+      const type = buf[0] as number;
+      if (type > 2 || buf[1] !== 0 || buf[2] !== 0 || buf[3] !== 0) {
+        this.#raw = true;
+        this.#emit(buf);
+        buf = Buffer.alloc(0);
+        break;
+      }
+      this.#need = buf.readUInt32BE(4);
+      buf = buf.subarray(8);
+    }
+    // Only a partial header (< 8 bytes) is ever held back.
+    this.#pending = Buffer.from(buf);
+  }
+
+  /** A cut-off header at the very end is dropped, as in {@link demuxLogs}. */
+  end(): void {
+    this.#pending = Buffer.alloc(0);
+  }
 }
 
 function isNotFound(err: unknown): boolean {

@@ -289,6 +289,27 @@ function engineFailure(err: unknown): { code: string; message: string; transient
   };
 }
 
+/** Most bytes of a health URL's body that are read (the status decides; the body is only drained). */
+const HEALTH_BODY_MAX_BYTES = 64 * 1024;
+
+/** Reads up to `max` bytes of `body` (or to its end), then cancels the rest. Never rejects. */
+async function drainCapped(body: ReadableStream<Uint8Array> | null, max: number): Promise<void> {
+  if (!body) return;
+  const reader = body.getReader();
+  let read = 0;
+  try {
+    while (read < max) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      read += value.byteLength;
+    }
+  } catch {
+    // A body cut off or timed out: the status already decided.
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
 async function checkUrl(
   url: string,
   retries: number,
@@ -306,8 +327,9 @@ async function checkUrl(
     try {
       const s = signal ? AbortSignal.any([signal, timeout]) : timeout;
       const res = await fetch(url, { signal: s, redirect: 'follow' });
-      // Drain the body so the connection is released.
-      await res.arrayBuffer().catch(() => undefined);
+      // Read at most a small part of the body, then cancel it: the connection is released without trusting the
+      // service to send a short (or any finite) body.
+      await drainCapped(res.body, HEALTH_BODY_MAX_BYTES);
       if (res.status >= 200 && res.status < 300) return { ok: true };
       last = `HTTP ${res.status}`;
     } catch (err) {

@@ -77,6 +77,7 @@ const SettingsEnvSchema = z.object({
   SHIPARR_MAX_CONCURRENT_DEPLOYS: int(1, 64).default(2),
   SHIPARR_WORKERS: int(1, 64).optional(),
   SHIPARR_SHUTDOWN_GRACE: int(0, 3600).default(30),
+  SHIPARR_HISTORY_KEEP: int(0, 1_000_000).default(1000),
   DOCKER_HOST: optionalText,
   SHIPARR_AUTH_MAX_FAILURES: int(1, 1_000_000).default(20),
   SHIPARR_AUTH_BLOCK_SECONDS: int(1, 86_400).default(60),
@@ -134,6 +135,8 @@ export interface Settings {
   workers: number;
   /** Seconds in-flight deploys get to finish on SIGTERM. */
   shutdownGraceSeconds: number;
+  /** Deployment rows kept per repository (older finished ones are pruned with their logs); 0 keeps all. */
+  historyKeep: number;
   dockerHost: string | undefined;
   /** HTTP abuse limits: failed authentications per address per 60 s, block seconds, open SSE streams, webhooks in flight. */
   limits: { authMaxFailures: number; authBlockSeconds: number; maxSseClients: number; maxWebhooksInFlight: number };
@@ -217,6 +220,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
     maxConcurrentDeploys: e.SHIPARR_MAX_CONCURRENT_DEPLOYS,
     workers: e.SHIPARR_WORKERS ?? Math.max(2, Math.min(4, os.availableParallelism())),
     shutdownGraceSeconds: e.SHIPARR_SHUTDOWN_GRACE,
+    historyKeep: e.SHIPARR_HISTORY_KEEP,
     dockerHost: e.DOCKER_HOST,
     limits: {
       authMaxFailures: e.SHIPARR_AUTH_MAX_FAILURES,

@@ -1,8 +1,9 @@
 /**
  * @module The daemon's composition root. Boot steps in order: store (crash recovery) → config → effects (worker
- * pool, Docker clients, verify, notify) → self-update recovery → supervisor → HTTP → config watcher; `close()` runs
- * the ordered shutdown (shutdown.ts).
+ * pool, Docker clients, verify, notify) → self-update recovery → plaintext sweep → supervisor (+ history pruning)
+ * → HTTP → config watcher; `close()` runs the ordered shutdown (shutdown.ts).
  */
+import path from 'node:path';
 import type { Logger } from 'pino';
 import { unauthenticatedExposure, type Settings } from '../config/settings.ts';
 import { SettingsError } from '../errors.ts';
@@ -14,7 +15,7 @@ import { Supervisor } from '../supervisor/supervisor.ts';
 import { selfMatcher } from '../compose/self-update.ts';
 import { selfApplier } from './self-apply.ts';
 import { VERSION } from '../version.ts';
-import { openStore, recoverSelfUpdates } from './store.ts';
+import { openStore, recoverSelfUpdates, scheduleHistoryPruning, sweepPlaintext } from './store.ts';
 import { configLoader, watchConfig } from './config.ts';
 import { createEffects } from './effects.ts';
 import { startHttp, type HttpServer } from './http.ts';
@@ -68,6 +69,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const effects = createEffects({ settings, store, log, notifyOverrides: opts.notifyOverrides });
   const { self, finalised } = await recoverSelfUpdates(store, effects.docker(), log, settings.dataPath);
 
+  await sweepPlaintext(store, log);
+  // With build: true, dotenv env files are decrypted here instead of into the checkout (the build context).
+  const secrets = {
+    ageKeyFile: settings.sopsAgeKeyFile,
+    ageKey: settings.sopsAgeKey,
+    plaintextDir: path.join(settings.dataPath, 'plaintext'),
+  };
   const supervisor = new Supervisor({
     store,
     runTask: effects.runTask,
@@ -76,12 +84,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     loadConfig,
     log,
     maxConcurrentDeploys: settings.maxConcurrentDeploys,
-    secrets: { ageKeyFile: settings.sopsAgeKeyFile, ageKey: settings.sopsAgeKey },
+    secrets,
     checkOnStart: opts.checkOnStart ?? true,
     isSelf: selfMatcher(self),
     selfApply: selfApplier(self, settings.dataPath),
   });
   supervisor.start(config);
+  const stopPruning = scheduleHistoryPruning(store, settings.historyKeep, log);
   // Self-updates finished at boot are notified by this (the new) process: the old one was replaced mid-deploy.
   for (const f of finalised) {
     const repo = config.projects.flatMap((p) => p.repositories).find((r) => r.key === f.repoKey);
@@ -117,7 +126,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   let watcher: ConfigWatcher | null = null;
   if (opts.watch ?? true) watcher = await watchConfig(settings, () => supervisor.reload(), log);
 
-  const close = shutdownOnce({
+  const shutdown = shutdownOnce({
     log,
     watcher,
     http,
@@ -126,5 +135,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     pool: effects.pool,
     store,
   });
+  const close = () => {
+    stopPruning();
+    return shutdown();
+  };
   return { url: http?.url ?? null, supervisor, store, log, settings, close };
 }

@@ -117,8 +117,8 @@ const deploySetup = setup({
     ) => {},
     /** The run ended: persist status, stage, error, pin, last good commit. */
     finishRun: (_, _p: { run: Run; pinnedCommit: string | null }) => {},
-    /** Remove plaintext written by decrypting (unless keep_decrypted). */
-    cleanupDecrypted: (_, _p: { files: string[] }) => {},
+    /** Remove plaintext written by decrypting (unless keep_decrypted); `deploymentId` is the row that recorded it. */
+    cleanupDecrypted: (_, _p: { files: string[]; deploymentId: number | null }) => {},
     /** Persist the suspended flag. */
     persistSuspended: (_, _p: { suspended: boolean }) => {},
     /** Persist the pinned (bad) commit; null clears it. */
@@ -588,7 +588,10 @@ export const deployMachine = deploySetup.createMachine({
         },
         {
           type: 'cleanupDecrypted',
-          params: ({ context }) => ({ files: context.repo.keepDecrypted ? [] : activeRun(context).decrypted }),
+          params: ({ context }) => ({
+            files: context.repo.keepDecrypted ? [] : activeRun(context).decrypted,
+            deploymentId: activeRun(context).deploymentId,
+          }),
         },
       ],
       always: { target: 'notifying' },

@@ -77,6 +77,13 @@ export const MIGRATIONS: readonly string[] = [
   `,
   // 2: the principal who asked for a deployment (audit trail); null for polls, boots and older rows.
   `ALTER TABLE deployments ADD COLUMN triggered_by TEXT;`,
+  // 3: plaintext files a deployment wrote (JSON list of {path, dev, ino, size, mtimeNs}, never contents) and
+  // whether they may still be on disk (1 until removed, or handed over to keep_decrypted).
+  `
+  ALTER TABLE deployments ADD COLUMN plaintext_files TEXT;
+  ALTER TABLE deployments ADD COLUMN plaintext_pending INTEGER NOT NULL DEFAULT 0 CHECK (plaintext_pending IN (0, 1));
+  CREATE INDEX deployments_plaintext_pending ON deployments (plaintext_pending) WHERE plaintext_pending = 1;
+  `,
 ];
 
 /** Schema version this code writes (the number of migrations). */

@@ -21,7 +21,10 @@ import type {
 import type {
   DeploymentPage,
   ListDeploymentsOptions,
+  PendingPlaintext,
+  PlaintextFile,
   ProjectRow,
+  PruneResult,
   RepositoryRow,
   RepositoryStatePatch,
   SyncProjectInput,
@@ -35,6 +38,10 @@ export const INTERRUPTED_ERROR = 'interrupted: Shiparr stopped while this deploy
 const BUSY_TIMEOUT_MS = 5000;
 const DEFAULT_PAGE = 20;
 const MAX_PAGE = 100;
+/** Rows one history-pruning transaction deletes at most (short write locks; the event loop runs in between). */
+const PRUNE_BATCH = 100;
+/** Newest rows of a repository searched for plaintext records when deciding whether a file is Shiparr's. */
+const OWNED_LOOKBACK = 5;
 
 const OPEN_STATUSES: ReadonlySet<string> = new Set<DeploymentStatus>(['pending', 'running']);
 const FINAL_STATUSES: ReadonlySet<string> = new Set<DeploymentStatus>([
@@ -514,6 +521,71 @@ export class Store {
     return this.#s.openSelfUpdates.all().map(toDeployment);
   }
 
+  // ── plaintext bookkeeping & retention ──────────────────────────────────────────────────────────────
+
+  /**
+   * Records plaintext files deployment `id` wrote (merged by path with those already recorded, newest wins) and
+   * marks them pending removal. Called before compose runs, so a crash leaves the exact paths to clean up.
+   * @throws StoreError STORE_NOT_FOUND
+   */
+  recordPlaintext(id: number, files: readonly PlaintextFile[]): void {
+    this.#db.transaction(() => {
+      const row = this.#s.plaintextOf.get(id);
+      if (!row) throw notFound(`deployment ${id}`);
+      const byPath = new Map(parsePlaintext(row.plaintext_files).map((f) => [f.path, f]));
+      for (const f of files) byPath.set(f.path, plaintextFile(f));
+      this.#s.setPlaintext.run({ id, files: JSON.stringify([...byPath.values()]) });
+    })();
+  }
+
+  /** Marks deployment `id`'s plaintext files as handled (removed, or kept on purpose with keep_decrypted). */
+  markPlaintextHandled(id: number): void {
+    this.#s.plaintextHandled.run(id);
+  }
+
+  /**
+   * Plaintext files recorded by the newest deployments of a repository (a few rows, newest first): the files an
+   * output path may hold when Shiparr wrote it (kept with keep_decrypted, or written earlier in the same run).
+   */
+  ownedPlaintext(repoKey: string): PlaintextFile[] {
+    return this.#s.ownedPlaintext.all({ key: repoKey, limit: OWNED_LOOKBACK }).flatMap((r) => parsePlaintext(r.files));
+  }
+
+  /** Finished deployments whose plaintext may still be on disk (a process died before removing it), oldest first. */
+  pendingPlaintext(): PendingPlaintext[] {
+    return this.#s.pendingPlaintext
+      .all()
+      .map((r) => ({ deploymentId: r.id, repoKey: r.repo_key, files: parsePlaintext(r.files) }));
+  }
+
+  /**
+   * History retention: keeps the `keep` newest deployments of every repository (0 keeps all) and deletes older
+   * finished ones with their logs. Never deleted: an unfinished row, the newest successful row of a repository
+   * (the commit a rollback returns to), a row whose plaintext is still pending removal. Works in transactions of
+   * at most 100 rows and yields to the event loop between them, so a large backlog never blocks it for long.
+   */
+  async pruneHistory(keep: number): Promise<PruneResult> {
+    const result: PruneResult = { deleted: 0, batches: 0 };
+    if (!Number.isInteger(keep) || keep < 0) throw invalid('keep must be a whole number (0 keeps everything)');
+    if (keep === 0) return result;
+    for (const { id: repositoryId } of this.#s.allRepoIds.all()) {
+      if (!this.#db.open) return result;
+      // Read once per repository: rows added meanwhile are newer than both, so the bounds stay conservative.
+      const cutoff = this.#s.keepCutoff.get({ repositoryId, offset: keep - 1 });
+      if (!cutoff) continue;
+      const lastSuccess = this.#s.lastSuccessId.get(repositoryId)?.id ?? null;
+      for (;;) {
+        if (!this.#db.open) return result;
+        const info = this.#s.pruneBatch.run({ repositoryId, cutoff: cutoff.id, lastSuccess, batch: PRUNE_BATCH });
+        if (info.changes === 0) break;
+        result.deleted += info.changes;
+        result.batches += 1;
+        await new Promise((r) => setImmediate(r));
+      }
+    }
+    return result;
+  }
+
   // ── internals ──────────────────────────────────────────────────────────────────────────────────────
 
   #now(): string {
@@ -711,6 +783,37 @@ function prepareStatements(db: Database.Database) {
       `UPDATE deployments SET status = 'interrupted', finished_at = @now, duration_ms = @durationMs, error = @error
        WHERE id = @id`,
     ),
+    plaintextOf: db.prepare<[number], { plaintext_files: string | null }>(
+      'SELECT plaintext_files FROM deployments WHERE id = ?',
+    ),
+    setPlaintext: db.prepare<Params>(
+      'UPDATE deployments SET plaintext_files = @files, plaintext_pending = 1 WHERE id = @id',
+    ),
+    plaintextHandled: db.prepare<[number]>('UPDATE deployments SET plaintext_pending = 0 WHERE id = ?'),
+    ownedPlaintext: db.prepare<Params, { files: string }>(
+      `SELECT d.plaintext_files AS files FROM deployments d JOIN repositories r ON r.id = d.repository_id
+       WHERE r.key = @key AND d.plaintext_files IS NOT NULL ORDER BY d.id DESC LIMIT @limit`,
+    ),
+    pendingPlaintext: db.prepare<[], { id: number; repo_key: string; files: string }>(
+      `SELECT d.id, r.key AS repo_key, d.plaintext_files AS files FROM deployments d
+       JOIN repositories r ON r.id = d.repository_id
+       WHERE d.plaintext_pending = 1 AND d.finished_at IS NOT NULL ORDER BY d.id`,
+    ),
+    allRepoIds: db.prepare<[], { id: number }>('SELECT id FROM repositories ORDER BY id'),
+    // The id of the keep-th newest row: everything older is outside the retention window.
+    keepCutoff: db.prepare<Params, { id: number }>(
+      'SELECT id FROM deployments WHERE repository_id = @repositoryId ORDER BY id DESC LIMIT 1 OFFSET @offset',
+    ),
+    lastSuccessId: db.prepare<[number], { id: number }>(
+      `SELECT id FROM deployments WHERE repository_id = ? AND status = 'success' ORDER BY id DESC LIMIT 1`,
+    ),
+    pruneBatch: db.prepare<Params>(
+      `DELETE FROM deployments WHERE id IN (
+         SELECT id FROM deployments
+         WHERE repository_id = @repositoryId AND id < @cutoff AND finished_at IS NOT NULL AND plaintext_pending = 0
+           AND id IS NOT @lastSuccess
+         ORDER BY id LIMIT @batch)`,
+    ),
     openSelfUpdates: db.prepare<[], RawDeployment>(
       `${DEPLOYMENT_SELECT} WHERE d.status IN ('pending', 'running') AND d.self_update = 1 ORDER BY d.id`,
     ),
@@ -763,6 +866,21 @@ function validateSync(projects: readonly SyncProjectInput[]): void {
       keys.add(r.key);
     }
   }
+}
+
+/** Only the five known fields, as strings: the column never carries anything else (no contents, no hashes). */
+function plaintextFile(f: PlaintextFile): PlaintextFile {
+  return { path: f.path, dev: String(f.dev), ino: String(f.ino), size: String(f.size), mtimeNs: String(f.mtimeNs) };
+}
+
+function parsePlaintext(text: string | null): PlaintextFile[] {
+  const v = parseJson(text);
+  if (!Array.isArray(v)) return [];
+  return v
+    .filter(
+      (f): f is PlaintextFile => typeof f === 'object' && f !== null && typeof (f as PlaintextFile).path === 'string',
+    )
+    .map(plaintextFile);
 }
 
 function parseJson(text: string | null): unknown {

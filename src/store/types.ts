@@ -106,3 +106,31 @@ export interface DeploymentPage {
   /** Pass as `before` for the next page; null when this is the last page. */
   nextBefore: number | null;
 }
+
+/**
+ * A plaintext file a deployment wrote, identified without its contents: the same path, device, inode, size and
+ * modification time (ns) mean the file on disk is still the one Shiparr wrote (a rewrite by anyone else, git
+ * included, gives a new inode or mtime). Numbers are decimal strings (64-bit values).
+ */
+export interface PlaintextFile {
+  path: string;
+  dev: string;
+  ino: string;
+  size: string;
+  mtimeNs: string;
+}
+
+/** A finished deployment whose plaintext files may still be on disk (see `Store.pendingPlaintext`). */
+export interface PendingPlaintext {
+  deploymentId: number;
+  repoKey: string;
+  files: PlaintextFile[];
+}
+
+/** What one `Store.pruneHistory` pass removed. */
+export interface PruneResult {
+  /** Deployment rows deleted (with their logs). */
+  deleted: number;
+  /** Transactions it took (one per batch). */
+  batches: number;
+}

@@ -25,10 +25,33 @@ export interface DecryptInput {
   ageKeyFile?: string;
   ageKey?: string;
   timeoutMs: number;
+  /**
+   * Plaintext files Shiparr wrote earlier (see plaintext.ts): an output path that already holds one of them is
+   * overwritten; any other existing file there fails the task (SOPS_OUTPUT_EXISTS) and is left untouched.
+   */
+  owned?: PlaintextFile[];
+  /**
+   * Absolute private directory (created 0700): a dotenv file without an `output` is written there as `.env`
+   * instead of beside the compose file, out of any build context (used with `build: true`).
+   */
+  envFileDir?: string;
 }
 export interface DecryptOutput {
   /** Absolute paths of written plaintext files (mode 0600). */
   written: string[];
+  /** The identity of each written file, recorded on the deployment before compose runs. */
+  files?: PlaintextFile[];
+  /** The `.env` written into `envFileDir`, for compose's `--env-file`. */
+  envFile?: string;
+}
+
+/** A written plaintext file identified without its contents (decimal strings; see plaintext.ts). */
+export interface PlaintextFile {
+  path: string;
+  dev: string;
+  ino: string;
+  size: string;
+  mtimeNs: string;
 }
 
 /** Task name → input/output. Task names equal the worker file names in src/workers/tasks/. */

@@ -6,8 +6,10 @@
  *        ▲                                   │ TaskResult<DecryptOutput> (paths only, never plaintext)
  *        └───────────────────────────────────┘
  * All files are decrypted before any is written, so a bad file (wrong key, MAC mismatch) leaves no partial output.
+ * An output path that already holds a file Shiparr did not write (a user's own `.env`, a file git tracks, a
+ * symlink) fails the task before anything is written: such a file is never overwritten, so never removed later.
  */
-import { lstat, realpath } from 'node:fs/promises';
+import { chmod, lstat, mkdir, realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { SopsError } from '../../secrets/errors.ts';
@@ -15,7 +17,8 @@ import { writeFileAtomic0600 } from '../../secrets/fs.ts';
 import { loadAgeIdentities } from '../../secrets/keys.ts';
 import { decryptSopsFile, inferFormat, type SopsFormat } from '../../secrets/sops.ts';
 import type { TaskResult } from '../../lib/task-result.ts';
-import type { DecryptInput, DecryptOutput } from '../types.ts';
+import type { DecryptInput, DecryptOutput, PlaintextFile } from '../types.ts';
+import { fingerprint, sameFile } from '../plaintext.ts';
 
 function inside(base: string, target: string): boolean {
   const rel = relative(base, target);
@@ -82,6 +85,43 @@ function defaultOutput(file: string, format: string): string {
   return join(dirname(file), out);
 }
 
+/** `<dir>/.env` in Shiparr's private directory (created 0700; must be absolute). */
+async function privateEnvFile(dir: string): Promise<string> {
+  if (!isAbsolute(dir)) throw new SopsError('SOPS_BAD_PATH', `private env file directory must be absolute: ${dir}`);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmod(dir, 0o700);
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new SopsError('SOPS_WRITE_FAILED', `cannot create private directory ${dir} (${reason})`);
+  }
+  return join(resolve(dir), '.env');
+}
+
+/** An output path holds a file Shiparr did not write (task code SOPS_OUTPUT_EXISTS). */
+class OutputExistsError extends Error {
+  readonly code = 'SOPS_OUTPUT_EXISTS';
+}
+
+/**
+ * Fails when `output` exists and is not a plaintext file Shiparr wrote (listed in `owned`, identical on disk).
+ * Nothing is written before every output has passed this check.
+ */
+async function assertOutputFree(output: string, file: string, owned: readonly PlaintextFile[]): Promise<void> {
+  try {
+    await lstat(output);
+  } catch {
+    return;
+  }
+  const now = await fingerprint(output);
+  if (now && owned.some((o) => sameFile(o, now))) return;
+  const what = now ? 'a file Shiparr did not write (your own, or one tracked by git)' : 'not a regular file';
+  throw new OutputExistsError(
+    `plaintext output ${output} of ${file} already exists and is ${what}; Shiparr does not overwrite or delete it: ` +
+      `set "output:" for ${file} to another path, or move the existing file away`,
+  );
+}
+
 let unsettled = 0;
 
 /**
@@ -123,12 +163,16 @@ export default async function sopsDecrypt(input: DecryptInput): Promise<TaskResu
       await checkInput(file, f.file);
       const format = f.format ?? inferFormat(f.file);
       const outName = f.output ?? defaultOutput(f.file, format);
-      const output = await resolveInside(roots, outName, 'output');
+      const output =
+        input.envFileDir !== undefined && f.output === undefined && format === 'dotenv'
+          ? await privateEnvFile(input.envFileDir)
+          : await resolveInside(roots, outName, 'output');
       await checkOutput(output, outName);
       if (output === file)
         throw new SopsError('SOPS_BAD_PATH', `output of ${f.file} would overwrite the encrypted file`);
       if (targets.some((p) => p.output === output))
         throw new SopsError('SOPS_BAD_PATH', `two files decrypt to ${output}`);
+      await assertOutputFree(output, f.file, input.owned ?? []);
       targets.push({ file, output, format });
     }
     const keyring = await loadAgeIdentities({ keyFile: input.ageKeyFile, key: input.ageKey });
@@ -139,6 +183,7 @@ export default async function sopsDecrypt(input: DecryptInput): Promise<TaskResu
       plans.push({ output: t.output, data });
     }
     const written: string[] = [];
+    const files: PlaintextFile[] = [];
     try {
       for (const plan of plans) {
         checkTime();
@@ -150,11 +195,21 @@ export default async function sopsDecrypt(input: DecryptInput): Promise<TaskResu
           throw new SopsError('SOPS_WRITE_FAILED', `cannot write ${plan.output} (${reason})`);
         }
         written.push(plan.output);
+        const id = await fingerprint(plan.output);
+        if (id) files.push(id);
       }
     } finally {
       for (const plan of plans) plan.data.fill(0);
     }
-    return { ok: true, durationMs: performance.now() - started, written };
+    const envFile =
+      input.envFileDir !== undefined ? written.find((w) => dirname(w) === resolve(input.envFileDir!)) : undefined;
+    return {
+      ok: true,
+      durationMs: performance.now() - started,
+      written,
+      files,
+      ...(envFile !== undefined ? { envFile } : {}),
+    };
   };
   const timeout = new Promise<TaskResult<DecryptOutput>>((resolveTimeout) => {
     timer = setTimeout(
@@ -171,7 +226,7 @@ export default async function sopsDecrypt(input: DecryptInput): Promise<TaskResu
   try {
     return await Promise.race([
       working.catch((err: unknown) => {
-        if (err instanceof SopsError) return fail(err.code, err.message);
+        if (err instanceof SopsError || err instanceof OutputExistsError) return fail(err.code, err.message);
         throw err;
       }),
       timeout,

@@ -8,6 +8,7 @@ import sopsDecrypt, { unsettledDecryptions } from '../../../src/workers/tasks/so
 import { createPool, createTaskRunner } from '../../../src/workers/pool.ts';
 import { writeFileAtomic0600 } from '../../../src/secrets/fs.ts';
 import type { DecryptInput } from '../../../src/workers/types.ts';
+import { fingerprint } from '../../../src/workers/plaintext.ts';
 import { generateIdentity, sopsEncryptDotenv, sopsEncryptTree } from './helpers/sops-encrypt.ts';
 import { until } from '../../helpers/wait.ts';
 
@@ -53,13 +54,60 @@ test('writes .env beside the compose file and secrets.yaml without .enc, mode 06
   );
 });
 
-test('explicit output and format are honoured; an existing world-readable file is replaced by a 0600 one', async () => {
+test('explicit output and format are honoured; a file Shiparr wrote before is replaced by a 0600 one', async () => {
   const out = join(base, 'custom.env');
   await writeFile(out, 'old', { mode: 0o644 });
-  const r = await sopsDecrypt(input({ files: [{ file: '.env.enc', output: 'custom.env', format: 'dotenv' }] }));
+  const mine = await fingerprint(out);
+  assert.ok(mine);
+  const r = await sopsDecrypt(
+    input({ files: [{ file: '.env.enc', output: 'custom.env', format: 'dotenv' }], owned: [mine] }),
+  );
   assert.ok(r.ok, JSON.stringify(r));
   assert.equal(await readFile(out, 'utf8'), 'DB_PASSWORD=pw1\n');
   assert.equal((await stat(out)).mode & 0o777, 0o600);
+  assert.deepEqual(r.files, [await fingerprint(out)], 'the new file is reported for the record');
+});
+
+test('an existing output Shiparr did not write (or that changed since) is refused, untouched, nothing written', async () => {
+  const dir = await mkdtemp(join(root, 'theirs-'));
+  await writeFile(join(dir, '.env.enc'), await readFile(join(base, '.env.enc')));
+  await writeFile(join(dir, 'b.enc.yaml'), await readFile(join(base, 'config', 'secrets.enc.yaml')));
+  await writeFile(join(dir, '.env'), 'MY_OWN=1\n', { mode: 0o644 });
+  const files = [{ file: 'b.enc.yaml' }, { file: '.env.enc' }];
+  const r = await sopsDecrypt(input({ baseDir: dir, files }));
+  assert.ok(!r.ok && r.code === 'SOPS_OUTPUT_EXISTS', JSON.stringify(r));
+  assert.match(r.message, new RegExp(`${join(dir, '.env')} of \\.env\\.enc already exists`));
+  assert.match(r.message, /set "output:" for \.env\.enc/);
+  assert.equal(await readFile(join(dir, '.env'), 'utf8'), 'MY_OWN=1\n');
+  assert.deepEqual((await readdir(dir)).sort(), ['.env', '.env.enc', 'b.enc.yaml'], 'b.yaml was not written either');
+
+  // A recorded identity no longer matching (the file was rewritten since) is not ours any more.
+  const stale = { ...(await fingerprint(join(dir, '.env')))!, mtimeNs: '1' };
+  const again = await sopsDecrypt(input({ baseDir: dir, files, owned: [stale] }));
+  assert.ok(!again.ok && again.code === 'SOPS_OUTPUT_EXISTS', JSON.stringify(again));
+
+  // A symlink at the output is never replaced.
+  await rm(join(dir, '.env'));
+  await symlink(join(root, 'elsewhere'), join(dir, '.env'));
+  const link = await sopsDecrypt(input({ baseDir: dir, files }));
+  assert.ok(!link.ok && link.code === 'SOPS_OUTPUT_EXISTS' && /not a regular file/.test(link.message));
+  assert.ok((await lstat(join(dir, '.env'))).isSymbolicLink());
+});
+
+test('envFileDir: the dotenv file goes to the private directory (0700), other outputs stay in place', async () => {
+  const dir = await mkdtemp(join(root, 'private-'));
+  await writeFile(join(dir, '.env.enc'), await readFile(join(base, '.env.enc')));
+  await writeFile(join(dir, 'b.enc.yaml'), await readFile(join(base, 'config', 'secrets.enc.yaml')));
+  const priv = join(root, 'data', 'plaintext', 'x');
+  const r = await sopsDecrypt(
+    input({ baseDir: dir, files: [{ file: '.env.enc' }, { file: 'b.enc.yaml' }], envFileDir: priv }),
+  );
+  assert.ok(r.ok, JSON.stringify(r));
+  assert.equal(r.envFile, join(priv, '.env'));
+  assert.deepEqual(r.written, [join(priv, '.env'), join(dir, 'b.yaml')]);
+  assert.equal(await readFile(join(priv, '.env'), 'utf8'), 'DB_PASSWORD=pw1\n');
+  assert.equal((await stat(priv)).mode & 0o777, 0o700);
+  assert.deepEqual((await readdir(dir)).sort(), ['.env.enc', 'b.enc.yaml', 'b.yaml'], 'no .env in the checkout');
 });
 
 test('paths escaping baseDir are rejected (.., absolute, symlinked directory), nothing is written', async () => {

@@ -28,7 +28,12 @@ test('open on an empty path creates the parent directory, the schema and sets us
   assert.equal(readUserVersion(store.db), SCHEMA_VERSION);
   assert.equal(SCHEMA_VERSION, MIGRATIONS.length);
   assert.deepEqual(tables(store.db), ['deployments', 'projects', 'repositories']);
-  assert.deepEqual(indexes(store.db), ['deployments_repository_id', 'deployments_status', 'repositories_project']);
+  assert.deepEqual(indexes(store.db), [
+    'deployments_plaintext_pending',
+    'deployments_repository_id',
+    'deployments_status',
+    'repositories_project',
+  ]);
   const cols = (store.db.prepare('PRAGMA table_info(deployments)').all() as { name: string }[]).map((c) => c.name);
   for (const c of [
     'id',
@@ -43,6 +48,8 @@ test('open on an empty path creates the parent directory, the schema and sets us
     'error',
     'previous_commit',
     'rolled_back_to',
+    'plaintext_files',
+    'plaintext_pending',
     'duration_ms',
     'config_hash',
     'notifications',
