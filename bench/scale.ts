@@ -673,5 +673,126 @@ async function clientMode(): Promise<void> {
   console.error(`written to ${path.relative(process.cwd(), await writeResult('scale', md))}`);
 }
 
+// ───────────────────────── boot stall (`--boot [count]`) ─────────────────────────
+
+/** What `--boot` measures; printed as one `BOOT {json}` line for bench/quick.ts. */
+interface BootResult {
+  repos: number;
+  /** Longest event-loop stall from just before the daemon starts until 1 s after every actor is spawned (ms). */
+  stallMaxMs: number;
+  stallP99Ms: number;
+  /** startDaemon (config, store, first spawn batch, HTTP server) until it resolved (ms). */
+  startMs: number;
+  /** Until every repository's actor was spawned (ms from the start). */
+  spawnedMs: number;
+  /** GET /api/health requests answered while actors were still being spawned (and their slowest latency, ms). */
+  apiDuringBoot: number;
+  apiMaxMs: number;
+}
+
+async function bootStall(server: ServerHandle, count: number): Promise<BootResult> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'shiparr-bench-boot-'));
+  const configDir = path.join(root, 'config');
+  const dataDir = path.join(root, 'data');
+  await mkdir(configDir, { recursive: true });
+  try {
+    await writeFile(path.join(configDir, 'scale.yaml'), projectYaml(server.baseUrl, count));
+    await seed(configDir, dataDir, server.head);
+    global.gc?.();
+    const loop = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+    loop.enable();
+    const t0 = performance.now();
+    const daemon = await startTestDaemon({ dirs: { configDir, dataDir }, env: { SHIPARR_WORKERS: String(WORKERS) } });
+    const startMs = performance.now() - t0;
+    const sup = daemon.supervisor as typeof daemon.supervisor & { whenBooted?: () => Promise<void> };
+    let spawned = false;
+    const booted = (sup.whenBooted?.() ?? Promise.resolve()).then(() => {
+      spawned = true;
+      return performance.now() - t0;
+    });
+    let apiDuringBoot = 0;
+    let apiMaxMs = 0;
+    try {
+      // The API while actors are still being spawned: one request at a time until the last batch.
+      while (!spawned) {
+        const t = performance.now();
+        const res = await fetch(`${daemon.url}/api/health`);
+        await res.arrayBuffer();
+        if (!res.ok) throw new Error(`GET /api/health during boot: HTTP ${res.status}`);
+        if (!spawned) {
+          apiDuringBoot++;
+          apiMaxMs = Math.max(apiMaxMs, performance.now() - t);
+        }
+      }
+      const spawnedMs = await booted;
+      await sleep(1_000);
+      loop.disable();
+      if (daemon.supervisor.list().length !== count) throw new Error('not every repository is running');
+      return {
+        repos: count,
+        stallMaxMs: maxMs(loop),
+        stallP99Ms: ms(loop, 99),
+        startMs,
+        spawnedMs,
+        apiDuringBoot,
+        apiMaxMs,
+      };
+    } finally {
+      await daemon.dispose();
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** `--boot [count]`: only the boot of `count` repositories (default 1000), for the boot-stall goal and bench:quick. */
+async function bootMode(count: number): Promise<void> {
+  const server = await spawnServer();
+  try {
+    await server.ask({ type: 'copies', count });
+    const r = await bootStall(server, count);
+    console.log(`BOOT ${JSON.stringify(r)}`);
+    const md = [
+      '# Boot stall: event loop while the daemon starts',
+      '',
+      `Run ${new Date().toISOString()} with \`npx tsx bench/scale.ts --boot ${count}\`. Machine: ${await machineLine()}.`,
+      'Event-loop delay (monitorEventLoopDelay, sample minus its 10 ms period) from just before startDaemon until 1 s after',
+      'the last actor was spawned; the API is polled (GET /api/health, one at a time) between startDaemon and the last spawn.',
+      '',
+      table(
+        [
+          'Repos',
+          'Loop stall max (ms)',
+          'Loop p99 (ms)',
+          'startDaemon (ms)',
+          'All actors spawned (ms)',
+          'API answers during spawning',
+          'Slowest of them (ms)',
+        ],
+        [
+          [
+            r.repos,
+            fmt(r.stallMaxMs, 0),
+            fmt(r.stallP99Ms, 0),
+            fmt(r.startMs, 0),
+            fmt(r.spawnedMs, 0),
+            r.apiDuringBoot,
+            fmt(r.apiMaxMs, 0),
+          ],
+        ],
+      ),
+      '',
+      `Goal: no stall over 100 ms at 1,000 repositories → ${r.stallMaxMs <= 100 ? 'met' : 'NOT met'} (${fmt(r.stallMaxMs, 0)} ms).`,
+      '',
+    ].join('\n');
+    console.error(`written to ${path.relative(process.cwd(), await writeResult('scale-boot', md))}`);
+  } finally {
+    await server.close();
+  }
+}
+
 if (process.argv.includes('--server')) await serverMode();
-else await clientMode();
+else if (process.argv.includes('--boot')) {
+  const n = Number(process.argv[process.argv.indexOf('--boot') + 1]);
+  await bootMode(Number.isInteger(n) && n > 0 ? n : 1000);
+} else await clientMode();
