@@ -96,6 +96,8 @@ async function readBody(res: Awaited<ReturnType<HttpClient['request']>>): Promis
 
 /** 200 with the expected content type, else an HttpError (401/403/404 stay auth/not-found) or a ShortcutError. */
 async function expectOk(res: Awaited<ReturnType<HttpClient['request']>>, contentType: string): Promise<Buffer> {
+  // The body of a refusal is not read: release the socket now rather than when the stream is collected.
+  if (res.statusCode !== 200) await res.body?.return?.();
   if (res.statusCode === 401 || res.statusCode === 403 || res.statusCode === 404) {
     throw httpError(res.statusCode, res.statusMessage);
   }
