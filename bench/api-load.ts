@@ -7,6 +7,8 @@
  * Floor, same run, same load, right after Shiparr in each phase: a bare node:http server in a child process (this
  * file with `--bare`) answering the same paths with the same bytes and content type Shiparr gave. Goals: Shiparr p99
  * ≤ 1.2× the bare server's idle, ≤ 1.5× while the deploys run. Shiparr's main thread is CPU-profiled in both phases.
+ * The git server runs in a child process too (`--git`), so its per-request `git http-backend` spawns are not
+ * charged to the daemon's main thread.
  *
  * Env: BENCH_API_RATE=200 (total req/s)  BENCH_API_SECONDS=20  BENCH_API_CONNECTIONS=10 (per endpoint)
  *      BENCH_API_DEPLOY_MODE=force|commit (force: redeploy the same commit; commit: push a new marker each time)
@@ -140,13 +142,66 @@ async function startBare(responses: BareResponse[]): Promise<{ baseUrl: string; 
   };
 }
 
+// ───────────────────────── git server mode (child process) ─────────────────────────
+
+type GitRequest = { id: number; op: 'create' | 'commit'; name: string; files: Record<string, string> } | 'close';
+
+/** The git server in its own process, so its `git http-backend` spawns do not land on the daemon's main thread. */
+async function gitMode(): Promise<void> {
+  const server = await startGitServer();
+  process.on('message', (m: GitRequest) => {
+    if (m === 'close') return void server.close().then(() => process.exit(0));
+    const run = m.op === 'create' ? server.createRepo(m.name, m.files) : server.commit(m.name, m.files);
+    void run.then(
+      (sha) => process.send?.({ id: m.id, sha }),
+      (err: unknown) => process.send?.({ id: m.id, error: String(err) }),
+    );
+  });
+  process.send?.({ baseUrl: server.baseUrl });
+}
+
+async function startGitChild() {
+  const child = fork(fileURLToPath(import.meta.url), ['--git'], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    child.once('message', (m: { baseUrl: string }) => resolve(m.baseUrl));
+    child.once('exit', (code) => reject(new Error(`git server exited ${code}`)));
+  });
+  const waiting = new Map<number, { resolve: (sha: string) => void; reject: (e: Error) => void }>();
+  child.on('message', (m: { id: number; sha?: string; error?: string }) => {
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if (m.error !== undefined) w?.reject(new Error(m.error));
+    else w?.resolve(m.sha as string);
+  });
+  let next = 0;
+  const call = (op: 'create' | 'commit', name: string, files: Record<string, string>) =>
+    new Promise<string>((resolve, reject) => {
+      const id = next++;
+      waiting.set(id, { resolve, reject });
+      child.send({ id, op, name, files } satisfies GitRequest);
+    });
+  return {
+    repoUrl: (name: string) => `${baseUrl}/${name}.git`,
+    createRepo: (name: string, files: Record<string, string>) => call('create', name, files),
+    commit: (name: string, files: Record<string, string>) => call('commit', name, files),
+    close: async () => {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.send('close' satisfies GitRequest);
+      await exited;
+    },
+  };
+}
+
 // ───────────────────────── main ─────────────────────────
 
 async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const machine = await machineLine();
   const image = await ensureBusyboxImage();
-  const git = await startGitServer();
+  const git = await startGitChild();
   const projects = [uniqueProjectName('bench-api-a'), uniqueProjectName('bench-api-b')];
   const names = ['a', 'b'];
   let marker = 0;
@@ -414,4 +469,5 @@ const li = process.argv.indexOf('--load');
 const bi = process.argv.indexOf('--bare');
 if (li >= 0) await loadMode(JSON.parse(process.argv[li + 1] ?? '{}') as LoadSpec);
 else if (bi >= 0) await bareMode(JSON.parse(process.argv[bi + 1] ?? '[]') as BareResponse[]);
+else if (process.argv.includes('--git')) await gitMode();
 else await main();
