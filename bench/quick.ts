@@ -55,7 +55,8 @@ console.log(
       .join(' / ')} on ${os.cpus().length} CPUs)`,
     `check ratio to the floor: ${x(c.checkToFloor)} (check ${c.checkMs?.toFixed(1)} ms, raw GET info/refs ${c.floorMs?.toFixed(1)} ms; ` +
       `curl ${x(c.checkToCurl)}; fetch loop ${x(c.checkToFetchLoop)}; ${c.requestsPerCheck} HTTP request(s) per check) — goal ≤ 1.2×, ≤ 0.25× the fetch loop`,
-    `boot stall at 1,000 repositories: ${b.stallMaxMs?.toFixed(0)} ms max (all actors spawned in ${((b.spawnedMs ?? 0) / 1000).toFixed(1)} s, ` +
+    `boot stall at 1,000 repositories: ${b.stallMaxMs?.toFixed(0)} ms max (config load alone ${b.configLoadMs?.toFixed(0)} ms; ` +
+      `after startDaemon ${b.afterStartStallMaxMs?.toFixed(0)} ms max; all actors spawned in ${((b.spawnedMs ?? 0) / 1000).toFixed(1)} s, ` +
       `${b.apiDuringBoot} API answers meanwhile) — goal ≤ 100 ms`,
     `image size: ${image}`,
   ].join('\n'),
