@@ -4,12 +4,20 @@
  * Load: autocannon in a child process (this file with `--load`), BENCH_API_RATE req/s split evenly between
  * `GET /api/repositories/:id` and `GET /widget/dashy?project=…`, for BENCH_API_SECONDS. The daemon runs in this
  * process; its event-loop delay is recorded in each phase.
+ * Floor, same run, same load, right after Shiparr in each phase: a bare node:http server in a child process (this
+ * file with `--bare`) answering the same paths with the same bytes and content type Shiparr gave. Goals: Shiparr p99
+ * ≤ 1.2× the bare server's idle, ≤ 1.5× while the deploys run. Shiparr's main thread is CPU-profiled in both phases.
+ * The git server runs in a child process too (`--git`), so its per-request `git http-backend` spawns are not
+ * charged to the daemon's main thread.
  *
  * Env: BENCH_API_RATE=200 (total req/s)  BENCH_API_SECONDS=20  BENCH_API_CONNECTIONS=10 (per endpoint)
  *      BENCH_API_DEPLOY_MODE=force|commit (force: redeploy the same commit; commit: push a new marker each time)
  * Run: npx tsx bench/api-load.ts   → markdown on stdout and in bench/results/api-load.md
  */
 import { fork } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -94,13 +102,106 @@ function runLoad(spec: LoadSpec): Promise<LoadResult[]> {
   });
 }
 
+// ───────────────────────── bare server mode (child process): the floor ─────────────────────────
+
+interface BareResponse {
+  path: string;
+  contentType: string;
+  body: string; // base64
+}
+
+/** Serves the captured responses (by path + query) with node:http and nothing else; reports its port. */
+async function bareMode(responses: BareResponse[]): Promise<void> {
+  const byPath = new Map(responses.map((r) => [r.path, { type: r.contentType, body: Buffer.from(r.body, 'base64') }]));
+  const server = http.createServer((req, res) => {
+    const r = byPath.get(req.url ?? '');
+    if (!r) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': r.type, 'content-length': r.body.length }).end(r.body);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  process.send?.({ port: (server.address() as AddressInfo).port });
+  process.on('message', () => server.close(() => process.exit(0)));
+}
+
+async function startBare(responses: BareResponse[]): Promise<{ baseUrl: string; close(): Promise<void> }> {
+  const child = fork(fileURLToPath(import.meta.url), ['--bare', JSON.stringify(responses)], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m: { port: number }) => resolve(m.port));
+    child.once('exit', (code) => reject(new Error(`bare server exited ${code}`)));
+  });
+  return {
+    baseUrl: `http://127.0.0.1:${port}`,
+    close: async () => {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.send('close');
+      await exited;
+    },
+  };
+}
+
+// ───────────────────────── git server mode (child process) ─────────────────────────
+
+type GitRequest = { id: number; op: 'create' | 'commit'; name: string; files: Record<string, string> } | 'close';
+
+/** The git server in its own process, so its `git http-backend` spawns do not land on the daemon's main thread. */
+async function gitMode(): Promise<void> {
+  const server = await startGitServer();
+  process.on('message', (m: GitRequest) => {
+    if (m === 'close') return void server.close().then(() => process.exit(0));
+    const run = m.op === 'create' ? server.createRepo(m.name, m.files) : server.commit(m.name, m.files);
+    void run.then(
+      (sha) => process.send?.({ id: m.id, sha }),
+      (err: unknown) => process.send?.({ id: m.id, error: String(err) }),
+    );
+  });
+  process.send?.({ baseUrl: server.baseUrl });
+}
+
+async function startGitChild() {
+  const child = fork(fileURLToPath(import.meta.url), ['--git'], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const baseUrl = await new Promise<string>((resolve, reject) => {
+    child.once('message', (m: { baseUrl: string }) => resolve(m.baseUrl));
+    child.once('exit', (code) => reject(new Error(`git server exited ${code}`)));
+  });
+  const waiting = new Map<number, { resolve: (sha: string) => void; reject: (e: Error) => void }>();
+  child.on('message', (m: { id: number; sha?: string; error?: string }) => {
+    const w = waiting.get(m.id);
+    waiting.delete(m.id);
+    if (m.error !== undefined) w?.reject(new Error(m.error));
+    else w?.resolve(m.sha as string);
+  });
+  let next = 0;
+  const call = (op: 'create' | 'commit', name: string, files: Record<string, string>) =>
+    new Promise<string>((resolve, reject) => {
+      const id = next++;
+      waiting.set(id, { resolve, reject });
+      child.send({ id, op, name, files } satisfies GitRequest);
+    });
+  return {
+    repoUrl: (name: string) => `${baseUrl}/${name}.git`,
+    createRepo: (name: string, files: Record<string, string>) => call('create', name, files),
+    commit: (name: string, files: Record<string, string>) => call('commit', name, files),
+    close: async () => {
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.send('close' satisfies GitRequest);
+      await exited;
+    },
+  };
+}
+
 // ───────────────────────── main ─────────────────────────
 
 async function main(): Promise<void> {
   const startedAt = new Date().toISOString();
   const machine = await machineLine();
   const image = await ensureBusyboxImage();
-  const git = await startGitServer();
+  const git = await startGitChild();
   const projects = [uniqueProjectName('bench-api-a'), uniqueProjectName('bench-api-b')];
   const names = ['a', 'b'];
   let marker = 0;
@@ -132,6 +233,7 @@ async function main(): Promise<void> {
   });
   const keys = names.map((n) => `bench/${n}`);
   let stopDeploys = false;
+  let bare: Awaited<ReturnType<typeof startBare>> | null = null;
   try {
     // Boot deployments.
     const deadline = Date.now() + 180_000;
@@ -146,27 +248,45 @@ async function main(): Promise<void> {
       { name: 'GET /api/repositories/:id', url: `${daemon.url}/api/repositories/${id}` },
       { name: 'GET /widget/dashy?project=bench', url: `${daemon.url}/widget/dashy?project=bench` },
     ];
+    const captured: BareResponse[] = [];
     for (const t of targets) {
       const r = await fetch(t.url);
       if (r.status !== 200) throw new Error(`${t.name} answered ${r.status}`);
-      await r.arrayBuffer();
+      const u = new URL(t.url);
+      captured.push({
+        path: u.pathname + u.search,
+        contentType: r.headers.get('content-type') ?? 'application/octet-stream',
+        body: Buffer.from(await r.arrayBuffer()).toString('base64'),
+      });
     }
+    bare = await startBare(captured);
+    const bareBase = bare.baseUrl;
+    const bareTargets = targets.map((t) => ({
+      name: t.name,
+      url: bareBase + new URL(t.url).pathname + new URL(t.url).search,
+    }));
     const spec: LoadSpec = { targets, rate: RATE, seconds: SECONDS, connections: CONNECTIONS };
-    const phase = async (): Promise<{ results: LoadResult[]; loopP99: number; loopMax: number }> => {
+    type Phase = { results: LoadResult[]; loopP99: number; loopMax: number };
+    const phase = async (which: LoadSpec['targets']): Promise<Phase> => {
       const h = monitorEventLoopDelay({ resolution: 10 });
       h.enable();
-      const results = await runLoad(spec);
+      const results = await runLoad({ ...spec, targets: which });
       h.disable();
       return { results, loopP99: Math.max(0, h.percentile(99) / 1e6 - 10), loopMax: Math.max(0, h.max / 1e6 - 10) };
     };
+    const profiled = async (): Promise<{ result: Phase; prof: Awaited<ReturnType<typeof profile>> }> => {
+      let result: Phase | null = null;
+      const prof = await profile(async () => {
+        result = await phase(targets);
+      }, 12);
+      return { result: result as unknown as Phase, prof };
+    };
     // Warm-up (JIT, connection setup), not reported.
     await runLoad({ ...spec, seconds: 3 });
-    console.error('api-load: idle phase (CPU-profiled)…');
-    let idleResult: Awaited<ReturnType<typeof phase>> | null = null;
-    const idleProfile = await profile(async () => {
-      idleResult = await phase();
-    }, 12);
-    const idle = idleResult as unknown as Awaited<ReturnType<typeof phase>>;
+    await runLoad({ ...spec, targets: bareTargets, seconds: 3 });
+    console.error('api-load: idle phase (CPU-profiled), then the bare server…');
+    const { result: idle, prof: idleProfile } = await profiled();
+    const idleBare = await phase(bareTargets);
 
     // Busy: both repositories redeploy back to back for the whole phase.
     const finished = { count: 0, failed: 0 };
@@ -189,10 +309,11 @@ async function main(): Promise<void> {
     });
     // Let both deploys get going before the measured load starts.
     await new Promise((r) => setTimeout(r, 1_000));
-    console.error('api-load: busy phase…');
+    console.error('api-load: busy phase (CPU-profiled), then the bare server while the deploys go on…');
     const before = { ...finished };
     const busyStart = Date.now();
-    const busy = await phase();
+    const { result: busy, prof: busyProfile } = await profiled();
+    const busyBare = await phase(bareTargets);
     const busySeconds = (Date.now() - busyStart) / 1000;
     const during = { ok: finished.count - before.count, failed: finished.failed - before.failed };
     stopDeploys = true;
@@ -227,6 +348,41 @@ async function main(): Promise<void> {
         ratio(b.p99, Math.max(a.p99, 1)),
       ]);
     }
+    const floorRows: (string | number)[][] = [];
+    const floorRatios: { idle: number; busy: number }[] = [];
+    for (const [i, t] of targets.entries()) {
+      const [a, b, fa, fb] = [idle, busy, idleBare, busyBare].map((p) => p.results[i] as LoadResult) as [
+        LoadResult,
+        LoadResult,
+        LoadResult,
+        LoadResult,
+      ];
+      const r = { idle: a.p99 / Math.max(fa.p99, 1), busy: b.p99 / Math.max(fb.p99, 1) };
+      floorRatios.push(r);
+      floorRows.push([
+        t.name,
+        `${fmt(a.p50, 1)} / ${fmt(a.p99, 1)}`,
+        `${fmt(fa.p50, 1)} / ${fmt(fa.p99, 1)}`,
+        `${r.idle.toFixed(2)}×`,
+        `${fmt(b.p50, 1)} / ${fmt(b.p99, 1)}`,
+        `${fmt(fb.p50, 1)} / ${fmt(fb.p99, 1)}`,
+        `${r.busy.toFixed(2)}×`,
+        fa.errors + fa.timeouts + fa.non2xx + fb.errors + fb.timeouts + fb.non2xx,
+      ]);
+    }
+    const worstIdleFloor = Math.max(...floorRatios.map((r) => r.idle));
+    const worstBusyFloor = Math.max(...floorRatios.map((r) => r.busy));
+    const profileTables = (p: Awaited<ReturnType<typeof profile>>) => [
+      table(
+        ['Module', 'Self ms', '%'],
+        p.byModule.map((r) => [r.where, fmt(r.selfMs, 0), fmt(r.pct, 1)]),
+      ),
+      '',
+      table(
+        ['Function', 'Where', 'Self ms', '%'],
+        p.functions.map((r) => [r.fn, r.where, fmt(r.selfMs, 0), fmt(r.pct, 1)]),
+      ),
+    ];
     const worstBusyP99 = Math.max(...busy.results.map((r) => r.p99));
     const ratios = targets.map(
       (_, i) => (busy.results[i] as LoadResult).p99 / Math.max((idle.results[i] as LoadResult).p99, 1),
@@ -260,18 +416,37 @@ async function main(): Promise<void> {
       '',
       `Daemon event-loop delay (monitorEventLoopDelay minus its 10 ms period): idle p99 ${fmt(idle.loopP99)} ms / max ${fmt(idle.loopMax)} ms; busy p99 ${fmt(busy.loopP99)} ms / max ${fmt(busy.loopMax)} ms.`,
       '',
+      '## Floor: a bare node:http server with the same bytes, same load, same run',
       '',
-      `Where the daemon's main-thread CPU went during the idle phase (${fmt(idleProfile.totalMs / 1000, 1)} s sampled over ${SECONDS} s of load; self time):`,
+      `Load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' / ')} at the end of the run on ${os.cpus().length} CPUs (a shared host: compare the ratios).`,
       '',
       table(
-        ['Module', 'Self ms', '%'],
-        idleProfile.byModule.map((r) => [r.where, fmt(r.selfMs, 0), fmt(r.pct, 1)]),
+        [
+          'Endpoint',
+          'Shiparr idle p50 / p99 (ms)',
+          'Bare idle p50 / p99 (ms)',
+          'Idle p99 Shiparr ÷ bare',
+          'Shiparr busy p50 / p99 (ms)',
+          'Bare busy p50 / p99 (ms)',
+          'Busy p99 Shiparr ÷ bare',
+          'Bare errors',
+        ],
+        floorRows,
       ),
       '',
-      table(
-        ['Function', 'Where', 'Self ms', '%'],
-        idleProfile.functions.map((r) => [r.fn, r.where, fmt(r.selfMs, 0), fmt(r.pct, 1)]),
-      ),
+      `Floor goals: idle p99 ≤ 1.2× the bare server → ${worstIdleFloor <= 1.2 ? 'met' : 'NOT met'} (worst ${worstIdleFloor.toFixed(2)}×); ` +
+        `p99 during deploys ≤ 1.5× the bare server during the same deploys → ${worstBusyFloor <= 1.5 ? 'met' : 'NOT met'} (worst ${worstBusyFloor.toFixed(2)}×).`,
+      '',
+      `## Where the daemon's main-thread CPU went during the busy phase (${fmt(busyProfile.totalMs / 1000, 1)} s sampled over ${SECONDS} s of load; self time)`,
+      '',
+      ...profileTables(busyProfile),
+      '',
+      `## … and during the idle phase (${fmt(idleProfile.totalMs / 1000, 1)} s sampled; self time)`,
+      '',
+      ...profileTables(idleProfile),
       '',
       `Goals: p99 during deploys ${fmt(worstBusyP99, 1)} ms < 25 ms → ${worstBusyP99 < 25 ? 'met' : 'NOT met'}; busy/idle p99 ratio ${worstRatio.toFixed(2)} < 2 → ${worstRatio < 2 ? 'met' : 'NOT met'}; errors during deploys: ${errs}.`,
       '',
@@ -286,9 +461,13 @@ async function main(): Promise<void> {
       await removeProjectContainers(p);
     }
     await git.close();
+    await bare?.close();
   }
 }
 
 const li = process.argv.indexOf('--load');
+const bi = process.argv.indexOf('--bare');
 if (li >= 0) await loadMode(JSON.parse(process.argv[li + 1] ?? '{}') as LoadSpec);
+else if (bi >= 0) await bareMode(JSON.parse(process.argv[bi + 1] ?? '[]') as BareResponse[]);
+else if (process.argv.includes('--git')) await gitMode();
 else await main();

@@ -71,6 +71,16 @@ export interface SupervisorDeps {
   selfApply?: RepoDeps['selfApply'];
 }
 
+/**
+ * Boot spawns actors in slices of about this much main-thread time, yielding to the event loop (setImmediate)
+ * between slices, so timers and HTTP requests are served while 1,000 repositories start.
+ */
+const BOOT_SLICE_MS = 10;
+/** Actors spawned per `boot.spawn` event inside a slice (the slice's clock is read between events). */
+const BOOT_BATCH = 2;
+/** A boot config with at most this many repositories is spawned at once by start(), as before slicing. */
+const BOOT_ALL_AT_ONCE = 50;
+
 /** States a shutdown waits for (a check or an idle actor is stopped at once). */
 const DEPLOYING = new Set(['pulling', 'decrypting', 'applying', 'verifying', 'rollingBack', 'finishing', 'notifying']);
 
@@ -86,6 +96,8 @@ export class Supervisor {
   #stopping = false;
   /** Reloads run one at a time (watcher, SIGHUP and the API may fire together): each waits for the one before. */
   #reloads: Promise<unknown> = Promise.resolve();
+  /** Settles when every actor of the boot config is spawned (or the supervisor stops first). */
+  #booted: Promise<void> = Promise.resolve();
 
   constructor(deps: SupervisorDeps) {
     this.#deps = deps;
@@ -147,9 +159,36 @@ export class Supervisor {
     this.#actor.start();
   }
 
-  /** Applies the first config and spawns actors (each checks at once). */
+  /**
+   * Applies the first config and spawns its actors: the first slice now, the rest in slices with a yield to the event
+   * loop between them (see {@link whenBooted}). Their first checks are spread over up to 30 s.
+   */
   start(config: LoadedConfig): void {
     this.#apply(config, true);
+    const pending = this.#actor.getSnapshot().context.pending.length;
+    if (pending <= BOOT_ALL_AT_ONCE) this.#actor.send({ type: 'boot.spawn', count: pending });
+    else if (this.#spawnSlice()) this.#booted = this.#spawnRest();
+  }
+
+  /** Resolves when every actor of the boot config has been spawned (or the supervisor stopped first). */
+  whenBooted(): Promise<void> {
+    return this.#booted;
+  }
+
+  /** Spawns pending boot actors for about BOOT_SLICE_MS; true when some are still pending. */
+  #spawnSlice(): boolean {
+    const t0 = performance.now();
+    const pending = () => this.#actor.getSnapshot().context.pending.length;
+    while (pending() > 0 && !this.#stopping) {
+      this.#actor.send({ type: 'boot.spawn', count: BOOT_BATCH });
+      if (performance.now() - t0 >= BOOT_SLICE_MS) break;
+    }
+    return pending() > 0 && !this.#stopping;
+  }
+
+  async #spawnRest(): Promise<void> {
+    do await new Promise<void>((resolve) => setImmediate(resolve));
+    while (this.#spawnSlice());
   }
 
   get configErrors(): ConfigIssue[] {
@@ -318,7 +357,9 @@ export class Supervisor {
     const child = this.#child(key);
     if (this.#stopping) throw new ConflictError('Shiparr is shutting down');
     if (entry.failed || !child)
-      throw new ConflictError(`repository ${key} actor is ${entry.failed ? 'failed' : 'restarting'}`);
+      throw new ConflictError(
+        `repository ${key} actor is ${entry.failed ? 'failed' : entry.state === 'boot' ? 'starting' : 'restarting'}`,
+      );
     // The actor decides and records; its answer comes back as an emitted event while send() runs.
     let answer: { deploymentId: number } | { rejected: string } | null = null;
     const accepted = child.on('deploy.accepted', (e) => (answer = { deploymentId: e.deploymentId }));

@@ -51,6 +51,7 @@ function harness() {
 test('config diffs: spawn by key (id and systemId), stop the removed after repo.removed, update the changed in place', () => {
   const h = harness();
   h.actor.send({ type: 'config.apply', repos: [repo('p/a'), repo('p/b')], boot: true, errors: 0 });
+  h.actor.send({ type: 'boot.spawn', count: 10 });
   assert.deepEqual(h.actor.getSnapshot().context.lastDiff, { added: ['p/a', 'p/b'], removed: [], changed: [] });
   const a = h.childOf('p/a');
   assert.equal(a?.id, 'p/a');
@@ -72,6 +73,7 @@ test('config diffs: spawn by key (id and systemId), stop the removed after repo.
 test('a crashed child is re-spawned after base·2ⁿ, marked failed after the bound, and respawned on request', () => {
   const h = harness();
   h.actor.send({ type: 'config.apply', repos: [repo('p/a'), repo('p/ok')], boot: true, errors: 0 });
+  h.actor.send({ type: 'boot.spawn', count: 10 });
   const ok = h.childOf('p/ok');
   h.childOf('p/a')?.send({ type: 'crash' });
   assert.equal(h.childOf('p/a'), undefined);
@@ -100,12 +102,44 @@ test('a crashed child is re-spawned after base·2ⁿ, marked failed after the bo
 
 test('stopping: no restart after a crash, and stopping the supervisor stops its children', () => {
   const h = harness();
-  h.actor.send({ type: 'config.apply', repos: [repo('p/a'), repo('p/b')], boot: true, errors: 0 });
+  h.actor.send({ type: 'config.apply', repos: [repo('p/a'), repo('p/b'), repo('p/c')], boot: true, errors: 0 });
+  h.actor.send({ type: 'boot.spawn', count: 2 });
   const b = h.childOf('p/b');
   h.actor.send({ type: 'supervisor.stopping' });
   h.childOf('p/a')?.send({ type: 'crash' });
   h.clock.increment(1_000);
   assert.equal(h.childOf('p/a'), undefined);
+  h.actor.send({ type: 'boot.spawn', count: 10 });
+  assert.equal(h.childOf('p/c'), undefined, 'no boot spawn once stopping');
+  assert.deepEqual(h.actor.getSnapshot().context.pending, []);
   h.actor.stop();
   assert.equal(b?.getSnapshot().status, 'stopped');
+});
+
+test('boot: config.apply queues the children, boot.spawn starts them in order, a reload in between is honoured', () => {
+  const h = harness();
+  const repos = Array.from({ length: 25 }, (_, i) => repo(`p/r${i}`));
+  h.actor.send({ type: 'config.apply', repos, boot: true, errors: 0 });
+  assert.equal(Object.keys(h.actor.getSnapshot().children).length, 0, 'nothing spawned by the boot config.apply');
+  assert.equal(h.actor.getSnapshot().context.pending.length, 25);
+  assert.equal(h.actor.getSnapshot().context.repos['p/r24']?.state, 'boot', 'queued repositories are listed');
+  h.actor.send({ type: 'boot.spawn', count: 10 });
+  assert.deepEqual(
+    Object.keys(h.actor.getSnapshot().children),
+    repos.slice(0, 10).map((r) => r.key),
+  );
+  // A reload before the rest is spawned: r20 removed, r21 changed, a new one added (spawned at once).
+  const next = [...repos.filter((r) => r.key !== 'p/r20'), repo('p/new')].map((r) =>
+    r.key === 'p/r21' ? repo('p/r21', { branch: 'next' }) : r,
+  );
+  h.actor.send({ type: 'config.apply', repos: next, boot: false, errors: 0 });
+  assert.ok(h.childOf('p/new'), 'a repository added by a reload starts at once');
+  assert.equal(h.actor.getSnapshot().context.pending.length, 14);
+  h.actor.send({ type: 'boot.spawn', count: 10 });
+  h.actor.send({ type: 'boot.spawn', count: 10 });
+  assert.deepEqual(h.actor.getSnapshot().context.pending, []);
+  assert.equal(h.childOf('p/r20'), undefined, 'removed while queued: never spawned');
+  assert.equal((h.childOf('p/r21')?.getSnapshot() as { context: { key: string } } | undefined)?.context.key, 'p/r21');
+  assert.equal(h.actor.getSnapshot().context.repos['p/r21']?.repo.branch, 'next');
+  assert.equal(Object.keys(h.actor.getSnapshot().children).length, 25);
 });
