@@ -8,6 +8,7 @@ import { PassThrough } from 'node:stream';
 import { Router } from '@koa/router';
 import type { Middleware } from 'koa';
 import type { ActivityEvent } from '../../domain/types.ts';
+import { maskSecrets } from '../../lib/redact.ts';
 import { ServiceUnavailableError } from '../errors.ts';
 import type { HttpDeps } from '../ports.ts';
 
@@ -28,7 +29,8 @@ export interface EventStreams {
 
 /** Formats one event as an SSE frame (JSON never contains a raw newline, so one data line suffices). */
 function sseFrame(e: ActivityEvent): string {
-  return `event: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
+  // Events carry no secrets by construction; masking here too keeps a future free-text field from leaking one.
+  return `event: ${e.type}\ndata: ${maskSecrets(JSON.stringify(e))}\n\n`;
 }
 
 export function eventRoutes(

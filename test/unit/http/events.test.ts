@@ -5,6 +5,7 @@ import { closeEventStreams, openEventStreams } from '../../../src/http/app.ts';
 import type { ActivityEvent } from '../../../src/domain/types.ts';
 import { type FakeSupervisor, serve } from './fakes.ts';
 import { until } from '../../helpers/wait.ts';
+import { registerSecretValues } from '../../../src/lib/redact.ts';
 
 /** Reads the stream until `done(text)` holds; returns everything read so far. */
 async function readUntil(
@@ -128,6 +129,34 @@ describe('GET /api/events', () => {
       })();
       assert.equal(done, true);
     } finally {
+      await s.close();
+    }
+  });
+  test('a known secret value in an event is masked on the stream', { timeout: 10_000 }, async () => {
+    const secret = 'sse-known-secret-7f3a9c';
+    registerSecretValues('sse test', [secret]);
+    const s = await serve({ sseHeartbeatMs: 60_000 });
+    const sup = s.deps.supervisor as FakeSupervisor;
+    try {
+      const ac = new AbortController();
+      const res = await fetch(`${s.url}/api/events`, { signal: ac.signal });
+      const reader = res.body!.getReader();
+      const state = { text: '' };
+      await readUntil(reader, state, (t) => t.includes(': connected\n\n'));
+      sup.emit({
+        type: 'notification',
+        repoKey: 'homelab/dns',
+        url: `generic+https://hooks.example/${secret}`,
+        service: 'generic',
+        ok: false,
+        at: '2025-06-28T18:00:03.000Z',
+      });
+      await readUntil(reader, state, (t) => /event: notification\ndata: .*\n\n/.test(t));
+      assert.ok(!state.text.includes(secret), state.text);
+      assert.match(state.text, /"url":"generic\+https:\/\/hooks\.example\/\*\*\*"/);
+      ac.abort();
+    } finally {
+      registerSecretValues('sse test', []);
       await s.close();
     }
   });
