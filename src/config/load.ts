@@ -10,7 +10,7 @@ import type { z } from 'zod';
 import type { ConfigIssue } from '../domain/types.ts';
 import { interpolateTree } from './env.ts';
 import type { ValuePath } from './env.ts';
-import { findRepoConflicts, formatKeyPath, resolveProject } from './resolve.ts';
+import { RepoConflictIndex, findRepoConflicts, formatKeyPath, resolveProject } from './resolve.ts';
 import { ProjectFileSchema, projectSchemas } from './schema.ts';
 import type { NotificationUrlCheck, ProjectConfig, ProjectFile } from './schema.ts';
 
@@ -99,11 +99,12 @@ export async function loadProjects(dir: string, ctx: LoadContext): Promise<LoadR
     return result;
   }
   const fileCtx: LoadContext = { ...ctx, configDir: ctx.configDir ?? dir };
+  const accepted = new RepoConflictIndex();
   for (const file of files) {
     const loaded = await loadProjectFile(file, fileCtx);
     const errors = [
       ...loaded.errors,
-      ...(loaded.project ? checkProjectConflicts(loaded.project, result.projects) : []),
+      ...(loaded.project ? checkProjectConflicts(loaded.project, result.projects, accepted) : []),
     ];
     // A file whose name clashes with an accepted project is reported even when it has other errors, so the user
     // sees the clash before fixing the rest.
@@ -114,7 +115,10 @@ export async function loadProjects(dir: string, ctx: LoadContext): Promise<LoadR
     result.errors.push(...errors);
     result.warnings.push(...loaded.warnings);
     const ok = errors.length === 0 && loaded.project !== undefined;
-    if (ok && loaded.project) result.projects.push(loaded.project);
+    if (ok && loaded.project) {
+      result.projects.push(loaded.project);
+      for (const r of loaded.project.repositories) accepted.add(r);
+    }
     const entry: LoadedFile = { file, ok };
     if (loaded.projectName !== undefined) entry.project = loaded.projectName;
     result.files.push(entry);
@@ -135,15 +139,16 @@ function duplicateNameIssue(file: string, name: string, first: ProjectConfig): C
  * Cross-project checks of one loaded project against projects already accepted (for hot reload: the other files'
  * current projects): duplicate project name, shared compose project, overlapping checkout directories.
  */
-export function checkProjectConflicts(project: ProjectConfig, accepted: readonly ProjectConfig[]): ConfigIssue[] {
+export function checkProjectConflicts(
+  project: ProjectConfig,
+  accepted: readonly ProjectConfig[],
+  index?: RepoConflictIndex,
+): ConfigIssue[] {
   const others = accepted.filter((p) => p.file !== project.file);
   const dup = findDuplicateName(project.name, others);
   if (dup) return [duplicateNameIssue(project.file, project.name, dup)];
-  return findRepoConflicts(
-    project.file,
-    project.repositories,
-    others.flatMap((p) => p.repositories),
-  );
+  // `index` (kept by loadProjects) holds the repositories of `accepted`, none of them from this file.
+  return findRepoConflicts(project.file, project.repositories, index ?? others.flatMap((p) => p.repositories));
 }
 
 /** Loads and resolves one project file (no cross-file checks: see checkProjectConflicts). Never throws for bad input. */

@@ -344,19 +344,66 @@ function resolveLocalPath(
 }
 
 /**
+ * The checkout directories and compose project names of repositories accepted so far, indexed so that checking one
+ * more repository costs a walk up its own path instead of a comparison with every other repository (a boot with
+ * thousands of repositories would otherwise spend seconds here).
+ */
+export class RepoConflictIndex {
+  readonly #compose = new Map<string, RepoConfig>();
+  /** Exact checkout directory → its repository. */
+  readonly #paths = new Map<string, RepoConfig>();
+  /** Every directory above a checkout → the first repository below it. */
+  readonly #above = new Map<string, RepoConfig>();
+
+  constructor(repos: Iterable<RepoConfig> = []) {
+    for (const r of repos) this.add(r);
+  }
+
+  add(r: RepoConfig): void {
+    if (!this.#compose.has(r.composeProject)) this.#compose.set(r.composeProject, r);
+    const dir = path.resolve(r.localPath);
+    if (!this.#paths.has(dir)) this.#paths.set(dir, r);
+    for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+      if (!this.#above.has(d)) this.#above.set(d, r);
+      if (d === path.dirname(d)) break;
+    }
+  }
+
+  /** The accepted repository using the same compose project, if any. */
+  sameCompose(r: RepoConfig): RepoConfig | undefined {
+    return this.#compose.get(r.composeProject);
+  }
+
+  /** An accepted repository whose checkout is the same directory as `r`'s, above it or below it. */
+  overlapping(r: RepoConfig): RepoConfig | undefined {
+    const dir = path.resolve(r.localPath);
+    const exact = this.#paths.get(dir);
+    if (exact) return exact;
+    for (let d = path.dirname(dir); ; d = path.dirname(d)) {
+      const above = this.#paths.get(d);
+      if (above) return above;
+      if (d === path.dirname(d)) break;
+    }
+    return this.#above.get(dir);
+  }
+}
+
+/**
  * Conflicts between `candidates` (one project) and each other or already `accepted` repositories: a shared checkout
- * directory (or one nested in another) or a shared compose project name.
+ * directory (or one nested in another) or a shared compose project name. Accepted repositories can be given as an
+ * index the caller keeps; the candidates are not added to it.
  */
 export function findRepoConflicts(
   file: string,
   candidates: readonly RepoConfig[],
-  accepted: readonly RepoConfig[],
+  accepted: readonly RepoConfig[] | RepoConflictIndex,
 ): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const seen: RepoConfig[] = [...accepted];
+  const others = accepted instanceof RepoConflictIndex ? accepted : new RepoConflictIndex(accepted);
+  const own = new RepoConflictIndex();
   for (const r of candidates) {
     const base = ['repositories', r.name];
-    const sameCompose = seen.find((o) => o.composeProject === r.composeProject);
+    const sameCompose = others.sameCompose(r) ?? own.sameCompose(r);
     if (sameCompose) {
       issues.push({
         file,
@@ -364,7 +411,7 @@ export function findRepoConflicts(
         message: `compose project "${r.composeProject}" is already used by ${sameCompose.key}`,
       });
     }
-    const samePath = seen.find((o) => isInside(o.localPath, r.localPath) || isInside(r.localPath, o.localPath));
+    const samePath = others.overlapping(r) ?? own.overlapping(r);
     if (samePath) {
       issues.push({
         file,
@@ -372,7 +419,7 @@ export function findRepoConflicts(
         message: `checkout directory overlaps the one of ${samePath.key}`,
       });
     }
-    seen.push(r);
+    own.add(r);
   }
   return issues;
 }
