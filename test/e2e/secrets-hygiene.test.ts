@@ -34,7 +34,7 @@ const DAEMON_ENV: Record<string, string> = {
   SHIPARR_AUTH_ENABLED: 'true',
   SHIPARR_AUTH_PASSWORD: 'hygiene-auth-password-77',
   SHIPARR_WEBHOOK_SECRET: 'hygiene-webhook-secret-77',
-  SHIPARR_API_TOKENS: 'ci:hygiene-api-token-77',
+  SHIPARR_API_TOKENS: 'ci:hygiene-api-token-77-0123456789abcdef',
   GITHUB_TOKEN: 'hygiene-github-token-77',
 };
 const DB_PASSWORD = 'decryptedpass4711q';

@@ -81,6 +81,8 @@ test(
       SHIPARR_COMPOSE_COMMAND: FAKE_COMPOSE,
       FAKE_COMPOSE_MODE: 'hang',
       FAKE_COMPOSE_PIDS: pidsFile,
+      // The compose environment is an allow-list: let the fake compose see its own settings.
+      SHIPARR_COMPOSE_PASS_ENV: 'FAKE_COMPOSE_*',
     };
     t.after(() => killHangingCompose(pidsFile));
 

@@ -156,6 +156,7 @@ export default async function sopsDecrypt(input: DecryptInput): Promise<TaskResu
       throw new SopsError('SOPS_BAD_PATH', `compose directory ${input.baseDir} does not exist`);
     }
     const roots: Roots = { baseDir, root, realRoot };
+    const keyring = await loadAgeIdentities({ keyFile: input.ageKeyFile, key: input.ageKey });
     // Every path is checked before anything is decrypted: a refused file leaves nothing decrypted or written.
     const targets: { file: string; output: string; format: SopsFormat }[] = [];
     for (const f of input.files) {
@@ -175,7 +176,6 @@ export default async function sopsDecrypt(input: DecryptInput): Promise<TaskResu
       await assertOutputFree(output, f.file, input.owned ?? []);
       targets.push({ file, output, format });
     }
-    const keyring = await loadAgeIdentities({ keyFile: input.ageKeyFile, key: input.ageKey });
     const plans: { output: string; data: Buffer }[] = [];
     for (const t of targets) {
       checkTime();

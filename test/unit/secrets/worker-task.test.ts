@@ -90,7 +90,7 @@ test('an existing output Shiparr did not write (or that changed since) is refuse
   await rm(join(dir, '.env'));
   await symlink(join(root, 'elsewhere'), join(dir, '.env'));
   const link = await sopsDecrypt(input({ baseDir: dir, files }));
-  assert.ok(!link.ok && link.code === 'SOPS_OUTPUT_EXISTS' && /not a regular file/.test(link.message));
+  assert.ok(!link.ok && link.code === 'SOPS_BAD_PATH' && /is an existing symlink/.test(link.message));
   assert.ok((await lstat(join(dir, '.env'))).isSymbolicLink());
 });
 
