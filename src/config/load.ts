@@ -163,7 +163,7 @@ export async function loadProjectFile(file: string, ctx: LoadContext): Promise<F
   } catch (err) {
     return failed(file, `cannot read file: ${errnoText(err)}`);
   }
-  return parseProjectText(text, file, { ...ctx, configDir: ctx.configDir ?? path.dirname(file) });
+  return await parseProjectText(text, file, { ...ctx, configDir: ctx.configDir ?? path.dirname(file) });
 }
 
 function failed(file: string, message: string): FileLoadResult {
@@ -178,8 +178,14 @@ function errnoText(err: unknown): string {
   return e?.code ?? 'unknown error';
 }
 
-/** Parses, interpolates, validates and resolves the text of one project file. Synchronous and side-effect free. */
-function parseProjectText(text: string, file: string, ctx: LoadContext): FileLoadResult {
+/** Lets timers and requests run between the stages of a large file (a boot with thousands of repositories). */
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Parses, interpolates, validates and resolves the text of one project file. Side-effect free; it yields to the
+ * event loop between its stages, each of which is synchronous.
+ */
+async function parseProjectText(text: string, file: string, ctx: LoadContext): Promise<FileLoadResult> {
   const out: FileLoadResult = { file, errors: [], warnings: [] };
   const issue = (p: readonly PropertyKey[], message: string) =>
     out.errors.push({ file, path: formatKeyPath(p), message });
@@ -199,6 +205,7 @@ function parseProjectText(text: string, file: string, ctx: LoadContext): FileLoa
     }
     return out;
   }
+  await yieldToLoop();
   let raw: unknown;
   try {
     // maxAliasCount bounds "billion laughs" expansion.
@@ -212,12 +219,14 @@ function parseProjectText(text: string, file: string, ctx: LoadContext): FileLoa
     return out;
   }
 
+  await yieldToLoop();
   const interp = interpolateTree(raw, ctx.env);
   for (const i of interp.issues) issue(i.path, i.message);
   const brokenPaths = new Set(interp.issues.map((i) => pathKey(i.path)));
   let data = interp.value;
   if (isRecord(data) && typeof data.project === 'string' && data.project.trim() !== '') out.projectName = data.project;
 
+  await yieldToLoop();
   const schema = projectSchemas(ctx.checkNotificationUrl).ProjectFileSchema;
   let parsed = schema.safeParse(data, { error: () => ZOD_DEFAULT });
   if (!parsed.success) {
@@ -238,6 +247,7 @@ function parseProjectText(text: string, file: string, ctx: LoadContext): FileLoa
   }
   if (out.errors.length || !parsed.success) return out;
 
+  await yieldToLoop();
   const resolved = resolveProject(file, parsed.data as ProjectFile, {
     dataPath: path.resolve(ctx.dataPath),
     configDir: path.resolve(ctx.configDir ?? path.dirname(file)),
