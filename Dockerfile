@@ -32,8 +32,6 @@ ENV NODE_EXTRA_CA_CERTS=/usr/local/share/shiparr-build-ca.pem
 RUN printf '%s\n' "$EXTRA_CA_CERTS" > "$NODE_EXTRA_CA_CERTS"
 WORKDIR /src
 COPY package.json package-lock.json ./
-# npm ci's postinstall applies these to the installed dependencies (patches/README.md says what and why).
-COPY patches ./patches
 # node-gyp takes the headers from the base image's own Node install rather than downloading them from nodejs.org.
 # NPM_INSTALL=install is an escape hatch for registries that lack some optional platform packages: npm >= 11.16
 # then rejects a valid lockfile in `npm ci` (npm/cli#9846); `npm install --no-save` still installs the locked versions.
@@ -42,8 +40,7 @@ RUN nodedir="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")" \
  && if [ -f "$nodedir/include/node/node.h" ]; then export npm_config_nodedir="$nodedir"; fi \
  && if [ "$NPM_INSTALL" = install ]; then set -- install --no-save; else set -- ci; fi \
  && npm "$@" --no-audit --no-fund --no-update-notifier ${NPM_REGISTRY:+--registry "$NPM_REGISTRY"} \
- && node -e "require('better-sqlite3')(':memory:').close()" \
- && grep -q 'zlib.inflateSync(rest' node_modules/isomorphic-git/index.cjs
+ && node -e "require('better-sqlite3')(':memory:').close()"
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 # Production dependencies only; then drop better-sqlite3's sources and object files (~27 MB): only the
