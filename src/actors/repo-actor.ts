@@ -14,13 +14,14 @@ import type {
   FinalDeploymentStatus,
   FinishDeploymentInput,
   NotifyOutcome,
+  PlaintextFile,
   RepoActivity,
   VerifyResult,
 } from '../domain/types.ts';
 import { TaskError } from '../errors.ts';
 import { deployMachine, type Notice } from '../machines/deploy-machine.ts';
 import type { Run, SlotIn, StepError } from '../machines/types.ts';
-import type { PlaintextFile, RunTask } from '../workers/types.ts';
+import type { RunTask } from '../workers/types.ts';
 import { removePlaintext } from '../workers/plaintext.ts';
 import type { TaskResult } from '../lib/task-result.ts';
 import type { DeploySlots } from './deploy-slots.ts';

@@ -187,3 +187,16 @@ export interface FinishDeploymentInput {
   commit?: string | null;
   notifications?: unknown[] | null;
 }
+
+/**
+ * A plaintext file a deployment wrote, identified without its contents: the same path, device, inode, size and
+ * modification time (ns) mean the file on disk is still the one Shiparr wrote (a rewrite by anyone else, git
+ * included, gives a new inode or mtime). Numbers are decimal strings (64-bit values).
+ */
+export interface PlaintextFile {
+  path: string;
+  dev: string;
+  ino: string;
+  size: string;
+  mtimeNs: string;
+}

@@ -17,12 +17,12 @@ import type {
   DeploymentStatus,
   DeploymentTrigger,
   FinishDeploymentInput,
+  PlaintextFile,
 } from '../domain/types.ts';
 import type {
   DeploymentPage,
   ListDeploymentsOptions,
   PendingPlaintext,
-  PlaintextFile,
   ProjectRow,
   PruneResult,
   RepositoryRow,

@@ -2,7 +2,7 @@
  * @module Row and input types of the SQLite store (type-only; camelCase mirrors of the snake_case columns). The
  * deployment row itself is the domain `Deployment`.
  */
-import type { Deployment } from '../domain/types.ts';
+import type { Deployment, PlaintextFile } from '../domain/types.ts';
 
 /** One project file as last seen by `syncConfig`. */
 export interface ProjectRow {
@@ -105,19 +105,6 @@ export interface DeploymentPage {
   items: Deployment[];
   /** Pass as `before` for the next page; null when this is the last page. */
   nextBefore: number | null;
-}
-
-/**
- * A plaintext file a deployment wrote, identified without its contents: the same path, device, inode, size and
- * modification time (ns) mean the file on disk is still the one Shiparr wrote (a rewrite by anyone else, git
- * included, gives a new inode or mtime). Numbers are decimal strings (64-bit values).
- */
-export interface PlaintextFile {
-  path: string;
-  dev: string;
-  ino: string;
-  size: string;
-  mtimeNs: string;
 }
 
 /** A finished deployment whose plaintext files may still be on disk (see `Store.pendingPlaintext`). */

@@ -7,7 +7,7 @@
  * the daemon's boot sweep (after a crash).
  */
 import { lstat, unlink } from 'node:fs/promises';
-import type { PlaintextFile } from './types.ts';
+import type { PlaintextFile } from '../domain/types.ts';
 
 /** The identity of the regular file at `path` as it is now, or null when there is none (missing, symlink, dir…). */
 export async function fingerprint(path: string): Promise<PlaintextFile | null> {

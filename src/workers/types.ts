@@ -6,6 +6,7 @@
 import type { ComposeOutput, ComposeUpInput } from '../compose/cli.ts';
 import type { RemoteHeadOptions } from '../git/check.ts';
 import type { SyncOptions, SyncResult } from '../git/sync.ts';
+import type { PlaintextFile } from '../domain/types.ts';
 import type { TaskResult } from '../lib/task-result.ts';
 
 interface GitCheckOutput {
@@ -43,15 +44,6 @@ export interface DecryptOutput {
   files?: PlaintextFile[];
   /** The `.env` written into `envFileDir`, for compose's `--env-file`. */
   envFile?: string;
-}
-
-/** A written plaintext file identified without its contents (decimal strings; see plaintext.ts). */
-export interface PlaintextFile {
-  path: string;
-  dev: string;
-  ino: string;
-  size: string;
-  mtimeNs: string;
 }
 
 /** Task name → input/output. Task names equal the worker file names in src/workers/tasks/. */

@@ -17,7 +17,8 @@ import { writeFileAtomic0600 } from '../../secrets/fs.ts';
 import { loadAgeIdentities } from '../../secrets/keys.ts';
 import { decryptSopsFile, inferFormat, type SopsFormat } from '../../secrets/sops.ts';
 import type { TaskResult } from '../../lib/task-result.ts';
-import type { DecryptInput, DecryptOutput, PlaintextFile } from '../types.ts';
+import type { PlaintextFile } from '../../domain/types.ts';
+import type { DecryptInput, DecryptOutput } from '../types.ts';
 import { fingerprint, sameFile } from '../plaintext.ts';
 
 function inside(base: string, target: string): boolean {
