@@ -16,6 +16,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { SyncOptions } from '../../src/git/sync.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -429,5 +430,31 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await rm(base, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * Builders for git-sync tests: `newDir()` gives a fresh checkout path under `tmp()`, `input(repo, dir)` the sync
+ * options for a repository of `server()` (shallow, branch main). Getters, because the server and the temp folder are
+ * created in the suite's `before`.
+ */
+export function syncFixture(
+  server: () => GitServer,
+  tmp: () => string,
+): {
+  newDir(): string;
+  input(name: string, dir: string, extra?: Partial<SyncOptions>): SyncOptions;
+} {
+  let n = 0;
+  return {
+    newDir: () => path.join(tmp(), `co-${++n}`),
+    input: (name, dir, extra = {}) => ({
+      url: server().repoUrl(name),
+      branch: 'main',
+      dir,
+      shallow: true,
+      timeoutMs: 20_000,
+      ...extra,
+    }),
   };
 }

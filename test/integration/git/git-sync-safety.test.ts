@@ -11,8 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import git from 'isomorphic-git';
 import fs from 'node:fs';
 import gitSync from '../../../src/workers/tasks/git-sync.ts';
-import type { SyncOptions } from '../../../src/git/sync.ts';
-import { startGitServer, type GitServer } from '../../helpers/git-server.ts';
+import { startGitServer, syncFixture, type GitServer } from '../../helpers/git-server.ts';
 
 const DB = 'SQLite format 3\u0000 precious rows';
 const ENV = 'PASSWORD=local-only\n';
@@ -36,16 +35,10 @@ async function headOf(dir: string): Promise<string> {
 describe('git-sync never deletes what git does not track', () => {
   let server: GitServer;
   let tmp: string;
-  let n = 0;
-  const newDir = () => path.join(tmp, `co-${++n}`);
-  const input = (name: string, dir: string, extra: Partial<SyncOptions> = {}): SyncOptions => ({
-    url: server.repoUrl(name),
-    branch: 'main',
-    dir,
-    shallow: true,
-    timeoutMs: 20_000,
-    ...extra,
-  });
+  const { newDir, input } = syncFixture(
+    () => server,
+    () => tmp,
+  );
   /** A repository with a compose file and a .gitignore that ignores .env, cloned into a new directory with user data. */
   const checkout = async (name: string) => {
     const first = await server.createRepo(name, { 'compose.yaml': 'v1', '.gitignore': '.env\n' });

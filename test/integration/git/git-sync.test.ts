@@ -5,8 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import gitSync from '../../../src/workers/tasks/git-sync.ts';
-import type { SyncOptions } from '../../../src/git/sync.ts';
-import { startGitServer, type GitServer } from '../../helpers/git-server.ts';
+import { startGitServer, syncFixture, type GitServer } from '../../helpers/git-server.ts';
 
 /** Working-tree files (relative, sorted) outside .git, with their contents. */
 async function tree(dir: string): Promise<Record<string, string>> {
@@ -35,16 +34,10 @@ async function allBytes(dir: string): Promise<string> {
 describe('git-sync task', () => {
   let server: GitServer;
   let tmp: string;
-  let n = 0;
-  const newDir = () => path.join(tmp, `co-${++n}`);
-  const input = (name: string, dir: string, extra: Partial<SyncOptions> = {}): SyncOptions => ({
-    url: server.repoUrl(name),
-    branch: 'main',
-    dir,
-    shallow: true,
-    timeoutMs: 20_000,
-    ...extra,
-  });
+  const { newDir, input } = syncFixture(
+    () => server,
+    () => tmp,
+  );
 
   before(async () => {
     server = await startGitServer();
