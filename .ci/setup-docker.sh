@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts what the Docker-dependent tests need on a fresh Debian bookworm machine:
-# docker.io (engine), busybox-static (test images), git, and Compose v2 taken from the Debian
+# docker.io (engine), busybox-static (test images), git, the test tools below, and Compose v2 taken from the Debian
 # trixie package (bookworm has only v1). Idempotent: safe to run when everything is already there.
 set -euo pipefail
 
@@ -10,6 +10,17 @@ command -v dockerd >/dev/null 2>&1 || need_apt+=(docker.io)
 [ -x /bin/busybox ] || command -v busybox >/dev/null 2>&1 || need_apt+=(busybox-static)
 command -v git >/dev/null 2>&1 || need_apt+=(git)
 command -v git-http-backend >/dev/null 2>&1 || [ -x "$(git --exec-path 2>/dev/null)/git-http-backend" ] || need_apt+=(git)
+# The browser tests drive Debian's chromium (nothing downloads a browser); the multi-host tests need sshd, openssl
+# (test certificates) and iproute2/util-linux (network namespaces, nsenter); the registry tests Debian's
+# docker-registry and htpasswd.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium fonts-dejavu-core)
+[ -x /usr/sbin/sshd ] || need_apt+=(openssh-server)
+command -v ssh >/dev/null 2>&1 || need_apt+=(openssh-client)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
+command -v docker-registry >/dev/null 2>&1 || need_apt+=(docker-registry)
+command -v htpasswd >/dev/null 2>&1 || need_apt+=(apache2-utils)
+[ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || need_apt+=(iproute2)
+command -v nsenter >/dev/null 2>&1 || need_apt+=(util-linux)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   apt-get update -qq
@@ -43,7 +54,7 @@ docker compose version >&2
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd"
   mkdir -p /var/log
-  nohup dockerd >/var/log/shiparr-dockerd.log 2>&1 &
+  setsid nohup dockerd >/var/log/shiparr-dockerd.log 2>&1 </dev/null &
   for _ in $(seq 1 120); do
     if [ -S /var/run/docker.sock ] && docker info >/dev/null 2>&1; then break; fi
     sleep 0.5
