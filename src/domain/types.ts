@@ -7,8 +7,11 @@
 /** Statuses a deployment is created or updated with before it finishes. */
 type OpenDeploymentStatus = 'pending' | 'running';
 /** Statuses a deployment finishes with. */
-export type FinalDeploymentStatus = 'success' | 'failed' | 'rolled_back' | 'interrupted';
-/** Lifecycle of a deployment row. `pending`/`running` are open; the rest are final. */
+export type FinalDeploymentStatus = 'success' | 'failed' | 'rolled_back' | 'interrupted' | 'skipped';
+/**
+ * Lifecycle of a deployment row. `pending`/`running` are open; the rest are final. `skipped`: the plan said every
+ * service stays as it is, so compose did not run (the checked commit still moves forward).
+ */
 export type DeploymentStatus = OpenDeploymentStatus | FinalDeploymentStatus;
 
 /** Stages of a deployment, as the machine runs them, the store records them and notifications show them. */
@@ -19,6 +22,63 @@ export type DeployStage =
 export type DeployTrigger = 'poll' | 'webhook' | 'api' | 'cli' | 'boot' | 'config' | 'rollback' | 'retry';
 /** What a deployment row records as its trigger: a run's trigger, or a self-update finalised at boot. */
 export type DeploymentTrigger = DeployTrigger | 'self-update';
+
+/**
+ * Why a deployment happened, stored with it and shown by the API, notifications, the CLI and the UI. Every variant
+ * has a `summary` (one human line, never a secret value); the other fields are for programs.
+ */
+export type DeploymentReason =
+  | {
+      kind: 'commits';
+      summary: string;
+      /** The commit deployed before (null: first deployment). */
+      from: string | null;
+      to: string;
+      /** Commits in from..to (null when the history between them is not known, e.g. a shallow checkout). */
+      count: number | null;
+      /** Subjects of the newest commits in the range (at most 5). */
+      subjects: string[];
+    }
+  | { kind: 'config'; summary: string; keys: string[] }
+  | { kind: 'forced'; summary: string; by: string | null; via: 'api' | 'cli' }
+  | { kind: 'webhook'; summary: string; provider: string; deliveryId: string | null }
+  | {
+      kind: 'rollback';
+      summary: string;
+      from: string | null;
+      to: string;
+      automatic: boolean;
+      by: string | null;
+      /** The deployment rolled back to, when one was named. */
+      deploymentId: number | null;
+    }
+  | { kind: 'recovery'; summary: string; interruptedDeploymentId: number | null }
+  | { kind: 'retry'; summary: string; attempt: number }
+  | { kind: 'boot'; summary: string }
+  | { kind: 'self-update'; summary: string }
+  | { kind: 'image-update'; summary: string; services: { service: string; from: string | null; to: string }[] };
+
+/** What a plan decides for one service. */
+type ServicePlanAction = 'create' | 'recreate' | 'keep' | 'remove' | 'pull';
+
+/** One service in a plan, with why (never a secret value: hashes and key names only). */
+export interface ServicePlan {
+  service: string;
+  action: ServicePlanAction;
+  /** Human reasons, e.g. "config hash changed", "env changed (DB_PASSWORD)", "bind-mounted file changed (./conf)". */
+  reasons: string[];
+}
+
+/** The image one service ran after a successful apply: what an exact rollback pins it back to. */
+export interface ServiceImage {
+  service: string;
+  /** The image reference in the compose file (e.g. `app:latest`). */
+  image: string;
+  /** The engine's image id (`sha256:…`) of the running container. */
+  imageId: string;
+  /** A repository digest (`name@sha256:…`) when the image has one (pulled or pushed), else null. */
+  digest: string | null;
+}
 
 /** One deployment as the store returns it and the API shows it (logs are read separately). */
 export interface Deployment {
@@ -49,6 +109,12 @@ export interface Deployment {
    * anonymous requests.
    */
   triggeredBy: string | null;
+  /** Why it happened (null only for rows written before reasons existed). */
+  reason: DeploymentReason | null;
+  /** The plan's per-service summary recorded when it was applied (null when no plan was made). */
+  plan: ServicePlan[] | null;
+  /** The images each service ran after this deployment succeeded (null before or when unknown). */
+  serviceImages: ServiceImage[] | null;
 }
 
 /** Outcome of the health verification after `compose up`. Expected failures are results, never throws. */
@@ -164,6 +230,7 @@ export interface CreateDeploymentInput {
   selfUpdate?: boolean;
   /** The principal who asked (see Deployment.triggeredBy). */
   triggeredBy?: string | null;
+  reason?: DeploymentReason | null;
 }
 
 /** Changes to an open deployment; `undefined` fields are left as they are. */
@@ -175,6 +242,9 @@ export interface DeploymentPatch {
   previousCommit?: string | null;
   configHash?: string | null;
   selfUpdate?: boolean;
+  reason?: DeploymentReason | null;
+  plan?: ServicePlan[] | null;
+  serviceImages?: ServiceImage[] | null;
 }
 
 export interface FinishDeploymentInput {

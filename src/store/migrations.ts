@@ -84,6 +84,50 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deployments ADD COLUMN plaintext_pending INTEGER NOT NULL DEFAULT 0 CHECK (plaintext_pending IN (0, 1));
   CREATE INDEX deployments_plaintext_pending ON deployments (plaintext_pending) WHERE plaintext_pending = 1;
   `,
+  // 4: why each deployment happened (JSON DeploymentReason), the plan's per-service summary applied (JSON), the
+  // images the services ran after a success (JSON, for exact rollbacks), and the final status `skipped` (a plan
+  // with nothing to change). SQLite cannot alter a CHECK constraint, so the table is rebuilt with the same rows.
+  `
+  CREATE TABLE deployments_v4 (
+    id                INTEGER PRIMARY KEY,
+    repository_id     INTEGER NOT NULL REFERENCES repositories (id) ON DELETE RESTRICT,
+    commit_hash       TEXT,
+    status            TEXT    NOT NULL
+                      CHECK (status IN ('pending', 'running', 'success', 'failed', 'rolled_back', 'interrupted',
+                                        'skipped')),
+    "trigger"         TEXT    NOT NULL,
+    stage             TEXT,
+    error             TEXT,
+    previous_commit   TEXT,
+    rolled_back_to    TEXT,
+    started_at        TEXT    NOT NULL,
+    finished_at       TEXT,
+    duration_ms       INTEGER,
+    config_hash       TEXT,
+    logs              TEXT    NOT NULL DEFAULT '',
+    logs_truncated    INTEGER NOT NULL DEFAULT 0,
+    notifications     TEXT,
+    self_update       INTEGER NOT NULL DEFAULT 0 CHECK (self_update IN (0, 1)),
+    triggered_by      TEXT,
+    plaintext_files   TEXT,
+    plaintext_pending INTEGER NOT NULL DEFAULT 0 CHECK (plaintext_pending IN (0, 1)),
+    reason            TEXT,
+    plan              TEXT,
+    service_images    TEXT
+  );
+  INSERT INTO deployments_v4 (id, repository_id, commit_hash, status, "trigger", stage, error, previous_commit,
+                              rolled_back_to, started_at, finished_at, duration_ms, config_hash, logs, logs_truncated,
+                              notifications, self_update, triggered_by, plaintext_files, plaintext_pending)
+    SELECT id, repository_id, commit_hash, status, "trigger", stage, error, previous_commit, rolled_back_to,
+           started_at, finished_at, duration_ms, config_hash, logs, logs_truncated, notifications, self_update,
+           triggered_by, plaintext_files, plaintext_pending
+    FROM deployments;
+  DROP TABLE deployments;
+  ALTER TABLE deployments_v4 RENAME TO deployments;
+  CREATE INDEX deployments_repository_id ON deployments (repository_id, id DESC);
+  CREATE INDEX deployments_status ON deployments (status);
+  CREATE INDEX deployments_plaintext_pending ON deployments (plaintext_pending) WHERE plaintext_pending = 1;
+  `,
 ];
 
 /** Schema version this code writes (the number of migrations). */

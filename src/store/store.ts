@@ -18,6 +18,9 @@ import type {
   DeploymentTrigger,
   FinishDeploymentInput,
   PlaintextFile,
+  DeploymentReason,
+  ServiceImage,
+  ServicePlan,
 } from '../domain/types.ts';
 import type {
   DeploymentPage,
@@ -49,6 +52,7 @@ const FINAL_STATUSES: ReadonlySet<string> = new Set<DeploymentStatus>([
   'failed',
   'rolled_back',
   'interrupted',
+  'skipped',
 ]);
 const TRIGGERS: ReadonlySet<string> = new Set<DeploymentTrigger>([
   'poll',
@@ -124,6 +128,9 @@ interface RawDeployment {
   log_bytes: number;
   logs_truncated: number;
   triggered_by: string | null;
+  reason: string | null;
+  plan: string | null;
+  service_images: string | null;
 }
 
 /** The columns of a deployment a write needs to check before changing it. */
@@ -140,7 +147,8 @@ const REPO_SELECT = 'SELECT r.*, p.name AS project FROM repositories r JOIN proj
 const DEPLOYMENT_SELECT = `
   SELECT d.id, d.repository_id, r.key AS repo_key, d.commit_hash, d.status, d."trigger" AS "trigger", d.stage, d.error,
          d.previous_commit, d.rolled_back_to, d.started_at, d.finished_at, d.duration_ms, d.config_hash,
-         d.notifications, d.self_update, octet_length(d.logs) AS log_bytes, d.logs_truncated, d.triggered_by
+         d.notifications, d.self_update, octet_length(d.logs) AS log_bytes, d.logs_truncated, d.triggered_by,
+         d.reason, d.plan, d.service_images
   FROM deployments d JOIN repositories r ON r.id = d.repository_id`;
 
 /**
@@ -412,6 +420,7 @@ export class Store {
         configHash: input.configHash ?? null,
         selfUpdate: flag(input.selfUpdate),
         triggeredBy: input.triggeredBy ?? null,
+        reason: jsonOrNull(input.reason),
         now: this.#now(),
       }).lastInsertRowid,
     );
@@ -621,6 +630,9 @@ export class Store {
           ...setter('previousCommit', patch.previousCommit),
           ...setter('configHash', patch.configHash),
           ...setter('selfUpdate', patch.selfUpdate === undefined ? undefined : flag(patch.selfUpdate)),
+          ...setter('reason', patch.reason === undefined ? undefined : jsonOrNull(patch.reason)),
+          ...setter('plan', patch.plan === undefined ? undefined : jsonOrNull(patch.plan)),
+          ...setter('serviceImages', patch.serviceImages === undefined ? undefined : jsonOrNull(patch.serviceImages)),
         });
       })(),
 
@@ -728,8 +740,8 @@ function prepareStatements(db: Database.Database) {
        WHERE key = @key`,
     ),
     insertDeployment: db.prepare<Params>(
-      `INSERT INTO deployments (repository_id, commit_hash, status, "trigger", previous_commit, config_hash, self_update, triggered_by, started_at)
-       VALUES (@repositoryId, @commit, @status, @trigger, @previousCommit, @configHash, @selfUpdate, @triggeredBy, @now)`,
+      `INSERT INTO deployments (repository_id, commit_hash, status, "trigger", previous_commit, config_hash, self_update, triggered_by, reason, started_at)
+       VALUES (@repositoryId, @commit, @status, @trigger, @previousCommit, @configHash, @selfUpdate, @triggeredBy, @reason, @now)`,
     ),
     deploymentHead: db.prepare<[number], DeploymentHead>(
       'SELECT repository_id, status, started_at, finished_at, commit_hash, config_hash FROM deployments WHERE id = ?',
@@ -742,7 +754,10 @@ function prepareStatements(db: Database.Database) {
          error           = CASE WHEN @setError          THEN @error          ELSE error END,
          previous_commit = CASE WHEN @setPreviousCommit THEN @previousCommit ELSE previous_commit END,
          config_hash     = CASE WHEN @setConfigHash     THEN @configHash     ELSE config_hash END,
-         self_update     = CASE WHEN @setSelfUpdate     THEN @selfUpdate     ELSE self_update END
+         self_update     = CASE WHEN @setSelfUpdate     THEN @selfUpdate     ELSE self_update END,
+         reason          = CASE WHEN @setReason         THEN @reason         ELSE reason END,
+         plan            = CASE WHEN @setPlan           THEN @plan           ELSE plan END,
+         service_images  = CASE WHEN @setServiceImages  THEN @serviceImages  ELSE service_images END
        WHERE id = @id`,
     ),
     // octet_length reads the size from the record header: the log text itself is not loaded.
@@ -883,6 +898,14 @@ function parsePlaintext(text: string | null): PlaintextFile[] {
     .map(plaintextFile);
 }
 
+/**
+ * JSON for a structured column (reason, plan, images), masked like every free-text column: a reason carries commit
+ * subjects and names, never a secret on purpose, but a subject could quote one.
+ */
+function jsonOrNull(v: DeploymentReason | ServicePlan[] | ServiceImage[] | null | undefined): string | null {
+  return v === null || v === undefined ? null : maskSecrets(JSON.stringify(v));
+}
+
 function parseJson(text: string | null): unknown {
   if (text === null) return null;
   try {
@@ -953,5 +976,8 @@ function toDeployment(r: RawDeployment): Deployment {
     logBytes: r.log_bytes,
     logTruncatedBytes: r.logs_truncated,
     triggeredBy: r.triggered_by,
+    reason: parseJson(r.reason) as Deployment['reason'],
+    plan: parseJson(r.plan) as Deployment['plan'],
+    serviceImages: parseJson(r.service_images) as Deployment['serviceImages'],
   };
 }

@@ -13,7 +13,7 @@ import type { HttpDeps } from '../ports.ts';
 import { publicDeployment, publicRepo } from '../present.ts';
 
 const COMMIT = /^[0-9a-f]{7,40}$/i;
-const FINISHED: ReadonlySet<DeploymentStatus> = new Set(['success', 'failed', 'rolled_back', 'interrupted']);
+const FINISHED: ReadonlySet<DeploymentStatus> = new Set(['success', 'failed', 'rolled_back', 'interrupted', 'skipped']);
 
 /** Default and maximum `?timeout=` (seconds) for `?wait=true`. */
 const WAIT_DEFAULT_SECONDS = 600;

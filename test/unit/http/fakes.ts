@@ -66,6 +66,9 @@ export function deployment(
     logBytes: 0,
     logTruncatedBytes: 0,
     triggeredBy: null,
+    reason: { kind: 'commits', summary: 'new commit a1b2c3d', from: null, to: 'a1b2c3d', count: 1, subjects: [] },
+    plan: null,
+    serviceImages: null,
     ...over,
   };
 }

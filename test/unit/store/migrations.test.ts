@@ -181,3 +181,53 @@ test(':memory: works too', () => {
     (e: unknown) => e instanceof StoreError && e.code === 'STORE_UNAVAILABLE' && e.status === 503,
   );
 });
+
+test('migration 4 rebuilds deployments with every row and column intact, and accepts reasons and skipped', (t) => {
+  const tmp = tempDb();
+  t.after(tmp.cleanup);
+  mkdirSync(path.dirname(tmp.file), { recursive: true });
+  const db = new Database(tmp.file);
+  migrate(db, MIGRATIONS.slice(0, 3));
+  const now = '2025-01-01T00:00:00.000Z';
+  db.prepare(
+    "INSERT INTO projects (id, name, file, created_at, updated_at) VALUES (1, 'web', '/config/projects/web.yaml', ?, ?)",
+  ).run(now, now);
+  db.prepare(
+    `INSERT INTO repositories (id, project_id, name, key, url, branch, path, local_path, check_interval, created_at,
+       updated_at) VALUES (1, 1, 'app', 'web/app', 'https://git.example.test/app.git', 'main', '.', '/data/app', 300, ?, ?)`,
+  ).run(now, now);
+  db.prepare(
+    `INSERT INTO deployments (id, repository_id, commit_hash, status, "trigger", stage, error, started_at, finished_at,
+       logs, logs_truncated, triggered_by, plaintext_files, plaintext_pending)
+     VALUES (7, 1, 'abc', 'failed', 'api', 'applying', 'boom', ?, ?, 'log text', 3, 'token:ci', '[]', 1)`,
+  ).run(now, now);
+  db.close();
+
+  const store = Store.open(tmp.file);
+  t.after(() => store.close());
+  assert.equal(readUserVersion(store.db), SCHEMA_VERSION);
+  assert.ok(SCHEMA_VERSION >= 4);
+  const old = store.getDeployment(7);
+  assert.equal(old?.status, 'failed');
+  assert.equal(old?.error, 'boom');
+  assert.equal(old?.triggeredBy, 'token:ci');
+  assert.equal(old?.logTruncatedBytes, 3);
+  assert.equal(old?.reason, null);
+  assert.equal(store.getDeploymentLogs(7)?.startsWith('log text'), true);
+  assert.equal(
+    (store.db.prepare('SELECT plaintext_pending AS p FROM deployments WHERE id = 7').get() as { p: number }).p,
+    1,
+  );
+  assert.ok(indexes(store.db).includes('deployments_plaintext_pending'));
+
+  const reason = { kind: 'forced', summary: 'deploy forced by token:ci', by: 'token:ci', via: 'api' } as const;
+  const d = store.createDeployment({ repoKey: 'web/app', trigger: 'api', status: 'pending', reason });
+  assert.ok(d.id > 7, 'ids continue after the copied rows');
+  assert.deepEqual(d.reason, reason);
+  const plan = [{ service: 'web', action: 'keep' as const, reasons: [] }];
+  store.updateDeployment(d.id, { plan });
+  const skipped = store.finishDeployment(d.id, { status: 'skipped' });
+  assert.equal(skipped.status, 'skipped');
+  assert.deepEqual(skipped.plan, plan);
+  assert.equal(skipped.serviceImages, null);
+});
