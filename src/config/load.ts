@@ -5,13 +5,13 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import YAML from 'yaml';
 import type { z } from 'zod';
 import type { ConfigIssue } from '../domain/types.ts';
 import { interpolateTree } from './env.ts';
 import type { ValuePath } from './env.ts';
 import { RepoConflictIndex, findRepoConflicts, formatKeyPath, resolveProject } from './resolve.ts';
 import { ProjectFileSchema, projectSchemas } from './schema.ts';
+import { parseYamlTextAsync } from './yaml-text.ts';
 import type { NotificationUrlCheck, ProjectConfig, ProjectFile } from './schema.ts';
 
 /** What the loader needs from the host. */
@@ -190,30 +190,17 @@ async function parseProjectText(text: string, file: string, ctx: LoadContext): P
   const issue = (p: readonly PropertyKey[], message: string) =>
     out.errors.push({ file, path: formatKeyPath(p), message });
 
-  const doc = YAML.parseDocument(text, { prettyErrors: true, merge: true, uniqueKeys: true });
-  if (doc.errors.length) {
-    for (const e of doc.errors) {
-      const pos = e.linePos?.[0];
-      const what = e.message.split(/ at line \d+, column \d+/)[0]?.split('\n')[0] ?? e.message;
-      out.errors.push({
-        file,
-        path: '',
-        message: pos
-          ? `YAML syntax error at line ${pos.line}, column ${pos.col}: ${what}`
-          : `YAML syntax error: ${what}`,
-      });
-    }
+  // The one synchronous step that grows with the file: large texts are parsed on a worker thread.
+  const yaml = await parseYamlTextAsync(text);
+  if (yaml.kind === 'syntax') {
+    for (const message of yaml.messages) out.errors.push({ file, path: '', message });
     return out;
   }
-  await yieldToLoop();
-  let raw: unknown;
-  try {
-    // maxAliasCount bounds "billion laughs" expansion.
-    raw = doc.toJS({ maxAliasCount: 100 });
-  } catch (err) {
-    issue([], `YAML error: ${err instanceof Error ? err.message.split('\n')[0] : 'cannot convert document'}`);
+  if (yaml.kind === 'convert') {
+    issue([], yaml.message);
     return out;
   }
+  const raw = yaml.value;
   if (raw === null || raw === undefined) {
     issue([], 'file is empty (expected at least "project:" and "repositories:")');
     return out;
