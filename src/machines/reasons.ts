@@ -59,7 +59,10 @@ function clean(text: string, max: number): string {
 /** "3 new commits 1a2b3c4..5d6e7f8: Fix login; Bump db; …" (the part a range adds to any summary). */
 export function describeCommits(from: string | null, to: string, range: CommitRangeInfo | null): string {
   const subjects = range ? range.subjects.slice(0, SHOWN_SUBJECTS) : [];
-  const more = range && (range.count === null || range.count > subjects.length) && subjects.length > 0 ? '; …' : '';
+  const more =
+    from !== null && range && (range.count === null || range.count > subjects.length) && subjects.length > 0
+      ? '; …'
+      : '';
   const list = subjects.length ? `: ${subjects.join('; ')}${more}` : '';
   if (from === null) return `first deployment of ${short(to)}${list}`;
   if (from === to) return `redeploy of ${short(to)} (no new commits)`;
@@ -77,7 +80,14 @@ export function describeCommits(from: string | null, to: string, range: CommitRa
 function summaryOf(reason: DeploymentReason): string {
   switch (reason.kind) {
     case 'commits':
-      return describeCommits(reason.from, reason.to, { count: reason.count, subjects: reason.subjects });
+      // Nothing known yet (count null, no subjects: the row was just opened) reads as the new head alone.
+      return describeCommits(
+        reason.from,
+        reason.to,
+        reason.count === null && reason.subjects.length === 0
+          ? null
+          : { count: reason.count, subjects: reason.subjects },
+      );
     case 'config':
       return reason.keys.length ? `config changed: ${reason.keys.join(', ')}` : reason.summary;
     case 'forced':

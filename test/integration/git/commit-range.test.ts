@@ -1,8 +1,9 @@
 /**
  * @module The git-sync task's `range`: the commits between the previously deployed commit and the new head, read from
  * the checkout's objects after the fetch (real git over smart HTTP): count and newest subjects in a full clone, a
- * force-push onto another line of history, an exact count for one new commit in a shallow clone, `count: null` when the shallow history is
- * cut, nothing new for the same commit, the head's subject on a first deployment, and no range without `since`.
+ * force-push onto another line of history, an exact count for one new commit in a shallow clone, `count: null` when
+ * the shallow history is cut, nothing new for the same commit, the head's subject on a first deployment, and no range
+ * without `since`.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
