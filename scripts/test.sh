@@ -14,6 +14,7 @@
 # Secret sweep. A whole-suite run (no file arguments, or SHIPARR_TEST_SWEEP=1) sets SHIPARR_TEST_SWEEP_DIR: the test
 # daemons log at debug level into it and save their database rows and API answers there (test/helpers/secret-sweep.ts),
 # and scripts/secret-sweep.ts then fails the run if any secret a test registered appears in any of them.
+# scripts/reason-sweep.ts fails it too if any saved deployment row has no reason (or an empty summary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$#" -gt 0 ]; then
@@ -47,6 +48,7 @@ if [ "${#regular[@]}" -gt 0 ]; then run "${SHIPARR_TEST_TIMEOUT_MS:-600000}" "${
 if [ "${#image[@]}" -gt 0 ]; then run "${SHIPARR_IMAGE_TEST_TIMEOUT_MS:-2700000}" "${image[@]}" || rc=$?; fi
 if [ -n "$sweep" ]; then
   node --import tsx scripts/secret-sweep.ts "$sweep" || rc=1
+  node --import tsx scripts/reason-sweep.ts "$sweep" || rc=1
   rm -rf "$sweep"
 fi
 exit "$rc"

@@ -11,6 +11,7 @@ import type {
   CreateDeploymentInput,
   DeployStage,
   DeploymentPatch,
+  DeploymentReason,
   FinalDeploymentStatus,
   FinishDeploymentInput,
   NotifyOutcome,
@@ -21,6 +22,7 @@ import type {
 import { TaskError } from '../errors.ts';
 import { deployMachine, type Notice } from '../machines/deploy-machine.ts';
 import type { Run, SlotIn, StepError } from '../machines/types.ts';
+import { openingReason, refineReason } from '../machines/reasons.ts';
 import type { RunTask } from '../workers/types.ts';
 import { removePlaintext } from '../workers/plaintext.ts';
 import type { TaskResult } from '../lib/task-result.ts';
@@ -102,9 +104,16 @@ export function createRepoLogic(deps: RepoDeps) {
   const logTo = (id: number | null, line: string) => {
     if (id !== null) history.appendDeploymentLog(id, `[${ts()}] ${line}\n`);
   };
-  // A deployment row is opened here only: for an accepted deploy request, or when a check starts a run.
-  const openRow = (repo: RepoConfig, run: Pick<Run, 'trigger' | 'commit' | 'previousCommit' | 'triggeredBy'>) =>
-    history.createDeployment({
+  // The reason of each row this actor opened, until its run is notified: refined after the sync, sent with the notice.
+  const reasons = new Map<number, DeploymentReason>();
+  // A deployment row is opened here only: for an accepted deploy request, or when a check starts a run. It gets its
+  // reason at once (never empty), refined by the pull once the commit range is known.
+  const openRow = (
+    repo: RepoConfig,
+    run: Pick<Run, 'trigger' | 'commit' | 'previousCommit' | 'triggeredBy' | 'cause'> & { forced?: boolean },
+  ) => {
+    const reason = openingReason(run);
+    const { id } = history.createDeployment({
       repoKey: repo.key,
       trigger: run.trigger,
       triggeredBy: run.triggeredBy ?? null,
@@ -112,7 +121,11 @@ export function createRepoLogic(deps: RepoDeps) {
       commit: run.commit,
       previousCommit: run.previousCommit,
       configHash: repo.configHash,
-    }).id;
+      reason,
+    });
+    reasons.set(id, reason);
+    return id;
+  };
   const failWith = (
     stage: DeployStage,
     id: number | null,
@@ -183,6 +196,7 @@ export function createRepoLogic(deps: RepoDeps) {
             url: repo.url,
             branch: repo.branch,
             commit: input.commit ?? undefined,
+            ...(input.since !== undefined ? { since: input.since } : {}),
             dir: repo.localPath,
             shallow: repo.shallow,
             token: repo.token,
@@ -193,7 +207,14 @@ export function createRepoLogic(deps: RepoDeps) {
         if (!r.ok) throw failWith('pulling', id, r);
         const how = r.gitDirReplaced ? ' (.git re-cloned, other files kept)' : r.cloned ? ' (fresh clone)' : '';
         logTo(id, `pulling: checked out ${short(r.commit)}${how} in ${r.durationMs} ms`);
-        if (id !== null) history.updateDeployment(id, { commit: r.commit });
+        // The deploy's own sync (not a rollback's) knows the range of new commits: the reason says it from now on.
+        const opened = id !== null && input.since !== undefined ? reasons.get(id) : undefined;
+        const reason = opened ? refineReason(opened, input.since ?? null, r.commit, r.range ?? null) : undefined;
+        if (id !== null && reason) {
+          reasons.set(id, reason);
+          if (reason !== opened) logTo(id, `why: ${reason.summary}`);
+        }
+        if (id !== null) history.updateDeployment(id, { commit: r.commit, ...(reason ? { reason } : {}) });
         return { commit: r.commit };
       }),
       decrypt: fromPromise(async ({ input, signal }) => {
@@ -273,7 +294,15 @@ export function createRepoLogic(deps: RepoDeps) {
         return { summary: r.summary };
       }),
       notify: fromPromise(async ({ input }) => {
-        const { repo, notice } = input;
+        const { repo } = input;
+        // The row's reason travels with the run (the message's "Why:" line).
+        const reasonOf =
+          input.notice.run?.deploymentId != null ? reasons.get(input.notice.run.deploymentId) : undefined;
+        if (input.notice.run?.deploymentId != null) reasons.delete(input.notice.run.deploymentId);
+        const notice =
+          reasonOf && input.notice.run
+            ? { ...input.notice, run: { ...input.notice.run, reason: reasonOf } }
+            : input.notice;
         const results = await deps.notify(repo, notice);
         for (const r of results)
           deps.report({ type: 'notification', repoKey: repo.key, url: r.url, service: r.service, ok: r.ok, at: ts() });
@@ -290,6 +319,7 @@ export function createRepoLogic(deps: RepoDeps) {
       openDeployment: ({ context: { repo }, self }, p) => {
         const id = openRow(repo, p);
         if (p.supersedes !== null) {
+          reasons.delete(p.supersedes);
           history.finishDeployment(p.supersedes, {
             status: 'interrupted',
             error: `interrupted: replaced by deployment ${id} before it started`,
@@ -311,10 +341,12 @@ export function createRepoLogic(deps: RepoDeps) {
           trigger: p.trigger,
           commit: p.commit,
           triggeredBy: p.triggeredBy ?? null,
+          cause: p.cause ?? null,
         });
       },
       interruptRuns: (_, { deploymentIds }) => {
         for (const id of deploymentIds) {
+          reasons.delete(id);
           history.finishDeployment(id, {
             status: 'interrupted',
             error: 'interrupted: the repository was removed from the configuration',
@@ -330,6 +362,8 @@ export function createRepoLogic(deps: RepoDeps) {
           id,
           `deploy ${short(run.commit)} (trigger ${run.trigger}${run.triggeredBy ? ` by ${run.triggeredBy}` : ''}${run.forced ? ', forced' : ''}) of ${repo.key} branch ${repo.branch}`,
         );
+        const reason = reasons.get(id) ?? null;
+        if (reason) logTo(id, `why: ${reason.summary}`);
         deps.report({
           type: 'deployment.started',
           repoKey: repo.key,
@@ -337,6 +371,8 @@ export function createRepoLogic(deps: RepoDeps) {
           commit: run.commit,
           trigger: run.trigger,
           at: ts(),
+          reason,
+          triggeredBy: run.triggeredBy ?? null,
         });
       },
       recordCheck: (_, p) => {
@@ -367,6 +403,13 @@ export function createRepoLogic(deps: RepoDeps) {
           commit: run.commit,
         });
         history.updateRepositoryState(context.repo.key, { pinnedCommit: p.pinnedCommit });
+        // An automatic rollback runs inside the failed deployment's row: the row keeps the reason it started with,
+        // and rolledBackTo and this line say the rest.
+        if (status === 'rolled_back')
+          logTo(
+            id,
+            `rollback: automatic rollback to ${short(run.previousCommit)} after the ${run.error?.stage ?? ''} failure`,
+          );
         logTo(id, `result: ${status}${error ? ` — ${error}` : ''}`);
         const durationMs = Date.now() - run.startedAt;
         const line = {

@@ -12,7 +12,14 @@ import fs from 'node:fs';
 import git from 'isomorphic-git';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
+import type { DeploymentReason } from '../domain/types.ts';
 import { readHelperResult, removeHelperFiles, type HelperSelf } from './self-update-helper.ts';
+
+/** The reason of a self-update row that has none: the actor gives every row it opens one, older rows had none. */
+const SELF_UPDATE_REASON: DeploymentReason = {
+  kind: 'self-update',
+  summary: 'self-update of the compose project Shiparr runs in, finalised at boot',
+};
 
 const HEX64 = '[0-9a-f]{64}';
 /** cgroup v1/v2 paths of Docker containers: `/docker/<id>` (cgroupfs driver) or `docker-<id>.scope` (systemd driver). */
@@ -148,7 +155,9 @@ export function selfMatcher(self: SelfInfo | null): (composeProject: string) => 
 
 /** The store methods finalisation uses. */
 export interface SelfUpdateStore {
-  openSelfUpdates(): { id: number; repoKey: string; commit: string | null }[];
+  openSelfUpdates(): { id: number; repoKey: string; commit: string | null; reason?: DeploymentReason | null }[];
+  /** Gives a row without a reason (written before reasons existed) the `self-update` one. */
+  updateDeployment?(id: number, patch: { reason: DeploymentReason }): void;
   getRepository(key: string): { localPath: string; lastSeenCommit: string | null } | undefined;
   appendDeploymentLog(id: number, text: string): void;
   finishDeployment(
@@ -232,6 +241,7 @@ export async function finaliseSelfUpdates(opts: {
       error = `self-update could not be confirmed: checkout is at ${current ? current.slice(0, 12) : 'no commit'}, expected ${d.commit.slice(0, 12)}`;
     }
     const status = error ? 'failed' : 'success';
+    if (!d.reason?.summary) opts.store.updateDeployment?.(d.id, { reason: SELF_UPDATE_REASON });
     opts.store.appendDeploymentLog(
       d.id,
       `[${new Date().toISOString()}] self-update finalised at boot: ${status}${error ? ` — ${error}` : ` (${container.why})`}\n`,

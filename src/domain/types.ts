@@ -143,6 +143,10 @@ export type ActivityEvent =
       commit: string | null;
       trigger: DeployTrigger;
       at: string;
+      /** Why it started (the row's reason when the run took its deploy slot). */
+      reason?: DeploymentReason | null;
+      /** Who asked (see Deployment.triggeredBy); null for polls, boots and anonymous requests. */
+      triggeredBy?: string | null;
     }
   | {
       type: 'deployment.finished';

@@ -46,6 +46,19 @@ export interface SyncOptions {
   /** Sent as HTTP Basic credentials (x-access-token:<token>) in an Authorization header; never in URLs. */
   token?: string;
   timeoutMs: number;
+  /**
+   * The commit deployed before (null: none). When given, the git-sync task also returns the `range` of commits
+   * since it, read from the checkout's objects after the sync (see {@link commitRange}).
+   */
+  since?: string | null;
+}
+
+/** The commits between two commits, newest first, as far as the checkout's objects tell. */
+export interface CommitRange {
+  /** Commits reachable from the new commit and not from the old one; null when the history is cut (shallow). */
+  count: number | null;
+  /** Subjects (first message line) of the newest of them, at most 5, newest first. */
+  subjects: string[];
 }
 
 export interface SyncResult {
@@ -55,6 +68,8 @@ export interface SyncResult {
   cloned: boolean;
   /** true when only `dir/.git` was replaced (another remote, or local damage); the files around it were kept. */
   gitDirReplaced: boolean;
+  /** Only when `since` was given: the commits since it. */
+  range?: CommitRange;
 }
 
 /** What git sends for `--unshallow` ("infinite" depth). */
@@ -456,4 +471,79 @@ async function exists(p: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** Commits read at most by {@link commitRange} before it gives up counting (a force-push onto unrelated history). */
+const MAX_RANGE_WALK = 10_000;
+const MAX_RANGE_SUBJECTS = 5;
+
+/**
+ * `git rev-list to ^from` over the objects of the checkout at `dir`: the commits reachable from `to` and not from
+ * `from`, newest (by committer time) first. Commits whose objects are missing (a shallow clone's cut history) make the
+ * count unknown (null); the subjects read until then are still returned. `from` null (first deployment): the count
+ * is unknown and the subject of `to` alone is given. Never throws: anything unreadable gives `{count: null}`.
+ */
+export async function commitRange(
+  dir: string,
+  from: string | null,
+  to: string,
+  cache: object = {},
+): Promise<CommitRange> {
+  type Entry = { oid: string; time: number; parents: string[]; subject: string } | null;
+  const read = async (oid: string): Promise<Entry> => {
+    try {
+      const { commit } = await git.readCommit({ fs, dir, oid, cache });
+      const subject = commit.message.split('\n', 1)[0]?.trim() ?? '';
+      return { oid, time: commit.committer.timestamp, parents: commit.parent, subject };
+    } catch {
+      return null;
+    }
+  };
+  try {
+    if (from === to) return { count: 0, subjects: [] };
+    if (from === null) {
+      const head = await read(to);
+      return { count: null, subjects: head ? [head.subject] : [] };
+    }
+    const uninteresting = new Set<string>();
+    const seen = new Set<string>();
+    const queue: { e: NonNullable<Entry>; bad: boolean }[] = [];
+    let cut = false;
+    const push = async (oid: string, bad: boolean): Promise<void> => {
+      if (bad) uninteresting.add(oid);
+      if (seen.has(oid)) return;
+      seen.add(oid);
+      const e = await read(oid);
+      if (!e) {
+        if (!bad) cut = true;
+        return;
+      }
+      queue.push({ e, bad });
+    };
+    await push(from, true);
+    if (queue.length === 0) cut = true; // the old commit is not here: nothing to subtract
+    await push(to, false);
+    const picked: { oid: string; subject: string }[] = [];
+    let walked = 0;
+    // Newest first; stop once only commits reachable from `from` are left to walk.
+    while (queue.some((q) => !uninteresting.has(q.e.oid))) {
+      if (++walked > MAX_RANGE_WALK) return { count: null, subjects: firstSubjects(picked, uninteresting) };
+      queue.sort((a, b) => b.e.time - a.e.time);
+      const { e } = queue.shift()!;
+      const bad = uninteresting.has(e.oid);
+      if (!bad) picked.push({ oid: e.oid, subject: e.subject });
+      for (const p of e.parents) await push(p, bad);
+    }
+    const kept = picked.filter((p) => !uninteresting.has(p.oid));
+    return { count: cut ? null : kept.length, subjects: firstSubjects(kept, uninteresting) };
+  } catch {
+    return { count: null, subjects: [] };
+  }
+}
+
+function firstSubjects(picked: { oid: string; subject: string }[], uninteresting: ReadonlySet<string>): string[] {
+  return picked
+    .filter((p) => !uninteresting.has(p.oid))
+    .slice(0, MAX_RANGE_SUBJECTS)
+    .map((p) => p.subject);
 }

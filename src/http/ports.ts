@@ -13,7 +13,11 @@ export interface SupervisorPort {
   get(idOrKey: number | string): RepoStatus | undefined;
   projects(): ProjectInfo[];
   /** false if unknown/suspended. `triggeredBy` names who asked (audit trail of a deployment the check starts). */
-  check(key: string, trigger: 'webhook' | 'api', opts?: { triggeredBy?: string }): boolean;
+  check(
+    key: string,
+    trigger: 'webhook' | 'api',
+    opts?: { triggeredBy?: string; webhook?: { provider: string; deliveryId: string | null } },
+  ): boolean;
   /** Throws ConflictError if suspended. `triggeredBy`: the principal recorded on the deployment (`token:ci`). */
   deploy(key: string, opts: { trigger: 'api'; commit?: string; triggeredBy?: string }): { deploymentId: number };
   /** Resolves when finished (or with the current row at timeout). */

@@ -61,6 +61,27 @@ export function classifyEvent(provider: Provider, headers: Headers): { kind: Web
   return { kind: 'push', event: null };
 }
 
+/** Delivery id headers by provider, first match wins (GitLab: one uuid per event, also given per webhook). */
+const DELIVERY_HEADERS: Record<Provider, string[]> = {
+  github: ['x-github-delivery'],
+  gitlab: ['x-gitlab-event-uuid', 'x-gitlab-webhook-uuid'],
+  gitea: ['x-gitea-delivery', 'x-forgejo-delivery', 'x-gogs-delivery'],
+  generic: ['x-shiparr-delivery', 'x-request-id'],
+};
+
+/**
+ * The provider's id of this delivery (GitHub X-GitHub-Delivery, Gitea/Forgejo/Gogs X-*-Delivery, GitLab
+ * X-Gitlab-Event-UUID, generic X-Shiparr-Delivery or X-Request-Id), or null. Only ids of at most 100 characters of
+ * letters, digits and `.:_-` are taken: the value is recorded with the deployment, so nothing else gets through.
+ */
+export function deliveryIdOf(provider: Provider, headers: Headers): string | null {
+  for (const name of DELIVERY_HEADERS[provider]) {
+    const v = header(headers, name)?.trim();
+    if (v) return /^[A-Za-z0-9._:-]{1,100}$/.test(v) ? v : null;
+  }
+  return null;
+}
+
 /** Strips `refs/heads/`; tags and other refs yield null (they never match a branch). */
 export function branchFromRef(ref: unknown): string | null {
   if (typeof ref !== 'string' || ref === '') return null;

@@ -53,6 +53,7 @@ import {
   type Notice,
   type RunContext,
 } from './deploy-rules.ts';
+import { changedConfigKeys, type RunCause } from './reasons.ts';
 
 export type { Notice } from './deploy-rules.ts';
 
@@ -60,6 +61,8 @@ type Context = RunContext & {
   checkTrigger: DeployTrigger;
   /** Who asked for the check in progress (audit trail of the run it may start); null for polls. */
   checkBy: string | null;
+  /** Why the check in progress was asked for, beyond its trigger (the cause of the run it may start). */
+  checkCause: RunCause | null;
   jitter: number;
   bootDelayMs: number;
   /** The actor clock's time in ms (see the module comment). */
@@ -74,7 +77,11 @@ const notProvided = <O, I>(name: string) =>
 /** A deploy request (queued as the follow-up) as a forced run. */
 const forcedRun = (ctx: Context): Run => {
   const followUp = present(ctx.followUp, 'follow-up');
-  return { ...newRun(ctx, ctx.now(), { ...followUp, forced: true }), triggeredBy: followUp.triggeredBy ?? null };
+  return {
+    ...newRun(ctx, ctx.now(), { ...followUp, forced: true }),
+    triggeredBy: followUp.triggeredBy ?? null,
+    cause: followUp.cause ?? null,
+  };
 };
 
 const STAGE_TIMEOUT_MARGIN_MS = 10_000;
@@ -212,6 +219,8 @@ function stage(step: keyof typeof STAGES, mode: 'deploy' | 'rollback', next: str
             repo: context.repo,
             deploymentId: run.deploymentId,
             commit: mode === 'rollback' ? run.previousCommit : run.commit,
+            // The range of new commits is read after the deploy's own sync (not the rollback's).
+            ...(mode === 'deploy' && step === 'pulling' ? { since: run.previousCommit } : {}),
           };
         },
         onDone: {
@@ -264,6 +273,10 @@ export const deployMachine = deploySetup.createMachine({
     pendingConfig: null,
     checkTrigger: checkOnStart ? 'boot' : 'poll',
     checkBy: null,
+    checkCause:
+      checkOnStart && rest.interruptedDeploymentId != null
+        ? { interruptedDeploymentId: rest.interruptedDeploymentId }
+        : null,
     jitter: rest.jitter ?? 0.5,
     bootDelayMs: Math.max(0, rest.bootDelayMs ?? 0),
     now: rest.now ?? Date.now,
@@ -281,6 +294,7 @@ export const deployMachine = deploySetup.createMachine({
             deploymentId: null,
             commit: null,
             triggeredBy: event.triggeredBy ?? null,
+            cause: event.webhook ? { webhook: event.webhook } : null,
           },
       }),
     },
@@ -304,6 +318,7 @@ export const deployMachine = deploySetup.createMachine({
             previousCommit: lastDeployedCommit,
             supersedes: followUp?.kind === 'deploy' ? followUp.deploymentId : null,
             triggeredBy: event.triggeredBy ?? null,
+            cause: event.rollbackOf != null ? { rollbackOf: event.rollbackOf } : null,
           }),
         },
       },
@@ -317,6 +332,7 @@ export const deployMachine = deploySetup.createMachine({
             deploymentId: event.deploymentId,
             commit: event.commit,
             triggeredBy: event.triggeredBy ?? null,
+            cause: event.cause ?? null,
           }),
         }),
         emit(({ event }) => ({ type: 'deploy.accepted' as const, deploymentId: event.deploymentId })),
@@ -387,6 +403,9 @@ export const deployMachine = deploySetup.createMachine({
               pinnedCommit: null,
               checkTrigger: 'config',
               checkBy: null,
+              checkCause: ({ context }) => ({
+                configKeys: changedConfigKeys(context.repo, present(context.pendingConfig, 'config')),
+              }),
             }),
             { type: 'persistPin', params: { pinnedCommit: null } },
           ],
@@ -405,6 +424,7 @@ export const deployMachine = deploySetup.createMachine({
               run: followUp.kind === 'deploy' ? forcedRun(context) : null,
               checkTrigger: followUp.trigger,
               checkBy: followUp.triggeredBy ?? null,
+              checkCause: followUp.cause ?? null,
               followUp: null,
             };
           }),
@@ -413,7 +433,11 @@ export const deployMachine = deploySetup.createMachine({
       after: {
         pollDelay: {
           target: 'checking',
-          actions: assign({ checkTrigger: ({ context }) => (context.attempt > 0 ? 'retry' : 'poll'), checkBy: null }),
+          actions: assign({
+            checkTrigger: ({ context }) => (context.attempt > 0 ? 'retry' : 'poll'),
+            checkBy: null,
+            checkCause: ({ context }) => (context.attempt > 0 ? { attempt: context.attempt } : null),
+          }),
         },
       },
     },
@@ -440,6 +464,7 @@ export const deployMachine = deploySetup.createMachine({
                         commit: output.commit,
                       }),
                       triggeredBy: context.checkBy,
+                      cause: context.checkCause,
                     },
               })),
             ],
@@ -614,7 +639,7 @@ export const deployMachine = deploySetup.createMachine({
         'repo.resume': {
           target: 'checking',
           actions: [
-            assign({ suspended: false, checkTrigger: 'api', checkBy: null }),
+            assign({ suspended: false, checkTrigger: 'api', checkBy: null, checkCause: null }),
             { type: 'persistSuspended', params: { suspended: false } },
           ],
         },

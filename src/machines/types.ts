@@ -1,7 +1,8 @@
 /** @module Types of the deploy machine: context, events, effect inputs/outputs. Type-only; clone-safe data. */
 import type { AnyActorRef } from 'xstate';
 import type { RepoConfig } from '../config/schema.ts';
-import type { DeployStage, DeployTrigger, FinalDeploymentStatus } from '../domain/types.ts';
+import type { DeployStage, DeployTrigger, DeploymentReason, FinalDeploymentStatus } from '../domain/types.ts';
+import type { RunCause } from './reasons.ts';
 
 /** The domain types under the names the machine uses (one definition, in src/domain/types.ts). */
 export type { DeployTrigger, DeployStage as Stage };
@@ -35,6 +36,9 @@ export interface Run {
   outcome: DeploymentOutcome | null;
   /** Who asked for it (audit trail, `token:ci`); null or absent for polls and anonymous requests. */
   triggeredBy?: string | null;
+  /** Why it started beyond its trigger (webhook delivery, changed config keys, recovery…): its row's reason. */
+  cause?: RunCause | null; /** The row's reason, as the actor hands the run to notifications (the machine itself never sets or reads it). */
+  reason?: DeploymentReason | null;
 }
 
 interface FollowUp {
@@ -43,6 +47,7 @@ interface FollowUp {
   deploymentId: number | null;
   commit: string | null;
   triggeredBy?: string | null;
+  cause?: RunCause | null;
 }
 
 export interface DeployContext {
@@ -76,11 +81,26 @@ export interface DeployInput {
   checkOnStart?: boolean;
   /** Wait this long before that first check (spreads the boot checks of many repositories). */
   bootDelayMs?: number;
+  /** The latest deployment, when a crash interrupted it: the boot check's run is its recovery. */
+  interruptedDeploymentId?: number | null;
 }
 
 export type DeployEvent =
-  | { type: 'repo.check'; trigger?: DeployTrigger; triggeredBy?: string | null }
-  | { type: 'repo.deploy'; trigger?: DeployTrigger; commit?: string | null; triggeredBy?: string | null }
+  | {
+      type: 'repo.check';
+      trigger?: DeployTrigger;
+      triggeredBy?: string | null;
+      /** The webhook delivery that asked (provider, delivery id header). */
+      webhook?: { provider: string; deliveryId: string | null };
+    }
+  | {
+      type: 'repo.deploy';
+      trigger?: DeployTrigger;
+      commit?: string | null;
+      triggeredBy?: string | null;
+      /** A rollback to a named deployment: its id. */
+      rollbackOf?: number | null;
+    }
   | { type: 'repo.suspend' }
   | { type: 'repo.resume' }
   | { type: 'config.updated'; repo: RepoConfig }
@@ -91,6 +111,7 @@ export type DeployEvent =
       trigger: DeployTrigger;
       commit: string | null;
       triggeredBy?: string | null;
+      cause?: RunCause | null;
     }
   /** The deploy slot actor holds a slot. */
   | { type: 'slot.acquired' }
@@ -109,6 +130,7 @@ export interface OpenDeploymentParams {
   /** A queued deploy whose row this request replaces (it never ran). */
   supersedes: number | null;
   triggeredBy?: string | null;
+  cause?: RunCause | null;
 }
 
 /** Input of the deploy slot actor: held from the start of a run's pull until the run is finished (or the actor ends). */
@@ -136,6 +158,8 @@ export interface PullIn {
   repo: RepoConfig;
   deploymentId: number | null;
   commit: string | null;
+  /** Deploy mode only: the commit deployed before (null: none), to read the range of new commits after the sync. */
+  since?: string | null;
 }
 export interface PullOut {
   commit: string;

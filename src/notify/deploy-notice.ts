@@ -10,7 +10,13 @@ import type { Notifier, NotifyTarget } from './notifier.ts';
 /** The deploy machine's notice, as far as notifications read it (structural: notify/ does not import the machine). */
 export interface DeployNotice {
   kind: 'success' | 'failed' | 'rolled_back' | 'check_failed' | 'check_recovered';
-  run: { trigger: string; startedAt: number; previousCommit: string | null } | null;
+  run: {
+    trigger: string;
+    startedAt: number;
+    previousCommit: string | null;
+    /** Why the deployment happened (the row's reason; only its summary is sent). */
+    reason?: { summary: string } | null;
+  } | null;
   error: { stage: string; code: string; message: string } | null;
   commit: string | null;
 }
@@ -42,6 +48,7 @@ export function deployEventOf(repo: RepoConfig, notice: DeployNotice, now: numbe
     repository: repo.name,
     commit: notice.commit,
     trigger: run?.trigger ?? 'poll',
+    ...(run?.reason?.summary ? { reason: run.reason.summary } : {}),
     stage: notice.error?.stage,
     error: notice.error ? `${notice.error.code}: ${notice.error.message}` : undefined,
     durationMs: run ? now - run.startedAt : undefined,

@@ -15,6 +15,8 @@ export interface DeployEvent {
   commit: string | null;
   /** What started the deploy: poll, webhook, api, cli… */
   trigger: string;
+  /** Why it happened: the summary of the deployment's reason (masked and capped like the error). */
+  reason?: string;
   /** The failing stage (failure / rolled_back). */
   stage?: string;
   /** Error summary; masked and truncated before it is sent. */
@@ -57,6 +59,7 @@ export function formatMessage(ev: DeployEvent): NotificationMessage {
   }
   if (ev.event !== 'test') {
     lines.push(`Project: ${ev.project}`, `Repository: ${ev.repository}`, `Commit: ${commit}`, `Trigger: ${ev.trigger}`);
+    if (ev.reason) lines.push(`Why: ${summarizeError(ev.reason)}`);
     if ((ev.event === 'failure' || ev.event === 'rolled_back') && ev.stage) lines.push(`Failed stage: ${ev.stage}`);
     if ((ev.event === 'failure' || ev.event === 'rolled_back') && ev.error)
       lines.push(`Error: ${summarizeError(ev.error)}`);

@@ -84,6 +84,9 @@ const BOOT_ALL_AT_ONCE = 50;
 /** States a shutdown waits for (a check or an idle actor is stopped at once). */
 const DEPLOYING = new Set(['pulling', 'decrypting', 'applying', 'verifying', 'rollingBack', 'finishing', 'notifying']);
 
+/** The id of a repository's latest deployment when a crash (or shutdown) interrupted it, else null. */
+const interruptedId = (d: Deployment | undefined): number | null => (d?.status === 'interrupted' ? d.id : null);
+
 /** Implements the HTTP layer's SupervisorPort (checked structurally where the daemon wires it; no import of http/). */
 export class Supervisor {
   readonly #deps: SupervisorDeps;
@@ -144,6 +147,8 @@ export class Supervisor {
                 deps.store.latestDeployment(repo.key)?.status === 'interrupted' ? null : (row?.configHash ?? null),
               pinnedCommit: row?.pinnedCommit ?? null,
               suspended: row?.suspended ?? repo.suspended,
+              // The boot check redeploys after an interrupted deployment: its reason is a recovery of that one.
+              interruptedDeploymentId: interruptedId(deps.store.latestDeployment(repo.key)),
               checkOnStart: start.checkOnStart,
               bootDelayMs: start.bootSpreadMs > 0 ? Math.round(random() * start.bootSpreadMs) : 0,
               jitter: random(),
@@ -318,12 +323,24 @@ export class Supervisor {
 
   // ---- commands ----------------------------------------------------------------------------------------
 
-  /** `triggeredBy` (e.g. `webhook:github`) is recorded on the deployment the check may start. */
-  check(key: string, trigger: 'webhook' | 'api', opts: { triggeredBy?: string } = {}): boolean {
+  /**
+   * `triggeredBy` (e.g. `webhook:github`) is recorded on the deployment the check may start; `webhook` (provider and
+   * delivery id) goes on its reason.
+   */
+  check(
+    key: string,
+    trigger: 'webhook' | 'api',
+    opts: { triggeredBy?: string; webhook?: { provider: string; deliveryId: string | null } } = {},
+  ): boolean {
     const child = this.#child(key);
     if (!child || this.#stopping) return false;
     if (child.getSnapshot().context.suspended) return false;
-    child.send({ type: 'repo.check', trigger, triggeredBy: opts.triggeredBy ?? null });
+    child.send({
+      type: 'repo.check',
+      trigger,
+      triggeredBy: opts.triggeredBy ?? null,
+      ...(opts.webhook ? { webhook: opts.webhook } : {}),
+    });
     return true;
   }
 
@@ -338,13 +355,20 @@ export class Supervisor {
   rollback(key: string, opts: { commit?: string; triggeredBy?: string }): { deploymentId: number } {
     this.#entryFor(key);
     let target = opts.commit ?? null;
+    // The successful deployment rolled back to: its id goes on the reason (for a named commit, its newest success).
+    let rollbackOf: number | null = null;
+    const { items } = this.#deps.store.listDeployments(key, { limit: 100 });
     if (!target) {
       const current = this.#child(key)?.getSnapshot().context.lastDeployedCommit ?? null;
-      const { items } = this.#deps.store.listDeployments(key, { limit: 100 });
-      target = items.find((d) => d.status === 'success' && d.commit && d.commit !== current)?.commit ?? null;
+      const found = items.find((d) => d.status === 'success' && d.commit && d.commit !== current);
+      target = found?.commit ?? null;
+      rollbackOf = found?.id ?? null;
       if (!target) throw new ConflictError(`repository ${key} has no earlier successful deployment to roll back to`);
+    } else {
+      const named = target.toLowerCase();
+      rollbackOf = items.find((d) => d.status === 'success' && d.commit?.startsWith(named))?.id ?? null;
     }
-    return this.#requestDeploy(key, 'rollback', target, opts.triggeredBy ?? null);
+    return this.#requestDeploy(key, 'rollback', target, opts.triggeredBy ?? null, rollbackOf);
   }
 
   #requestDeploy(
@@ -352,6 +376,7 @@ export class Supervisor {
     trigger: 'api' | 'cli' | 'rollback',
     commit: string | null,
     triggeredBy: string | null,
+    rollbackOf: number | null = null,
   ): { deploymentId: number } {
     const entry = this.#entryFor(key);
     const child = this.#child(key);
@@ -365,7 +390,7 @@ export class Supervisor {
     const accepted = child.on('deploy.accepted', (e) => (answer = { deploymentId: e.deploymentId }));
     const rejected = child.on('deploy.rejected', (e) => (answer = { rejected: e.reason }));
     try {
-      child.send({ type: 'repo.deploy', trigger, commit, triggeredBy });
+      child.send({ type: 'repo.deploy', trigger, commit, triggeredBy, ...(rollbackOf !== null ? { rollbackOf } : {}) });
     } finally {
       accepted.unsubscribe();
       rejected.unsubscribe();

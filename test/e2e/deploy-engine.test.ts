@@ -340,6 +340,9 @@ repositories:
       timeout: 120_000,
     });
     assert.match(r.stdout, /deployment #\d+ of e2e\/web/);
+    // Who asked and why, printed before the stages.
+    assert.match(r.stdout, /^asked by: cli(:\S+)?$/m);
+    assert.match(r.stdout, /^why: forced deploy by cli(:\S+)? via cli$/m);
     assert.match(r.stdout, /pulling: checked out/);
     assert.match(r.stdout, /OK: success/);
     const bad = await execFileAsync(process.execPath, ['--import', 'tsx', 'src/main.ts', 'deploy', 'e2e/missing'], {

@@ -196,6 +196,8 @@ test('boot finalisation: success when our container runs and the checkout is at 
   assert.equal(store.getDeployment(good)?.status, 'success');
   assert.equal(store.getRepository('ops/shiparr')?.lastCommit, sha, 'the success counts as the last good commit');
   assert.match(store.getDeploymentLogs(good) ?? '', /self-update finalised at boot: success/);
+  // The row had no reason (opened here without one): finalising gives it the self-update one.
+  assert.equal(store.getDeployment(good)?.reason?.kind, 'self-update');
   assert.deepEqual(store.openSelfUpdates(), []);
 
   const wrongCommit = open(other);

@@ -17,6 +17,7 @@ import type { HttpDeps } from '../ports.ts';
 import {
   classifyEvent,
   decodeBody,
+  deliveryIdOf,
   extractPush,
   isProvider,
   type Provider,
@@ -92,10 +93,15 @@ export function webhookRoutes(deps: Pick<HttpDeps, 'supervisor' | 'webhookSecret
       );
       throw new UnauthorizedError(WEBHOOK_REFUSED);
     }
+    // The delivery id goes on the deployment's reason: which delivery of the forge's log started it.
+    const deliveryId = deliveryIdOf(provider, ctx.headers);
     const triggered = matched.filter((key) =>
-      deps.supervisor.check(key, 'webhook', { triggeredBy: `webhook:${provider}` }),
+      deps.supervisor.check(key, 'webhook', { triggeredBy: `webhook:${provider}`, webhook: { provider, deliveryId } }),
     );
-    log.info({ provider, branch: push.branch, matched, triggered: triggered.length, refused }, 'webhook received');
+    log.info(
+      { provider, deliveryId, branch: push.branch, matched, triggered: triggered.length, refused },
+      'webhook received',
+    );
     ctx.status = 202;
     ctx.body = { matched };
   }

@@ -8,6 +8,7 @@ import { normaliseRepoUrl, sameRepository } from '../../../src/lib/git-url.ts';
 import {
   branchFromRef,
   decodeBody,
+  deliveryIdOf,
   extractPush,
   signatureHeaders,
   signedBytes,
@@ -592,4 +593,20 @@ describe('webhook without any secret', () => {
       await s.close();
     }
   });
+});
+
+test('delivery ids: the header of each provider, the first that is set, and only plain identifiers', () => {
+  const uuid = '72d3162e-cc78-11e3-81ab-4c9367dc0958';
+  assert.equal(deliveryIdOf('github', { 'x-github-delivery': uuid }), uuid);
+  assert.equal(deliveryIdOf('gitea', { 'x-gitea-delivery': uuid }), uuid);
+  assert.equal(deliveryIdOf('gitea', { 'x-forgejo-delivery': uuid }), uuid);
+  assert.equal(deliveryIdOf('gitea', { 'x-gogs-delivery': uuid }), uuid);
+  assert.equal(deliveryIdOf('gitlab', { 'x-gitlab-event-uuid': uuid, 'x-gitlab-webhook-uuid': 'other' }), uuid);
+  assert.equal(deliveryIdOf('gitlab', { 'x-gitlab-webhook-uuid': uuid }), uuid);
+  assert.equal(deliveryIdOf('generic', { 'x-shiparr-delivery': 'deploy-42' }), 'deploy-42');
+  assert.equal(deliveryIdOf('generic', { 'x-request-id': 'req:7' }), 'req:7');
+  assert.equal(deliveryIdOf('github', {}), null);
+  assert.equal(deliveryIdOf('github', { 'x-gitea-delivery': uuid }), null, "another provider's header is not read");
+  assert.equal(deliveryIdOf('github', { 'x-github-delivery': 'a b<script>' }), null);
+  assert.equal(deliveryIdOf('github', { 'x-github-delivery': 'x'.repeat(101) }), null);
 });

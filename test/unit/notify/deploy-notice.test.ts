@@ -94,3 +94,18 @@ test('stored notify state is accepted only in its persisted shape', () => {
   for (const bad of [null, undefined, 'x', {}, { failures: '1', lastFailureKey: null, lastFailureSentAt: null }])
     assert.equal(isNotifyState(bad), false);
 });
+
+test("the run's reason summary becomes the event's reason", () => {
+  const withReason = deployEventOf(
+    repo,
+    {
+      kind: 'success',
+      run: { ...run, reason: { summary: 'webhook from github (delivery d-1)' } },
+      error: null,
+      commit: 'c1',
+    },
+    4_000,
+  );
+  assert.equal(withReason.reason, 'webhook from github (delivery d-1)');
+  assert.equal(deployEventOf(repo, { kind: 'success', run, error: null, commit: 'c1' }, 4_000).reason, undefined);
+});

@@ -79,3 +79,17 @@ test('durations', () => {
   assert.equal(formatDuration(3_725_000), '1h 02m');
   assert.equal(formatDuration(-1), 'unknown');
 });
+
+test('the reason goes in a Why line after the trigger, one masked line capped like errors', () => {
+  const m = formatMessage({ ...base, event: 'success', reason: '2 new commits a1b2c3d..e4f5a6b: Fix login; Bump db' });
+  assert.match(m.body, /^Trigger: webhook\nWhy: 2 new commits a1b2c3d\.\.e4f5a6b: Fix login; Bump db$/m);
+  const failed = formatMessage({
+    ...base,
+    event: 'failure',
+    reason: `forced deploy by https://user:hunter2secret@git.example/x\nsecond ${'y'.repeat(900)}`,
+  });
+  const why = /^Why: (.*)$/m.exec(failed.body)?.[1] ?? '';
+  assert.doesNotMatch(why, /hunter2secret/);
+  assert.ok([...why].length <= 500);
+  assert.doesNotMatch(formatMessage({ ...base, event: 'success' }).body, /^Why:/m, 'no reason, no line');
+});
