@@ -212,6 +212,7 @@ function stage(step: keyof typeof STAGES, mode: 'deploy' | 'rollback', next: str
             repo: context.repo,
             deploymentId: run.deploymentId,
             commit: mode === 'rollback' ? run.previousCommit : run.commit,
+            rollingBack: mode === 'rollback',
           };
         },
         onDone: {
@@ -304,6 +305,7 @@ export const deployMachine = deploySetup.createMachine({
             previousCommit: lastDeployedCommit,
             supersedes: followUp?.kind === 'deploy' ? followUp.deploymentId : null,
             triggeredBy: event.triggeredBy ?? null,
+            rollbackTo: event.rollbackTo ?? null,
           }),
         },
       },

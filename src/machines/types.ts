@@ -80,7 +80,14 @@ export interface DeployInput {
 
 export type DeployEvent =
   | { type: 'repo.check'; trigger?: DeployTrigger; triggeredBy?: string | null }
-  | { type: 'repo.deploy'; trigger?: DeployTrigger; commit?: string | null; triggeredBy?: string | null }
+  | {
+      type: 'repo.deploy';
+      trigger?: DeployTrigger;
+      commit?: string | null;
+      triggeredBy?: string | null;
+      /** A rollback to this deployment: its recorded images are pinned (exact rollback). */
+      rollbackTo?: number | null;
+    }
   | { type: 'repo.suspend' }
   | { type: 'repo.resume' }
   | { type: 'config.updated'; repo: RepoConfig }
@@ -109,6 +116,8 @@ export interface OpenDeploymentParams {
   /** A queued deploy whose row this request replaces (it never ran). */
   supersedes: number | null;
   triggeredBy?: string | null;
+  /** A rollback to this deployment: its recorded images are pinned (exact rollback). */
+  rollbackTo?: number | null;
 }
 
 /** Input of the deploy slot actor: held from the start of a run's pull until the run is finished (or the actor ends). */
@@ -151,6 +160,8 @@ export interface ApplyIn {
   repo: RepoConfig;
   deploymentId: number | null;
   commit: string | null;
+  /** true in rollingBack (the automatic rollback to the last good commit). */
+  rollingBack?: boolean;
 }
 export interface ApplyOut {
   output: string;
@@ -158,6 +169,8 @@ export interface ApplyOut {
 export interface VerifyIn {
   repo: RepoConfig;
   deploymentId: number | null;
+  /** true in rollingBack (the automatic rollback to the last good commit). */
+  rollingBack?: boolean;
 }
 export interface VerifyOut {
   summary: string;
