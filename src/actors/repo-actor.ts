@@ -195,7 +195,13 @@ export function createRepoLogic(deps: RepoDeps) {
         logTo(id, 'applying: image pins of the last rollback dropped; services run what their tags name');
       return [];
     }
-    const missing = await images.missing(repo, recorded);
+    const missing = await images.missing(repo, recorded).catch((err: unknown) => {
+      throw failWith('applying', id, {
+        code: 'ROLLBACK_PIN_FAILED',
+        message: `could not look up the images deployment ${target.id} ran: ${(err as Error).message}`,
+        transient: false,
+      });
+    });
     if (missing.length > 0)
       throw failWith('applying', id, {
         code: 'ROLLBACK_IMAGE_MISSING',
@@ -358,11 +364,11 @@ export function createRepoLogic(deps: RepoDeps) {
             `applying: ${repo.composeProject} is Shiparr's own compose project (self-update)${deps.selfApply ? ': compose runs in a helper container' : ''}; the result is confirmed at the next start if this process is replaced`,
           );
         }
-        const overrideFiles = await pinImages(
-          repo,
-          id,
-          rollbackTarget(repo, id, input.commit, input.rollingBack === true),
-        );
+        // The helper container applies Shiparr's own project with its own files: no pins there.
+        const helper = id !== null && self && deps.selfApply !== undefined;
+        const overrideFiles = helper
+          ? []
+          : await pinImages(repo, id, rollbackTarget(repo, id, input.commit, input.rollingBack === true));
         // Pinned images are on the engine (checked above): nothing to pull, and nothing to build over them.
         const pinned = overrideFiles.length > 0;
         const r =
@@ -418,6 +424,7 @@ export function createRepoLogic(deps: RepoDeps) {
         const id = openRow(repo, p);
         if (p.rollbackTo) rollbackTargets.set(id, p.rollbackTo);
         if (p.supersedes !== null) {
+          rollbackTargets.delete(p.supersedes);
           history.finishDeployment(p.supersedes, {
             status: 'interrupted',
             error: `interrupted: replaced by deployment ${id} before it started`,
@@ -485,6 +492,7 @@ export function createRepoLogic(deps: RepoDeps) {
         const run: Run = p.run;
         // Forced runs have their row from the request, the others from openRun: no id means opening it failed.
         const id = run.deploymentId ?? openRow(context.repo, run);
+        rollbackTargets.delete(id);
         const status: FinalDeploymentStatus = run.outcome ?? 'failed';
         const error = describeError(run.error, run.rollbackError);
         history.finishDeployment(id, {
