@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { RepoConfig } from '../config/schema.ts';
 import type {
   CreateDeploymentInput,
+  Deployment,
   DeployStage,
   DeploymentPatch,
   DeploymentReason,
@@ -17,6 +18,7 @@ import type {
   NotifyOutcome,
   PlaintextFile,
   RepoActivity,
+  ServiceImage,
   VerifyResult,
 } from '../domain/types.ts';
 import { TaskError } from '../errors.ts';
@@ -53,6 +55,21 @@ export interface HistoryWriter {
       lastSeenCommit: string | null;
     }>,
   ): void;
+  /** One deployment (an exact rollback reads the images the deployment it rolls back to recorded). */
+  getDeployment?(id: number): Deployment | undefined;
+  /** A repository's deployments, newest first (the automatic rollback's last good deployment). */
+  listDeployments?(repoKey: string, q: { limit: number }): { items: Deployment[] };
+}
+
+/** The images a project's services run, and the pin override of an exact rollback (compose/images.ts). */
+export interface ImagePort {
+  read(repo: RepoConfig): Promise<ServiceImage[]>;
+  /** The images of `images` the engine no longer has. */
+  missing(repo: RepoConfig, images: readonly ServiceImage[]): Promise<ServiceImage[]>;
+  /** Writes the pin override into `dir`; resolves to its path. */
+  writePins(dir: string, images: readonly ServiceImage[]): Promise<string>;
+  /** Removes the pin override Shiparr wrote into `dir`; true when there was one. */
+  removePins(dir: string): Promise<boolean>;
 }
 
 export interface RepoDeps {
@@ -77,6 +94,13 @@ export interface RepoDeps {
    * without it, self-updates run compose in this process like any other project.
    */
   selfApply?: (repo: RepoConfig, deploymentId: number, signal: AbortSignal) => Promise<TaskResult<{ output: string }>>;
+  /**
+   * Records the images each service runs after a successful verify, and pins them on a rollback (exact rollback).
+   * Without it (or without `generatedDir`) nothing is recorded and rollbacks run what the tags name.
+   */
+  images?: ImagePort;
+  /** `<SHIPARR_DATA_PATH>/generated`: the compose files Shiparr generates go to `<generatedDir>/<project>/<repo>/`. */
+  generatedDir?: string;
 }
 
 const ts = () => new Date().toISOString();
@@ -104,6 +128,10 @@ export function createRepoLogic(deps: RepoDeps) {
   const logTo = (id: number | null, line: string) => {
     if (id !== null) history.appendDeploymentLog(id, `[${ts()}] ${line}\n`);
   };
+  // Exact rollback: the deployment each manual rollback row rolls back to, and per repository the images the current
+  // apply pinned (by service), so that what verify records names the compose reference, not the pin.
+  const rollbackTargets = new Map<number, number>();
+  const pinnedNow = new Map<string, Map<string, ServiceImage>>();
   // The reason of each row this actor opened, until its run is notified: refined after the sync, sent with the notice.
   const reasons = new Map<number, DeploymentReason>();
   // A deployment row is opened here only: for an accepted deploy request, or when a check starts a run. It gets its
@@ -134,6 +162,98 @@ export function createRepoLogic(deps: RepoDeps) {
     logTo(id, `${stage}: FAILED ${r.code}: ${r.message}${r.output ? `\n${r.output.trimEnd()}` : ''}`);
     const err = new TaskError(stage, r.code, r.message, { transient: r.transient });
     return Object.assign(err, { output: r.output });
+  };
+
+  /**
+   * The deployment an apply rolls back to: for the automatic rollback the newest success of the previous commit, for a
+   * manual one the deployment it named; undefined for a normal deploy, null when the rollback has no recorded target.
+   */
+  const rollbackTarget = (
+    repo: RepoConfig,
+    id: number | null,
+    commit: string | null,
+    rollingBack: boolean,
+  ): Deployment | null | undefined => {
+    if (rollingBack) {
+      const items = history.listDeployments?.(repo.key, { limit: 100 }).items ?? [];
+      return items.find((d) => d.status === 'success' && d.commit === commit) ?? null;
+    }
+    const target = id === null ? undefined : rollbackTargets.get(id);
+    if (target === undefined) return undefined;
+    return history.getDeployment?.(target) ?? null;
+  };
+  /**
+   * The generated override files of an apply. A rollback pins every service to the image its target deployment
+   * recorded (a missing image fails the apply, naming service and image); a normal deploy drops the pins (the file
+   * is removed).
+   */
+  const pinImages = async (
+    repo: RepoConfig,
+    id: number | null,
+    target: Deployment | null | undefined,
+  ): Promise<string[]> => {
+    const images = deps.images;
+    pinnedNow.delete(repo.key);
+    if (!images || !deps.generatedDir) return [];
+    const dir = path.join(deps.generatedDir, repo.project, repo.name);
+    const recorded = target?.serviceImages ?? [];
+    if (!target || recorded.length === 0) {
+      const dropped = await images.removePins(dir);
+      if (target !== undefined)
+        logTo(
+          id,
+          `applying: rollback without recorded images (${target ? `deployment ${target.id} recorded none` : 'no successful deployment of this commit is recorded'}): services run what their tags name now`,
+        );
+      else if (dropped)
+        logTo(id, 'applying: image pins of the last rollback dropped; services run what their tags name');
+      return [];
+    }
+    const missing = await images.missing(repo, recorded).catch((err: unknown) => {
+      throw failWith('applying', id, {
+        code: 'ROLLBACK_PIN_FAILED',
+        message: `could not look up the images deployment ${target.id} ran: ${(err as Error).message}`,
+        transient: false,
+      });
+    });
+    if (missing.length > 0)
+      throw failWith('applying', id, {
+        code: 'ROLLBACK_IMAGE_MISSING',
+        message:
+          `the engine no longer has the image${missing.length > 1 ? 's' : ''} deployment ${target.id} ran: ` +
+          missing.map((m) => `service ${m.service}: ${m.image} (${m.imageId})`).join(', ') +
+          '; deploy the commit instead to run what its tags name now',
+        transient: false,
+      });
+    const file = await images.writePins(dir, recorded);
+    pinnedNow.set(repo.key, new Map(recorded.map((r) => [r.service, r])));
+    logTo(
+      id,
+      `applying: exact rollback to deployment ${target.id}: pinned ${recorded
+        .map((r) => `${r.service}=${r.image} as ${r.digest ?? r.imageId}`)
+        .join(', ')}`,
+    );
+    return [file];
+  };
+  /** After a successful verify: the image each service runs goes on the row (never fails the deploy). */
+  const recordImages = async (repo: RepoConfig, id: number) => {
+    if (!deps.images) return;
+    try {
+      const pinned = pinnedNow.get(repo.key);
+      const now = (await deps.images.read(repo)).map((i) => {
+        const pin = pinned?.get(i.service);
+        return pin && i.image === (pin.digest ?? pin.imageId)
+          ? { ...i, image: pin.image, digest: i.digest ?? pin.digest }
+          : i;
+      });
+      history.updateDeployment(id, { serviceImages: now });
+      logTo(
+        id,
+        `verifying: images recorded: ${now.map((i) => `${i.service}=${i.image} (${i.imageId})`).join(', ') || 'none'}`,
+      );
+    } catch (err) {
+      deps.log.warn({ err, deploymentId: id }, 'could not record the images the services run');
+      logTo(id, `verifying: could not record the images the services run: ${(err as Error).message}`);
+    }
   };
 
   return deployMachine.provide({
@@ -206,6 +326,10 @@ export function createRepoLogic(deps: RepoDeps) {
         );
         if (!r.ok) throw failWith('pulling', id, r);
         const how = r.gitDirReplaced ? ' (.git re-cloned, other files kept)' : r.cloned ? ' (fresh clone)' : '';
+        if (r.fetched === 'by-hash')
+          logTo(id, `pulling: ${short(r.commit)} is not in the shallow history: fetched by its hash`);
+        else if (r.fetched === 'deepened')
+          logTo(id, `pulling: ${short(r.commit)} is not in the shallow history: the history was deepened to reach it`);
         logTo(id, `pulling: checked out ${short(r.commit)}${how} in ${r.durationMs} ms`);
         // The deploy's own sync (not a rollback's) knows the range of new commits: the reason says it from now on.
         const opened = id !== null && input.since !== undefined ? reasons.get(id) : undefined;
@@ -261,6 +385,13 @@ export function createRepoLogic(deps: RepoDeps) {
             `applying: ${repo.composeProject} is Shiparr's own compose project (self-update)${deps.selfApply ? ': compose runs in a helper container' : ''}; the result is confirmed at the next start if this process is replaced`,
           );
         }
+        // The helper container applies Shiparr's own project with its own files: no pins there.
+        const helper = id !== null && self && deps.selfApply !== undefined;
+        const overrideFiles = helper
+          ? []
+          : await pinImages(repo, id, rollbackTarget(repo, id, input.commit, input.rollingBack === true));
+        // Pinned images are on the engine (checked above): nothing to pull, and nothing to build over them.
+        const pinned = overrideFiles.length > 0;
         const r =
           id !== null && self && deps.selfApply
             ? await deps.selfApply(repo, id, signal)
@@ -272,12 +403,13 @@ export function createRepoLogic(deps: RepoDeps) {
                   project: repo.composeProject,
                   files: repo.composeFiles,
                   dockerHost: repo.dockerHost,
-                  pull: repo.pull,
-                  build: repo.build,
+                  pull: pinned && repo.pull === 'always' ? 'missing' : repo.pull,
+                  build: repo.build && !pinned,
                   removeOrphans: repo.removeOrphans,
                   timeoutMs: repo.timeouts.apply * 1000,
                   secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
                   ...(envFile !== undefined ? { envFile } : {}),
+                  ...(pinned ? { overrideFiles } : {}),
                 },
                 signal,
               );
@@ -291,6 +423,7 @@ export function createRepoLogic(deps: RepoDeps) {
         const r = await deps.verify(repo, signal);
         if (!r.ok) throw failWith('verifying', id, r);
         logTo(id, `verifying: ${r.summary}`);
+        if (id !== null && !input.rollingBack) await recordImages(repo, id);
         return { summary: r.summary };
       }),
       notify: fromPromise(async ({ input }) => {
@@ -318,8 +451,10 @@ export function createRepoLogic(deps: RepoDeps) {
     actions: {
       openDeployment: ({ context: { repo }, self }, p) => {
         const id = openRow(repo, p);
+        if (p.rollbackTo) rollbackTargets.set(id, p.rollbackTo);
         if (p.supersedes !== null) {
           reasons.delete(p.supersedes);
+          rollbackTargets.delete(p.supersedes);
           history.finishDeployment(p.supersedes, {
             status: 'interrupted',
             error: `interrupted: replaced by deployment ${id} before it started`,
@@ -393,6 +528,7 @@ export function createRepoLogic(deps: RepoDeps) {
         const run: Run = p.run;
         // Forced runs have their row from the request, the others from openRun: no id means opening it failed.
         const id = run.deploymentId ?? openRow(context.repo, run);
+        rollbackTargets.delete(id);
         const status: FinalDeploymentStatus = run.outcome ?? 'failed';
         const error = describeError(run.error, run.rollbackError);
         history.finishDeployment(id, {

@@ -86,6 +86,11 @@ export interface ProjectArgs {
   files: readonly string[];
   /** Absolute `--env-file` replacing the project directory's `.env` (decrypted secrets kept out of the checkout). */
   envFile?: string;
+  /**
+   * Absolute paths of compose files Shiparr generated outside the checkout (e.g. an exact rollback's image pins),
+   * passed with `-f` after `files`.
+   */
+  overrideFiles?: readonly string[];
 }
 
 export interface UpArgs extends ProjectArgs {
@@ -125,7 +130,8 @@ function globalArgs(c: ComposeCommand, p: ProjectArgs): string[] {
   // --ansi never: captured output goes to logs and the API, where colour codes are noise.
   const ansi = c.version === 2 ? ['--ansi', 'never'] : [];
   const envFile = p.envFile !== undefined ? ['--env-file', p.envFile] : [];
-  return [...c.baseArgs, ...ansi, '-p', p.project, ...envFile, ...p.files.flatMap((f) => ['-f', f])];
+  const files = [...p.files, ...(p.overrideFiles ?? [])];
+  return [...c.baseArgs, ...ansi, '-p', p.project, ...envFile, ...files.flatMap((f) => ['-f', f])];
 }
 
 /** `up -d [--remove-orphans] [--pull X] [--build]`. v1 has no `--pull`: use {@link pullArgs} first when pull=always. */

@@ -88,6 +88,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     checkOnStart: opts.checkOnStart ?? true,
     isSelf: selfMatcher(self),
     selfApply: selfApplier(self, settings.dataPath),
+    generatedDir: path.join(settings.dataPath, 'generated'),
   });
   supervisor.start(config);
   const stopPruning = scheduleHistoryPruning(store, settings.historyKeep, log);

@@ -7,7 +7,7 @@
  *   dir is a checkout of another URL, or its .git is unreadable ──────────▶ replace .git ────────────┤
  *   dir is non-empty and not a checkout (or a file) ─▶ refused: GIT_NOT_A_CHECKOUT, nothing touched  │
  *                                                                                                    ▼
- *                     ensure target commit is local (deepen a shallow clone step by step, then unshallow)
+ *     ensure target commit is local (shallow: fetch it by sha; refused → deepen step by step, then unshallow)
  *                                                                                                    ▼
  *     safety check of the working tree (below) ─▶ refs/heads/<branch> = target · HEAD → branch · checkout --force
  *
@@ -70,6 +70,11 @@ export interface SyncResult {
   gitDirReplaced: boolean;
   /** Only when `since` was given: the commits since it. */
   range?: CommitRange;
+  /**
+   * How a commit missing from a shallow checkout was brought in: `by-hash` (fetched by its sha, depth 1) or `deepened`
+   * (the server refused a fetch by sha, or the sha was abbreviated: the history was deepened). Absent otherwise.
+   */
+  fetched?: 'by-hash' | 'deepened';
 }
 
 /** What git sends for `--unshallow` ("infinite" depth). */
@@ -86,6 +91,8 @@ interface Ctx {
   /** Per-sync isomorphic-git cache (parsed pack indexes); never shared across syncs, so a re-clone cannot see stale entries. */
   cache: object;
   branch: string;
+  /** Set by ensureCommit when it had to fetch the wanted commit (SyncResult.fetched). */
+  fetched?: 'by-hash' | 'deepened';
 }
 
 /** Refuses directories that must never be emptied: relative paths, '' and a filesystem root. */
@@ -110,9 +117,10 @@ export async function syncCheckout(opts: SyncOptions): Promise<SyncResult> {
   const branch = normalizeBranch(opts.branch);
   const wanted = opts.commit ? normalizeCommit(opts.commit) : undefined;
   const target = remoteTarget(opts.url, opts.token);
+  let ctx: Ctx | undefined;
   try {
-    return await withDeadline(opts.timeoutMs, 'git sync', async (signal) => {
-      const ctx: Ctx = {
+    const result = await withDeadline(opts.timeoutMs, 'git sync', async (signal): Promise<SyncResult> => {
+      ctx = {
         fs,
         http: abortableHttp(signal),
         dir,
@@ -143,6 +151,7 @@ export async function syncCheckout(opts: SyncOptions): Promise<SyncResult> {
       }
       return { commit: await replaceGitDir(ctx, wanted, opts.shallow), cloned: true, gitDirReplaced: true };
     });
+    return ctx?.fetched ? { ...result, fetched: ctx.fetched } : result;
   } catch (err) {
     throw toGitError(err, 'GIT_SYNC_FAILED', target.secrets);
   }
@@ -423,7 +432,8 @@ async function localCommit(ctx: Ctx, want: string): Promise<string | null> {
 
 /**
  * Returns the full sha of `want`, fetching older history of the branch when a shallow checkout lacks it
- * (rollback to an earlier commit): deepen by growing steps, then unshallow completely.
+ * (rollback to an earlier commit): a full sha is fetched by itself first (depth 1); when the server refuses that, or
+ * the sha is abbreviated, deepen by growing steps, then unshallow completely. Records how in `ctx.fetched`.
  */
 async function ensureCommit(ctx: Ctx, want: string, shallow: boolean): Promise<string> {
   const found = await localCommit(ctx, want);
@@ -446,6 +456,36 @@ async function ensureCommit(ctx: Ctx, want: string, shallow: boolean): Promise<s
     });
   };
   if (shallow || (await exists(shallowFile))) {
+    // A full sha is asked for directly (depth 1): servers that allow it (protocol v2, GitHub, GitLab, or
+    // uploadpack.allowReachableSHA1InWant) send just that commit. A refusal falls back to deepening the branch.
+    if (/^[0-9a-f]{40}$/.test(want)) {
+      const byHash = await git
+        .fetch({
+          fs: ctx.fs,
+          http: ctx.http,
+          dir: ctx.dir,
+          url: ctx.url,
+          headers: ctx.headers,
+          cache: ctx.cache,
+          ref: ctx.branch,
+          remoteRef: want,
+          singleBranch: true,
+          tags: false,
+          depth: 1,
+        })
+        // Any failure falls through: an unreachable remote, bad credentials or a timeout fail the deepening too, with
+        // the error the sync reports.
+        .then(
+          () => true,
+          () => false,
+        );
+      const oid = byHash ? await localCommit(ctx, want) : null;
+      if (oid) {
+        ctx.fetched = 'by-hash';
+        return oid;
+      }
+    }
+    ctx.fetched = 'deepened';
     for (const step of DEEPEN_STEPS) {
       if (!(await exists(shallowFile))) break;
       await deepen(step, true);

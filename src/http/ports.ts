@@ -22,8 +22,14 @@ export interface SupervisorPort {
   deploy(key: string, opts: { trigger: 'api'; commit?: string; triggeredBy?: string }): { deploymentId: number };
   /** Resolves when finished (or with the current row at timeout). */
   waitForDeployment(id: number, timeoutMs: number): Promise<Deployment | undefined>;
-  /** Throws ConflictError when there is no previous success. */
-  rollback(key: string, opts: { commit?: string; triggeredBy?: string }): { deploymentId: number };
+  /**
+   * Throws ConflictError when there is no previous success or `deploymentId` did not succeed, NotFoundError when
+   * `deploymentId` is not a deployment of this repository.
+   */
+  rollback(
+    key: string,
+    opts: { commit?: string; deploymentId?: number; triggeredBy?: string },
+  ): { deploymentId: number };
   suspend(key: string, opts?: { triggeredBy?: string }): RepoStatus;
   resume(key: string, opts?: { triggeredBy?: string }): RepoStatus;
   reload(): Promise<ReloadResult>;

@@ -221,6 +221,7 @@ function stage(step: keyof typeof STAGES, mode: 'deploy' | 'rollback', next: str
             commit: mode === 'rollback' ? run.previousCommit : run.commit,
             // The range of new commits is read after the deploy's own sync (not the rollback's).
             ...(mode === 'deploy' && step === 'pulling' ? { since: run.previousCommit } : {}),
+            rollingBack: mode === 'rollback',
           };
         },
         onDone: {
@@ -318,7 +319,8 @@ export const deployMachine = deploySetup.createMachine({
             previousCommit: lastDeployedCommit,
             supersedes: followUp?.kind === 'deploy' ? followUp.deploymentId : null,
             triggeredBy: event.triggeredBy ?? null,
-            cause: event.rollbackOf != null ? { rollbackOf: event.rollbackOf } : null,
+            cause: event.rollbackTo != null ? { rollbackOf: event.rollbackTo } : null,
+            rollbackTo: event.rollbackTo ?? null,
           }),
         },
       },

@@ -98,8 +98,8 @@ export type DeployEvent =
       trigger?: DeployTrigger;
       commit?: string | null;
       triggeredBy?: string | null;
-      /** A rollback to a named deployment: its id. */
-      rollbackOf?: number | null;
+      /** A rollback to this deployment: its recorded images are pinned (exact rollback). */
+      rollbackTo?: number | null;
     }
   | { type: 'repo.suspend' }
   | { type: 'repo.resume' }
@@ -131,6 +131,8 @@ export interface OpenDeploymentParams {
   supersedes: number | null;
   triggeredBy?: string | null;
   cause?: RunCause | null;
+  /** A rollback to this deployment: its recorded images are pinned (exact rollback). */
+  rollbackTo?: number | null;
 }
 
 /** Input of the deploy slot actor: held from the start of a run's pull until the run is finished (or the actor ends). */
@@ -175,6 +177,8 @@ export interface ApplyIn {
   repo: RepoConfig;
   deploymentId: number | null;
   commit: string | null;
+  /** true in rollingBack (the automatic rollback to the last good commit). */
+  rollingBack?: boolean;
 }
 export interface ApplyOut {
   output: string;
@@ -182,6 +186,8 @@ export interface ApplyOut {
 export interface VerifyIn {
   repo: RepoConfig;
   deploymentId: number | null;
+  /** true in rollingBack (the automatic rollback to the last good commit). */
+  rollingBack?: boolean;
 }
 export interface VerifyOut {
   summary: string;

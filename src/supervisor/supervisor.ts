@@ -17,7 +17,8 @@ import type {
   VerifyResult,
 } from '../domain/types.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
-import { createRepoLogic, type HistoryWriter, type RepoDeps } from '../actors/repo-actor.ts';
+import { createRepoLogic, type HistoryWriter, type ImagePort, type RepoDeps } from '../actors/repo-actor.ts';
+import { missingImages, readServiceImages, removePinOverride, writePinOverride } from '../compose/images.ts';
 import { DeploySlots } from '../actors/deploy-slots.ts';
 import type { Notice } from '../machines/deploy-machine.ts';
 import type { RunTask } from '../workers/types.ts';
@@ -69,7 +70,21 @@ export interface SupervisorDeps {
   isSelf?: (composeProject: string) => boolean;
   /** Applies Shiparr's own compose project from a helper container (see RepoDeps.selfApply). */
   selfApply?: RepoDeps['selfApply'];
+  /**
+   * `<SHIPARR_DATA_PATH>/generated` (see RepoDeps.generatedDir). With it, successful deployments record the images
+   * their services run and rollbacks pin them (exact rollback), through `images` (default: the engine, dockerode).
+   */
+  generatedDir?: string;
+  images?: ImagePort;
 }
+
+/** The images of a repository's compose project on its engine (compose/images.ts). */
+const ENGINE_IMAGES: ImagePort = {
+  read: (repo) => readServiceImages(repo.composeProject, { dockerHost: repo.dockerHost }),
+  missing: (repo, images) => missingImages(images, { dockerHost: repo.dockerHost }),
+  writePins: writePinOverride,
+  removePins: removePinOverride,
+};
 
 /**
  * Boot spawns actors in slices of about this much main-thread time, yielding to the event loop (setImmediate)
@@ -135,6 +150,8 @@ export class Supervisor {
               report: (event) => this.#actor.send({ type: 'activity', event }),
               isSelf: deps.isSelf,
               selfApply: deps.selfApply,
+              generatedDir: deps.generatedDir,
+              images: deps.images ?? (deps.generatedDir ? ENGINE_IMAGES : undefined),
             }),
           input: (repo, start) => {
             const row = deps.store.getRepository(repo.key);
@@ -352,23 +369,40 @@ export class Supervisor {
     return this.#requestDeploy(key, opts.trigger, opts.commit ?? null, opts.triggeredBy ?? null);
   }
 
-  rollback(key: string, opts: { commit?: string; triggeredBy?: string }): { deploymentId: number } {
+  /**
+   * Rolls back to a successful deployment, pinning the images it recorded (exact rollback): the one named by
+   * `deploymentId`, else the newest success of `commit` (a commit without one is deployed as its tags name now), else
+   * the newest success of another commit than the one deployed.
+   * @throws NotFoundError for a deployment of no or another repository; ConflictError for one that did not succeed, or
+   * when there is nothing to roll back to.
+   */
+  rollback(
+    key: string,
+    opts: { commit?: string; deploymentId?: number; triggeredBy?: string },
+  ): { deploymentId: number } {
     this.#entryFor(key);
-    let target = opts.commit ?? null;
-    // The successful deployment rolled back to: its id goes on the reason (for a named commit, its newest success).
-    let rollbackOf: number | null = null;
-    const { items } = this.#deps.store.listDeployments(key, { limit: 100 });
-    if (!target) {
-      const current = this.#child(key)?.getSnapshot().context.lastDeployedCommit ?? null;
-      const found = items.find((d) => d.status === 'success' && d.commit && d.commit !== current);
-      target = found?.commit ?? null;
-      rollbackOf = found?.id ?? null;
-      if (!target) throw new ConflictError(`repository ${key} has no earlier successful deployment to roll back to`);
-    } else {
-      const named = target.toLowerCase();
-      rollbackOf = items.find((d) => d.status === 'success' && d.commit?.startsWith(named))?.id ?? null;
+    const by = opts.triggeredBy ?? null;
+    if (opts.deploymentId !== undefined) {
+      const d = this.#deps.store.getDeployment(opts.deploymentId);
+      if (!d || d.repoKey !== key)
+        throw new NotFoundError(`deployment ${opts.deploymentId} not found in repository ${key}`);
+      if (d.status !== 'success' || !d.commit)
+        throw new ConflictError(
+          `deployment ${d.id} ended ${d.status}: only a successful deployment can be rolled back to`,
+        );
+      return this.#requestDeploy(key, 'rollback', d.commit, by, d.id);
     }
-    return this.#requestDeploy(key, 'rollback', target, opts.triggeredBy ?? null, rollbackOf);
+    const { items } = this.#deps.store.listDeployments(key, { limit: 100 });
+    const success = items.filter((d) => d.status === 'success' && d.commit);
+    if (opts.commit) {
+      const commit = opts.commit.toLowerCase();
+      const d = success.find((s) => s.commit?.startsWith(commit));
+      return this.#requestDeploy(key, 'rollback', d?.commit ?? commit, by, d?.id ?? null);
+    }
+    const current = this.#child(key)?.getSnapshot().context.lastDeployedCommit ?? null;
+    const d = success.find((s) => s.commit !== current);
+    if (!d?.commit) throw new ConflictError(`repository ${key} has no earlier successful deployment to roll back to`);
+    return this.#requestDeploy(key, 'rollback', d.commit, by, d.id);
   }
 
   #requestDeploy(
@@ -376,7 +410,7 @@ export class Supervisor {
     trigger: 'api' | 'cli' | 'rollback',
     commit: string | null,
     triggeredBy: string | null,
-    rollbackOf: number | null = null,
+    rollbackTo: number | null = null,
   ): { deploymentId: number } {
     const entry = this.#entryFor(key);
     const child = this.#child(key);
@@ -390,7 +424,7 @@ export class Supervisor {
     const accepted = child.on('deploy.accepted', (e) => (answer = { deploymentId: e.deploymentId }));
     const rejected = child.on('deploy.rejected', (e) => (answer = { rejected: e.reason }));
     try {
-      child.send({ type: 'repo.deploy', trigger, commit, triggeredBy, ...(rollbackOf !== null ? { rollbackOf } : {}) });
+      child.send({ type: 'repo.deploy', trigger, commit, triggeredBy, ...(rollbackTo === null ? {} : { rollbackTo }) });
     } finally {
       accepted.unsubscribe();
       rejected.unsubscribe();

@@ -30,15 +30,33 @@ function findRepo(deps: Pick<HttpDeps, 'supervisor'>, raw: string | undefined): 
 }
 
 /**
- * Reads the optional `{ "commit": "<sha>" }` body of deploy and rollback. Unknown fields are refused so that a
+ * Reads the optional `{ "commit": "<sha>" }` body of deploy. Unknown fields are refused so that a
  * typo (`{"sha": …}`) does not silently deploy something else.
  */
 async function readCommitBody(ctx: Context): Promise<string | undefined> {
+  return (await readTargetBody(ctx, ['commit'])).commit;
+}
+
+/**
+ * Reads the optional rollback body: `{ "deploymentId": N }` (a successful deployment of this repository) or
+ * `{ "commit": "<sha>" }`, not both.
+ */
+async function readRollbackBody(ctx: Context): Promise<{ commit?: string; deploymentId?: number }> {
+  const target = await readTargetBody(ctx, ['commit', 'deploymentId']);
+  if (target.commit !== undefined && target.deploymentId !== undefined)
+    throw new ValidationError('give either deploymentId or commit, not both');
+  return target;
+}
+
+async function readTargetBody(
+  ctx: Context,
+  allowed: readonly string[],
+): Promise<{ commit?: string; deploymentId?: number }> {
   const body = await readOptionalJson(ctx);
-  if (body === undefined || body === null) return undefined;
+  if (body === undefined || body === null) return {};
   if (typeof body !== 'object' || Array.isArray(body)) throw new ValidationError('body must be a JSON object');
   const fields = body as Record<string, unknown>;
-  const unknown = Object.keys(fields).filter((k) => k !== 'commit');
+  const unknown = Object.keys(fields).filter((k) => !allowed.includes(k));
   if (unknown.length > 0)
     throw new ValidationError(
       `unknown field(s): ${unknown
@@ -46,11 +64,19 @@ async function readCommitBody(ctx: Context): Promise<string | undefined> {
         .map((k) => JSON.stringify(k.slice(0, 40)))
         .join(', ')}`,
     );
+  const out: { commit?: string; deploymentId?: number } = {};
+  const id = fields['deploymentId'];
+  if (id !== undefined && id !== null) {
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1)
+      throw new ValidationError('deploymentId must be a positive integer');
+    out.deploymentId = id;
+  }
   const commit = fields['commit'];
-  if (commit === undefined || commit === null) return undefined;
+  if (commit === undefined || commit === null) return out;
   if (typeof commit !== 'string' || !COMMIT.test(commit))
     throw new ValidationError('commit must be a 7 to 40 character hex sha');
-  return commit.toLowerCase();
+  out.commit = commit.toLowerCase();
+  return out;
 }
 
 export function repositoryRoutes(deps: Deps, auth: Middleware): Router {
@@ -101,11 +127,8 @@ export function repositoryRoutes(deps: Deps, auth: Middleware): Router {
 
   router.post('/api/repositories/:id/rollback', async (ctx) => {
     const repo = findRepo(deps, ctx.params['id']);
-    const commit = await readCommitBody(ctx);
-    const { deploymentId } = deps.supervisor.rollback(
-      repo.key,
-      commit === undefined ? auditOf(ctx) : { commit, ...auditOf(ctx) },
-    );
+    const target = await readRollbackBody(ctx);
+    const { deploymentId } = deps.supervisor.rollback(repo.key, { ...target, ...auditOf(ctx) });
     ctx.status = 202;
     ctx.body = { deploymentId, status: 'pending' };
   });

@@ -40,13 +40,48 @@ async function badComposeFile(input: ComposeUpInput): Promise<string | null> {
   return null;
 }
 
-/** Applies the compose project: `-p <project> -f … up -d [--remove-orphans] [--pull X] [--build]`. */
-export default async function composeUp(input: ComposeUpInput): Promise<TaskResult<ComposeOutput>> {
+/** compose's default file names, in its lookup order, and the override file it adds to the first one found. */
+const DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yml', 'docker-compose.yaml'];
+const DEFAULT_OVERRIDES = [
+  'compose.override.yaml',
+  'compose.override.yml',
+  'docker-compose.override.yml',
+  'docker-compose.override.yaml',
+];
+
+/**
+ * Any `-f` turns compose's own file lookup off: with generated override files and no configured compose files, the
+ * files compose would have found in cwd are named explicitly (the first default file, then the first override file).
+ */
+async function withOverrides(input: ComposeUpInput): Promise<ComposeUpInput | string> {
+  const extra = input.overrideFiles ?? [];
+  if (extra.length === 0) return input;
+  const notAbsolute = extra.find((f) => !isAbsolute(f));
+  if (notAbsolute !== undefined) return `generated compose file ${notAbsolute} is not an absolute path`;
+  if (input.files.length > 0) return input;
+  const present = async (names: string[]) => {
+    for (const n of names) if ((await lstat(resolve(input.cwd, n)).catch(() => null))?.isFile()) return n;
+    return undefined;
+  };
+  const main = await present(DEFAULT_FILES);
+  if (main === undefined) return `no compose file (${DEFAULT_FILES.join(', ')}) in the compose directory`;
+  const override = await present(DEFAULT_OVERRIDES);
+  return { ...input, files: override === undefined ? [main] : [main, override] };
+}
+
+/**
+ * Applies the compose project: `-p <project> -f … [-f <override>…] up -d [--remove-orphans] [--pull X] [--build]`.
+ */
+export default async function composeUp(raw: ComposeUpInput): Promise<TaskResult<ComposeOutput>> {
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
-  const deadline = Date.now() + input.timeoutMs;
+  const deadline = Date.now() + raw.timeoutMs;
   const remaining = (): number => Math.max(0, deadline - Date.now());
 
+  const prepared = await withOverrides(raw);
+  if (typeof prepared === 'string')
+    return { ok: false, code: 'COMPOSE_BAD_PATH', message: prepared, transient: false, durationMs: elapsed() };
+  const input = prepared;
   const bad = await badComposeFile(input);
   if (bad) return { ok: false, code: 'COMPOSE_BAD_PATH', message: bad, transient: false, durationMs: elapsed() };
 

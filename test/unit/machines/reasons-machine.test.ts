@@ -127,7 +127,7 @@ test('a config reload runs with the changed keys as its cause', async () => {
 
 test('a rollback names the deployment it returns to; only the deploy pull gets since, not the rollback sync', async () => {
   const h = harness({ head: () => 'c2', lastDeployedCommit: 'c1' });
-  h.actor.send({ type: 'repo.deploy', trigger: 'rollback', commit: 'c0', triggeredBy: 'token:ops', rollbackOf: 7 });
+  h.actor.send({ type: 'repo.deploy', trigger: 'rollback', commit: 'c0', triggeredBy: 'token:ops', rollbackTo: 7 });
   await h.idleWith(() => h.pulls.length === 1);
   assert.deepEqual(h.opened[0]?.cause, { rollbackOf: 7 });
   assert.deepEqual(h.runs[0]?.cause, { rollbackOf: 7 }, 'the forced run keeps the cause of its request');
