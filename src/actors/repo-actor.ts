@@ -193,7 +193,7 @@ export function createRepoLogic(deps: RepoDeps) {
         if (!r.ok) throw failWith('pulling', id, r);
         const how = r.gitDirReplaced ? ' (.git re-cloned, other files kept)' : r.cloned ? ' (fresh clone)' : '';
         logTo(id, `pulling: checked out ${short(r.commit)}${how} in ${r.durationMs} ms`);
-        if (id !== null) history.updateDeployment(id, { commit: r.commit });
+        if (id !== null) history.updateDeployment(id, { commit: r.commit, commitSubject: r.subject ?? null });
         return { commit: r.commit };
       }),
       decrypt: fromPromise(async ({ input, signal }) => {

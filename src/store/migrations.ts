@@ -84,6 +84,23 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deployments ADD COLUMN plaintext_pending INTEGER NOT NULL DEFAULT 0 CHECK (plaintext_pending IN (0, 1));
   CREATE INDEX deployments_plaintext_pending ON deployments (plaintext_pending) WHERE plaintext_pending = 1;
   `,
+  // 4: service actions from the API (restart/stop/start a service, remove the project's containers, unpin) and the
+  // subject line of a deployment's commit.
+  `
+  CREATE TABLE actions (
+    id            INTEGER PRIMARY KEY,
+    repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    action        TEXT NOT NULL CHECK (action IN ('restart', 'stop', 'start', 'remove', 'unpin')),
+    service       TEXT,
+    status        TEXT NOT NULL CHECK (status IN ('success', 'failed')),
+    error         TEXT,
+    triggered_by  TEXT,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT NOT NULL
+  );
+  CREATE INDEX actions_repository_id ON actions (repository_id, id DESC);
+  ALTER TABLE deployments ADD COLUMN commit_subject TEXT;
+  `,
 ];
 
 /** Schema version this code writes (the number of migrations). */

@@ -49,7 +49,8 @@ export interface DecryptOutput {
 /** Task name → input/output. Task names equal the worker file names in src/workers/tasks/. */
 interface TaskMap {
   'git-check': { input: RemoteHeadOptions; output: TaskResult<GitCheckOutput> };
-  'git-sync': { input: SyncOptions; output: TaskResult<SyncResult> };
+  /** `subject`: the first line of the checked-out commit's message (null when unreadable). */
+  'git-sync': { input: SyncOptions; output: TaskResult<SyncResult & { subject?: string | null }> };
   'sops-decrypt': { input: DecryptInput; output: TaskResult<DecryptOutput> };
   'compose-up': { input: ComposeUpInput; output: TaskResult<ComposeOutput> };
 }

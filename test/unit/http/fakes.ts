@@ -42,6 +42,8 @@ export function repoStatus(over: Partial<RepoStatus> & Pick<RepoStatus, 'id' | '
     suspended: false,
     attempt: 0,
     restarts: 0,
+    containers: null,
+    lastCommitSubject: null,
     ...over,
   };
 }
@@ -66,6 +68,7 @@ export function deployment(
     logBytes: 0,
     logTruncatedBytes: 0,
     triggeredBy: null,
+    commitSubject: null,
     ...over,
   };
 }
