@@ -115,7 +115,7 @@ export type ActivityEvent =
 /** What a service action does: restart/stop/start one service, remove the project's containers, clear the pin. */
 export type ServiceActionName = 'restart' | 'stop' | 'start' | 'remove' | 'unpin';
 /** Outcome of a service action. */
-export type ActionStatus = 'success' | 'failed';
+type ActionStatus = 'success' | 'failed';
 
 /** One recorded service action (the `actions` table), as the API shows it. */
 export interface ActionRecord {
