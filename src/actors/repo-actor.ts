@@ -78,6 +78,11 @@ export interface RepoDeps {
 }
 
 const ts = () => new Date().toISOString();
+/** Live output of a stage as `deployment.log` events (the stored log is written separately, as before). */
+const liveLog = (deps: Pick<RepoDeps, 'report'>, repoKey: string, id: number | null, stage: DeployStage) =>
+  id === null
+    ? undefined
+    : (lines: string[]) => deps.report({ type: 'deployment.log', repoKey, deploymentId: id, stage, lines, at: ts() });
 const short = (c: string | null | undefined) => (c ? c.slice(0, 12) : '-');
 
 /** Abs compose directory of a repository checkout. */
@@ -193,6 +198,12 @@ export function createRepoLogic(deps: RepoDeps) {
         if (!r.ok) throw failWith('pulling', id, r);
         const how = r.gitDirReplaced ? ' (.git re-cloned, other files kept)' : r.cloned ? ' (fresh clone)' : '';
         logTo(id, `pulling: checked out ${short(r.commit)}${how} in ${r.durationMs} ms`);
+        liveLog(
+          deps,
+          repo.key,
+          id,
+          'pulling',
+        )?.([`checked out ${short(r.commit)}${how}${r.subject ? `: ${r.subject}` : ''}`]);
         if (id !== null) history.updateDeployment(id, { commit: r.commit, commitSubject: r.subject ?? null });
         return { commit: r.commit };
       }),
@@ -217,6 +228,7 @@ export function createRepoLogic(deps: RepoDeps) {
         );
         if (!r.ok) throw failWith('decrypting', id, r);
         decryptedFiles.set(repo.key, r.written);
+        liveLog(deps, repo.key, id, 'decrypting')?.([`${r.written.length} file(s) decrypted`]);
         // Recorded before compose runs: a crash from here on leaves the boot sweep the exact files to remove.
         for (const f of r.files ?? []) written.set(f.path, f);
         if (id !== null && r.files) history.recordPlaintext(id, r.files);
@@ -259,6 +271,7 @@ export function createRepoLogic(deps: RepoDeps) {
                   ...(envFile !== undefined ? { envFile } : {}),
                 },
                 signal,
+                { onLines: liveLog(deps, repo.key, id, 'applying') },
               );
         if (!r.ok) throw failWith('applying', id, r);
         logTo(id, `applying: docker compose up -d (${r.durationMs} ms)\n${r.output.trimEnd()}`);
@@ -270,6 +283,7 @@ export function createRepoLogic(deps: RepoDeps) {
         const r = await deps.verify(repo, signal);
         if (!r.ok) throw failWith('verifying', id, r);
         logTo(id, `verifying: ${r.summary}`);
+        liveLog(deps, repo.key, id, 'verifying')?.([r.summary]);
         return { summary: r.summary };
       }),
       notify: fromPromise(async ({ input }) => {

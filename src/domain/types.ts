@@ -169,7 +169,7 @@ export interface ContainerInfo {
 /** The activity events a repository's actor reports; the supervisor adds `state` and `config.reloaded`. */
 export type RepoActivity = Extract<
   ActivityEvent,
-  { type: 'check' | 'deployment.started' | 'deployment.finished' | 'notification' }
+  { type: 'check' | 'deployment.started' | 'deployment.finished' | 'notification' | 'deployment.log' }
 >;
 
 /** One problem in one project file: file, key path (dot/bracket notation) and a human reason. */

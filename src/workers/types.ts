@@ -58,9 +58,15 @@ export type TaskName = keyof TaskMap;
 type TaskInput<K extends TaskName> = TaskMap[K]['input'];
 export type TaskOutput<K extends TaskName> = TaskMap[K]['output'];
 
+/** Options of one task run: `onLines` receives live output batches (compose-up only; see ComposeUpInput.progress). */
+export interface RunTaskOptions {
+  onLines?: (lines: string[]) => void;
+}
+
 /** Runs a task in the pool. Never rejects for expected failures; rejects on abort or a worker crash. */
 export type RunTask = <K extends TaskName>(
   name: K,
   input: TaskInput<K>,
   signal?: AbortSignal,
+  opts?: RunTaskOptions,
 ) => Promise<TaskOutput<K>>;

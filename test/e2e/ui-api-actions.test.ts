@@ -27,10 +27,14 @@ const KEY = 'uiapi/app';
 const PASSWORD = 'ui-api-e2e-password-7c1d';
 const AUTH = `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}`;
 const SUBJECT = 'Add the worker service next to web';
+/** Printed by the compose wrapper before each `up`, with the time it was printed (ms since the epoch). */
+const LIVE_MARKER = 'ui-api-live-marker';
 
 interface SseEvent {
   type: string;
   data: Record<string, unknown>;
+  /** When the client read the frame (ms since the epoch). */
+  receivedAt: number;
 }
 
 describe('web UI API end to end', { concurrency: false }, () => {
@@ -91,7 +95,7 @@ volumes:
     const wrapper = path.join(tmp, 'compose-wrapper');
     await writeFile(
       wrapper,
-      `#!/bin/sh\ncase " $* " in *" up "*) while [ -e '${holdFile}' ]; do sleep 0.1; done ;; esac\nexec docker compose "$@"\n`,
+      `#!/bin/sh\ncase " $* " in *" up "*) while [ -e '${holdFile}' ]; do sleep 0.1; done; echo "${LIVE_MARKER} $(date +%s%3N)" >&2 ;; esac\nexec docker compose "$@"\n`,
     );
     await chmod(wrapper, 0o755);
     savedComposeCommand = process.env.SHIPARR_COMPOSE_COMMAND;
@@ -132,7 +136,8 @@ repositories:
             if (/^: connected$/m.test(block)) connected = true;
             const type = /^event: (.+)$/m.exec(block)?.[1];
             const data = /^data: (.+)$/m.exec(block)?.[1];
-            if (type && data) events.push({ type, data: JSON.parse(data) as Record<string, unknown> });
+            if (type && data)
+              events.push({ type, data: JSON.parse(data) as Record<string, unknown>, receivedAt: Date.now() });
           }
         }
       } catch {
@@ -183,6 +188,34 @@ repositories:
     assert.deepEqual(status.containers, { total: 2, running: 2, unhealthy: 0 });
     const list = (await (await api('/api/repositories')).json()) as { key: string; containers: unknown }[];
     assert.deepEqual(list.find((r) => r.key === KEY)?.containers, { total: 2, running: 2, unhealthy: 0 });
+  });
+
+  test('live output: compose lines reach /api/events as deployment.log before deployment.finished', async (t) => {
+    if (!(await requireDocker(t))) return;
+    await until(() => daemon!.supervisor.get(KEY)?.state === 'idle', 'idle', 60_000);
+    const r = await post(`/api/repositories/${id()}/deploy?wait=true&timeout=120`);
+    assert.equal(r.status, 200);
+    const { deploymentId } = (await r.json()) as { deploymentId: number };
+    const finished = await until(
+      () => events.findIndex((e) => e.type === 'deployment.finished' && e.data.deploymentId === deploymentId) + 1,
+      'deployment.finished',
+      10_000,
+    );
+    const mine = events.filter((e) => e.type === 'deployment.log' && e.data.deploymentId === deploymentId);
+    const markerFrame = mine.find((e) => (e.data.lines as string[]).some((l) => l.startsWith(LIVE_MARKER)));
+    assert.ok(markerFrame, `a deployment.log frame with the marker (got ${JSON.stringify(mine.map((e) => e.data))})`);
+    assert.ok(events.indexOf(markerFrame) < finished - 1, 'the marker frame comes before deployment.finished');
+    assert.equal(markerFrame.data.stage, 'applying');
+    assert.equal(markerFrame.data.repoKey, KEY);
+    assert.ok(!Number.isNaN(Date.parse(String(markerFrame.data.at))));
+    const line = (markerFrame.data.lines as string[]).find((l) => l.startsWith(LIVE_MARKER))!;
+    const latencyMs = markerFrame.receivedAt - Number(line.split(' ')[1]);
+    t.diagnostic(`live output latency, line printed → SSE frame read: ${latencyMs} ms`);
+    assert.ok(latencyMs >= 0 && latencyMs < 5_000, `latency ${latencyMs} ms`);
+    // Compose's own lines too (container events), and the stored log is unchanged: no marker-only streaming.
+    assert.ok(mine.some((e) => (e.data.lines as string[]).some((l) => /Container|Running|Started/.test(l))));
+    assert.ok(mine.some((e) => e.data.stage === 'pulling'));
+    assert.match(daemon!.store.getDeploymentLogs(deploymentId) ?? '', /applying: docker compose up -d/);
   });
 
   test('GET containers lists the project containers from the engine; 404 for an unknown repository', async (t) => {
