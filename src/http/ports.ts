@@ -3,6 +3,7 @@
  * Docker client implement them; the HTTP layer never imports those modules, only these types
  * and the domain types they carry (src/domain/types.ts).
  */
+import type { Readable } from 'node:stream';
 import type { Registry } from 'prom-client';
 import type {
   ActionRecord,
@@ -49,6 +50,8 @@ export interface HistoryReader {
 /** `null` → the container is unknown or not part of a managed compose project (404). */
 export interface ContainerLogReader {
   logs(containerId: string, q: { tail: number; since?: number }): Promise<string | null>;
+  /** The log as produced until `signal` aborts or the container stops (`?follow=1`); without it follow is 503. */
+  follow?(containerId: string, q: { tail: number; since?: number }, signal: AbortSignal): Promise<Readable | null>;
 }
 
 /** A service action the API can ask for (unpin has its own method: it is the actor's, not the engine's). */
@@ -71,15 +74,6 @@ export interface ServicePort {
     repoId: number,
     q: { limit: number; before?: number },
   ): { items: ActionRecord[]; nextBefore: number | null };
-  /**
-   * Follows the log of a container of a managed project as it is produced, until `signal` aborts or the container
-   * stops; `null` when the container is unknown or unmanaged.
-   */
-  followLogs?(
-    containerId: string,
-    q: { tail: number; since?: number },
-    signal: AbortSignal,
-  ): Promise<NodeJS.ReadableStream | null>;
 }
 
 export interface HealthReport {

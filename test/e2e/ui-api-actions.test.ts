@@ -58,6 +58,11 @@ describe('web UI API end to end', { concurrency: false }, () => {
     command: ["sh", "-c", "echo worker up; exec sleep 3600"]
     volumes:
       - data:/data
+  ticker:
+    image: ${JSON.stringify(image)}
+    pull_policy: never
+    init: true
+    command: ["sh", "-c", "i=0; while true; do i=$$((i+1)); echo tick $$i; sleep 0.2; done"]
 volumes:
   data: {}
 `;
@@ -118,7 +123,8 @@ repositories:
       apply: 120
 `,
       },
-      env: { SHIPARR_AUTH_MODE: 'basic', SHIPARR_AUTH_PASSWORD: PASSWORD },
+      // Two streams at most: the test's event stream and one log follow.
+      env: { SHIPARR_AUTH_MODE: 'basic', SHIPARR_AUTH_PASSWORD: PASSWORD, SHIPARR_MAX_SSE_CLIENTS: '2' },
     });
     const res = await api('/api/events', { signal: sse.signal });
     assert.equal(res.status, 200);
@@ -179,15 +185,15 @@ repositories:
           lastCommitSubject: string | null;
           containers: { total: number; running: number; unhealthy: number } | null;
         };
-        return s.containers?.running === 2 ? s : null;
+        return s.containers?.running === 3 ? s : null;
       },
       'the container counts',
       20_000,
     );
     assert.equal(status.lastCommitSubject, SUBJECT);
-    assert.deepEqual(status.containers, { total: 2, running: 2, unhealthy: 0 });
+    assert.deepEqual(status.containers, { total: 3, running: 3, unhealthy: 0 });
     const list = (await (await api('/api/repositories')).json()) as { key: string; containers: unknown }[];
-    assert.deepEqual(list.find((r) => r.key === KEY)?.containers, { total: 2, running: 2, unhealthy: 0 });
+    assert.deepEqual(list.find((r) => r.key === KEY)?.containers, { total: 3, running: 3, unhealthy: 0 });
   });
 
   test('live output: compose lines reach /api/events as deployment.log before deployment.finished', async (t) => {
@@ -233,7 +239,7 @@ repositories:
         startedAt: string;
       }[];
     };
-    assert.deepEqual(items.map((c) => c.service).sort(), ['web', 'worker']);
+    assert.deepEqual(items.map((c) => c.service).sort(), ['ticker', 'web', 'worker']);
     const web = items.find((c) => c.service === 'web')!;
     assert.equal(web.state, 'running');
     assert.ok(web.health === 'healthy' || web.health === 'starting', String(web.health));
@@ -267,12 +273,12 @@ repositories:
     const counts = await until(
       async () => {
         const s = (await (await api(`/api/repositories/${id()}`)).json()) as { containers: { running: number } | null };
-        return s.containers?.running === 1 ? s.containers : null;
+        return s.containers?.running === 2 ? s.containers : null;
       },
       'counts after stop',
       20_000,
     );
-    assert.deepEqual(counts, { total: 2, running: 1, unhealthy: 0 });
+    assert.deepEqual(counts, { total: 3, running: 2, unhealthy: 0 });
     assert.equal((await post(`/api/repositories/${id()}/services/worker/start`)).status, 200);
     assert.equal((await inspect('worker'))?.state, 'running');
 
@@ -304,6 +310,72 @@ repositories:
     assert.equal(ev.data.status, 'success');
     assert.equal(ev.data.triggeredBy, 'user:admin');
     assert.equal(typeof ev.data.actionId, 'number');
+  });
+
+  test('follow=1 streams a container log as produced, until the container stops; follows are capped', async (t) => {
+    if (!(await requireDocker(t))) return;
+    const { items } = (await (await api(`/api/repositories/${id()}/containers`)).json()) as {
+      items: { id: string; service: string }[];
+    };
+    const ticker = items.find((c) => c.service === 'ticker')!;
+    const ac = new AbortController();
+    const res = await api(`/containers/${ticker.id}/logs?follow=1&tail=1`, { signal: ac.signal });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/plain/);
+    assert.equal(res.headers.get('transfer-encoding'), 'chunked');
+    // A second follow would exceed SHIPARR_MAX_SSE_CLIENTS=2 only with the event stream counted; follows have their
+    // own count, so one more is allowed and the one after is refused.
+    const second = new AbortController();
+    const res2 = await api(`/containers/${ticker.id}/logs?follow=1&tail=1`, { signal: second.signal });
+    assert.equal(res2.status, 200);
+    const third = await api(`/containers/${ticker.id}/logs?follow=1&tail=1`);
+    assert.equal(third.status, 503);
+    assert.ok(third.headers.get('retry-after'));
+    second.abort();
+    await res2.body?.cancel().catch(() => undefined);
+
+    const ticks: { n: number; at: number }[] = [];
+    let text = '';
+    let ended = false;
+    const reading = (async () => {
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          text += decoder.decode(chunk, { stream: true });
+          for (const m of text.matchAll(/tick (\d+)\n/g)) {
+            const n = Number(m[1]);
+            if (!ticks.some((x) => x.n === n)) ticks.push({ n, at: Date.now() });
+          }
+        }
+        ended = true;
+      } catch {
+        // aborted
+      }
+    })();
+    await until(() => ticks.length >= 6, 'six ticks through the follow', 20_000);
+    const spread = (ticks.at(-1)!.at - ticks[0]!.at) / (ticks.length - 1);
+    t.diagnostic(`follow: ${ticks.length} ticks, ${Math.round(spread)} ms apart on arrival (printed every 200 ms)`);
+    assert.ok(spread > 50, 'lines arrive as they are produced, not in one burst');
+    // The closed second follow freed its place: another one opens.
+    await until(
+      async () => {
+        const r = await api(`/containers/${ticker.id}/logs?follow=1&tail=1`, { signal: AbortSignal.timeout(2_000) });
+        const ok = r.status === 200;
+        await r.body?.cancel().catch(() => undefined);
+        return ok;
+      },
+      'a place for a new follow',
+      10_000,
+    );
+    assert.equal((await post(`/api/repositories/${id()}/services/ticker/stop`)).status, 200);
+    await until(() => ended, 'the follow to end when the container stops', 30_000);
+    await reading;
+    ac.abort();
+    assert.equal((await post(`/api/repositories/${id()}/services/ticker/start`)).status, 200);
+    // Plain reads keep working.
+    const plain = await api(`/containers/${ticker.id}/logs?tail=2`);
+    assert.equal(plain.status, 200);
+    assert.match(await plain.text(), /tick \d+/);
   });
 
   test('unknown service → 404; POST without the CSRF header or credentials is refused', async (t) => {
