@@ -197,7 +197,7 @@ repositories:
     const colours = await tab.$$eval('.shiparr-dot', (dots) =>
       dots.map(
         (d) =>
-          (globalThis as unknown as { getComputedStyle(e: Element): { backgroundColor: string } }).getComputedStyle(d)
+          (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(d)
             .backgroundColor,
       ),
     );
