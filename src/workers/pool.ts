@@ -31,7 +31,8 @@ function liveChannel(onLines: (lines: string[]) => void): { port: MessagePort; d
   let ended: () => void = () => undefined;
   const end = new Promise<void>((resolve) => (ended = resolve));
   port1.on('message', (m: { lines?: unknown; end?: boolean }) => {
-    if (Array.isArray(m.lines)) onLines(m.lines.filter((l): l is string => typeof l === 'string'));
+    // Masked again here: the main thread knows every registered secret value (a worker may not).
+    if (Array.isArray(m.lines)) onLines(m.lines.filter((l): l is string => typeof l === 'string').map(maskSecrets));
     if (m.end) ended();
   });
   return {

@@ -100,7 +100,7 @@ volumes:
     const wrapper = path.join(tmp, 'compose-wrapper');
     await writeFile(
       wrapper,
-      `#!/bin/sh\ncase " $* " in *" up "*) while [ -e '${holdFile}' ]; do sleep 0.1; done; echo "${LIVE_MARKER} $(date +%s%3N)" >&2 ;; esac\nexec docker compose "$@"\n`,
+      `#!/bin/sh\ncase " $* " in *" up "*) while [ -e '${holdFile}' ]; do sleep 0.1; done; echo "${LIVE_MARKER} $(date +%s%3N) ${PASSWORD}" >&2 ;; esac\nexec docker compose "$@"\n`,
     );
     await chmod(wrapper, 0o755);
     savedComposeCommand = process.env.SHIPARR_COMPOSE_COMMAND;
@@ -215,6 +215,10 @@ repositories:
     assert.equal(markerFrame.data.repoKey, KEY);
     assert.ok(!Number.isNaN(Date.parse(String(markerFrame.data.at))));
     const line = (markerFrame.data.lines as string[]).find((l) => l.startsWith(LIVE_MARKER))!;
+    // The line carried the daemon's password (a registered secret): masked before it left the daemon.
+    assert.match(line, /\*\*\*$/);
+    assert.ok(!events.some((e) => JSON.stringify(e.data).includes(PASSWORD)), 'no frame carries the secret');
+    assert.ok(!(daemon!.store.getDeploymentLogs(deploymentId) ?? '').includes(PASSWORD), 'nor the stored log');
     const latencyMs = markerFrame.receivedAt - Number(line.split(' ')[1]);
     t.diagnostic(`live output latency, line printed → SSE frame read: ${latencyMs} ms`);
     assert.ok(latencyMs >= 0 && latencyMs < 5_000, `latency ${latencyMs} ms`);
