@@ -104,6 +104,11 @@ export interface RepoDeps {
 }
 
 const ts = () => new Date().toISOString();
+/** Live output of a stage as `deployment.log` events (the stored log is written separately, as before). */
+const liveLog = (deps: Pick<RepoDeps, 'report'>, repoKey: string, id: number | null, stage: DeployStage) =>
+  id === null
+    ? undefined
+    : (lines: string[]) => deps.report({ type: 'deployment.log', repoKey, deploymentId: id, stage, lines, at: ts() });
 const short = (c: string | null | undefined) => (c ? c.slice(0, 12) : '-');
 
 /** Abs compose directory of a repository checkout. */
@@ -331,6 +336,12 @@ export function createRepoLogic(deps: RepoDeps) {
         else if (r.fetched === 'deepened')
           logTo(id, `pulling: ${short(r.commit)} is not in the shallow history: the history was deepened to reach it`);
         logTo(id, `pulling: checked out ${short(r.commit)}${how} in ${r.durationMs} ms`);
+        liveLog(
+          deps,
+          repo.key,
+          id,
+          'pulling',
+        )?.([`checked out ${short(r.commit)}${how}${r.subject ? `: ${r.subject}` : ''}`]);
         // The deploy's own sync (not a rollback's) knows the range of new commits: the reason says it from now on.
         const opened = id !== null && input.since !== undefined ? reasons.get(id) : undefined;
         const reason = opened ? refineReason(opened, input.since ?? null, r.commit, r.range ?? null) : undefined;
@@ -338,7 +349,12 @@ export function createRepoLogic(deps: RepoDeps) {
           reasons.set(id, reason);
           if (reason !== opened) logTo(id, `why: ${reason.summary}`);
         }
-        if (id !== null) history.updateDeployment(id, { commit: r.commit, ...(reason ? { reason } : {}) });
+        if (id !== null)
+          history.updateDeployment(id, {
+            commit: r.commit,
+            commitSubject: r.subject ?? null,
+            ...(reason ? { reason } : {}),
+          });
         return { commit: r.commit };
       }),
       decrypt: fromPromise(async ({ input, signal }) => {
@@ -362,6 +378,7 @@ export function createRepoLogic(deps: RepoDeps) {
         );
         if (!r.ok) throw failWith('decrypting', id, r);
         decryptedFiles.set(repo.key, r.written);
+        liveLog(deps, repo.key, id, 'decrypting')?.([`${r.written.length} file(s) decrypted`]);
         // Recorded before compose runs: a crash from here on leaves the boot sweep the exact files to remove.
         for (const f of r.files ?? []) written.set(f.path, f);
         if (id !== null && r.files) history.recordPlaintext(id, r.files);
@@ -412,6 +429,7 @@ export function createRepoLogic(deps: RepoDeps) {
                   ...(pinned ? { overrideFiles } : {}),
                 },
                 signal,
+                { onLines: liveLog(deps, repo.key, id, 'applying') },
               );
         if (!r.ok) throw failWith('applying', id, r);
         logTo(id, `applying: docker compose up -d (${r.durationMs} ms)\n${r.output.trimEnd()}`);
@@ -424,6 +442,7 @@ export function createRepoLogic(deps: RepoDeps) {
         if (!r.ok) throw failWith('verifying', id, r);
         logTo(id, `verifying: ${r.summary}`);
         if (id !== null && !input.rollingBack) await recordImages(repo, id);
+        liveLog(deps, repo.key, id, 'verifying')?.([r.summary]);
         return { summary: r.summary };
       }),
       notify: fromPromise(async ({ input }) => {

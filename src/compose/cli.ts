@@ -9,6 +9,7 @@
  * Environment: compose runs with an allow-list ({@link composeEnv}), never the daemon's whole environment, so a compose
  * file cannot read Shiparr's keys and passwords through `${…}`. `SHIPARR_COMPOSE_PASS_ENV` adds names to it.
  */
+import type { MessagePort } from 'node:worker_threads';
 import { exec, type ExecResult } from '../lib/exec.ts';
 import { maskSecrets } from '../lib/redact.ts';
 
@@ -120,6 +121,11 @@ export interface ComposeUpInput extends ComposeInput, UpArgs {
    * output (values never cross the worker boundary in clear). Missing or unreadable files are skipped.
    */
   secretFiles?: string[];
+  /**
+   * Live output: compose's lines are posted here as they are produced, batched (`{ lines }`), then `{ end: true }`.
+   * Transferred to the worker (see workers/pool.ts `onLines`); the captured output in the result is unchanged.
+   */
+  progress?: MessagePort;
 }
 export interface ComposeOutput {
   /** Combined stdout+stderr, capped. */
@@ -159,6 +165,38 @@ export interface RunOptions {
    * files, applied where they are known (in the worker) so they never travel back in clear.
    */
   mask?: (text: string) => string;
+  /** Receives compose's output line by line as it is produced, masked like the captured text. */
+  onLine?: (line: string) => void;
+}
+
+/** Longest line passed to `onLine` (a longer one is cut with an ellipsis). */
+const LIVE_LINE_MAX = 4_000;
+
+/** Splits output chunks into lines (a partial line waits for its end; `end()` flushes it). */
+function lineSplitter(emit: (line: string) => void): { push(chunk: Buffer): void; end(): void } {
+  let partial = '';
+  const decoder = new TextDecoder();
+  const out = (line: string) => {
+    const l = line.replace(/\r$/, '');
+    emit(l.length > LIVE_LINE_MAX ? `${l.slice(0, LIVE_LINE_MAX)}…` : l);
+  };
+  return {
+    push(chunk) {
+      const lines = (partial + decoder.decode(chunk, { stream: true })).split('\n');
+      partial = lines.pop() ?? '';
+      // A line without an end for a long time is passed on in pieces rather than held without bound.
+      if (partial.length > LIVE_LINE_MAX) {
+        lines.push(partial);
+        partial = '';
+      }
+      for (const l of lines) out(l);
+    },
+    end() {
+      partial += decoder.decode();
+      if (partial !== '') out(partial);
+      partial = '';
+    },
+  };
 }
 
 /** Environment variable: more names for the compose allow-list, comma-separated; `PREFIX_*` allows a prefix. */
@@ -210,6 +248,9 @@ export function composeEnv(base: NodeJS.ProcessEnv, dockerHost?: string): NodeJS
  * {@link maskSecrets} and `o.mask`.
  */
 export async function runCompose(c: ComposeCommand, args: readonly string[], o: RunOptions): Promise<ExecResult> {
+  const mask = (text: string): string => (o.mask ? o.mask(maskSecrets(text)) : maskSecrets(text));
+  const onLine = o.onLine;
+  const lines = onLine ? lineSplitter((l) => onLine(mask(l))) : undefined;
   const r = await exec(c.file, args, {
     cwd: o.cwd,
     timeoutMs: o.timeoutMs,
@@ -218,8 +259,9 @@ export async function runCompose(c: ComposeCommand, args: readonly string[], o: 
     inheritEnv: false,
     // compose is background work: keep the API and the other repositories' polls responsive on small hosts.
     niceness: 10,
+    ...(lines ? { onOutput: (chunk: Buffer) => lines.push(chunk) } : {}),
   });
-  const mask = (text: string): string => (o.mask ? o.mask(maskSecrets(text)) : maskSecrets(text));
+  lines?.end();
   return {
     ...r,
     stdout: mask(r.stdout),

@@ -4,6 +4,8 @@
  * answer is streamed and demultiplexed on the fly, keeping only the last LOG_READ_MAX_BYTES (1 MiB): a container
  * that prints huge lines cannot make one request hold its whole log in memory. Dropped output is marked at the top.
  */
+import type { IncomingMessage } from 'node:http';
+import { PassThrough, type Readable } from 'node:stream';
 import type Dockerode from 'dockerode';
 import { PROJECT_LABEL } from './verify.ts';
 
@@ -22,6 +24,11 @@ interface LogQuery {
 export interface ContainerLogReader {
   /** Demultiplexed text (stdout and stderr interleaved), or `null` when the container is unknown or unmanaged. */
   logs(containerId: string, q: LogQuery): Promise<string | null>;
+  /**
+   * The log as it is produced (the last `tail` lines first), demultiplexed, until `signal` aborts or the container
+   * stops (the engine ends the stream); `null` when the container is unknown or unmanaged.
+   */
+  follow(containerId: string, q: LogQuery, signal: AbortSignal): Promise<Readable | null>;
 }
 
 /**
@@ -32,7 +39,65 @@ export function createContainerLogReader(
   docker: Dockerode,
   isManagedProject: (project: string) => boolean,
 ): ContainerLogReader {
+  /** The inspected container when it exists and belongs to a managed project. */
+  const managed = async (containerId: string): Promise<Dockerode.ContainerInspectInfo | null> => {
+    let info: Dockerode.ContainerInspectInfo;
+    try {
+      info = await docker.getContainer(containerId).inspect();
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+    const project = info.Config.Labels?.[PROJECT_LABEL];
+    return project && isManagedProject(project) ? info : null;
+  };
   return {
+    async follow(containerId, q, signal) {
+      const info = await managed(containerId);
+      if (!info) return null;
+      const tail = Math.min(MAX_TAIL, Math.max(MIN_TAIL, Math.floor(Number.isFinite(q.tail) ? q.tail : 100)));
+      let stream: IncomingMessage;
+      try {
+        stream = await new Promise<IncomingMessage>((resolve, reject) => {
+          docker.modem.dial(
+            {
+              path: `/containers/${encodeURIComponent(info.Id)}/logs?`,
+              method: 'GET',
+              isStream: true,
+              abortSignal: signal,
+              statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
+              options: {
+                stdout: true,
+                stderr: true,
+                follow: true,
+                tail,
+                ...(q.since !== undefined ? { since: Math.max(0, Math.floor(q.since)) } : {}),
+              },
+            },
+            (err, data) => (err ? reject(err) : resolve(data as IncomingMessage)),
+          );
+        });
+      } catch (err) {
+        if (isNotFound(err)) return null;
+        throw err;
+      }
+      // The client's request timeout is an idle timeout: a quiet container must not end the follow.
+      stream.socket?.setTimeout(0);
+      const out = new PassThrough();
+      const demux = info.Config.Tty ? null : new StreamDemuxer((payload) => out.write(payload));
+      stream.on('data', (chunk: Buffer) => (demux ? demux.push(chunk) : out.write(chunk)));
+      stream.on('end', () => out.end());
+      stream.on('error', () => out.end());
+      stream.on('close', () => out.end());
+      // Backpressure: a slow reader pauses the engine stream rather than buffering without bound.
+      out.on('drain', () => stream.resume());
+      stream.on('data', () => {
+        if (out.writableNeedDrain) stream.pause();
+      });
+      out.on('close', () => stream.destroy());
+      signal.addEventListener('abort', () => stream.destroy(), { once: true });
+      return out;
+    },
     async logs(containerId, q) {
       const container = docker.getContainer(containerId);
       let info: Dockerode.ContainerInspectInfo;

@@ -15,11 +15,12 @@ import { createApp, closeEventStreams } from '../http/app.ts';
 import { refuseTunnel } from '../http/errors.ts';
 import type { HealthReport, SupervisorPort } from '../http/ports.ts';
 import { createContainerLogReader } from '../compose/logs.ts';
-import { pingDocker } from '../compose/verify.ts';
+import { createDocker, pingDocker } from '../compose/verify.ts';
+import { createServices, type ServiceSupervisor } from './services.ts';
 import { VERSION } from '../version.ts';
 
 /** What HTTP needs from the supervisor beyond the port: config errors for health, managed projects for logs. */
-export interface HttpSupervisor extends SupervisorPort {
+export interface HttpSupervisor extends SupervisorPort, ServiceSupervisor {
   readonly configErrors: ConfigIssue[];
   isManagedProject(name: string): boolean;
 }
@@ -62,6 +63,21 @@ export async function startHttp(deps: {
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
     };
   };
+  // One client per DOCKER_HOST a repository names; the daemon's own engine otherwise.
+  const dockers = new Map<string, Dockerode>();
+  const dockerFor = (host?: string): Dockerode => {
+    if (!host) return docker;
+    let d = dockers.get(host);
+    if (!d) dockers.set(host, (d = createDocker(host)));
+    return d;
+  };
+  const services = createServices({
+    supervisor,
+    store,
+    docker: dockerFor,
+    log: deps.log.child({ component: 'services' }),
+  });
+  void services.warm();
   // Metrics are the app's own: it creates the registry and subscribes it to the supervisor until `signal` aborts.
   const app = createApp({
     supervisor,
@@ -71,6 +87,7 @@ export async function startHttp(deps: {
       listDeployments: (repoId, q) => store.listDeployments(repoId, q),
     },
     containers: createContainerLogReader(docker, (name) => supervisor.isManagedProject(name)),
+    services,
     health,
     log: deps.log.child({ component: 'http' }),
     auth: settings.auth,

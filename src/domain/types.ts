@@ -115,6 +115,8 @@ export interface Deployment {
   plan: ServicePlan[] | null;
   /** The images each service ran after this deployment succeeded (null before or when unknown). */
   serviceImages: ServiceImage[] | null;
+  /** Subject line of the deployed commit (at most 200 characters); null when unknown. */
+  commitSubject: string | null;
 }
 
 /** Outcome of the health verification after `compose up`. Expected failures are results, never throws. */
@@ -159,12 +161,85 @@ export type ActivityEvent =
       at: string;
     }
   | { type: 'notification'; repoKey: string; url: string; service: string; ok: boolean; at: string }
-  | { type: 'config.reloaded'; errors: number; at: string };
+  | { type: 'config.reloaded'; errors: number; at: string }
+  | {
+      type: 'deployment.log';
+      repoKey: string;
+      deploymentId: number;
+      stage: DeployStage;
+      /** Output lines as the stage's tools produced them (masked), batched. */
+      lines: string[];
+      at: string;
+    }
+  | {
+      type: 'action';
+      repoKey: string;
+      actionId: number;
+      action: ServiceActionName;
+      service: string | null;
+      status: ActionStatus;
+      triggeredBy: string | null;
+      at: string;
+    };
+
+/** What a service action does: restart/stop/start one service, remove the project's containers, clear the pin. */
+export type ServiceActionName = 'restart' | 'stop' | 'start' | 'remove' | 'unpin';
+/** Outcome of a service action. */
+type ActionStatus = 'success' | 'failed';
+
+/** One recorded service action (the `actions` table), as the API shows it. */
+export interface ActionRecord {
+  id: number;
+  repositoryId: number;
+  action: ServiceActionName;
+  /** The compose service acted on; null for project-wide actions (remove, unpin). */
+  service: string | null;
+  status: ActionStatus;
+  /** Why it failed (masked); null on success. */
+  error: string | null;
+  /** The audit principal (`user:<name>`, `token:<name>`), null for anonymous requests. */
+  triggeredBy: string | null;
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** A new action row (the store stamps nothing: both times come from the caller). */
+export interface CreateActionInput {
+  repoKey: string;
+  action: ServiceActionName;
+  service: string | null;
+  status: ActionStatus;
+  error: string | null;
+  triggeredBy: string | null;
+  startedAt: string;
+  finishedAt: string;
+}
+
+/** Containers of a repository's compose project, counted (RepoStatus.containers). */
+export interface ContainerCounts {
+  total: number;
+  running: number;
+  unhealthy: number;
+}
+
+/** One container of a repository's compose project, as the API lists it. */
+export interface ContainerInfo {
+  id: string;
+  name: string;
+  service: string;
+  /** Engine state: running, exited, paused, restarting, created, dead. */
+  state: string;
+  /** healthy, unhealthy or starting; null without a healthcheck. */
+  health: string | null;
+  image: string;
+  /** ISO time the container last started; null if it never did. */
+  startedAt: string | null;
+}
 
 /** The activity events a repository's actor reports; the supervisor adds `state` and `config.reloaded`. */
 export type RepoActivity = Extract<
   ActivityEvent,
-  { type: 'check' | 'deployment.started' | 'deployment.finished' | 'notification' }
+  { type: 'check' | 'deployment.started' | 'deployment.finished' | 'notification' | 'deployment.log' }
 >;
 
 /** One problem in one project file: file, key path (dot/bracket notation) and a human reason. */
@@ -201,6 +276,10 @@ export interface RepoStatus {
   suspended: boolean;
   attempt: number;
   restarts: number;
+  /** Containers of the compose project (one cached engine list for all projects); null when the engine is unreachable. */
+  containers: ContainerCounts | null;
+  /** Subject line of the last deployed commit, when recorded. */
+  lastCommitSubject: string | null;
 }
 
 /** One project as the read view shows it. */
@@ -249,6 +328,8 @@ export interface DeploymentPatch {
   reason?: DeploymentReason | null;
   plan?: ServicePlan[] | null;
   serviceImages?: ServiceImage[] | null;
+  /** Subject line of the checked-out commit (capped at 200 characters by the store). */
+  commitSubject?: string | null;
 }
 
 export interface FinishDeploymentInput {

@@ -12,6 +12,7 @@ import { createFailureLimiter } from './limits.ts';
 import { createHostGuard } from './guard.ts';
 import { createMetrics } from './metrics.ts';
 import type { HttpDeps } from './ports.ts';
+import { actionRoutes } from './routes/actions.ts';
 import { containerRoutes } from './routes/containers.ts';
 import { deploymentRoutes } from './routes/deployments.ts';
 import { type EventStreams, eventRoutes } from './routes/events.ts';
@@ -79,6 +80,7 @@ export function createApp(deps: HttpDeps): Koa {
     deploymentRoutes(deps, auth),
     reloadRoutes(deps, auth),
     containerRoutes(deps, auth),
+    actionRoutes(deps, auth),
     events.router,
     metricsRoutes(registry, auth),
     uiRoutes(auth),

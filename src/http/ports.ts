@@ -3,8 +3,18 @@
  * Docker client implement them; the HTTP layer never imports those modules, only these types
  * and the domain types they carry (src/domain/types.ts).
  */
+import type { Readable } from 'node:stream';
 import type { Registry } from 'prom-client';
-import type { ActivityEvent, ConfigIssue, Deployment, ProjectInfo, ReloadResult, RepoStatus } from '../domain/types.ts';
+import type {
+  ActionRecord,
+  ActivityEvent,
+  ConfigIssue,
+  ContainerInfo,
+  Deployment,
+  ProjectInfo,
+  ReloadResult,
+  RepoStatus,
+} from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 
 export interface SupervisorPort {
@@ -50,6 +60,30 @@ export interface HistoryReader {
 /** `null` → the container is unknown or not part of a managed compose project (404). */
 export interface ContainerLogReader {
   logs(containerId: string, q: { tail: number; since?: number }): Promise<string | null>;
+  /** The log as produced until `signal` aborts or the container stops (`?follow=1`); without it follow is 503. */
+  follow?(containerId: string, q: { tail: number; since?: number }, signal: AbortSignal): Promise<Readable | null>;
+}
+
+/** A service action the API can ask for (unpin has its own method: it is the actor's, not the engine's). */
+export type EngineAction = 'restart' | 'stop' | 'start' | 'remove';
+
+/**
+ * The repositories' containers and the service actions on them. `busy`: a deploy of the repository runs (409);
+ * `unknown-service`: the service has no container in the project (404).
+ */
+export interface ServicePort {
+  containers(repoKey: string): Promise<ContainerInfo[]>;
+  act(
+    repoKey: string,
+    action: EngineAction,
+    service: string | null,
+    opts: { triggeredBy?: string },
+  ): Promise<{ ok: true; action: ActionRecord } | { ok: false; reason: 'busy' | 'unknown-service' }>;
+  unpin(repoKey: string, opts: { triggeredBy?: string }): ActionRecord;
+  listActions(
+    repoId: number,
+    q: { limit: number; before?: number },
+  ): { items: ActionRecord[]; nextBefore: number | null };
 }
 
 export interface HealthReport {
@@ -65,6 +99,8 @@ export interface HttpDeps {
   supervisor: SupervisorPort;
   history: HistoryReader;
   containers: ContainerLogReader;
+  /** Containers and service actions (the web UI); without it those routes answer 503. */
+  services?: ServicePort;
   health(): Promise<HealthReport>;
   log: Logger;
   auth: {

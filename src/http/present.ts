@@ -1,6 +1,6 @@
 /** @module Shapes sent to clients. Defensive: repository URLs lose any embedded credentials, error text is masked. */
 import { maskSecrets } from '../lib/redact.ts';
-import type { Deployment, RepoStatus } from '../domain/types.ts';
+import type { ActionRecord, Deployment, RepoStatus } from '../domain/types.ts';
 
 /** Removes `user:pass@` from a URL-ish string (config URLs may carry a token). */
 function stripCredentials(url: string): string {
@@ -19,6 +19,23 @@ export function publicRepo(r: RepoStatus): RepoStatus {
 /** Deployment as the API shows it. */
 export function publicDeployment(d: Deployment): Deployment {
   return { ...d, error: d.error === null ? null : maskSecrets(d.error) };
+}
+
+/**
+ * A service action as the API shows it: `{id, action, service, status, error, triggeredBy, startedAt, finishedAt}`
+ * (the error masked once more).
+ */
+export function publicAction(a: ActionRecord): Omit<ActionRecord, 'repositoryId'> {
+  return {
+    id: a.id,
+    action: a.action,
+    service: a.service,
+    status: a.status,
+    error: a.error === null ? null : maskSecrets(a.error),
+    triggeredBy: a.triggeredBy,
+    startedAt: a.startedAt,
+    finishedAt: a.finishedAt,
+  };
 }
 
 /** A browsable https URL for a configured git URL (scp-like and scheme-less forms included), or null. */

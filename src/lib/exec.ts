@@ -37,6 +37,8 @@ export interface ExecOptions {
    * daemon's event loop on small hosts; failures to renice are ignored.
    */
   niceness?: number;
+  /** Called with each chunk of stdout or stderr as it arrives (live output); the capture is unchanged. */
+  onOutput?: (chunk: Buffer) => void;
 }
 
 export interface ExecResult {
@@ -220,10 +222,12 @@ export function exec(cmd: string, args: readonly string[], opts: ExecOptions): P
     child.stdout?.on('data', (c: Buffer) => {
       stdout.push(c);
       output.push(c);
+      opts.onOutput?.(c);
     });
     child.stderr?.on('data', (c: Buffer) => {
       stderr.push(c);
       output.push(c);
+      opts.onOutput?.(c);
     });
     child.on('error', (err: NodeJS.ErrnoException) => {
       // Start failure (ENOENT, EACCES…): no process, no 'close' guarantee.

@@ -348,6 +348,9 @@ export const deployMachine = deploySetup.createMachine({
       actions: [assign({ suspendRequested: false }), { type: 'persistSuspended', params: { suspended: false } }],
     },
     'config.updated': { actions: assign({ pendingConfig: ({ event }) => event.repo }) },
+    'repo.unpin': {
+      actions: [assign({ pinnedCommit: null }), { type: 'persistPin', params: { pinnedCommit: null } }],
+    },
     // Stopped right after this: a run not yet concluded and a deploy still queued will never finish.
     'repo.removed': {
       actions: {

@@ -104,6 +104,8 @@ export type DeployEvent =
   | { type: 'repo.suspend' }
   | { type: 'repo.resume' }
   | { type: 'config.updated'; repo: RepoConfig }
+  /** Clear the pinned (bad) commit, so the next check may deploy it again. */
+  | { type: 'repo.unpin' }
   /** The reply of the openDeployment action: the row of an accepted deploy request exists. */
   | {
       type: 'deployment.opened';

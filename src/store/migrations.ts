@@ -128,6 +128,23 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX deployments_status ON deployments (status);
   CREATE INDEX deployments_plaintext_pending ON deployments (plaintext_pending) WHERE plaintext_pending = 1;
   `,
+  // 5: service actions from the API (restart/stop/start a service, remove the project's containers, unpin) and the
+  // subject line of a deployment's commit.
+  `
+  CREATE TABLE actions (
+    id            INTEGER PRIMARY KEY,
+    repository_id INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    action        TEXT NOT NULL CHECK (action IN ('restart', 'stop', 'start', 'remove', 'unpin')),
+    service       TEXT,
+    status        TEXT NOT NULL CHECK (status IN ('success', 'failed')),
+    error         TEXT,
+    triggered_by  TEXT,
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT NOT NULL
+  );
+  CREATE INDEX actions_repository_id ON actions (repository_id, id DESC);
+  ALTER TABLE deployments ADD COLUMN commit_subject TEXT;
+  `,
 ];
 
 /** Schema version this code writes (the number of migrations). */

@@ -11,6 +11,8 @@ import { StoreError } from './errors.ts';
 import { LOG_STORED_MAX_BYTES, fitUtf8, truncationMarker } from './log-cap.ts';
 import { assertNotNewer, migrate } from './migrations.ts';
 import type {
+  ActionRecord,
+  CreateActionInput,
   CreateDeploymentInput,
   Deployment,
   DeploymentPatch,
@@ -106,6 +108,7 @@ interface RawRepository {
   notify_state: string | null;
   created_at: string;
   updated_at: string;
+  last_commit_subject: string | null;
 }
 
 interface RawDeployment {
@@ -131,6 +134,19 @@ interface RawDeployment {
   reason: string | null;
   plan: string | null;
   service_images: string | null;
+  commit_subject: string | null;
+}
+
+interface RawAction {
+  id: number;
+  repository_id: number;
+  action: ActionRecord['action'];
+  service: string | null;
+  status: ActionRecord['status'];
+  error: string | null;
+  triggered_by: string | null;
+  started_at: string;
+  finished_at: string;
 }
 
 /** The columns of a deployment a write needs to check before changing it. */
@@ -143,12 +159,21 @@ interface DeploymentHead {
   config_hash: string | null;
 }
 
-const REPO_SELECT = 'SELECT r.*, p.name AS project FROM repositories r JOIN projects p ON p.id = r.project_id';
+// The subject of the last deployed commit comes from the newest successful deployment of that commit.
+const REPO_SELECT = `SELECT r.*, p.name AS project,
+    (SELECT d.commit_subject FROM deployments d
+      WHERE d.repository_id = r.id AND d.status = 'success' AND d.commit_hash = r.last_commit
+      ORDER BY d.id DESC LIMIT 1) AS last_commit_subject
+  FROM repositories r JOIN projects p ON p.id = r.project_id`;
+/** Longest commit subject stored. */
+const SUBJECT_MAX = 200;
+const ACTION_SELECT = 'SELECT * FROM actions';
 const DEPLOYMENT_SELECT = `
   SELECT d.id, d.repository_id, r.key AS repo_key, d.commit_hash, d.status, d."trigger" AS "trigger", d.stage, d.error,
          d.previous_commit, d.rolled_back_to, d.started_at, d.finished_at, d.duration_ms, d.config_hash,
          d.notifications, d.self_update, octet_length(d.logs) AS log_bytes, d.logs_truncated, d.triggered_by,
-         d.reason, d.plan, d.service_images
+         d.reason, d.plan, d.service_images,
+         d.commit_subject
   FROM deployments d JOIN repositories r ON r.id = d.repository_id`;
 
 /**
@@ -525,6 +550,51 @@ export class Store {
     return ids.map((id) => this.#deployment(id));
   }
 
+  /**
+   * Records a finished service action (restart/stop/start/remove/unpin); the error is masked.
+   * @throws StoreError STORE_NOT_FOUND (unknown repository)
+   */
+  recordAction(input: CreateActionInput): ActionRecord {
+    const repo = this.#s.repoIdByKey.get(input.repoKey);
+    if (!repo) throw notFound(`repository ${input.repoKey}`);
+    const id = Number(
+      this.#s.insertAction.run({
+        repositoryId: repo.id,
+        action: input.action,
+        service: input.service,
+        status: input.status,
+        error: input.error === null ? null : maskSecrets(input.error),
+        triggeredBy: input.triggeredBy,
+        startedAt: input.startedAt,
+        finishedAt: input.finishedAt,
+      }).lastInsertRowid,
+    );
+    return toAction(this.#s.actionById.get(id) as RawAction);
+  }
+
+  /**
+   * A page of a repository's service actions, newest first (like {@link listDeployments}).
+   * @throws StoreError STORE_NOT_FOUND (unknown repository) | STORE_INVALID_INPUT (limit)
+   */
+  listActions(
+    repo: string | number,
+    opts: ListDeploymentsOptions = {},
+  ): { items: ActionRecord[]; nextBefore: number | null } {
+    const limit = opts.limit ?? DEFAULT_PAGE;
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE)
+      throw invalid(`limit must be an integer from 1 to ${MAX_PAGE}`);
+    const repositoryId = typeof repo === 'number' ? this.#s.repoById.get(repo)?.id : this.#s.repoIdByKey.get(repo)?.id;
+    if (repositoryId === undefined) throw notFound(`repository ${repo}`);
+    const rows = this.#s.pageActions.all({
+      repositoryId,
+      before: opts.before ?? Number.MAX_SAFE_INTEGER,
+      limit: limit + 1,
+    });
+    const more = rows.length > limit;
+    const items = (more ? rows.slice(0, limit) : rows).map(toAction);
+    return { items, nextBefore: more ? (items.at(-1)?.id ?? null) : null };
+  }
+
   /** Open (`pending`/`running`) self-update deployments, oldest first, for the caller to finalise. */
   openSelfUpdates(): Deployment[] {
     return this.#s.openSelfUpdates.all().map(toDeployment);
@@ -633,6 +703,10 @@ export class Store {
           ...setter('reason', patch.reason === undefined ? undefined : jsonOrNull(patch.reason)),
           ...setter('plan', patch.plan === undefined ? undefined : jsonOrNull(patch.plan)),
           ...setter('serviceImages', patch.serviceImages === undefined ? undefined : jsonOrNull(patch.serviceImages)),
+          ...setter(
+            'commitSubject',
+            patch.commitSubject == null ? patch.commitSubject : capSubject(patch.commitSubject),
+          ),
         });
       })(),
 
@@ -757,7 +831,8 @@ function prepareStatements(db: Database.Database) {
          self_update     = CASE WHEN @setSelfUpdate     THEN @selfUpdate     ELSE self_update END,
          reason          = CASE WHEN @setReason         THEN @reason         ELSE reason END,
          plan            = CASE WHEN @setPlan           THEN @plan           ELSE plan END,
-         service_images  = CASE WHEN @setServiceImages  THEN @serviceImages  ELSE service_images END
+         service_images  = CASE WHEN @setServiceImages  THEN @serviceImages  ELSE service_images END,
+         commit_subject  = CASE WHEN @setCommitSubject  THEN @commitSubject  ELSE commit_subject END
        WHERE id = @id`,
     ),
     // octet_length reads the size from the record header: the log text itself is not loaded.
@@ -828,6 +903,14 @@ function prepareStatements(db: Database.Database) {
          WHERE repository_id = @repositoryId AND id < @cutoff AND finished_at IS NOT NULL AND plaintext_pending = 0
            AND id IS NOT @lastSuccess
          ORDER BY id LIMIT @batch)`,
+    ),
+    insertAction: db.prepare<Params>(
+      `INSERT INTO actions (repository_id, action, service, status, error, triggered_by, started_at, finished_at)
+       VALUES (@repositoryId, @action, @service, @status, @error, @triggeredBy, @startedAt, @finishedAt)`,
+    ),
+    actionById: db.prepare<[number], RawAction>(`${ACTION_SELECT} WHERE id = ?`),
+    pageActions: db.prepare<Params, RawAction>(
+      `${ACTION_SELECT} WHERE repository_id = @repositoryId AND id < @before ORDER BY id DESC LIMIT @limit`,
     ),
     openSelfUpdates: db.prepare<[], RawDeployment>(
       `${DEPLOYMENT_SELECT} WHERE d.status IN ('pending', 'running') AND d.self_update = 1 ORDER BY d.id`,
@@ -951,6 +1034,7 @@ function toRepository(r: RawRepository): RepositoryRow {
     notifyState: parseJson(r.notify_state),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    lastCommitSubject: r.last_commit_subject ?? null,
   };
 }
 
@@ -979,5 +1063,26 @@ function toDeployment(r: RawDeployment): Deployment {
     reason: parseJson(r.reason) as Deployment['reason'],
     plan: parseJson(r.plan) as Deployment['plan'],
     serviceImages: parseJson(r.service_images) as Deployment['serviceImages'],
+    commitSubject: r.commit_subject ?? null,
+  };
+}
+
+/** A commit subject as stored and shown: one line, at most SUBJECT_MAX characters. */
+function capSubject(subject: string): string {
+  const line = subject.split(/\r?\n/, 1)[0] ?? '';
+  return line.length > SUBJECT_MAX ? `${line.slice(0, SUBJECT_MAX - 1)}…` : line;
+}
+
+function toAction(r: RawAction): ActionRecord {
+  return {
+    id: r.id,
+    repositoryId: r.repository_id,
+    action: r.action,
+    service: r.service,
+    status: r.status,
+    error: r.error,
+    triggeredBy: r.triggered_by,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
   };
 }

@@ -48,6 +48,8 @@ export interface RepositoryRow {
   notifyState: unknown;
   createdAt: string;
   updatedAt: string;
+  /** Subject line of `lastCommit`, from its newest successful deployment (null when not recorded). */
+  lastCommitSubject: string | null;
 }
 
 /** One repository as `syncConfig` takes it (a `RepoConfig` fits). */

@@ -9,6 +9,7 @@ import type { ProjectConfig, RepoConfig } from '../config/schema.ts';
 import type {
   ActivityEvent,
   ConfigIssue,
+  ContainerCounts,
   Deployment,
   NotifyOutcome,
   ProjectInfo,
@@ -116,6 +117,8 @@ export class Supervisor {
   #reloads: Promise<unknown> = Promise.resolve();
   /** Settles when every actor of the boot config is spawned (or the supervisor stops first). */
   #booted: Promise<void> = Promise.resolve();
+  /** Container counts of a repository's compose project (a cache the HTTP wiring provides); none: null. */
+  #counts: ((repo: RepoConfig) => ContainerCounts | null) | null = null;
 
   constructor(deps: SupervisorDeps) {
     this.#deps = deps;
@@ -286,7 +289,14 @@ export class Supervisor {
   }
 
   #status(row: RepositoryRow, entry: RepoEntry | undefined): RepoStatus {
-    return repoStatus(row, entry, entry ? this.#child(row.key)?.getSnapshot() : undefined);
+    const status = repoStatus(row, entry, entry ? this.#child(row.key)?.getSnapshot() : undefined);
+    if (entry && this.#counts) status.containers = this.#counts(entry.repo);
+    return status;
+  }
+
+  /** Gives RepoStatus.containers its source: a synchronous read of a cache (never an engine call per repository). */
+  useContainerCounts(counts: (repo: RepoConfig) => ContainerCounts | null): void {
+    this.#counts = counts;
   }
 
   list(): RepoStatus[] {
@@ -456,6 +466,37 @@ export class Supervisor {
       branch: repo.branch,
       webhookSecret: repo.webhookSecret,
     }));
+  }
+
+  /**
+   * Runs `work` while no deploy of `key` can run: refused (returns `{ busy: true }`) while one runs or waits for a
+   * slot; a deploy that starts meanwhile waits for its slot until `work` settles.
+   */
+  async exclusive<T>(key: string, work: () => Promise<T>): Promise<{ busy: true } | { busy: false; value: T }> {
+    this.#entryFor(key);
+    const child = this.#child(key);
+    if (this.#stopping) throw new ConflictError('Shiparr is shutting down');
+    if (child !== undefined && DEPLOYING.has(topState(child.getSnapshot()))) return { busy: true };
+    if (!this.#slots.tryLock(key)) return { busy: true };
+    try {
+      return { busy: false, value: await work() };
+    } finally {
+      this.#slots.unlock(key);
+    }
+  }
+
+  /** Clears the pinned bad commit: an event to the repository's actor, which owns `pinned_commit`. */
+  unpin(key: string, opts: { triggeredBy?: string } = {}): void {
+    this.#entryFor(key);
+    this.#log.info({ repo: key, by: opts.triggeredBy ?? null }, 'unpin requested');
+    const child = this.#child(key);
+    if (!child) throw new ConflictError(`repository ${key} actor is not running; resume it first`);
+    child.send({ type: 'repo.unpin' });
+  }
+
+  /** Sends an event out to every subscriber (SSE, metrics), like the actors' own activity. */
+  announce(event: ActivityEvent): void {
+    this.#actor.send({ type: 'activity', event });
   }
 
   subscribe(listener: (e: ActivityEvent) => void): () => void {

@@ -59,5 +59,8 @@ export function repoStatus(
     suspended: ctx?.suspended ?? row.suspended ?? false,
     attempt: ctx?.attempt ?? 0,
     restarts: entry?.restarts ?? 0,
+    // Filled in by the HTTP layer from one cached engine list (see the supervisor's containerCounts).
+    containers: null,
+    lastCommitSubject: row.lastCommitSubject,
   };
 }

@@ -7,16 +7,44 @@
  * Aborting a running task kills its worker; tasks also get their own `timeoutMs` and kill the
  * child processes they spawn, because a killed worker does not kill them.
  */
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 import { maskSecrets } from '../lib/redact.ts';
-import type { RunTask, TaskName } from './types.ts';
+import type { RunTask, RunTaskOptions, TaskName } from './types.ts';
 
 // Sources run under tsx (`.ts`), the build runs from dist/ (`.js`): pick the worker file by our own extension.
 const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 
 /** URL of the worker file for a task. */
 const taskFile = (name: TaskName): string => new URL(`./tasks/${name}${ext}`, import.meta.url).href;
+
+/** How long the main thread waits, after a task returned, for the last live lines still in flight. */
+const LIVE_DRAIN_MS = 1_000;
+
+/**
+ * A port pair for live output: the task gets `port` (transferred), `onLines` gets each batch the task posts; `done()`
+ * resolves once the task said `end` (or after LIVE_DRAIN_MS) and closes the main side.
+ */
+function liveChannel(onLines: (lines: string[]) => void): { port: MessagePort; done(): Promise<void> } {
+  const { port1, port2 } = new MessageChannel();
+  let ended: () => void = () => undefined;
+  const end = new Promise<void>((resolve) => (ended = resolve));
+  port1.on('message', (m: { lines?: unknown; end?: boolean }) => {
+    // Masked again here: the main thread knows every registered secret value (a worker may not).
+    if (Array.isArray(m.lines)) onLines(m.lines.filter((l): l is string => typeof l === 'string').map(maskSecrets));
+    if (m.end) ended();
+  });
+  return {
+    port: port2,
+    async done() {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([end, new Promise<void>((r) => (timer = setTimeout(r, LIVE_DRAIN_MS)))]);
+      clearTimeout(timer);
+      port1.close();
+    },
+  };
+}
 
 /** Async tasks per worker thread (see createPool). */
 const CONCURRENT_TASKS_PER_WORKER = 16;
@@ -50,11 +78,17 @@ export function createPool({ maxThreads, log }: PoolOptions): Piscina {
  * comes back as a transient `TASK_CRASHED` result, so the caller retries with backoff instead of pinning a commit.
  */
 export function createTaskRunner(pool: Piscina): RunTask {
-  return (async (name: TaskName, input: unknown, signal?: AbortSignal) => {
+  return (async (name: TaskName, input: unknown, signal?: AbortSignal, opts?: RunTaskOptions) => {
     const started = Date.now();
+    const live = opts?.onLines && name === 'compose-up' ? liveChannel(opts.onLines) : undefined;
     try {
-      return await pool.run(input, { filename: taskFile(name), signal });
+      if (!live) return await pool.run(input, { filename: taskFile(name), signal });
+      const withPort = { ...(input as object), progress: live.port };
+      const r: unknown = await pool.run(withPort, { filename: taskFile(name), signal, transferList: [live.port] });
+      await live.done();
+      return r;
     } catch (err) {
+      void live?.done();
       if (signal?.aborted) throw err;
       const reason = maskSecrets(err instanceof Error ? err.message : String(err));
       return {

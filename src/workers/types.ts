@@ -49,7 +49,8 @@ export interface DecryptOutput {
 /** Task name → input/output. Task names equal the worker file names in src/workers/tasks/. */
 interface TaskMap {
   'git-check': { input: RemoteHeadOptions; output: TaskResult<GitCheckOutput> };
-  'git-sync': { input: SyncOptions; output: TaskResult<SyncResult> };
+  /** `subject`: the first line of the checked-out commit's message (null when unreadable). */
+  'git-sync': { input: SyncOptions; output: TaskResult<SyncResult & { subject?: string | null }> };
   'sops-decrypt': { input: DecryptInput; output: TaskResult<DecryptOutput> };
   'compose-up': { input: ComposeUpInput; output: TaskResult<ComposeOutput> };
 }
@@ -57,9 +58,15 @@ export type TaskName = keyof TaskMap;
 type TaskInput<K extends TaskName> = TaskMap[K]['input'];
 export type TaskOutput<K extends TaskName> = TaskMap[K]['output'];
 
+/** Options of one task run: `onLines` receives live output batches (compose-up only; see ComposeUpInput.progress). */
+export interface RunTaskOptions {
+  onLines?: (lines: string[]) => void;
+}
+
 /** Runs a task in the pool. Never rejects for expected failures; rejects on abort or a worker crash. */
 export type RunTask = <K extends TaskName>(
   name: K,
   input: TaskInput<K>,
   signal?: AbortSignal,
+  opts?: RunTaskOptions,
 ) => Promise<TaskOutput<K>>;

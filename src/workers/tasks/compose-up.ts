@@ -14,6 +14,7 @@ import {
   type ComposeUpInput,
 } from '../../compose/cli.ts';
 import { lstat, realpath } from 'node:fs/promises';
+import type { MessagePort } from 'node:worker_threads';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { valueMasker } from '../../lib/redact.ts';
 import type { TaskResult } from '../../lib/task-result.ts';
@@ -69,10 +70,49 @@ async function withOverrides(input: ComposeUpInput): Promise<ComposeUpInput | st
   return { ...input, files: override === undefined ? [main] : [main, override] };
 }
 
+/** Live lines are sent at least this often while compose prints, or as soon as this many are waiting. */
+const LIVE_BATCH_MS = 100;
+const LIVE_BATCH_LINES = 50;
+
+/** Batches lines to `port` (every LIVE_BATCH_MS or LIVE_BATCH_LINES), so a noisy compose cannot flood the loop. */
+function liveBatcher(port: MessagePort | undefined): { push(line: string): void; end(): void } | undefined {
+  if (!port) return undefined;
+  let batch: string[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const flush = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (batch.length === 0) return;
+    port.postMessage({ lines: batch });
+    batch = [];
+  };
+  return {
+    push(line) {
+      batch.push(line);
+      if (batch.length >= LIVE_BATCH_LINES) flush();
+      else timer ??= setTimeout(flush, LIVE_BATCH_MS);
+    },
+    end() {
+      flush();
+      port.postMessage({ end: true });
+      port.close();
+    },
+  };
+}
+
 /**
  * Applies the compose project: `-p <project> -f … [-f <override>…] up -d [--remove-orphans] [--pull X] [--build]`.
  */
-export default async function composeUp(raw: ComposeUpInput): Promise<TaskResult<ComposeOutput>> {
+export default async function composeUp(input: ComposeUpInput): Promise<TaskResult<ComposeOutput>> {
+  const live = liveBatcher(input.progress);
+  try {
+    return await apply(input, live && ((line: string) => live.push(line)));
+  } finally {
+    live?.end();
+  }
+}
+
+async function apply(raw: ComposeUpInput, onLine?: (line: string) => void): Promise<TaskResult<ComposeOutput>> {
   const started = performance.now();
   const elapsed = (): number => Math.round(performance.now() - started);
   const deadline = Date.now() + raw.timeoutMs;
@@ -89,7 +129,7 @@ export default async function composeUp(raw: ComposeUpInput): Promise<TaskResult
   if (!cmd) return { ...composeNotFound(), durationMs: elapsed() };
 
   const mask = input.secretFiles?.length ? valueMasker(await secretValuesOfFiles(input.secretFiles)) : undefined;
-  const run = { cwd: input.cwd, dockerHost: input.dockerHost, mask };
+  const run = { cwd: input.cwd, dockerHost: input.dockerHost, mask, ...(onLine ? { onLine } : {}) };
   let pullOutput = '';
   // Compose v1 has no `up --pull`: an explicit pull gives "always" the same meaning.
   if (cmd.version === 1 && input.pull === 'always') {

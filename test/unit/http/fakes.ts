@@ -42,6 +42,8 @@ export function repoStatus(over: Partial<RepoStatus> & Pick<RepoStatus, 'id' | '
     suspended: false,
     attempt: 0,
     restarts: 0,
+    containers: null,
+    lastCommitSubject: null,
     ...over,
   };
 }
@@ -69,6 +71,7 @@ export function deployment(
     reason: { kind: 'commits', summary: 'new commit a1b2c3d', from: null, to: 'a1b2c3d', count: 1, subjects: [] },
     plan: null,
     serviceImages: null,
+    commitSubject: null,
     ...over,
   };
 }

@@ -1,0 +1,157 @@
+/**
+ * @module Boot step 4, the web UI's service port: containers of a repository's compose project, service actions
+ * (restart/stop/start/remove, unpin) recorded in the `actions` table and announced as `action` events, and the
+ * container counts of RepoStatus from one cached engine list per Docker host.
+ *
+ * An engine action runs inside `supervisor.exclusive`: refused while the repository deploys, and a deploy that
+ * starts meanwhile waits for its slot until the action is done.
+ */
+import type Dockerode from 'dockerode';
+import type { Logger } from 'pino';
+import type { RepoConfig } from '../config/schema.ts';
+import type { ActionRecord, ContainerCounts, ServiceActionName } from '../domain/types.ts';
+import { NotFoundError } from '../errors.ts';
+import type { EngineAction, ServicePort } from '../http/ports.ts';
+import { maskSecrets } from '../lib/redact.ts';
+import type { Store } from '../store/index.ts';
+import type { Supervisor } from '../supervisor/supervisor.ts';
+import {
+  countProjectContainers,
+  listContainers,
+  projectServices,
+  removeProjectContainers,
+  serviceAction,
+} from '../compose/actions.ts';
+
+/** How long one engine list answers RepoStatus.containers. */
+const COUNTS_TTL_MS = 3_000;
+
+/** What the service port needs from the supervisor. */
+export type ServiceSupervisor = Pick<
+  Supervisor,
+  'repoConfig' | 'exclusive' | 'unpin' | 'announce' | 'subscribe' | 'useContainerCounts'
+>;
+
+interface CountsEntry {
+  at: number;
+  value: Map<string, ContainerCounts> | null;
+  inflight: Promise<void> | null;
+}
+
+/** The ServicePort over the supervisor, the store and the engines; also feeds RepoStatus.containers. */
+export function createServices(deps: {
+  supervisor: ServiceSupervisor;
+  store: Pick<Store, 'recordAction' | 'listActions'>;
+  docker(host?: string): Dockerode;
+  log: Logger;
+}): ServicePort & { warm(): Promise<void> } {
+  const { supervisor, store, log } = deps;
+  const counts = new Map<string, CountsEntry>();
+
+  const refresh = (host: string): Promise<void> => {
+    let entry = counts.get(host);
+    if (!entry) counts.set(host, (entry = { at: 0, value: null, inflight: null }));
+    if (entry.inflight) return entry.inflight;
+    const e = entry;
+    e.inflight = countProjectContainers(deps.docker(host || undefined))
+      .then(
+        (value) => {
+          e.value = value;
+        },
+        (err: unknown) => {
+          log.debug({ err: { message: maskSecrets((err as Error).message) } }, 'container counts unavailable');
+          e.value = null;
+        },
+      )
+      .finally(() => {
+        e.at = Date.now();
+        e.inflight = null;
+      });
+    return e.inflight;
+  };
+  const countsOf = (repo: RepoConfig): ContainerCounts | null => {
+    const host = repo.dockerHost ?? '';
+    const entry = counts.get(host);
+    if (!entry || Date.now() - entry.at > COUNTS_TTL_MS) void refresh(host);
+    if (!entry?.value) return null;
+    return entry.value.get(repo.composeProject) ?? { total: 0, running: 0, unhealthy: 0 };
+  };
+  supervisor.useContainerCounts(countsOf);
+  // What changes containers makes the next read fresh.
+  supervisor.subscribe((e) => {
+    if (e.type === 'action' || e.type === 'deployment.finished') for (const host of counts.keys()) void refresh(host);
+  });
+
+  const repoOf = (key: string): RepoConfig => {
+    const repo = supervisor.repoConfig(key);
+    if (!repo) throw new NotFoundError(`repository ${key} is not active`);
+    return repo;
+  };
+  const record = (
+    repo: RepoConfig,
+    action: ServiceActionName,
+    service: string | null,
+    startedAt: string,
+    error: string | null,
+    triggeredBy: string | null,
+  ): ActionRecord => {
+    const row = store.recordAction({
+      repoKey: repo.key,
+      action,
+      service,
+      status: error === null ? 'success' : 'failed',
+      error,
+      triggeredBy,
+      startedAt,
+      finishedAt: new Date().toISOString(),
+    });
+    supervisor.announce({
+      type: 'action',
+      repoKey: repo.key,
+      actionId: row.id,
+      action,
+      service,
+      status: row.status,
+      triggeredBy,
+      at: row.finishedAt,
+    });
+    log.info({ repo: repo.key, action, service, status: row.status, by: triggeredBy }, `service action ${action}`);
+    return row;
+  };
+
+  return {
+    warm: async () => {
+      await refresh('');
+    },
+    containers: (key) => {
+      const repo = repoOf(key);
+      return listContainers(deps.docker(repo.dockerHost), repo.composeProject);
+    },
+    async act(key, action: EngineAction, service, opts) {
+      const repo = repoOf(key);
+      const docker = deps.docker(repo.dockerHost);
+      const r = await supervisor.exclusive(key, async () => {
+        if (service !== null && !(await projectServices(docker, repo.composeProject)).has(service)) return null;
+        const startedAt = new Date().toISOString();
+        let error: string | null = null;
+        try {
+          if (action === 'remove') await removeProjectContainers(docker, repo.composeProject);
+          else await serviceAction(docker, repo.composeProject, service ?? '', action);
+        } catch (err) {
+          error = maskSecrets(err instanceof Error ? err.message : String(err));
+        }
+        return record(repo, action, service, startedAt, error, opts.triggeredBy ?? null);
+      });
+      if (r.busy) return { ok: false, reason: 'busy' };
+      if (r.value === null) return { ok: false, reason: 'unknown-service' };
+      return { ok: true, action: r.value };
+    },
+    unpin(key, opts) {
+      const repo = repoOf(key);
+      const startedAt = new Date().toISOString();
+      supervisor.unpin(key, opts);
+      return record(repo, 'unpin', null, startedAt, null, opts.triggeredBy ?? null);
+    },
+    listActions: (repoId, q) => store.listActions(repoId, q),
+  };
+}
