@@ -15,10 +15,13 @@ export function relative(iso: string, now: number): string {
   return past ? `${text} ago` : `in ${text}`;
 }
 
+/** One formatter for every absolute time (Date#toLocaleString builds a new one per call, which is slow). */
+const ABSOLUTE = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
 /** Absolute local time for a `title`. */
 export const absolute = (iso: string): string => {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+  return Number.isNaN(d.getTime()) ? iso : ABSOLUTE.format(d);
 };
 
 /** 1.2 s, 3 min 4 s. */
