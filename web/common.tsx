@@ -50,9 +50,9 @@ function ConfirmDialog({ req, onClose }: { req: ConfirmRequest; onClose: () => v
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
+    const opener = document.activeElement as HTMLElement | null;
     const d = ref.current;
     if (d && !d.open) d.showModal();
-    const opener = document.activeElement as HTMLElement | null;
     return () => opener?.focus();
   }, []);
   const confirm = async () => {

@@ -18,6 +18,7 @@ import {
   watchPage,
   type SubPathProxy,
 } from '../helpers/browser.ts';
+import type { FakeHistory } from '../unit/http/fakes.ts';
 import { FakeSupervisor, repoStatus, serve, type Served } from '../unit/http/fakes.ts';
 
 const USER = 'admin';
@@ -74,9 +75,7 @@ const rowsShown = (n: number): boolean =>
 
 /** Waits until the overview shows `n` repository rows. */
 async function rows(page: Page, n: number): Promise<void> {
-  await page.waitForFunction(`document.querySelectorAll('tr[data-key]').length === ${n}`, undefined, {
-    timeout: 60_000,
-  });
+  await page.waitForFunction(rowsShown, n, { timeout: 60_000 });
 }
 
 const scrollWidth = async (page: Page): Promise<number> =>
@@ -221,6 +220,30 @@ describe('web UI overview over the HTTP app (500 repositories)', { concurrency: 
     await page.keyboard.press('Enter');
     await page.waitForURL(/#\/repo\/\d+$/);
     await page.getByRole('heading', { level: 1, name: /fleet0\/repo-0000/ }).waitFor();
+    await page.close();
+  });
+
+  test('repository page: the timeline pages back in time; a deployment page shows its log', async (t) => {
+    const page = await open(t);
+    if (!page) return;
+    const history = served!.deps.history as FakeHistory;
+    const base = history.deployments.find((d) => d.id === 2)!;
+    for (let id = 10; id < 40; id += 1)
+      history.deployments.push({ ...base, id, commit: id.toString(16).padStart(40, 'c') });
+    history.logs.set(39, 'pulling\napplying: docker compose up -d\nverifying: healthy\n');
+    await page.goto(`${served!.url}/#/repo/1`);
+    const items = page.locator('ol.timeline > li');
+    await page.locator('li[data-deployment="39"]').waitFor();
+    assert.equal(await items.count(), 20, 'first page: 20 newest');
+    await page.getByRole('button', { name: 'Load older deployments' }).click();
+    await page.locator('li[data-deployment="1"]').waitFor();
+    assert.equal(await items.count(), 32);
+    assert.equal(await page.getByRole('button', { name: 'Load older deployments' }).count(), 0, 'nothing older');
+    await page.getByRole('link', { name: '#39' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Deployment #39 success' }).waitFor();
+    assert.match(await page.getByLabel('Log of deployment 39').innerText(), /applying: docker compose up -d/);
+    const started = page.locator('dd time').first();
+    assert.ok(await started.getAttribute('title'), 'the absolute time is in the title');
     await page.close();
   });
 
