@@ -196,8 +196,17 @@ repositories:
     const logs = await (await api(`/api/deployments/${run.id}/logs`)).text();
     await p.getByRole('link', { name: `#${run.id}` }).click();
     await p.getByRole('heading', { level: 1, name: `Deployment #${run.id} success` }).waitFor();
-    const shownLog = await p.getByLabel(`Log of deployment ${run.id}`).innerText();
-    assert.ok(logs.length > 0 && shownLog.includes(logs.trim().split('\n')[0]!), 'the captured log is shown');
+    // The captured log arrives after the deployment's facts: wait for its first line.
+    const firstLine = logs.trim().split('\n')[0]!.trim();
+    assert.ok(firstLine.length > 0, 'the API has a captured log');
+    const shownLog = await until(
+      async () => {
+        const text = await p.getByLabel(`Log of deployment ${run.id}`).innerText();
+        return text.includes(firstLine) ? text : null;
+      },
+      'the captured log in the page',
+      30_000,
+    );
     assert.match(shownLog, /docker compose up -d/);
   });
 
