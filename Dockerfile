@@ -41,8 +41,11 @@ RUN nodedir="$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")" \
  && if [ "$NPM_INSTALL" = install ]; then set -- install --no-save; else set -- ci; fi \
  && npm "$@" --no-audit --no-fund --no-update-notifier ${NPM_REGISTRY:+--registry "$NPM_REGISTRY"} \
  && node -e "require('better-sqlite3')(':memory:').close()"
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json tsconfig.web.json ./
 COPY src ./src
+# The web UI: esbuild bundles web/ into dist/ui/ (npm run build runs scripts/build-ui.ts after tsc).
+COPY web ./web
+COPY scripts/build-ui.ts ./scripts/build-ui.ts
 # Production dependencies only; then drop better-sqlite3's sources and object files (~27 MB): only the
 # compiled addon (build/Release/better_sqlite3.node) is loaded at run time.
 RUN npm run build \

@@ -98,6 +98,25 @@ export default tseslint.config(
     'daemon',
     PARTS.filter((d) => d !== 'cli' && d !== 'main.ts'),
   ),
+  // The web UI runs in the browser: browser globals, and it reaches the daemon only through the REST API (type-only
+  // imports of src/domain for the shapes).
+  {
+    files: ['web/**'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../src/*', '!../src/domain', '../src/*/**', '!../src/domain/types.ts'],
+              message: 'the web UI uses the REST API only (type imports of src/domain are fine)',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['src/cli/**', 'src/main.ts', 'scripts/**', 'bench/**', 'test/**'],
     rules: { 'no-console': 'off' },

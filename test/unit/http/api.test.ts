@@ -378,16 +378,22 @@ describe('REST API', () => {
     assert.equal(hook.status, 405);
   });
 
-  test('GET / serves the status page with a strict CSP and no external assets', async () => {
+  test('GET / serves the web UI page with a strict CSP, no inline code and no external assets', async () => {
     const res = await fetch(`${s.url}/`);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
     const csp = res.headers.get('content-security-policy') ?? '';
-    assert.match(csp, /default-src 'none'/);
-    assert.match(csp, /script-src 'sha256-/);
+    assert.match(csp, /default-src 'self'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
     const html = await res.text();
-    assert.match(html, /EventSource\('api\/events'\)/);
-    assert.doesNotMatch(html, /innerHTML|https?:\/\//);
+    // Built or not (the browser tests cover the bundle), the page has no inline script, style or handler.
+    assert.doesNotMatch(html, /<script(?![^>]*\ssrc=)[^>]*>|<style|\sstyle=|\son[a-z]+=/i);
+    assert.doesNotMatch(html, /https?:\/\//);
+    assert.doesNotMatch(html, /(src|href)="\//, 'relative URLs only (sub-path proxies)');
+    assert.equal((await fetch(`${s.url}/ui/..%2Fmanifest.json`)).status, 404);
+    assert.equal((await fetch(`${s.url}/ui/manifest.json`)).status, 404);
   });
 });
 
