@@ -32,7 +32,7 @@ import {
 import { demuxLogs } from './logs.ts';
 
 /** Label `docker stack deploy` puts on every service, network, config and secret of a stack. */
-export const STACK_LABEL = 'com.docker.stack.namespace';
+const STACK_LABEL = 'com.docker.stack.namespace';
 
 /** Input of the `stack-deploy` worker task. */
 export interface StackDeployInput extends ProjectArgs {
@@ -112,7 +112,7 @@ export async function rewriteStackFile(
 }
 
 /** The `docker stack deploy` arguments (reading the stack file from stdin). */
-export function stackDeployArgs(stack: string, o: { prune: boolean; pull: StackDeployInput['pull'] }): string[] {
+function stackDeployArgs(stack: string, o: { prune: boolean; pull: StackDeployInput['pull'] }): string[] {
   const resolve = o.pull === 'always' ? 'always' : o.pull === 'missing' ? 'changed' : 'never';
   return [
     'stack',

@@ -24,7 +24,7 @@ import { BUSYBOX_IMAGE, docker, ensureBusyboxImage } from './docker.ts';
 import { until } from './wait.ts';
 
 /** One engine of a test swarm. */
-export interface SwarmEngine {
+interface SwarmEngine {
   /** Network namespace name (`/run/netns/<netns>`). */
   netns: string;
   /** DOCKER_HOST value: `unix://<socket>`. */
@@ -51,8 +51,7 @@ interface Started {
   engine?: SwarmEngine;
 }
 
-const run = (file: string, args: string[], timeoutMs = 60_000): Promise<ExecResult> =>
-  exec(file, args, { timeoutMs });
+const run = (file: string, args: string[], timeoutMs = 60_000): Promise<ExecResult> => exec(file, args, { timeoutMs });
 
 async function must(what: string, r: Promise<ExecResult>): Promise<ExecResult> {
   const res = await r;
