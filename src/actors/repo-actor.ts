@@ -246,6 +246,9 @@ export function createRepoLogic(deps: RepoDeps) {
               timeoutMs: repo.timeouts.apply * 1000,
               secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
               ...(envFile !== undefined ? { envFile } : {}),
+              ...(deps.secrets.plaintextDir
+                ? { nameKeyFile: path.join(deps.secrets.plaintextDir, 'swarm-names.key') }
+                : {}),
             },
             signal,
           );

@@ -12,8 +12,8 @@
  * Watch: a service has converged when its update is `completed` (or it has none) and as many tasks as desired run the
  * current spec. `rollback_started`/`rollback_completed` and `paused` are Swarm's own verdict on the update.
  */
-import { createHash } from 'node:crypto';
-import { readFile, realpath } from 'node:fs/promises';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { mkdir, readFile, realpath, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Dockerode from 'dockerode';
@@ -51,6 +51,12 @@ export interface StackDeployInput extends ProjectArgs {
   timeoutMs: number;
   /** Absolute paths of this deploy's decrypted files: their values are masked in the captured output. */
   secretFiles?: string[];
+  /**
+   * Absolute path of Shiparr's private key for secret names (created, 0600, when missing): a secret's name carries an
+   * HMAC of its content under this key, never a plain hash a short secret could be recovered from. Without it, a
+   * random key per deploy is used (every deploy then renames the secrets and rolls their services).
+   */
+  nameKeyFile?: string;
   /** Not clone-safe: only for direct calls (tests, the main thread). */
   signal?: AbortSignal;
 }
@@ -71,13 +77,16 @@ interface StackObject {
 
 /**
  * Rewrites `docker compose config` output into a stack file: drops the keys of {@link DROP_TOP}/{@link DROP_SERVICE}
- * and names every file-based config and secret `<stack>_<key>_<sha256[:12]>` (a name set in the compose file keeps
- * its own prefix). `readObject` returns a file's content. Rejects when a file is outside `rootDir`.
+ * and names every file-based config `<stack>_<key>_<sha256[:12]>` and secret `<stack>_<key>_<hmac[:12]>` (HMAC-SHA256
+ * under `secretKey`; a name set in the compose file keeps its own prefix). Config contents are readable through the
+ * Swarm API anyway; secret contents are not, so their names never carry a plain hash. `readObject` returns a file's
+ * content. Rejects when a file is outside `rootDir`.
  */
 export async function rewriteStackFile(
   yamlText: string,
   stack: string,
   rootDir: string,
+  secretKey: Buffer,
   readObject: (file: string) => Promise<Buffer> = (f) => readFile(f),
 ): Promise<{ yaml: string; objects: StackObject[] }> {
   const doc = parseDocument(yamlText);
@@ -96,10 +105,9 @@ export async function rewriteStackFile(
       const rel = path.relative(realRoot, real);
       if (rel === '' || rel === '..' || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel))
         throw new Error(`${kind.slice(0, -1)} "${key}" reads ${def.file}, which is outside the checkout`);
-      const hash = createHash('sha256')
-        .update(await readObject(real))
-        .digest('hex')
-        .slice(0, 12);
+      const content = await readObject(real);
+      const digest = kind === 'secrets' ? createHmac('sha256', secretKey) : createHash('sha256');
+      const hash = digest.update(content).digest('hex').slice(0, 12);
       // compose config fills in `<project>_<key>` when the file names none: that default gets the stack's prefix.
       const prefix = !def.name || def.name === `${stack}_${key}` ? `${stack}_${key}` : def.name;
       const name = `${prefix.slice(0, MAX_OBJECT_NAME - hash.length - 1)}_${hash}`;
@@ -109,6 +117,22 @@ export async function rewriteStackFile(
     }
   }
   return { yaml: doc.toString({ lineWidth: 0 }), objects };
+}
+
+/** Reads the secret-name key, creating it (32 random bytes, hex, mode 0600, directory 0700) when missing. */
+async function nameKey(file: string): Promise<Buffer> {
+  const read = async (): Promise<Buffer | null> => {
+    const text = (await readFile(file, 'utf8').catch(() => '')).trim();
+    return /^[0-9a-f]{64}$/.test(text) ? Buffer.from(text, 'hex') : null;
+  };
+  const existing = await read();
+  if (existing) return existing;
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  // `wx`: two deploys racing to create it keep the first key.
+  await writeFile(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' }).catch(() => undefined);
+  const created = await read();
+  if (!created) throw new Error(`cannot read the secret-name key ${file}`);
+  return created;
 }
 
 /** The `docker stack deploy` arguments (reading the stack file from stdin). */
@@ -131,7 +155,7 @@ function stackDeployArgs(stack: string, o: { prune: boolean; pull: StackDeployIn
  * Resolves the project with `docker compose config`, rewrites it ({@link rewriteStackFile}) and runs
  * `docker stack deploy --compose-file - [--prune] --with-registry-auth --resolve-image … <stack>` against
  * `dockerHost`. Never rejects: failures come back as {@link ComposeFailure} (codes COMPOSE_NOT_FOUND,
- * STACK_CONFIG_FAILED, STACK_BAD_PATH, STACK_DEPLOY_FAILED, DOCKER_UNREACHABLE, COMPOSE_TIMEOUT…).
+ * STACK_CONFIG_FAILED, STACK_BAD_PATH, STACK_PREPARE_FAILED, STACK_DEPLOY_FAILED, DOCKER_UNREACHABLE, COMPOSE_TIMEOUT…).
  */
 export async function deployStack(
   input: StackDeployInput,
@@ -171,9 +195,12 @@ export async function deployStack(
   }
   let stackFile: string;
   try {
-    stackFile = (await rewriteStackFile(c.stdout, input.project, input.rootDir ?? input.cwd)).yaml;
+    const key = input.nameKeyFile ? await nameKey(input.nameKeyFile) : randomBytes(32);
+    stackFile = (await rewriteStackFile(c.stdout, input.project, input.rootDir ?? input.cwd, key)).yaml;
   } catch (err) {
-    return { ok: false, code: 'STACK_BAD_PATH', message: maskSecrets((err as Error).message), transient: false };
+    const message = maskSecrets((err as Error).message);
+    const code = /outside the checkout/.test(message) ? 'STACK_BAD_PATH' : 'STACK_PREPARE_FAILED';
+    return { ok: false, code, message, transient: false };
   }
   const r = await exec('docker', stackDeployArgs(input.project, input), {
     cwd: input.cwd,

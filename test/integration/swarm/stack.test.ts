@@ -5,6 +5,7 @@
  * logs and forced restarts. The stack-file rewrite is also checked on its own.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -126,7 +127,8 @@ secrets:
     file: ${path.join(os.tmpdir(), 'in', 's.txt')}
 `;
     const read = async (f: string) => Buffer.from(path.basename(f));
-    const a = await rewriteStackFile(yaml, 'p', os.tmpdir(), read);
+    const key = Buffer.alloc(32, 1);
+    const a = await rewriteStackFile(yaml, 'p', os.tmpdir(), key, read);
     assert.doesNotMatch(a.yaml, /^name:/m);
     assert.doesNotMatch(a.yaml, /pull_policy/);
     assert.deepEqual(
@@ -134,10 +136,18 @@ secrets:
       ['configs:c:p_c_H', 'secrets:s:own-name_H'],
     );
     assert.match(a.yaml, /external: true/);
-    const b = await rewriteStackFile(yaml, 'p', os.tmpdir(), async (f) => Buffer.from(`${path.basename(f)}!`));
+    const b = await rewriteStackFile(yaml, 'p', os.tmpdir(), key, async (f) => Buffer.from(`${path.basename(f)}!`));
     assert.notEqual(a.objects[0]?.name, b.objects[0]?.name, 'another content, another name');
+    assert.notEqual(a.objects[1]?.name, b.objects[1]?.name, 'another secret content, another name');
+    // A config name carries the plain content hash (configs are readable anyway); a secret's only a keyed one.
+    assert.equal(a.objects[0]?.name.slice(-12), createHash('sha256').update('c.txt').digest('hex').slice(0, 12));
+    assert.notEqual(a.objects[1]?.name.slice(-12), createHash('sha256').update('s.txt').digest('hex').slice(0, 12));
+    const again = await rewriteStackFile(yaml, 'p', os.tmpdir(), key, read);
+    assert.equal(again.objects[1]?.name, a.objects[1]?.name, 'same key and content, same secret name');
+    const otherKey = await rewriteStackFile(yaml, 'p', os.tmpdir(), Buffer.alloc(32, 2), read);
+    assert.notEqual(otherKey.objects[1]?.name, a.objects[1]?.name);
     await assert.rejects(
-      rewriteStackFile(yaml, 'p', path.join(os.tmpdir(), 'elsewhere'), read),
+      rewriteStackFile(yaml, 'p', path.join(os.tmpdir(), 'elsewhere'), key, read),
       /config "c" reads .*c\.txt, which is outside the checkout/,
     );
   });
