@@ -2,7 +2,8 @@
  * @module Swarm stacks on a real one-node swarm (an engine in a network namespace, test/helpers/swarm-cluster.ts):
  * the stack-deploy worker task and the convergence watch — deploy, an env change replacing the task, a changed
  * config file rolling the service under a new content-hashed name, a failing update rolled back by Swarm, service
- * logs and forced restarts. The stack-file rewrite is also checked on its own.
+ * logs and forced restarts, an update stuck until the verify timeout. The stack-file rewrite is also checked on its
+ * own.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -237,5 +238,34 @@ secrets:
     assert.equal(v.ok, true, v.ok ? '' : `${v.code}: ${v.message}`);
     assert.equal(await restartService(docker, STACK, 'no-such-service'), false);
     assert.equal(await restartService(docker, 'other', `${STACK}_app`), false);
+  });
+
+  test('a stuck update (a placement no node satisfies) fails with VERIFY_TIMEOUT at the verify timeout', async (t) => {
+    if (!requireSwarm(t, reason)) return;
+    const stuck = stackCompose({ marker: 'v2' }).replace(
+      '      replicas: 1\n',
+      '      replicas: 1\n      placement:\n        constraints: ["node.labels.shiparr-none == yes"]\n',
+    );
+    await writeFile(path.join(dir, 'compose.yaml'), stuck);
+    const r = await stackDeploy({
+      cwd: dir,
+      rootDir: checkout,
+      project: STACK,
+      files: [],
+      dockerHost: cluster!.manager.host,
+      pull: 'never',
+      prune: true,
+      timeoutMs: 120_000,
+    });
+    assert.equal(r.ok, true, r.ok ? '' : `${r.code}: ${r.message}`);
+    const started = Date.now();
+    const v = await verifyStack({ docker, stack: STACK, timeoutMs: 6_000, pollMs: 250 });
+    assert.equal(v.ok, false);
+    assert.equal(v.ok ? '' : v.code, 'VERIFY_TIMEOUT');
+    assert.match(
+      v.ok ? '' : v.message,
+      /stack shiparr-swarm-it not converged after 6 s: shiparr-swarm-it_app \(0\/1 running/,
+    );
+    assert.ok(Date.now() - started >= 6_000);
   });
 });
