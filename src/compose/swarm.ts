@@ -64,6 +64,8 @@ export interface StackDeployInput extends ProjectArgs {
 /** Top-level and per-service keys of `compose config` output that the stack file schema refuses. */
 const DROP_TOP = ['name'];
 const DROP_SERVICE = ['pull_policy'];
+/** The newest stack file format the docker CLI 20.10 knows (configs, secrets, max_replicas_per_node, init). */
+const STACK_FILE_VERSION = '3.9';
 /** Longest name Swarm accepts for a config or secret. */
 const MAX_OBJECT_NAME = 64;
 
@@ -92,6 +94,8 @@ export async function rewriteStackFile(
   const doc = parseDocument(yamlText);
   const root = doc.toJS() as Record<string, unknown>;
   for (const k of DROP_TOP) doc.delete(k);
+  // compose config writes no `version`; the docker CLI before 25 then reads the file as format 1.0 and refuses it.
+  if (!doc.has('version')) doc.set('version', STACK_FILE_VERSION);
   const services = (root.services ?? {}) as Record<string, unknown>;
   for (const name of Object.keys(services)) for (const k of DROP_SERVICE) doc.deleteIn(['services', name, k]);
   const objects: StackObject[] = [];
