@@ -7,13 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type Dockerode from 'dockerode';
 import { restartService, rewriteStackFile, serviceLogs, watchStack } from '../../../src/compose/swarm.ts';
 import { createDocker, verifyStack } from '../../../src/compose/verify.ts';
+import { exec } from '../../../src/lib/exec.ts';
 import stackDeploy from '../../../src/workers/tasks/stack-deploy.ts';
 import { BUSYBOX_IMAGE } from '../../helpers/docker.ts';
 import { registerTestSecrets } from '../../helpers/secret-sweep.ts';
@@ -40,11 +41,6 @@ function stackCompose(o: { marker: string; fail?: boolean }): string {
       - source: app_conf
         target: /etc/app.conf
     stop_grace_period: 1s
-    healthcheck:
-      test: ["CMD", "true"]
-      interval: 1s
-      timeout: 2s
-      retries: 1
     deploy:
       replicas: 1
       restart_policy:
@@ -52,7 +48,7 @@ function stackCompose(o: { marker: string; fail?: boolean }): string {
         delay: 1s
       update_config:
         failure_action: rollback
-        monitor: 3s
+        monitor: 2s
       rollback_config:
         monitor: 1s
 configs:
@@ -158,7 +154,7 @@ secrets:
     const r = await deploy('v1');
     assert.equal(r.ok, true, r.ok ? '' : `${r.code}: ${r.message}\n${r.output}`);
     assert.match(r.output, /Creating service shiparr-swarm-it_app/);
-    const v = await verifyStack({ docker, stack: STACK, timeoutMs: 60_000, pollMs: 250 });
+    const v = await verifyStack({ docker, stack: STACK, timeoutMs: 60_000, pollMs: 250, stableMs: 1_000 });
     assert.equal(v.ok, true, v.ok ? '' : `${v.code}: ${v.message}`);
     assert.match(v.ok ? v.summary : '', /1 service\(s\) converged: shiparr-swarm-it_app \(1\/1 running/);
     const [task] = await tasks();
@@ -178,7 +174,7 @@ secrets:
     const [old] = await tasks();
     const r = await deploy('v2');
     assert.equal(r.ok, true, r.ok ? '' : `${r.code}: ${r.message}`);
-    const v = await verifyStack({ docker, stack: STACK, timeoutMs: 60_000, pollMs: 250 });
+    const v = await verifyStack({ docker, stack: STACK, timeoutMs: 60_000, pollMs: 250, stableMs: 1_000 });
     assert.equal(v.ok, true, v.ok ? '' : `${v.code}: ${v.message}`);
     const now = await tasks();
     assert.equal(now.length, 1);
@@ -194,7 +190,7 @@ secrets:
     await writeFile(path.join(dir, 'conf/app.conf'), 'conf-v2\n');
     const r = await deploy('v2');
     assert.equal(r.ok, true, r.ok ? '' : `${r.code}: ${r.message}`);
-    const v = await verifyStack({ docker, stack: STACK, timeoutMs: 60_000, pollMs: 250 });
+    const v = await verifyStack({ docker, stack: STACK, timeoutMs: 60_000, pollMs: 250, stableMs: 1_000 });
     assert.equal(v.ok, true, v.ok ? '' : `${v.code}: ${v.message}`);
     const [now] = await tasks();
     const newName = now?.Spec.ContainerSpec.Configs?.[0]?.ConfigName ?? '';
@@ -222,7 +218,7 @@ secrets:
     // Deploying the good definition again starts from a clean update status and converges.
     const again = await deploy('v2');
     assert.equal(again.ok, true);
-    const v = await verifyStack({ docker, stack: STACK, timeoutMs: 60_000, pollMs: 250 });
+    const v = await verifyStack({ docker, stack: STACK, timeoutMs: 60_000, pollMs: 250, stableMs: 1_000 });
     assert.equal(v.ok, true, v.ok ? '' : `${v.code}: ${v.message}`);
   });
 
@@ -234,7 +230,7 @@ secrets:
       const [now] = await tasks();
       return now && now.ID !== old?.ID;
     }, 'a new task');
-    const v = await verifyStack({ docker, stack: STACK, timeoutMs: 60_000, pollMs: 250 });
+    const v = await verifyStack({ docker, stack: STACK, timeoutMs: 60_000, pollMs: 250, stableMs: 1_000 });
     assert.equal(v.ok, true, v.ok ? '' : `${v.code}: ${v.message}`);
     assert.equal(await restartService(docker, STACK, 'no-such-service'), false);
     assert.equal(await restartService(docker, 'other', `${STACK}_app`), false);
@@ -267,5 +263,46 @@ secrets:
       /stack shiparr-swarm-it not converged after 6 s: shiparr-swarm-it_app \(0\/1 running/,
     );
     assert.ok(Date.now() - started >= 6_000);
+  });
+
+  test('the docker CLI 20.10 deploys the same rewritten stack file (configs, secrets, env_file values)', async (t) => {
+    if (!requireSwarm(t, reason)) return;
+    // Hosts may carry an older CLI than the one first on PATH: /usr/bin/docker here, when it is a 20.x.
+    const old = await exec('/usr/bin/docker', ['version', '--format', '{{.Client.Version}}'], { timeoutMs: 15_000 });
+    const version = old.stdout.trim();
+    if (!version.startsWith('20.'))
+      return void t.skip(`no docker CLI 20.x at /usr/bin/docker (${version || old.error})`);
+    const bin = await mkdtemp(path.join(os.tmpdir(), 'shiparr-cli20-'));
+    const savedPath = process.env.PATH;
+    try {
+      await symlink('/usr/bin/docker', path.join(bin, 'docker'));
+      process.env.PATH = `${bin}:${savedPath ?? ''}`;
+      await writeFile(path.join(dir, 'secret.txt'), 'swarm-secret-file\n');
+      const withSecret = stackCompose({ marker: 'cli20' })
+        .replace('    configs:\n', '    secrets: [token]\n    configs:\n')
+        .concat('secrets:\n  token:\n    file: ./secret.txt\n');
+      await writeFile(path.join(dir, 'compose.yaml'), withSecret);
+      const r = await stackDeploy({
+        cwd: dir,
+        rootDir: checkout,
+        project: 'shiparr-cli20',
+        files: [],
+        dockerHost: cluster!.manager.host,
+        pull: 'never',
+        prune: true,
+        timeoutMs: 120_000,
+      });
+      assert.equal(r.ok, true, r.ok ? '' : `${r.code}: ${r.message}\n${r.output}`);
+      assert.match(r.output, /Creating secret shiparr-cli20_token_[0-9a-f]{12}/);
+      const v = await verifyStack({ docker, stack: 'shiparr-cli20', timeoutMs: 60_000, pollMs: 250, stableMs: 1_000 });
+      assert.equal(v.ok, true, v.ok ? '' : `${v.code}: ${v.message}`);
+      const spec = (await docker.getService('shiparr-cli20_app').inspect()).Spec as {
+        TaskTemplate: { ContainerSpec: { Env?: string[] } };
+      };
+      assert.ok(spec.TaskTemplate.ContainerSpec.Env?.includes(`SECRET_VALUE=${SECRET}`));
+    } finally {
+      process.env.PATH = savedPath;
+      await rm(bin, { recursive: true, force: true });
+    }
   });
 });
