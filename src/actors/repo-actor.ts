@@ -393,6 +393,31 @@ export function createRepoLogic(deps: RepoDeps) {
       apply: fromPromise(async ({ input, signal }) => {
         const { repo, deploymentId: id } = input;
         if (id !== null) history.updateDeployment(id, { stage: 'applying' });
+        // mode swarm: the same compose files, deployed as a stack (also when rolling back to the last good commit).
+        if (repo.mode === 'swarm') {
+          const s = await runTask(
+            'stack-deploy',
+            {
+              cwd: composeDir(repo),
+              rootDir: repo.localPath,
+              project: repo.composeProject,
+              files: repo.composeFiles,
+              dockerHost: repo.dockerHost,
+              pull: repo.pull,
+              prune: repo.removeOrphans,
+              timeoutMs: repo.timeouts.apply * 1000,
+              secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
+              ...(envFile !== undefined ? { envFile } : {}),
+              ...(deps.secrets.plaintextDir
+                ? { nameKeyFile: path.join(deps.secrets.plaintextDir, 'swarm-names.key') }
+                : {}),
+            },
+            signal,
+          );
+          if (!s.ok) throw failWith('applying', id, s);
+          logTo(id, `applying: docker stack deploy ${repo.composeProject} (${s.durationMs} ms)\n${s.output.trimEnd()}`);
+          return { output: s.output };
+        }
         // Compose may replace our own container: flag the row first so the next boot finalises it.
         const self = id !== null && deps.isSelf?.(repo.composeProject) === true;
         if (self) {

@@ -8,6 +8,7 @@ import Dockerode from 'dockerode';
 import type { VerifyResult } from '../domain/types.ts';
 import { AppError } from '../errors.ts';
 import { maskSecrets } from '../lib/redact.ts';
+import { describeService, watchStack } from './swarm.ts';
 
 /** Label compose puts on every container of a project. */
 export const PROJECT_LABEL = 'com.docker.compose.project';
@@ -351,5 +352,43 @@ async function checkUrl(
     ok: false,
     code: 'VERIFY_URL_FAILED',
     message: `${maskSecrets(url)} did not answer 2xx after ${attempts} attempt(s): ${maskSecrets(last)}`,
+  };
+}
+
+/** Options of {@link verifyStack}: the stack (= compose project name) on a Swarm manager, budget and URL check. */
+export interface StackVerifyOptions {
+  docker: Dockerode;
+  stack: string;
+  timeoutMs: number;
+  pollMs?: number;
+  stableMs?: number;
+  url?: string;
+  retries?: number;
+  intervalMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Swarm verification (mode `swarm`): waits for every service of the stack to converge ({@link watchStack}: update
+ * `completed` or none, desired replicas running the current spec), then checks `url` like {@link verifyProject}.
+ * A Swarm-side rollback or pause is a failure (SWARM_ROLLED_BACK, SWARM_UPDATE_PAUSED…), never a success.
+ */
+export async function verifyStack(opts: StackVerifyOptions): Promise<VerifyResult> {
+  const r = await watchStack({
+    docker: opts.docker,
+    stack: opts.stack,
+    timeoutMs: opts.timeoutMs,
+    pollMs: opts.pollMs,
+    stableMs: opts.stableMs,
+    signal: opts.signal,
+  });
+  if (!r.ok) return { ok: false, code: r.code, message: r.message, transient: r.transient };
+  if (opts.url) {
+    const u = await checkUrl(opts.url, opts.retries ?? 5, opts.intervalMs ?? 5_000, opts.signal);
+    if (!u.ok) return { ok: false, code: u.code, message: u.message, transient: false };
+  }
+  return {
+    ok: true,
+    summary: `${r.services.length} service(s) converged: ${r.services.map(describeService).join(', ')}`,
   };
 }

@@ -132,6 +132,8 @@ export function computeConfigHash(r: Omit<RepoConfig, 'configHash'>): string {
     removeOrphans: r.removeOrphans,
     decrypt: r.decrypt,
     dockerHost: r.dockerHost,
+    // Absent for compose repositories, so their hashes (and the redeploy decision) are unchanged.
+    mode: r.mode,
   };
   return createHash('sha256').update(stableStringify(relevant)).digest('hex').slice(0, 16);
 }
@@ -262,6 +264,10 @@ function resolveRepository(
   // Project and repository names start with a letter or digit, so the default is always a valid compose name.
   const composeProject = repo.compose_project ?? defaultComposeProject(data.project, name);
 
+  // docker stack deploy ignores `build:` and has no `up --pull`: refuse settings a stack cannot honour.
+  if (repo.mode === 'swarm' && repo.build)
+    fail(['build'], 'mode swarm cannot build images (docker stack deploy ignores build:); push the image instead');
+
   if (!ok || !url.ok || !localPath) return undefined;
 
   const token =
@@ -313,6 +319,7 @@ function resolveRepository(
   if (webhookSecret !== undefined) resolved.webhookSecret = webhookSecret;
   const dockerHost = nonEmpty(repo.docker_host);
   if (dockerHost !== undefined) resolved.dockerHost = dockerHost;
+  if (repo.mode === 'swarm') resolved.mode = 'swarm';
   return { ...resolved, configHash: computeConfigHash(resolved) };
 }
 

@@ -122,6 +122,10 @@ function buildSchemas(checkUrl: NotificationUrlCheck) {
       docker_host: z.string().optional().describe('DOCKER_HOST for this repository'),
       shallow: z.boolean().default(true).describe('Shallow clone (depth 1)'),
       timeouts: TimeoutsSchema.default({ git: 120, apply: 600, decrypt: 60, notify: 10 }),
+      mode: z
+        .enum(['compose', 'swarm'])
+        .default('compose')
+        .describe('`compose`: docker compose up; `swarm`: docker stack deploy on a Swarm manager (`docker_host`)'),
     })
     .describe('One watched git repository');
 
@@ -204,6 +208,8 @@ export interface RepoConfig {
   notifyRepeatInterval: number;
   /** Hash of the deploy-relevant config: a change redeploys even without a new commit. */
   configHash: string;
+  /** `swarm`: deployed as a Docker Swarm stack (`docker stack deploy`); absent means `compose`. */
+  mode?: 'swarm';
 }
 
 /** A loaded project: the file it came from, its metadata, and its resolved repositories. */

@@ -11,7 +11,7 @@ import type { Store } from '../store/index.ts';
 import type { VerifyResult } from '../domain/types.ts';
 import { createPool, createTaskRunner } from '../workers/pool.ts';
 import type { RunTask } from '../workers/types.ts';
-import { createDocker, verifyProject } from '../compose/verify.ts';
+import { createDocker, verifyProject, verifyStack } from '../compose/verify.ts';
 import { createNotifier, isNotifyState, notifyNotice, type DeployNotice, type NotifyResult } from '../notify/index.ts';
 
 export interface Effects {
@@ -41,6 +41,17 @@ export function createEffects(opts: {
   };
 
   const verify = async (repo: RepoConfig, signal: AbortSignal): Promise<VerifyResult> => {
+    if (repo.mode === 'swarm')
+      return verifyStack({
+        docker: docker(repo.dockerHost),
+        stack: repo.composeProject,
+        timeoutMs: repo.healthcheck.timeout * 1000,
+        pollMs: 250,
+        url: repo.healthcheck.url,
+        retries: repo.healthcheck.retries,
+        intervalMs: repo.healthcheck.interval * 1000,
+        signal,
+      });
     const r = await verifyProject({
       docker: docker(repo.dockerHost),
       project: repo.composeProject,

@@ -99,6 +99,9 @@ export const checkFailed = (ctx: RunContext, error: StepError): Partial<RunConte
   notice: { kind: 'check_failed', run: null, error, commit: ctx.lastDeployedCommit },
 });
 
+/** The verify failure of a Swarm stack whose update Swarm rolled back (compose/swarm.ts `watchStack`). */
+const SWARM_ROLLED_BACK = 'SWARM_ROLLED_BACK';
+
 /** Outcome bookkeeping when a run ends: last good commit, pin, backoff attempt, notice. */
 export function conclude(ctx: RunContext): Partial<RunContext> {
   const run = activeRun(ctx);
@@ -118,7 +121,9 @@ export function conclude(ctx: RunContext): Partial<RunContext> {
       notice: { kind: 'success', run: done, error: null, commit: run.commit },
     };
   }
-  const rolledBack = ctx.rolledBack && !run.rollbackError;
+  // Swarm rolled the update back itself (mode swarm): the previous spec runs even when Shiparr had no rollback to do.
+  const swarmRolledBack = run.error.code === SWARM_ROLLED_BACK && !ctx.rolledBack && !run.rollbackError;
+  const rolledBack = (ctx.rolledBack && !run.rollbackError) || swarmRolledBack;
   const outcome = rolledBack ? 'rolled_back' : 'failed';
   const done: Run = { ...run, outcome };
   const transient = run.error.transient && !rolledBack;

@@ -4,6 +4,7 @@
  * output types belong to the modules that do the work (git/, compose/); this file only maps task names to them.
  */
 import type { ComposeOutput, ComposeUpInput } from '../compose/cli.ts';
+import type { StackDeployInput } from '../compose/swarm.ts';
 import type { RemoteHeadOptions } from '../git/check.ts';
 import type { SyncOptions, SyncResult } from '../git/sync.ts';
 import type { PlaintextFile } from '../domain/types.ts';
@@ -53,6 +54,7 @@ interface TaskMap {
   'git-sync': { input: SyncOptions; output: TaskResult<SyncResult & { subject?: string | null }> };
   'sops-decrypt': { input: DecryptInput; output: TaskResult<DecryptOutput> };
   'compose-up': { input: ComposeUpInput; output: TaskResult<ComposeOutput> };
+  'stack-deploy': { input: StackDeployInput; output: TaskResult<ComposeOutput> };
 }
 export type TaskName = keyof TaskMap;
 type TaskInput<K extends TaskName> = TaskMap[K]['input'];

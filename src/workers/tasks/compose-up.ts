@@ -24,7 +24,7 @@ import { secretValuesOfFiles } from '../../secrets/values.ts';
  * A configured compose file must be a regular file inside the checkout (real paths on both sides): a symlink could
  * make compose read, and echo in its errors, any file of the host. Missing files are left to compose's own error.
  */
-async function badComposeFile(input: ComposeUpInput): Promise<string | null> {
+export async function badComposeFile(input: Pick<ComposeUpInput, 'rootDir' | 'cwd' | 'files'>): Promise<string | null> {
   const rootDir = resolve(input.rootDir ?? input.cwd);
   const realRoot = await realpath(rootDir).catch(() => rootDir);
   for (const f of input.files) {

@@ -650,3 +650,21 @@ test('a deploy request with a commit replaces a queued one (its row is closed), 
   await idleAfter(h.actor, () => h.finished.length === 2);
   assert.equal(h.finished[1]?.run.deploymentId, 8);
 });
+
+test('rules: an update Swarm rolled back itself is rolled_back even without a rollback of our own, never success', () => {
+  const base = { ...ruleContext(), notice: null, rolledBack: false };
+  const run = newRun(base, 0, { trigger: 'poll', forced: false, commit: 'bad' });
+  const swarm: StepError = { stage: 'verifying', code: 'SWARM_ROLLED_BACK', message: 'rolled back', transient: false };
+  const alone = conclude({ ...base, run: { ...run, previousCommit: null, error: swarm } });
+  assert.deepEqual([alone.run?.outcome, alone.pinnedCommit, alone.notice?.kind], ['rolled_back', 'bad', 'rolled_back']);
+  const ours = conclude({ ...base, rolledBack: true, run: { ...run, error: swarm } });
+  assert.equal(ours.run?.outcome, 'rolled_back');
+  const ourFailed = conclude({
+    ...base,
+    rolledBack: false,
+    run: { ...run, error: swarm, rollbackError: stepError(false) },
+  });
+  assert.equal(ourFailed.run?.outcome, 'failed', 'a failed rollback of our own stays failed');
+  const paused = conclude({ ...base, run: { ...run, error: { ...swarm, code: 'SWARM_UPDATE_PAUSED' } } });
+  assert.equal(paused.run?.outcome, 'failed');
+});
