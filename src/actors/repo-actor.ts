@@ -75,6 +75,11 @@ export interface RepoDeps {
    * without it, self-updates run compose in this process like any other project.
    */
   selfApply?: (repo: RepoConfig, deploymentId: number, signal: AbortSignal) => Promise<TaskResult<{ output: string }>>;
+  /**
+   * The CLI environment of the repository's Docker engine (compose/engine.ts via the daemon's effects); throws when
+   * the engine settings cannot work. Without it, compose gets the bare `dockerHost`.
+   */
+  engineEnv?: (repo: RepoConfig) => Readonly<Record<string, string>>;
 }
 
 const ts = () => new Date().toISOString();
@@ -240,6 +245,16 @@ export function createRepoLogic(deps: RepoDeps) {
             `applying: ${repo.composeProject} is Shiparr's own compose project (self-update)${deps.selfApply ? ': compose runs in a helper container' : ''}; the result is confirmed at the next start if this process is replaced`,
           );
         }
+        let engineEnv: Readonly<Record<string, string>> | undefined;
+        try {
+          engineEnv = deps.engineEnv?.(repo);
+        } catch (err) {
+          throw failWith('applying', id, {
+            code: 'DOCKER_HOST_INVALID',
+            message: (err as Error).message,
+            transient: false,
+          });
+        }
         const r =
           id !== null && self && deps.selfApply
             ? await deps.selfApply(repo, id, signal)
@@ -251,6 +266,7 @@ export function createRepoLogic(deps: RepoDeps) {
                   project: repo.composeProject,
                   files: repo.composeFiles,
                   dockerHost: repo.dockerHost,
+                  ...(engineEnv !== undefined ? { engineEnv } : {}),
                   pull: repo.pull,
                   build: repo.build,
                   removeOrphans: repo.removeOrphans,

@@ -88,6 +88,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     checkOnStart: opts.checkOnStart ?? true,
     isSelf: selfMatcher(self),
     selfApply: selfApplier(self, settings.dataPath),
+    engineEnv: (repo) => effects.engine(repo.engine).env,
   });
   supervisor.start(config);
   const stopPruning = scheduleHistoryPruning(store, settings.historyKeep, log);

@@ -69,6 +69,8 @@ export interface SupervisorDeps {
   isSelf?: (composeProject: string) => boolean;
   /** Applies Shiparr's own compose project from a helper container (see RepoDeps.selfApply). */
   selfApply?: RepoDeps['selfApply'];
+  /** The CLI environment of a repository's Docker engine (see RepoDeps.engineEnv). */
+  engineEnv?: RepoDeps['engineEnv'];
 }
 
 /**
@@ -132,6 +134,7 @@ export class Supervisor {
               report: (event) => this.#actor.send({ type: 'activity', event }),
               isSelf: deps.isSelf,
               selfApply: deps.selfApply,
+              engineEnv: deps.engineEnv,
             }),
           input: (repo, start) => {
             const row = deps.store.getRepository(repo.key);

@@ -54,7 +54,7 @@ export default async function composeUp(input: ComposeUpInput): Promise<TaskResu
   if (!cmd) return { ...composeNotFound(), durationMs: elapsed() };
 
   const mask = input.secretFiles?.length ? valueMasker(await secretValuesOfFiles(input.secretFiles)) : undefined;
-  const run = { cwd: input.cwd, dockerHost: input.dockerHost, mask };
+  const run = { cwd: input.cwd, dockerHost: input.dockerHost, engineEnv: input.engineEnv, mask };
   let pullOutput = '';
   // Compose v1 has no `up --pull`: an explicit pull gives "always" the same meaning.
   if (cmd.version === 1 && input.pull === 'always') {
