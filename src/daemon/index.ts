@@ -84,11 +84,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     loadConfig,
     log,
     maxConcurrentDeploys: settings.maxConcurrentDeploys,
+    maxConcurrentDeploysPerHost: settings.maxConcurrentDeploysPerHost,
     secrets,
     checkOnStart: opts.checkOnStart ?? true,
     isSelf: selfMatcher(self),
     selfApply: selfApplier(self, settings.dataPath),
-    engineEnv: (repo) => effects.engine(repo.engine).env,
+    engine: (repo) => effects.engine(repo.engine),
   });
   supervisor.start(config);
   const stopPruning = scheduleHistoryPruning(store, settings.historyKeep, log);
@@ -112,7 +113,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   let http: HttpServer | null = null;
   if (opts.http ?? true) {
-    http = await startHttp({ settings, store, supervisor, docker: effects.docker(), log });
+    const repos = () => supervisor.list().flatMap((r) => supervisor.repoConfig(r.key) ?? []);
+    const engines = () => effects.engineHealth(repos());
+    http = await startHttp({ settings, store, supervisor, docker: effects.docker(), log, engines });
     log.info(
       {
         url: http.url,

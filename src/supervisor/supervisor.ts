@@ -59,6 +59,8 @@ export interface SupervisorDeps {
   loadConfig(): Promise<LoadedConfig>;
   log: Logger;
   maxConcurrentDeploys: number;
+  /** Deploys at once per Docker engine (0 or absent: only the global limit). */
+  maxConcurrentDeploysPerHost?: number;
   secrets: { ageKeyFile?: string; ageKey?: string };
   random?: () => number;
   /** Check every repository as soon as its actor starts (default true). */
@@ -69,8 +71,8 @@ export interface SupervisorDeps {
   isSelf?: (composeProject: string) => boolean;
   /** Applies Shiparr's own compose project from a helper container (see RepoDeps.selfApply). */
   selfApply?: RepoDeps['selfApply'];
-  /** The CLI environment of a repository's Docker engine (see RepoDeps.engineEnv). */
-  engineEnv?: RepoDeps['engineEnv'];
+  /** A repository's Docker engine: CLI environment and masked label (see RepoDeps.engine). */
+  engine?: RepoDeps['engine'];
 }
 
 /**
@@ -104,7 +106,10 @@ export class Supervisor {
   constructor(deps: SupervisorDeps) {
     this.#deps = deps;
     this.#log = deps.log.child({ component: 'supervisor' });
-    this.#slots = new DeploySlots(deps.maxConcurrentDeploys);
+    this.#slots = new DeploySlots(deps.maxConcurrentDeploys, deps.maxConcurrentDeploysPerHost, (key) => {
+      const engine = this.repoConfig(key)?.engine;
+      return engine?.host ?? (engine?.context ? `context:${engine.context}` : 'default');
+    });
     const random = deps.random ?? Math.random;
     const machine = supervisorMachine.provide({
       actions: {
@@ -134,7 +139,7 @@ export class Supervisor {
               report: (event) => this.#actor.send({ type: 'activity', event }),
               isSelf: deps.isSelf,
               selfApply: deps.selfApply,
-              engineEnv: deps.engineEnv,
+              engine: deps.engine,
             }),
           input: (repo, start) => {
             const row = deps.store.getRepository(repo.key);
