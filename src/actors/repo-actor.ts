@@ -76,10 +76,10 @@ export interface RepoDeps {
    */
   selfApply?: (repo: RepoConfig, deploymentId: number, signal: AbortSignal) => Promise<TaskResult<{ output: string }>>;
   /**
-   * The CLI environment of the repository's Docker engine (compose/engine.ts via the daemon's effects); throws when
-   * the engine settings cannot work. Without it, compose gets the bare `dockerHost`.
+   * The repository's Docker engine (compose/engine.ts via the daemon's effects): its CLI environment and a label
+   * without credentials for messages; throws when the settings cannot work. Without it, compose gets `dockerHost`.
    */
-  engineEnv?: (repo: RepoConfig) => Readonly<Record<string, string>>;
+  engine?: (repo: RepoConfig) => { env: Readonly<Record<string, string>>; label: string };
 }
 
 const ts = () => new Date().toISOString();
@@ -245,9 +245,9 @@ export function createRepoLogic(deps: RepoDeps) {
             `applying: ${repo.composeProject} is Shiparr's own compose project (self-update)${deps.selfApply ? ': compose runs in a helper container' : ''}; the result is confirmed at the next start if this process is replaced`,
           );
         }
-        let engineEnv: Readonly<Record<string, string>> | undefined;
+        let engine: ReturnType<NonNullable<RepoDeps['engine']>> | undefined;
         try {
-          engineEnv = deps.engineEnv?.(repo);
+          engine = deps.engine?.(repo);
         } catch (err) {
           throw failWith('applying', id, {
             code: 'DOCKER_HOST_INVALID',
@@ -266,7 +266,7 @@ export function createRepoLogic(deps: RepoDeps) {
                   project: repo.composeProject,
                   files: repo.composeFiles,
                   dockerHost: repo.dockerHost,
-                  ...(engineEnv !== undefined ? { engineEnv } : {}),
+                  ...(engine !== undefined ? { engineEnv: engine.env } : {}),
                   pull: repo.pull,
                   build: repo.build,
                   removeOrphans: repo.removeOrphans,
@@ -276,6 +276,9 @@ export function createRepoLogic(deps: RepoDeps) {
                 },
                 signal,
               );
+        // An engine that cannot be reached is named (masked), so one down engine among several is easy to spot.
+        if (!r.ok && r.code === 'DOCKER_UNREACHABLE' && engine && engine.label !== 'default')
+          throw failWith('applying', id, { ...r, message: `${r.message} (engine ${engine.label})` });
         if (!r.ok) throw failWith('applying', id, r);
         logTo(id, `applying: docker compose up -d (${r.durationMs} ms)\n${r.output.trimEnd()}`);
         return { output: r.output };

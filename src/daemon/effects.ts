@@ -11,6 +11,7 @@ import type { RepoConfig, RepoEngine } from '../config/schema.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Store } from '../store/index.ts';
 import type { VerifyResult } from '../domain/types.ts';
+import type { EngineStatus } from '../http/ports.ts';
 import { createPool, createTaskRunner } from '../workers/pool.ts';
 import type { RunTask } from '../workers/types.ts';
 import { createDocker, pingDocker, verifyProject } from '../compose/verify.ts';
@@ -29,21 +30,9 @@ export interface Effects {
   /** The prepared engine (CLI environment, masked label), once per engine. Throws like {@link Effects.docker}. */
   engine(engine?: RepoEngine | string): Engine;
   /** Pings every engine the repositories use (2 s each, in parallel): one entry per engine, labels masked. */
-  engineHealth(repos: readonly RepoConfig[]): Promise<EngineHealth[]>;
+  engineHealth(repos: readonly RepoConfig[]): Promise<EngineStatus[]>;
   verify(repo: RepoConfig, signal: AbortSignal): Promise<VerifyResult>;
   notify(repo: RepoConfig, notice: DeployNotice): Promise<NotifyResult[]>;
-}
-
-/** One engine as the health report shows it. */
-export interface EngineHealth {
-  /** Masked endpoint ("default" for the process's own engine). */
-  host: string;
-  ok: boolean;
-  /** Server version when reachable. */
-  version: string | null;
-  error?: string;
-  /** How many repositories deploy to it. */
-  repositories: number;
 }
 
 export function createEffects(opts: {
@@ -70,7 +59,7 @@ export function createEffects(opts: {
   };
   const docker = (e?: RepoEngine | string): Dockerode => entry(e).docker;
 
-  const engineHealth = async (repos: readonly RepoConfig[]): Promise<EngineHealth[]> => {
+  const engineHealth = async (repos: readonly RepoConfig[]): Promise<EngineStatus[]> => {
     const byKey = new Map<string, { spec?: RepoEngine; count: number }>();
     if (repos.length === 0) byKey.set(engineKey(undefined), { count: 0 });
     for (const r of repos) {
@@ -80,7 +69,7 @@ export function createEffects(opts: {
       else byKey.set(k, { spec: r.engine, count: 1 });
     }
     return Promise.all(
-      [...byKey.values()].map(async ({ spec, count }): Promise<EngineHealth> => {
+      [...byKey.values()].map(async ({ spec, count }): Promise<EngineStatus> => {
         let label = spec?.host ?? spec?.context ?? 'default';
         try {
           const e = entry(spec);

@@ -13,7 +13,7 @@ import { SettingsError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
 import { createApp, closeEventStreams } from '../http/app.ts';
 import { refuseTunnel } from '../http/errors.ts';
-import type { HealthReport, SupervisorPort } from '../http/ports.ts';
+import type { EngineStatus, HealthReport, SupervisorPort } from '../http/ports.ts';
 import { createContainerLogReader } from '../compose/logs.ts';
 import { pingDocker } from '../compose/verify.ts';
 import { VERSION } from '../version.ts';
@@ -37,6 +37,8 @@ export async function startHttp(deps: {
   supervisor: HttpSupervisor;
   docker: Dockerode;
   log: Logger;
+  /** Pings every engine the repositories use (per-engine health); without it only `docker` is checked. */
+  engines?: () => Promise<EngineStatus[]>;
 }): Promise<HttpServer> {
   const { settings, store, supervisor, docker } = deps;
   // Refused before anything starts (startDaemon, and `shiparr serve` with exit 2); accepted only with the flag.
@@ -51,12 +53,17 @@ export async function startHttp(deps: {
   const startedAt = Date.now();
   const health = async (): Promise<HealthReport> => {
     const db = await probe(() => store.ping());
-    const engine = await probe(() => pingDocker(docker, 2_000));
+    const [engine, engines] = await Promise.all([
+      probe(() => pingDocker(docker, 2_000)),
+      deps.engines?.() ?? Promise.resolve(undefined),
+    ]);
     const errors = supervisor.configErrors;
+    const enginesOk = engines?.every((e) => e.ok) ?? true;
     return {
-      status: db.ok && engine.ok && errors.length === 0 ? 'ok' : 'degraded',
+      status: db.ok && engine.ok && enginesOk && errors.length === 0 ? 'ok' : 'degraded',
       db,
       docker: engine,
+      ...(engines ? { engines } : {}),
       config: { ok: errors.length === 0, errors },
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
