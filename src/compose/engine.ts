@@ -292,6 +292,9 @@ function prepareSsh(
   else if (c.env.SSH_AUTH_SOCK) sshOptions.agent = c.env.SSH_AUTH_SOCK;
   const dockerode = {
     ...c.base,
+    // An ssh2 channel has no setTimeout: node's http would throw (uncaught) on a socket timeout. Requests over ssh
+    // are bounded by their abort signals and ssh2's readyTimeout instead.
+    timeout: undefined,
     protocol: 'ssh',
     host: hostname,
     port: String(port),

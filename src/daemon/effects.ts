@@ -29,7 +29,9 @@ export interface Effects {
   docker(engine?: RepoEngine | string): Dockerode;
   /** The prepared engine (CLI environment, masked label), once per engine. Throws like {@link Effects.docker}. */
   engine(engine?: RepoEngine | string): Engine;
-  /** Pings every engine the repositories use (2 s each, in parallel): one entry per engine, labels masked. */
+  /** The clients of every engine the repositories use, the default engine first (unusable settings are skipped). */
+  dockers(repos: readonly RepoConfig[]): Dockerode[];
+  /** Pings every engine the repositories use (in parallel; 2 s each, 10 s over ssh): one entry per engine. */
   engineHealth(repos: readonly RepoConfig[]): Promise<EngineStatus[]>;
   verify(repo: RepoConfig, signal: AbortSignal): Promise<VerifyResult>;
   notify(repo: RepoConfig, notice: DeployNotice): Promise<NotifyResult[]>;
@@ -59,6 +61,18 @@ export function createEffects(opts: {
   };
   const docker = (e?: RepoEngine | string): Dockerode => entry(e).docker;
 
+  const dockers = (repos: readonly RepoConfig[]): Dockerode[] => {
+    const out = new Set<Dockerode>([docker()]);
+    for (const r of repos) {
+      try {
+        out.add(docker(r.engine));
+      } catch {
+        // Settings that cannot work have no containers to show.
+      }
+    }
+    return [...out];
+  };
+
   const engineHealth = async (repos: readonly RepoConfig[]): Promise<EngineStatus[]> => {
     const byKey = new Map<string, { spec?: RepoEngine; count: number }>();
     if (repos.length === 0) byKey.set(engineKey(undefined), { count: 0 });
@@ -74,10 +88,12 @@ export function createEffects(opts: {
         try {
           const e = entry(spec);
           label = e.engine.label;
-          await pingDocker(e.docker, 2_000);
+          // Over ssh every request is a new ssh session running `docker system dial-stdio`: allow it more time.
+          const timeoutMs = label.startsWith('ssh://') ? 10_000 : 2_000;
+          await pingDocker(e.docker, timeoutMs);
           // dockerode hands `abortSignal` to the request; its type declarations leave version's options out.
           const version = e.docker.version.bind(e.docker) as (o: { abortSignal: AbortSignal }) => Promise<unknown>;
-          const v = (await version({ abortSignal: AbortSignal.timeout(2_000) })) as { Version?: string };
+          const v = (await version({ abortSignal: AbortSignal.timeout(timeoutMs) })) as { Version?: string };
           return { host: label, ok: true, version: v.Version ?? null, repositories: count };
         } catch (err) {
           const message = maskSecrets((err as Error).message ?? String(err));
@@ -128,6 +144,7 @@ export function createEffects(opts: {
     docker,
     engine: (e) => entry(e).engine,
     engineHealth,
+    dockers,
     verify,
     notify: (repo, notice) => notifyNotice(notifier, repo, notice),
   };

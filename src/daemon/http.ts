@@ -39,6 +39,8 @@ export async function startHttp(deps: {
   log: Logger;
   /** Pings every engine the repositories use (per-engine health); without it only `docker` is checked. */
   engines?: () => Promise<EngineStatus[]>;
+  /** Every engine's client, for container logs (default: `docker` alone). */
+  dockers?: () => readonly Dockerode[];
 }): Promise<HttpServer> {
   const { settings, store, supervisor, docker } = deps;
   // Refused before anything starts (startDaemon, and `shiparr serve` with exit 2); accepted only with the flag.
@@ -77,7 +79,7 @@ export async function startHttp(deps: {
       getDeploymentLogs: (id) => store.getDeploymentLogs(id),
       listDeployments: (repoId, q) => store.listDeployments(repoId, q),
     },
-    containers: createContainerLogReader(docker, (name) => supervisor.isManagedProject(name)),
+    containers: createContainerLogReader(deps.dockers ?? docker, (name) => supervisor.isManagedProject(name)),
     health,
     log: deps.log.child({ component: 'http' }),
     auth: settings.auth,

@@ -115,7 +115,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   if (opts.http ?? true) {
     const repos = () => supervisor.list().flatMap((r) => supervisor.repoConfig(r.key) ?? []);
     const engines = () => effects.engineHealth(repos());
-    http = await startHttp({ settings, store, supervisor, docker: effects.docker(), log, engines });
+    const dockers = () => effects.dockers(repos());
+    http = await startHttp({ settings, store, supervisor, docker: effects.docker(), log, engines, dockers });
     log.info(
       {
         url: http.url,
