@@ -79,7 +79,12 @@ export interface RepoDeps {
    * The repository's Docker engine (compose/engine.ts via the daemon's effects): its CLI environment and a label
    * without credentials for messages; throws when the settings cannot work. Without it, compose gets `dockerHost`.
    */
-  engine?: (repo: RepoConfig) => { env: Readonly<Record<string, string>>; label: string };
+  engine?: (repo: RepoConfig) => {
+    env: Readonly<Record<string, string>>;
+    label: string;
+    /** For a remote engine: what in the compose files will not work there (logged as warnings before compose up). */
+    composeWarnings?: (cwd: string, files: readonly string[]) => Promise<string[]>;
+  };
 }
 
 const ts = () => new Date().toISOString();
@@ -255,6 +260,8 @@ export function createRepoLogic(deps: RepoDeps) {
             transient: false,
           });
         }
+        for (const w of (await engine?.composeWarnings?.(composeDir(repo), repo.composeFiles)) ?? [])
+          logTo(id, `applying: warning: engine ${engine?.label}: ${w}`);
         const r =
           id !== null && self && deps.selfApply
             ? await deps.selfApply(repo, id, signal)

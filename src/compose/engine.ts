@@ -18,10 +18,12 @@
  */
 import { createHash, createHmac } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import type Dockerode from 'dockerode';
+import YAML from 'yaml';
 import { AppError } from '../errors.ts';
 import { maskSecrets } from '../lib/redact.ts';
 
@@ -47,6 +49,8 @@ export interface Engine {
   env: Record<string, string>;
   /** Options for `new Dockerode(…)`. */
   dockerode: Dockerode.DockerOptions;
+  /** The containers run on another host (tcp://, ssh://, http(s)://): bind mounts name that host's filesystem. */
+  remote: boolean;
 }
 
 /** Engine settings Shiparr cannot use (bad scheme, missing file, unknown context). */
@@ -139,7 +143,7 @@ export function prepareEngine(settings: EngineSettings | undefined, o: PrepareOp
   const env = o.env ?? process.env;
   const key = engineKey(settings);
   if (!settings || key === DEFAULT_ENGINE_LABEL) {
-    return { key, label: DEFAULT_ENGINE_LABEL, env: {}, dockerode: { timeout: REQUEST_TIMEOUT_MS } };
+    return { key, label: DEFAULT_ENGINE_LABEL, env: {}, dockerode: { timeout: REQUEST_TIMEOUT_MS }, remote: false };
   }
   let { host, tls } = settings;
   if (!host && settings.context) ({ host, tls } = readContext(settings.context, dockerConfigDir(env)));
@@ -165,7 +169,7 @@ export function prepareEngine(settings: EngineSettings | undefined, o: PrepareOp
     case 'unix:': {
       const socketPath = decodeURIComponent(u.pathname);
       if (!socketPath) throw new EngineError(`invalid docker host "${label}": unix:// needs a socket path`);
-      return { key, label, env: cliEnv, dockerode: { ...base, socketPath } };
+      return { key, label, env: cliEnv, dockerode: { ...base, socketPath }, remote: false };
     }
     case 'tcp:':
     case 'http:':
@@ -195,7 +199,7 @@ export function prepareEngine(settings: EngineSettings | undefined, o: PrepareOp
             rejectUnauthorized: false,
           });
       }
-      return { key, label, env: cliEnv, dockerode: opts };
+      return { key, label, env: cliEnv, dockerode: opts, remote: true };
     }
     case 'ssh:':
       return prepareSsh(u, settings.ssh ?? {}, { key, label, dir, env, cliEnv, base });
@@ -301,7 +305,7 @@ function prepareSsh(
     username: u.username ? decodeURIComponent(u.username) : undefined,
     sshOptions,
   } as Dockerode.DockerOptions;
-  return { key: c.key, label: c.label, env: c.cliEnv, dockerode };
+  return { key: c.key, label: c.label, env: c.cliEnv, dockerode, remote: true };
 }
 
 /**
@@ -401,4 +405,51 @@ function readKnownHosts(file: string, host: string, port: number): Buffer[] {
     else if (!marker) keys.push(blob);
   }
   return keys.filter((k) => !revoked.some((r) => r.equals(k)));
+}
+
+/** Compose's default file names, in its lookup order. */
+const DEFAULT_COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yml', 'docker-compose.yaml'];
+
+const isRelativeSource = (src: unknown): src is string =>
+  typeof src === 'string' && (src.startsWith('./') || src.startsWith('../') || src === '.' || src.startsWith('~'));
+
+/**
+ * What will not work as written on a remote engine: bind mounts of relative paths (`./data:/data`, long syntax
+ * `source: ./x`) and `configs:`/`secrets:` with `file:` name paths of the checkout, which are looked up on the
+ * remote host. One sentence per finding; unreadable or invalid files give none (compose reports those itself).
+ */
+export async function remoteComposeWarnings(cwd: string, files: readonly string[]): Promise<string[]> {
+  const list = files.length ? files : DEFAULT_COMPOSE_FILES.filter((f) => existsSync(path.join(cwd, f))).slice(0, 1);
+  const out: string[] = [];
+  for (const file of list) {
+    let doc: unknown;
+    try {
+      doc = YAML.parse(await readFile(path.resolve(cwd, file), 'utf8'));
+    } catch {
+      continue;
+    }
+    if (!doc || typeof doc !== 'object') continue;
+    const d = doc as Record<string, unknown>;
+    for (const [name, svc] of Object.entries((d.services as Record<string, unknown>) ?? {})) {
+      const volumes = (svc as { volumes?: unknown })?.volumes;
+      if (!Array.isArray(volumes)) continue;
+      for (const v of volumes) {
+        const src = typeof v === 'string' ? v.split(':')[0] : (v as { source?: unknown })?.source;
+        if (isRelativeSource(src))
+          out.push(
+            `${file}: service ${name} bind-mounts ${src}, a path on the remote engine's host (the checkout is not there)`,
+          );
+      }
+    }
+    for (const kind of ['configs', 'secrets'] as const) {
+      for (const [name, def] of Object.entries((d[kind] as Record<string, unknown>) ?? {})) {
+        const src = (def as { file?: unknown })?.file;
+        if (typeof src === 'string')
+          out.push(
+            `${file}: ${kind} ${name} is read from file ${src} on the remote engine's host, not from the checkout`,
+          );
+      }
+    }
+  }
+  return out;
 }

@@ -17,6 +17,7 @@ import { selfApplier } from './self-apply.ts';
 import { VERSION } from '../version.ts';
 import { openStore, recoverSelfUpdates, scheduleHistoryPruning, sweepPlaintext } from './store.ts';
 import { configLoader, watchConfig } from './config.ts';
+import { remoteComposeWarnings } from '../compose/engine.ts';
 import { createEffects } from './effects.ts';
 import { startHttp, type HttpServer } from './http.ts';
 import { shutdownOnce } from './shutdown.ts';
@@ -89,7 +90,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     checkOnStart: opts.checkOnStart ?? true,
     isSelf: selfMatcher(self),
     selfApply: selfApplier(self, settings.dataPath),
-    engine: (repo) => effects.engine(repo.engine),
+    engine: (repo) => {
+      const e = effects.engine(repo.engine);
+      return { ...e, composeWarnings: e.remote ? remoteComposeWarnings : undefined };
+    },
   });
   supervisor.start(config);
   const stopPruning = scheduleHistoryPruning(store, settings.historyKeep, log);

@@ -77,9 +77,11 @@ describe('remote Docker engines end to end', { concurrency: false }, () => {
 
       for (const r of REPOS) {
         projects[r] = uniqueProjectName(`eng-${r}`);
-        shas[`${r}1`] = await git.createRepo(r, {
-          'compose.yaml': webServiceCompose({ image, healthy: true, marker: `${r}-v1` }),
-        });
+        let compose = webServiceCompose({ image, healthy: true, marker: `${r}-v1` });
+        // A relative bind mount: on a remote engine it names the remote host's filesystem (a warning in the log).
+        if (r === 'tls')
+          compose = compose.replace('    init: true\n', '    init: true\n    volumes:\n      - ./site:/site\n');
+        shas[`${r}1`] = await git.createRepo(r, { 'compose.yaml': compose });
       }
       const configDir = path.join(tmp, 'config');
       const tlsRel = (f: string) => path.relative(configDir, f);
@@ -165,6 +167,15 @@ describe('remote Docker engines end to end', { concurrency: false }, () => {
       assert.equal(await markers(r, onExtra()), `${r}-v1 running`, `${r} runs on the second engine`);
       assert.equal(await markers(r, []), '', `${r} is not on the shared engine`);
     }
+    const tlsLog = daemon!.store.getDeploymentLogs(rows('tls').find((d) => d.status === 'success')!.id) ?? '';
+    assert.ok(
+      tlsLog.includes(
+        `applying: warning: engine ${engine!.tcpHost}: compose.yaml: service web bind-mounts ./site, a path on the remote engine's host`,
+      ),
+      tlsLog,
+    );
+    const remoteLog = daemon!.store.getDeploymentLogs(rows('remote').find((d) => d.status === 'success')!.id) ?? '';
+    assert.doesNotMatch(remoteLog, /warning: engine/, 'a unix socket engine is on this host: no warning');
   });
 
   test('a wrong CA fails loudly: the deployment is failed, naming the engine (no key material)', async (t) => {

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import os from 'node:os';
 import path from 'node:path';
 import { loadProjectFile } from '../../../src/config/load.ts';
-import { prepareEngine, maskEngineHost } from '../../../src/compose/engine.ts';
+import { maskEngineHost, prepareEngine, remoteComposeWarnings } from '../../../src/compose/engine.ts';
 import { composeEnv } from '../../../src/compose/cli.ts';
 import { exec } from '../../../src/lib/exec.ts';
 
@@ -210,4 +210,38 @@ test('prepareEngine ssh: a wrapper first on PATH runs ssh with strict host key c
   const key = config.match(/IdentityFile "([^"]+)"/)![1]!;
   assert.equal((await stat(key)).mode & 0o777, 0o600);
   assert.ok(!JSON.stringify(e.env).includes('PRIVATE KEY'));
+});
+
+test('remoteComposeWarnings names relative bind mounts and file-based configs/secrets, nothing else', async () => {
+  const dir = path.join(root, 'compose-warn');
+  await mkdir(dir);
+  await writeFile(
+    path.join(dir, 'compose.yaml'),
+    [
+      'services:',
+      '  web:',
+      '    image: x',
+      '    volumes:',
+      '      - ./data:/data',
+      '      - named:/named',
+      '      - /srv/abs:/abs',
+      '      - type: bind',
+      '        source: ./shared',
+      '        target: /shared',
+      'volumes:',
+      '  named: {}',
+      'configs:',
+      '  site:',
+      '    file: ./site.conf',
+      '',
+    ].join('\n'),
+  );
+  assert.deepEqual(await remoteComposeWarnings(dir, []), [
+    "compose.yaml: service web bind-mounts ./data, a path on the remote engine's host (the checkout is not there)",
+    "compose.yaml: service web bind-mounts ./shared, a path on the remote engine's host (the checkout is not there)",
+    "compose.yaml: configs site is read from file ./site.conf on the remote engine's host, not from the checkout",
+  ]);
+  assert.deepEqual(await remoteComposeWarnings(dir, ['missing.yaml']), []);
+  assert.equal(prepareEngine({ host: 'unix:///x.sock' }).remote, false);
+  assert.equal(prepareEngine({ host: 'tcp://10.0.0.5:2375' }).remote, true);
 });
