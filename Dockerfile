@@ -72,7 +72,7 @@ RUN set -eu; \
     printf 'Package: *\nPin: release n=trixie\nPin-Priority: 1\n\nPackage: docker-cli docker-compose\nPin: release n=trixie\nPin-Priority: 500\n' \
       > /etc/apt/preferences.d/trixie-docker; \
     apt-get update; \
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini docker-cli docker-compose; \
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tini docker-cli docker-compose openssh-client; \
     rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log; \
     docker --version; docker compose version
 

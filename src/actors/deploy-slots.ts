@@ -1,20 +1,37 @@
 /**
- * @module Global limit on concurrent deploys (SHIPARR_MAX_CONCURRENT_DEPLOYS): a FIFO semaphore keyed by repository.
+ * @module Limits on concurrent deploys: a FIFO semaphore keyed by repository with a global limit
+ * (SHIPARR_MAX_CONCURRENT_DEPLOYS) and an optional per-engine limit (SHIPARR_MAX_CONCURRENT_DEPLOYS_PER_HOST): a
+ * waiter whose engine is full lets the ones behind it on other engines go first.
  * A repository can also be locked for a service action (restart/stop/start/remove): while locked, a deploy of that
  * repository waits before it takes a slot, and a lock is refused while the repository holds or waits for one.
  */
 
+/** Names the engine a repository deploys to (its DOCKER_HOST or context; "default" for the local engine). */
+export type EngineOf = (key: string) => string;
+
+interface Waiter {
+  key: string;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
 export class DeploySlots {
   readonly #max: number;
-  readonly #holders = new Set<string>();
-  readonly #waiting: { key: string; resolve: () => void; reject: (e: Error) => void }[] = [];
+  readonly #perEngine: number;
+  readonly #engineOf: EngineOf;
+  /** Holder key → its engine. */
+  readonly #holders = new Map<string, string>();
+  readonly #waiting: Waiter[] = [];
   /** Repositories locked by a service action. */
   readonly #locked = new Set<string>();
   /** Deploys that wait for a repository's lock to go before they queue for a slot. */
-  readonly #lockWaiting: { key: string; resolve: () => void; reject: (e: Error) => void }[] = [];
+  readonly #lockWaiting: Waiter[] = [];
 
-  constructor(max: number) {
+  /** `perEngine` 0 (default) = no per-engine limit; `engineOf` defaults to one engine for every repository. */
+  constructor(max: number, perEngine = 0, engineOf: EngineOf = () => 'default') {
     this.#max = Math.max(1, max);
+    this.#perEngine = Math.max(0, perEngine);
+    this.#engineOf = engineOf;
   }
 
   get inUse(): number {
@@ -23,6 +40,14 @@ export class DeploySlots {
 
   get queued(): number {
     return this.#waiting.length;
+  }
+
+  #fits(engine: string): boolean {
+    if (this.#holders.size >= this.#max) return false;
+    if (this.#perEngine === 0) return true;
+    let onEngine = 0;
+    for (const e of this.#holders.values()) if (e === engine) onEngine++;
+    return onEngine < this.#perEngine;
   }
 
   /** Resolves when `key` holds a slot. A key holds at most one slot (re-acquiring is a no-op). */
@@ -42,8 +67,9 @@ export class DeploySlots {
         );
       });
     if (this.#holders.has(key)) return Promise.resolve();
-    if (this.#holders.size < this.#max) {
-      this.#holders.add(key);
+    const engine = this.#engineOf(key);
+    if (this.#waiting.length === 0 && this.#fits(engine)) {
+      this.#holders.set(key, engine);
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
@@ -58,10 +84,12 @@ export class DeploySlots {
         },
         { once: true },
       );
+      // A waiter may fit at once on its own engine even though others wait for theirs.
+      this.#grant();
     });
   }
 
-  /** Frees `key`'s slot (harmless when it holds none) and hands it to the next waiter. */
+  /** Frees `key`'s slot (harmless when it holds none) and hands it to the first waiter that fits. */
   release(key: string): void {
     const l = this.#lockWaiting.findIndex((w) => w.key === key);
     if (l >= 0) {
@@ -73,10 +101,19 @@ export class DeploySlots {
       if (i >= 0) this.#waiting.splice(i, 1)[0]?.reject(new Error('released while waiting'));
       return;
     }
-    const next = this.#waiting.shift();
-    if (next) {
-      this.#holders.add(next.key);
-      next.resolve();
+    this.#grant();
+  }
+
+  /** Hands free slots to waiters in FIFO order, skipping those whose engine is at its limit. */
+  #grant(): void {
+    for (let i = 0; i < this.#waiting.length && this.#holders.size < this.#max;) {
+      const w = this.#waiting[i] as Waiter;
+      const engine = this.#engineOf(w.key);
+      if (this.#fits(engine)) {
+        this.#waiting.splice(i, 1);
+        this.#holders.set(w.key, engine);
+        w.resolve();
+      } else i++;
     }
   }
 

@@ -101,6 +101,16 @@ export interface RepoDeps {
   images?: ImagePort;
   /** `<SHIPARR_DATA_PATH>/generated`: the compose files Shiparr generates go to `<generatedDir>/<project>/<repo>/`. */
   generatedDir?: string;
+  /**
+   * The repository's Docker engine (compose/engine.ts via the daemon's effects): its CLI environment and a label
+   * without credentials for messages; throws when the settings cannot work. Without it, compose gets `dockerHost`.
+   */
+  engine?: (repo: RepoConfig) => {
+    env: Readonly<Record<string, string>>;
+    label: string;
+    /** For a remote engine: what in the compose files will not work there (logged as warnings before compose up). */
+    composeWarnings?: (cwd: string, files: readonly string[]) => Promise<string[]>;
+  };
 }
 
 const ts = () => new Date().toISOString();
@@ -393,6 +403,16 @@ export function createRepoLogic(deps: RepoDeps) {
       apply: fromPromise(async ({ input, signal }) => {
         const { repo, deploymentId: id } = input;
         if (id !== null) history.updateDeployment(id, { stage: 'applying' });
+        let engine: ReturnType<NonNullable<RepoDeps['engine']>> | undefined;
+        try {
+          engine = deps.engine?.(repo);
+        } catch (err) {
+          throw failWith('applying', id, {
+            code: 'DOCKER_HOST_INVALID',
+            message: (err as Error).message,
+            transient: false,
+          });
+        }
         // mode swarm: the same compose files, deployed as a stack (also when rolling back to the last good commit).
         if (repo.mode === 'swarm') {
           const s = await runTask(
@@ -403,6 +423,7 @@ export function createRepoLogic(deps: RepoDeps) {
               project: repo.composeProject,
               files: repo.composeFiles,
               dockerHost: repo.dockerHost,
+              ...(engine !== undefined ? { engineEnv: engine.env } : {}),
               pull: repo.pull,
               prune: repo.removeOrphans,
               timeoutMs: repo.timeouts.apply * 1000,
@@ -434,6 +455,8 @@ export function createRepoLogic(deps: RepoDeps) {
           : await pinImages(repo, id, rollbackTarget(repo, id, input.commit, input.rollingBack === true));
         // Pinned images are on the engine (checked above): nothing to pull, and nothing to build over them.
         const pinned = overrideFiles.length > 0;
+        for (const w of (await engine?.composeWarnings?.(composeDir(repo), repo.composeFiles)) ?? [])
+          logTo(id, `applying: warning: engine ${engine?.label}: ${w}`);
         const r =
           id !== null && self && deps.selfApply
             ? await deps.selfApply(repo, id, signal)
@@ -445,6 +468,7 @@ export function createRepoLogic(deps: RepoDeps) {
                   project: repo.composeProject,
                   files: repo.composeFiles,
                   dockerHost: repo.dockerHost,
+                  ...(engine !== undefined ? { engineEnv: engine.env } : {}),
                   pull: pinned && repo.pull === 'always' ? 'missing' : repo.pull,
                   build: repo.build && !pinned,
                   removeOrphans: repo.removeOrphans,
@@ -456,6 +480,9 @@ export function createRepoLogic(deps: RepoDeps) {
                 signal,
                 { onLines: liveLog(deps, repo.key, id, 'applying') },
               );
+        // An engine that cannot be reached is named (masked), so one down engine among several is easy to spot.
+        if (!r.ok && r.code === 'DOCKER_UNREACHABLE' && engine && engine.label !== 'default')
+          throw failWith('applying', id, { ...r, message: `${r.message} (engine ${engine.label})` });
         if (!r.ok) throw failWith('applying', id, r);
         logTo(id, `applying: docker compose up -d (${r.durationMs} ms)\n${r.output.trimEnd()}`);
         return { output: r.output };

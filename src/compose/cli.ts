@@ -111,7 +111,10 @@ interface ComposeInput extends ProjectArgs {
    * path is inside it.
    */
   rootDir?: string;
+  /** DOCKER_HOST alone (kept for callers without engine settings); `engineEnv` wins when both are set. */
   dockerHost?: string;
+  /** The engine's CLI environment (`Engine.env` of compose/engine.ts): DOCKER_HOST, TLS, ssh wrapper PATH. */
+  engineEnv?: EngineEnv;
   timeoutMs: number;
 }
 export interface ComposeUpInput extends ComposeInput, UpArgs {
@@ -158,6 +161,8 @@ export interface RunOptions {
   cwd: string;
   /** Passed as DOCKER_HOST; otherwise the daemon's own DOCKER_HOST (if any) applies. */
   dockerHost?: string;
+  /** The engine's CLI environment (wins over `dockerHost`); see {@link composeEnv}. */
+  engineEnv?: EngineEnv;
   timeoutMs: number;
   signal?: AbortSignal;
   /**
@@ -221,13 +226,21 @@ const PASS_PREFIXES = ['DOCKER_', 'COMPOSE_'];
 /** Never passed, even when listed in SHIPARR_COMPOSE_PASS_ENV: the daemon's own settings and keys. */
 const NEVER_PASSED = /^(SHIPARR_|SOPS_)|^GITHUB_TOKEN$/;
 
+/** An engine's CLI environment (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH, PATH with the ssh wrapper). */
+export type EngineEnv = Readonly<Record<string, string>>;
+
+/** The daemon's own engine variables: dropped when a repository names its engine, so they cannot mix. */
+const ENGINE_VARS = ['DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_TLS', 'DOCKER_CERT_PATH', 'DOCKER_CONTEXT'];
+
 /**
  * The environment compose runs with: an allow-list of `base` (PATH, HOME, TMPDIR, XDG_RUNTIME_DIR, SSH_AUTH_SOCK,
  * DOCKER_*, COMPOSE_*, the proxy variables in both cases, and the names of `SHIPARR_COMPOSE_PASS_ENV`), plus the
- * repository's DOCKER_HOST. Nothing else of the daemon (SOPS_AGE_KEY, SHIPARR_AUTH_PASSWORD, GITHUB_TOKEN…) is
- * visible to `${…}` in a compose file. The project's `.env` (e.g. the decrypted `.env.enc`) is read by compose itself.
+ * repository's engine: a DOCKER_HOST string, or an engine environment from compose/engine.ts (which replaces the
+ * daemon's own DOCKER_HOST/DOCKER_TLS_VERIFY/DOCKER_CERT_PATH/DOCKER_CONTEXT). Nothing else of the daemon
+ * (SOPS_AGE_KEY, SHIPARR_AUTH_PASSWORD, GITHUB_TOKEN…) is visible to `${…}` in a compose file. The project's `.env`
+ * (e.g. the decrypted `.env.enc`) is read by compose itself.
  */
-export function composeEnv(base: NodeJS.ProcessEnv, dockerHost?: string): NodeJS.ProcessEnv {
+export function composeEnv(base: NodeJS.ProcessEnv, engine?: string | EngineEnv): NodeJS.ProcessEnv {
   const extra = (base[COMPOSE_PASS_ENV] ?? '')
     .split(',')
     .map((n) => n.trim())
@@ -239,7 +252,12 @@ export function composeEnv(base: NodeJS.ProcessEnv, dockerHost?: string): NodeJS
     if (v === undefined || NEVER_PASSED.test(k)) continue;
     if (names.has(k) || prefixes.some((p) => k.startsWith(p))) env[k] = v;
   }
-  if (dockerHost) env.DOCKER_HOST = dockerHost;
+  if (typeof engine === 'string') {
+    if (engine) env.DOCKER_HOST = engine;
+  } else if (engine && Object.keys(engine).length) {
+    for (const k of ENGINE_VARS) delete env[k];
+    Object.assign(env, engine);
+  }
   return env;
 }
 
@@ -255,7 +273,7 @@ export async function runCompose(c: ComposeCommand, args: readonly string[], o: 
     cwd: o.cwd,
     timeoutMs: o.timeoutMs,
     signal: o.signal,
-    env: composeEnv(process.env, o.dockerHost),
+    env: composeEnv(process.env, o.engineEnv ?? o.dockerHost),
     inheritEnv: false,
     // compose is background work: keep the API and the other repositories' polls responsive on small hosts.
     niceness: 10,

@@ -4,6 +4,7 @@
  * it ran before (a repository digest `name@sha256:…` when the image has one, else the engine's image id `sha256:…`,
  * which compose accepts as an image reference), so a tag moved since cannot change what comes back.
  */
+import type Dockerode from 'dockerode';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ServiceImage } from '../domain/types.ts';
@@ -19,6 +20,8 @@ const PIN_FILE = 'image-pins.json';
 /** Where the engine is: the repository's DOCKER_HOST (default: the daemon's own engine). */
 interface EngineOptions {
   dockerHost?: string;
+  /** The repository's engine client (TLS, ssh, contexts); wins over `dockerHost`. */
+  docker?: Dockerode;
 }
 
 /** The name part of an image reference (`registry:5000/app:1` → `registry:5000/app`, `app@sha256:…` → `app`). */
@@ -44,7 +47,7 @@ function pickDigest(ref: string, digests: readonly string[] | undefined): string
  * (`compose run`) are left out; stopped containers of the project count (a one-shot service that exited 0).
  */
 export async function readServiceImages(project: string, o: EngineOptions = {}): Promise<ServiceImage[]> {
-  const docker = createDocker(o.dockerHost);
+  const docker = o.docker ?? createDocker(o.dockerHost);
   const listed = await docker.listContainers({ all: true, filters: { label: [`${PROJECT_LABEL}=${project}`] } });
   const first = new Map<string, { id: string; n: number }>();
   for (const c of listed) {
@@ -71,7 +74,7 @@ export async function readServiceImages(project: string, o: EngineOptions = {}):
 
 /** The recorded images the engine no longer has (looked up by image id). */
 export async function missingImages(images: readonly ServiceImage[], o: EngineOptions = {}): Promise<ServiceImage[]> {
-  const docker = createDocker(o.dockerHost);
+  const docker = o.docker ?? createDocker(o.dockerHost);
   const missing: ServiceImage[] = [];
   for (const img of images) {
     const found = await docker

@@ -33,28 +33,40 @@ export interface ContainerLogReader {
 
 /**
  * Builds the reader. `isManagedProject(name)` says whether a compose project name belongs to a configured repository;
- * it is asked on every call, so config changes apply at once. Engine errors other than 404 reject.
+ * it is asked on every call, so config changes apply at once. `docker` is one engine, or a function listing every
+ * engine the repositories use (asked per call; the first engine that knows the container, as part of a managed
+ * project, answers). Engine errors other than 404 reject when no engine has the container.
  */
 export function createContainerLogReader(
-  docker: Dockerode,
+  docker: Dockerode | (() => readonly Dockerode[]),
   isManagedProject: (project: string) => boolean,
 ): ContainerLogReader {
-  /** The inspected container when it exists and belongs to a managed project. */
-  const managed = async (containerId: string): Promise<Dockerode.ContainerInspectInfo | null> => {
-    let info: Dockerode.ContainerInspectInfo;
-    try {
-      info = await docker.getContainer(containerId).inspect();
-    } catch (err) {
-      if (isNotFound(err)) return null;
-      throw err;
+  /** The engine and inspect answer of a managed container, or null. */
+  const find = async (
+    containerId: string,
+  ): Promise<{ docker: Dockerode; info: Dockerode.ContainerInspectInfo } | null> => {
+    const engines = typeof docker === 'function' ? docker() : [docker];
+    let failure: unknown = null;
+    for (const engine of engines) {
+      let info: Dockerode.ContainerInspectInfo;
+      try {
+        info = await engine.getContainer(containerId).inspect();
+      } catch (err) {
+        // A down engine must not hide the containers of the others.
+        if (!isNotFound(err)) failure ??= err;
+        continue;
+      }
+      const project = info.Config.Labels?.[PROJECT_LABEL];
+      if (project && isManagedProject(project)) return { docker: engine, info };
     }
-    const project = info.Config.Labels?.[PROJECT_LABEL];
-    return project && isManagedProject(project) ? info : null;
+    if (failure) throw failure;
+    return null;
   };
   return {
     async follow(containerId, q, signal) {
-      const info = await managed(containerId);
-      if (!info) return null;
+      const found = await find(containerId);
+      if (!found) return null;
+      const { docker, info } = found;
       const tail = Math.min(MAX_TAIL, Math.max(MIN_TAIL, Math.floor(Number.isFinite(q.tail) ? q.tail : 100)));
       let stream: IncomingMessage;
       try {
@@ -99,16 +111,9 @@ export function createContainerLogReader(
       return out;
     },
     async logs(containerId, q) {
-      const container = docker.getContainer(containerId);
-      let info: Dockerode.ContainerInspectInfo;
-      try {
-        info = await container.inspect();
-      } catch (err) {
-        if (isNotFound(err)) return null;
-        throw err;
-      }
-      const project = info.Config.Labels?.[PROJECT_LABEL];
-      if (!project || !isManagedProject(project)) return null;
+      const found = await find(containerId);
+      if (!found) return null;
+      const { docker, info } = found;
 
       const tail = Math.min(MAX_TAIL, Math.max(MIN_TAIL, Math.floor(Number.isFinite(q.tail) ? q.tail : 100)));
       let stream: NodeJS.ReadableStream;

@@ -26,6 +26,7 @@ import {
   composeNotFound,
   detectCompose,
   type ComposeFailure,
+  type EngineEnv,
   type ComposeOutput,
   type ProjectArgs,
 } from './cli.ts';
@@ -44,6 +45,8 @@ export interface StackDeployInput extends ProjectArgs {
   rootDir?: string;
   /** DOCKER_HOST of a Swarm manager; otherwise the daemon's own. */
   dockerHost?: string;
+  /** The manager's engine environment (TLS, ssh, contexts: compose/engine.ts); wins over `dockerHost`. */
+  engineEnv?: EngineEnv;
   /** `--resolve-image`: always → always, missing → changed, never → never (no registry query). */
   pull: 'always' | 'missing' | 'never';
   /** `--prune`: remove services no longer in the compose files. */
@@ -183,7 +186,7 @@ export async function deployStack(
     cwd: input.cwd,
     timeoutMs: remaining(),
     signal: input.signal,
-    env: composeEnv(process.env, input.dockerHost),
+    env: composeEnv(process.env, input.engineEnv ?? input.dockerHost),
     inheritEnv: false,
     niceness: 10,
   });
@@ -209,7 +212,7 @@ export async function deployStack(
   const r = await exec('docker', stackDeployArgs(input.project, input), {
     cwd: input.cwd,
     timeoutMs: remaining(),
-    env: composeEnv(process.env, input.dockerHost),
+    env: composeEnv(process.env, input.engineEnv ?? input.dockerHost),
     inheritEnv: false,
     input: stackFile,
     signal: input.signal,

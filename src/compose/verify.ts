@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import Dockerode from 'dockerode';
 import type { VerifyResult } from '../domain/types.ts';
-import { AppError } from '../errors.ts';
+import { prepareEngine, type Engine } from './engine.ts';
 import { maskSecrets } from '../lib/redact.ts';
 import { describeService, watchStack } from './swarm.ts';
 
@@ -14,11 +14,6 @@ import { describeService, watchStack } from './swarm.ts';
 export const PROJECT_LABEL = 'com.docker.compose.project';
 /** Label naming the compose service of a container. */
 const SERVICE_LABEL = 'com.docker.compose.service';
-
-/** A DOCKER_HOST value Shiparr cannot use. */
-class DockerHostError extends AppError {
-  readonly code = 'DOCKER_HOST_INVALID';
-}
 
 /** Per-request socket timeout: a hung engine must not hang verification or the logs endpoint forever. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -39,46 +34,14 @@ export async function pingDocker(docker: Dockerode, timeoutMs: number): Promise<
 }
 
 /**
- * Dockerode client for a DOCKER_HOST value: `unix:///path`, `tcp://host:port` (TLS when the port is 2376, like the
- * docker CLI), `http(s)://host:port`, `ssh://user@host[:port]`. Without a value, docker-modem's defaults apply
- * (DOCKER_HOST from the environment, else the local socket).
+ * Dockerode client for an engine prepared by compose/engine.ts, or for a bare DOCKER_HOST value (`unix:///path`,
+ * `tcp://host:port` (TLS when the port is 2376), `http(s)://host:port`, `ssh://user@host[:port]` checked against
+ * ~/.ssh/known_hosts). Without a value, docker-modem's defaults apply (DOCKER_HOST, DOCKER_TLS_VERIFY and
+ * DOCKER_CERT_PATH from the environment, else the local socket). Throws an EngineError for unusable values.
  */
-export function createDocker(dockerHost?: string): Dockerode {
-  if (!dockerHost) return new Dockerode({ timeout: REQUEST_TIMEOUT_MS });
-  let u: URL;
-  try {
-    u = new URL(dockerHost);
-  } catch {
-    throw new DockerHostError(
-      `invalid DOCKER_HOST "${maskSecrets(dockerHost)}": expected unix://, tcp://, http(s):// or ssh://`,
-    );
-  }
-  switch (u.protocol) {
-    case 'unix:': {
-      const socketPath = decodeURIComponent(u.pathname);
-      if (!socketPath) throw new DockerHostError('invalid DOCKER_HOST: unix:// needs a socket path');
-      return new Dockerode({ socketPath, timeout: REQUEST_TIMEOUT_MS });
-    }
-    case 'tcp:':
-    case 'http:':
-    case 'https:': {
-      const port = u.port || (u.protocol === 'https:' ? '2376' : u.protocol === 'http:' ? '80' : '2375');
-      const protocol = u.protocol === 'https:' || (u.protocol === 'tcp:' && port === '2376') ? 'https' : 'http';
-      return new Dockerode({ host: u.hostname.replace(/^\[|\]$/g, ''), port, protocol, timeout: REQUEST_TIMEOUT_MS });
-    }
-    case 'ssh:':
-      return new Dockerode({
-        protocol: 'ssh',
-        host: u.hostname,
-        port: u.port || '22',
-        username: u.username ? decodeURIComponent(u.username) : undefined,
-        timeout: REQUEST_TIMEOUT_MS,
-      });
-    default:
-      throw new DockerHostError(
-        `unsupported DOCKER_HOST scheme "${u.protocol}": expected unix://, tcp://, http(s):// or ssh://`,
-      );
-  }
+export function createDocker(engine?: string | Pick<Engine, 'dockerode'>): Dockerode {
+  if (!engine) return new Dockerode({ timeout: REQUEST_TIMEOUT_MS });
+  return new Dockerode(typeof engine === 'string' ? prepareEngine({ host: engine }).dockerode : engine.dockerode);
 }
 
 /** One container of the project as verification saw it last. */

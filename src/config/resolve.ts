@@ -1,12 +1,16 @@
 /**
  * @module Turns a validated project file into resolved `ProjectConfig`/`RepoConfig` values: normalised URLs without
  * credentials, absolute checkout paths, paths that cannot escape their base, tokens picked by host, defaults, and the
- * deploy-relevant `configHash`. Pure apart from hashing; never reads files or the environment.
+ * deploy-relevant `configHash`. Pure apart from hashing and one kind of look-up: the Docker engine settings' files
+ * (TLS certificates, ssh keys, known_hosts, the Docker CLI context store) must exist, so a typo is a config error with
+ * its key path rather than a failed deploy.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { ConfigIssue } from '../domain/types.ts';
-import type { ProjectConfig, ProjectFile, RepoConfig, RepositoryFile } from './schema.ts';
+import type { ProjectConfig, ProjectFile, RepoConfig, RepoEngine, RepositoryFile } from './schema.ts';
 
 /** What resolution needs to know about the host. */
 export interface ResolveContext {
@@ -16,6 +20,8 @@ export interface ResolveContext {
   configDir: string;
   /** GITHUB_TOKEN: the last-resort token for github.com repositories. */
   githubToken?: string;
+  /** The Docker CLI config directory holding contexts (default DOCKER_CONFIG, else ~/.docker). */
+  dockerConfigDir?: string;
 }
 
 export interface ResolveResult {
@@ -134,6 +140,7 @@ export function computeConfigHash(r: Omit<RepoConfig, 'configHash'>): string {
     dockerHost: r.dockerHost,
     // Absent for compose repositories, so their hashes (and the redeploy decision) are unchanged.
     mode: r.mode,
+    engine: r.engine,
   };
   return createHash('sha256').update(stableStringify(relevant)).digest('hex').slice(0, 16);
 }
@@ -185,7 +192,7 @@ export function resolveProject(file: string, data: ProjectFile, ctx: ResolveCont
     issues.push({ file, path: formatKeyPath(segments), message });
 
   for (const [name, repo] of Object.entries(data.repositories)) {
-    const resolved = resolveRepository(data, name, repo, ctx, at);
+    const resolved = resolveRepository(data, name, repo, { ...ctx, file }, at);
     if (repo.check_interval < 10) {
       warnings.push({
         file,
@@ -215,7 +222,7 @@ function resolveRepository(
   data: ProjectFile,
   name: string,
   repo: RepositoryFile,
-  ctx: ResolveContext,
+  ctx: ResolveContext & { file: string },
   at: (segments: PropertyKey[], message: string) => void,
 ): RepoConfig | undefined {
   const base = ['repositories', name];
@@ -223,6 +230,10 @@ function resolveRepository(
   const fail = (key: PropertyKey[], message: string) => {
     ok = false;
     at([...base, ...key], message);
+  };
+  const failAt = (segments: PropertyKey[], message: string) => {
+    ok = false;
+    at(segments, message);
   };
 
   const url = normaliseGitUrl(repo.url);
@@ -317,10 +328,90 @@ function resolveRepository(
   if (token !== undefined) resolved.token = token;
   const webhookSecret = nonEmpty(repo.webhook_secret);
   if (webhookSecret !== undefined) resolved.webhookSecret = webhookSecret;
-  const dockerHost = nonEmpty(repo.docker_host);
-  if (dockerHost !== undefined) resolved.dockerHost = dockerHost;
+  const engine = resolveEngine(data, repo, ctx, base, failAt);
+  if (!ok) return undefined;
+  if (engine?.host !== undefined) resolved.dockerHost = engine.host;
+  if (engine !== undefined) resolved.engine = engine;
   if (repo.mode === 'swarm') resolved.mode = 'swarm';
   return { ...resolved, configHash: computeConfigHash(resolved) };
+}
+
+const ENGINE_SCHEMES = /^(unix|tcp|http|https|ssh):$/;
+
+/**
+ * The repository's engine: its own keys when it sets `docker_host` or `docker_context`, else the project's. Checks
+ * the scheme, that TLS goes with tcp/http(s) and ssh options with ssh://, that the files exist (relative paths
+ * resolve against the project file's folder) and that a context is in the context store.
+ */
+function resolveEngine(
+  data: ProjectFile,
+  repo: RepositoryFile,
+  ctx: ResolveContext & { file: string },
+  base: PropertyKey[],
+  fail: (segments: PropertyKey[], message: string) => void,
+): RepoEngine | undefined {
+  const own = nonEmpty(repo.docker_host) !== undefined || repo.docker_context !== undefined;
+  const src = own ? repo : data;
+  // Errors in project-level keys are reported at their own (top-level) path.
+  const at = (key: PropertyKey[], message: string) => fail(own ? [...base, ...key] : key, message);
+  const file = ctx.file;
+  const host = nonEmpty(src.docker_host);
+  const context = src.docker_context;
+  if (host === undefined && context === undefined) {
+    if (src.docker_tls) at(['docker_tls'], 'needs docker_host (a tcp:// engine)');
+    if (src.docker_ssh) at(['docker_ssh'], 'needs docker_host (an ssh:// engine)');
+    return undefined;
+  }
+  const engine: RepoEngine = {};
+  if (host !== undefined && context !== undefined) {
+    at(['docker_context'], 'set either docker_host or docker_context, not both');
+    return undefined;
+  }
+  const baseDir = path.dirname(path.resolve(file));
+  const fileAt = (key: PropertyKey[], p: string): string => {
+    const abs = path.resolve(baseDir, p);
+    if (!existsSync(abs)) at(key, `file ${abs} not found`);
+    return abs;
+  };
+  let scheme = '';
+  if (host !== undefined) {
+    engine.host = host;
+    try {
+      scheme = new URL(host).protocol;
+    } catch {
+      at(['docker_host'], 'is not a URL (expected unix://, tcp://, http(s):// or ssh://)');
+      return undefined;
+    }
+    if (!ENGINE_SCHEMES.test(scheme)) {
+      at(['docker_host'], `has unsupported scheme "${scheme}" (expected unix://, tcp://, http(s):// or ssh://)`);
+      return undefined;
+    }
+  } else if (context !== undefined && context !== 'default') {
+    engine.context = context;
+    const configDir = ctx.dockerConfigDir ?? (process.env.DOCKER_CONFIG || path.join(os.homedir(), '.docker'));
+    const id = createHash('sha256').update(context).digest('hex');
+    if (!existsSync(path.join(configDir, 'contexts', 'meta', id, 'meta.json'))) {
+      at(['docker_context'], `docker context "${context}" not found in ${configDir}`);
+    }
+  }
+  if (src.docker_tls) {
+    if (scheme && !/^(tcp|http|https):$/.test(scheme)) at(['docker_tls'], 'applies only to tcp:// engines');
+    const t = src.docker_tls;
+    engine.tls = { verify: t.verify };
+    if (t.ca !== undefined) engine.tls.ca = fileAt(['docker_tls', 'ca'], t.ca);
+    if (t.cert !== undefined) engine.tls.cert = fileAt(['docker_tls', 'cert'], t.cert);
+    if (t.key !== undefined) engine.tls.key = fileAt(['docker_tls', 'key'], t.key);
+    if (t.verify && t.ca === undefined) at(['docker_tls', 'ca'], 'is required when verify is true');
+    if ((t.cert === undefined) !== (t.key === undefined)) at(['docker_tls'], 'cert and key go together');
+  }
+  if (src.docker_ssh) {
+    if (scheme !== 'ssh:') at(['docker_ssh'], 'applies only to ssh:// engines');
+    const s = src.docker_ssh;
+    engine.ssh = {};
+    if (s.key !== undefined) engine.ssh.key = fileAt(['docker_ssh', 'key'], s.key);
+    if (s.known_hosts !== undefined) engine.ssh.knownHosts = fileAt(['docker_ssh', 'known_hosts'], s.known_hosts);
+  }
+  return engine;
 }
 
 function resolveLocalPath(

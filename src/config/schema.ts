@@ -54,6 +54,32 @@ const HealthcheckSchema = z
   })
   .describe('Health verification after `compose up`');
 
+const EngineTlsSchema = z
+  .strictObject({
+    ca: relativePath.optional().describe('CA certificate (PEM) the engine certificate must chain to'),
+    cert: relativePath.optional().describe('Client certificate (PEM)'),
+    key: relativePath.optional().describe('Client private key (PEM)'),
+    verify: z.boolean().default(true).describe('Check the engine certificate against `ca` (default true)'),
+  })
+  .describe('TLS client material for a tcp:// engine; paths relative to the project file');
+
+const EngineSshSchema = z
+  .strictObject({
+    key: relativePath.optional().describe('Private key file (default: the ssh agent)'),
+    known_hosts: relativePath
+      .optional()
+      .describe('known_hosts file the engine host key must be listed in (default ~/.ssh/known_hosts)'),
+  })
+  .describe('ssh:// engine options; paths relative to the project file');
+
+/** The engine keys shared by repositories and the project level (a project-wide default engine). */
+const engineKeys = {
+  docker_host: z.string().optional().describe('DOCKER_HOST: unix://, tcp://, http(s)://, ssh://user@host[:port]'),
+  docker_tls: EngineTlsSchema.optional(),
+  docker_ssh: EngineSshSchema.optional(),
+  docker_context: z.string().min(1).optional().describe('Docker CLI context name (from $DOCKER_CONFIG/contexts)'),
+};
+
 const TimeoutsSchema = z
   .strictObject({
     git: seconds(120, 'Timeout for one git operation (check, clone, fetch)'),
@@ -119,7 +145,7 @@ function buildSchemas(checkUrl: NotificationUrlCheck) {
       webhook_secret: z.string().optional().describe('Secret for webhook signatures; overrides SHIPARR_WEBHOOK_SECRET'),
       enabled: z.boolean().default(true).describe('false: the repository is not watched at all'),
       suspended: z.boolean().default(false).describe('Start suspended (no polling or deploys until resumed)'),
-      docker_host: z.string().optional().describe('DOCKER_HOST for this repository'),
+      ...engineKeys,
       shallow: z.boolean().default(true).describe('Shallow clone (depth 1)'),
       timeouts: TimeoutsSchema.default({ git: 120, apply: 600, decrypt: 60, notify: 10 }),
       mode: z
@@ -148,6 +174,8 @@ function buildSchemas(checkUrl: NotificationUrlCheck) {
         'URLs notified for every repository',
       ),
       notify_repeat_interval: seconds(3600, 'Identical failures are re-sent at most once per this many seconds'),
+      // Project-wide default engine: used by every repository that sets neither docker_host nor docker_context.
+      ...engineKeys,
     })
     .describe('A Shiparr project file');
 
@@ -200,6 +228,11 @@ export interface RepoConfig {
   enabled: boolean;
   suspended: boolean;
   dockerHost?: string;
+  /**
+   * The Docker engine (repository keys, else the project's defaults; absolute file paths). Absent: the process's own
+   * engine (DOCKER_HOST or the local socket).
+   */
+  engine?: RepoEngine;
   shallow: boolean;
   timeouts: { git: number; apply: number; decrypt: number; notify: number };
   notifications: { success: string[]; failure: string[] };
@@ -210,6 +243,14 @@ export interface RepoConfig {
   configHash: string;
   /** `swarm`: deployed as a Docker Swarm stack (`docker stack deploy`); absent means `compose`. */
   mode?: 'swarm';
+}
+
+/** A repository's Docker engine, resolved: absolute TLS/ssh file paths. Clone-safe. */
+export interface RepoEngine {
+  host?: string;
+  tls?: { ca?: string; cert?: string; key?: string; verify: boolean };
+  ssh?: { key?: string; knownHosts?: string };
+  context?: string;
 }
 
 /** A loaded project: the file it came from, its metadata, and its resolved repositories. */

@@ -75,6 +75,7 @@ const SettingsEnvSchema = z.object({
   SHIPARR_WEBHOOK_SECRET: optionalText,
   GITHUB_TOKEN: optionalText,
   SHIPARR_MAX_CONCURRENT_DEPLOYS: int(1, 64).default(2),
+  SHIPARR_MAX_CONCURRENT_DEPLOYS_PER_HOST: int(0, 64).default(0),
   SHIPARR_WORKERS: int(1, 64).optional(),
   SHIPARR_SHUTDOWN_GRACE: int(0, 3600).default(30),
   SHIPARR_HISTORY_KEEP: int(0, 1_000_000).default(1000),
@@ -132,6 +133,8 @@ export interface Settings {
   webhookSecret: string | undefined;
   githubToken: string | undefined;
   maxConcurrentDeploys: number;
+  /** Deploys at once on one Docker engine (SHIPARR_MAX_CONCURRENT_DEPLOYS_PER_HOST); 0 = only the global limit. */
+  maxConcurrentDeploysPerHost: number;
   workers: number;
   /** Seconds in-flight deploys get to finish on SIGTERM. */
   shutdownGraceSeconds: number;
@@ -218,6 +221,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
     webhookSecret: e.SHIPARR_WEBHOOK_SECRET,
     githubToken: e.GITHUB_TOKEN,
     maxConcurrentDeploys: e.SHIPARR_MAX_CONCURRENT_DEPLOYS,
+    maxConcurrentDeploysPerHost: e.SHIPARR_MAX_CONCURRENT_DEPLOYS_PER_HOST,
     workers: e.SHIPARR_WORKERS ?? Math.max(2, Math.min(4, os.availableParallelism())),
     shutdownGraceSeconds: e.SHIPARR_SHUTDOWN_GRACE,
     historyKeep: e.SHIPARR_HISTORY_KEEP,

@@ -1,24 +1,38 @@
 /**
  * @module Boot step 3, the effects the deploy actors call out to: the worker pool and its task runner, one Docker
- * client per DOCKER_HOST, container verification, and notifications (de-duplication state kept in the store).
+ * engine (client + CLI environment, compose/engine.ts) per engine settings, per-engine health, container
+ * verification, and notifications (de-duplication state kept in the store).
  */
+import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { Piscina } from 'piscina';
 import type { Logger } from 'pino';
-import type { RepoConfig } from '../config/schema.ts';
+import type { RepoConfig, RepoEngine } from '../config/schema.ts';
 import type { Settings } from '../config/settings.ts';
 import type { Store } from '../store/index.ts';
 import type { VerifyResult } from '../domain/types.ts';
+import type { EngineStatus } from '../http/ports.ts';
 import { createPool, createTaskRunner } from '../workers/pool.ts';
 import type { RunTask } from '../workers/types.ts';
-import { createDocker, verifyProject, verifyStack } from '../compose/verify.ts';
+import { createDocker, pingDocker, verifyProject, verifyStack } from '../compose/verify.ts';
+import { engineKey, maskEngineHost, prepareEngine, type Engine } from '../compose/engine.ts';
+import { maskSecrets } from '../lib/redact.ts';
 import { createNotifier, isNotifyState, notifyNotice, type DeployNotice, type NotifyResult } from '../notify/index.ts';
 
 export interface Effects {
   pool: Piscina;
   runTask: RunTask;
-  /** The client for `host` (default: the repository-less SHIPARR_DOCKER_HOST / local engine), created once. */
-  docker(host?: string): Dockerode;
+  /**
+   * The client for an engine (a repository's `engine` settings or a bare DOCKER_HOST; default: the process's own
+   * engine), created once per engine. Throws an EngineError when the settings cannot work.
+   */
+  docker(engine?: RepoEngine | string): Dockerode;
+  /** The prepared engine (CLI environment, masked label), once per engine. Throws like {@link Effects.docker}. */
+  engine(engine?: RepoEngine | string): Engine;
+  /** The clients of every engine the repositories use, the default engine first (unusable settings are skipped). */
+  dockers(repos: readonly RepoConfig[]): Dockerode[];
+  /** Pings every engine the repositories use (in parallel; 2 s each, 10 s over ssh): one entry per engine. */
+  engineHealth(repos: readonly RepoConfig[]): Promise<EngineStatus[]>;
   verify(repo: RepoConfig, signal: AbortSignal): Promise<VerifyResult>;
   notify(repo: RepoConfig, notice: DeployNotice): Promise<NotifyResult[]>;
 }
@@ -32,18 +46,73 @@ export function createEffects(opts: {
   const { settings, store, log } = opts;
   const pool = createPool({ maxThreads: settings.workers, log: log.child({ component: 'pool' }) });
 
-  const dockers = new Map<string, Dockerode>();
-  const docker = (host?: string): Dockerode => {
-    const k = host ?? settings.dockerHost ?? '';
-    let d = dockers.get(k);
-    if (!d) dockers.set(k, (d = createDocker(k || undefined)));
-    return d;
+  // TLS copies and ssh wrappers live in a private directory under the data path (0700, files 0600).
+  const stateDir = path.join(settings.dataPath, 'engines');
+  const engines = new Map<string, { engine: Engine; docker: Dockerode }>();
+  const entry = (e?: RepoEngine | string): { engine: Engine; docker: Dockerode } => {
+    const spec = typeof e === 'string' ? { host: e } : e;
+    const k = engineKey(spec);
+    let hit = engines.get(k);
+    if (!hit) {
+      const engine = prepareEngine(spec, { stateDir });
+      engines.set(k, (hit = { engine, docker: createDocker(engine) }));
+    }
+    return hit;
+  };
+  const docker = (e?: RepoEngine | string): Dockerode => entry(e).docker;
+
+  const dockers = (repos: readonly RepoConfig[]): Dockerode[] => {
+    const out = new Set<Dockerode>([docker()]);
+    for (const r of repos) {
+      try {
+        out.add(docker(r.engine));
+      } catch {
+        // Settings that cannot work have no containers to show.
+      }
+    }
+    return [...out];
+  };
+
+  const engineHealth = async (repos: readonly RepoConfig[]): Promise<EngineStatus[]> => {
+    const byKey = new Map<string, { spec?: RepoEngine; count: number }>();
+    if (repos.length === 0) byKey.set(engineKey(undefined), { count: 0 });
+    for (const r of repos) {
+      const k = engineKey(r.engine);
+      const cur = byKey.get(k);
+      if (cur) cur.count++;
+      else byKey.set(k, { spec: r.engine, count: 1 });
+    }
+    return Promise.all(
+      [...byKey.values()].map(async ({ spec, count }): Promise<EngineStatus> => {
+        let label = spec?.host ?? spec?.context ?? 'default';
+        try {
+          const e = entry(spec);
+          label = e.engine.label;
+          // Over ssh every request is a new ssh session running `docker system dial-stdio`: allow it more time.
+          const timeoutMs = label.startsWith('ssh://') ? 10_000 : 2_000;
+          await pingDocker(e.docker, timeoutMs);
+          // dockerode hands `abortSignal` to the request; its type declarations leave version's options out.
+          const version = e.docker.version.bind(e.docker) as (o: { abortSignal: AbortSignal }) => Promise<unknown>;
+          const v = (await version({ abortSignal: AbortSignal.timeout(timeoutMs) })) as { Version?: string };
+          return { host: label, ok: true, version: v.Version ?? null, repositories: count };
+        } catch (err) {
+          const message = maskSecrets((err as Error).message ?? String(err));
+          return { host: maskEngineHost(label), ok: false, version: null, error: message, repositories: count };
+        }
+      }),
+    );
   };
 
   const verify = async (repo: RepoConfig, signal: AbortSignal): Promise<VerifyResult> => {
+    let client: Dockerode;
+    try {
+      client = docker(repo.engine);
+    } catch (err) {
+      return { ok: false, code: 'DOCKER_HOST_INVALID', message: maskSecrets((err as Error).message), transient: false };
+    }
     if (repo.mode === 'swarm')
       return verifyStack({
-        docker: docker(repo.dockerHost),
+        docker: client,
         stack: repo.composeProject,
         timeoutMs: repo.healthcheck.timeout * 1000,
         pollMs: 250,
@@ -53,7 +122,7 @@ export function createEffects(opts: {
         signal,
       });
     const r = await verifyProject({
-      docker: docker(repo.dockerHost),
+      docker: client,
       project: repo.composeProject,
       timeoutMs: repo.healthcheck.timeout * 1000,
       // Listing one project's containers is cheap: poll often so a healthy deploy is confirmed promptly.
@@ -84,6 +153,9 @@ export function createEffects(opts: {
     pool,
     runTask: createTaskRunner(pool),
     docker,
+    engine: (e) => entry(e).engine,
+    engineHealth,
+    dockers,
     verify,
     notify: (repo, notice) => notifyNotice(notifier, repo, notice),
   };

@@ -8,12 +8,13 @@ import type { Duplex } from 'node:stream';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import type { ConfigIssue } from '../domain/types.ts';
+import type { RepoEngine } from '../config/schema.ts';
 import { unauthenticatedExposure, type Settings } from '../config/settings.ts';
 import { SettingsError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
 import { createApp, closeEventStreams } from '../http/app.ts';
 import { refuseTunnel } from '../http/errors.ts';
-import type { HealthReport, SupervisorPort } from '../http/ports.ts';
+import type { EngineStatus, HealthReport, SupervisorPort } from '../http/ports.ts';
 import { createContainerLogReader } from '../compose/logs.ts';
 import { createDocker, pingDocker } from '../compose/verify.ts';
 import { createServices, type ServiceSupervisor } from './services.ts';
@@ -38,6 +39,12 @@ export async function startHttp(deps: {
   supervisor: HttpSupervisor;
   docker: Dockerode;
   log: Logger;
+  /** Pings every engine the repositories use (per-engine health); without it only `docker` is checked. */
+  engines?: () => Promise<EngineStatus[]>;
+  /** Every engine's client, for container logs (default: `docker` alone). */
+  dockers?: () => readonly Dockerode[];
+  /** The client of a repository's engine (the daemon's effects); without it, one client per DOCKER_HOST. */
+  engineDocker?: (engine?: RepoEngine | string) => Dockerode;
 }): Promise<HttpServer> {
   const { settings, store, supervisor, docker } = deps;
   // Refused before anything starts (startDaemon, and `shiparr serve` with exit 2); accepted only with the flag.
@@ -52,12 +59,17 @@ export async function startHttp(deps: {
   const startedAt = Date.now();
   const health = async (): Promise<HealthReport> => {
     const db = await probe(() => store.ping());
-    const engine = await probe(() => pingDocker(docker, 2_000));
+    const [engine, engines] = await Promise.all([
+      probe(() => pingDocker(docker, 2_000)),
+      deps.engines?.() ?? Promise.resolve(undefined),
+    ]);
     const errors = supervisor.configErrors;
+    const enginesOk = engines?.every((e) => e.ok) ?? true;
     return {
-      status: db.ok && engine.ok && errors.length === 0 ? 'ok' : 'degraded',
+      status: db.ok && engine.ok && enginesOk && errors.length === 0 ? 'ok' : 'degraded',
       db,
       docker: engine,
+      ...(engines ? { engines } : {}),
       config: { ok: errors.length === 0, errors },
       version: VERSION,
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
@@ -65,8 +77,9 @@ export async function startHttp(deps: {
   };
   // One client per DOCKER_HOST a repository names; the daemon's own engine otherwise.
   const dockers = new Map<string, Dockerode>();
-  const dockerFor = (host?: string): Dockerode => {
-    if (!host) return docker;
+  const dockerFor = (host?: RepoEngine | string): Dockerode => {
+    if (deps.engineDocker) return deps.engineDocker(host);
+    if (typeof host !== 'string' || !host) return docker;
     let d = dockers.get(host);
     if (!d) dockers.set(host, (d = createDocker(host)));
     return d;
@@ -86,7 +99,7 @@ export async function startHttp(deps: {
       getDeploymentLogs: (id) => store.getDeploymentLogs(id),
       listDeployments: (repoId, q) => store.listDeployments(repoId, q),
     },
-    containers: createContainerLogReader(docker, (name) => supervisor.isManagedProject(name)),
+    containers: createContainerLogReader(deps.dockers ?? docker, (name) => supervisor.isManagedProject(name)),
     services,
     health,
     log: deps.log.child({ component: 'http' }),

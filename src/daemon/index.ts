@@ -11,12 +11,13 @@ import type { ConfigWatcher } from '../config/watch.ts';
 import { createLogger } from '../logger.ts';
 import { registerSecretValues, secretEnvValues } from '../lib/redact.ts';
 import type { Store } from '../store/index.ts';
-import { Supervisor } from '../supervisor/supervisor.ts';
+import { Supervisor, engineImages } from '../supervisor/supervisor.ts';
 import { selfMatcher } from '../compose/self-update.ts';
 import { selfApplier } from './self-apply.ts';
 import { VERSION } from '../version.ts';
 import { openStore, recoverSelfUpdates, scheduleHistoryPruning, sweepPlaintext } from './store.ts';
 import { configLoader, watchConfig } from './config.ts';
+import { remoteComposeWarnings } from '../compose/engine.ts';
 import { createEffects } from './effects.ts';
 import { startHttp, type HttpServer } from './http.ts';
 import { shutdownOnce } from './shutdown.ts';
@@ -84,11 +85,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     loadConfig,
     log,
     maxConcurrentDeploys: settings.maxConcurrentDeploys,
+    maxConcurrentDeploysPerHost: settings.maxConcurrentDeploysPerHost,
     secrets,
     checkOnStart: opts.checkOnStart ?? true,
     isSelf: selfMatcher(self),
     selfApply: selfApplier(self, settings.dataPath),
     generatedDir: path.join(settings.dataPath, 'generated'),
+    images: engineImages((repo) => effects.docker(repo.engine ?? repo.dockerHost)),
+    engine: (repo) => {
+      const e = effects.engine(repo.engine);
+      return { ...e, composeWarnings: e.remote ? remoteComposeWarnings : undefined };
+    },
   });
   supervisor.start(config);
   const stopPruning = scheduleHistoryPruning(store, settings.historyKeep, log);
@@ -112,7 +119,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   let http: HttpServer | null = null;
   if (opts.http ?? true) {
-    http = await startHttp({ settings, store, supervisor, docker: effects.docker(), log });
+    const repos = () => supervisor.list().flatMap((r) => supervisor.repoConfig(r.key) ?? []);
+    const engines = () => effects.engineHealth(repos());
+    const dockers = () => effects.dockers(repos());
+    http = await startHttp({
+      settings,
+      store,
+      supervisor,
+      docker: effects.docker(),
+      log,
+      engines,
+      dockers,
+      engineDocker: (e) => effects.docker(e),
+    });
     log.info(
       {
         url: http.url,

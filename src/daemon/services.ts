@@ -8,7 +8,8 @@
  */
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
-import type { RepoConfig } from '../config/schema.ts';
+import type { RepoConfig, RepoEngine } from '../config/schema.ts';
+import { engineKey } from '../compose/engine.ts';
 import type { ActionRecord, ContainerCounts, ServiceActionName } from '../domain/types.ts';
 import { NotFoundError } from '../errors.ts';
 import type { EngineAction, ServicePort } from '../http/ports.ts';
@@ -42,18 +43,23 @@ interface CountsEntry {
 export function createServices(deps: {
   supervisor: ServiceSupervisor;
   store: Pick<Store, 'recordAction' | 'listActions'>;
-  docker(host?: string): Dockerode;
+  /** The client of an engine: a repository's engine settings, a DOCKER_HOST, or the default engine. */
+  docker(engine?: RepoEngine | string): Dockerode;
   log: Logger;
 }): ServicePort & { warm(): Promise<void> } {
   const { supervisor, store, log } = deps;
   const counts = new Map<string, CountsEntry>();
+  // Count keys → the engine they name (a repository's engine settings, or its DOCKER_HOST; '' the default engine).
+  const engines = new Map<string, RepoEngine | string>([['', '']]);
+  const engineOf = (repo: RepoConfig): RepoEngine | string => repo.engine ?? repo.dockerHost ?? '';
+  const keyOf = (e: RepoEngine | string): string => (typeof e === 'string' ? e : engineKey(e));
 
   const refresh = (host: string): Promise<void> => {
     let entry = counts.get(host);
     if (!entry) counts.set(host, (entry = { at: 0, value: null, inflight: null }));
     if (entry.inflight) return entry.inflight;
     const e = entry;
-    e.inflight = countProjectContainers(deps.docker(host || undefined))
+    e.inflight = countProjectContainers(deps.docker(engines.get(host) || undefined))
       .then(
         (value) => {
           e.value = value;
@@ -70,7 +76,9 @@ export function createServices(deps: {
     return e.inflight;
   };
   const countsOf = (repo: RepoConfig): ContainerCounts | null => {
-    const host = repo.dockerHost ?? '';
+    const engine = engineOf(repo);
+    const host = keyOf(engine);
+    engines.set(host, engine);
     const entry = counts.get(host);
     if (!entry || Date.now() - entry.at > COUNTS_TTL_MS) void refresh(host);
     if (!entry?.value) return null;
@@ -125,11 +133,11 @@ export function createServices(deps: {
     },
     containers: (key) => {
       const repo = repoOf(key);
-      return listContainers(deps.docker(repo.dockerHost), repo.composeProject);
+      return listContainers(deps.docker(engineOf(repo)), repo.composeProject);
     },
     async act(key, action: EngineAction, service, opts) {
       const repo = repoOf(key);
-      const docker = deps.docker(repo.dockerHost);
+      const docker = deps.docker(engineOf(repo));
       const r = await supervisor.exclusive(key, async () => {
         if (service !== null && !(await projectServices(docker, repo.composeProject)).has(service)) return null;
         const startedAt = new Date().toISOString();

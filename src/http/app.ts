@@ -64,7 +64,10 @@ export function createApp(deps: HttpDeps): Koa {
 
   let registry = deps.metrics;
   if (!registry) {
-    const metrics = createMetrics({ repositories: () => deps.supervisor.list() });
+    const metrics = createMetrics({
+      repositories: () => deps.supervisor.list(),
+      engines: async () => (await deps.health()).engines ?? [],
+    });
     const unsubscribe = deps.supervisor.subscribe(metrics.observe);
     deps.signal?.addEventListener('abort', unsubscribe, { once: true });
     registry = metrics.registry;

@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ActivityEvent, RepoStatus } from '../domain/types.ts';
+import type { EngineStatus } from './ports.ts';
 
 /** Every deploy machine state, so each series exists (as 0) from the first scrape on. */
 const REPO_STATES = [
@@ -32,6 +33,8 @@ export interface Metrics {
 export interface MetricsOptions {
   /** Live repository list read at each scrape (e.g. `() => supervisor.list()`). */
   repositories?: () => RepoStatus[];
+  /** The engines the repositories use, pinged at scrape time (`shiparr_engine_up`, `shiparr_engine_info`). */
+  engines?: () => Promise<EngineStatus[]>;
   /** Process default metrics (CPU, memory, event loop, GC). Default true. */
   defaultMetrics?: boolean;
 }
@@ -90,6 +93,38 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     help: 'Supervisor restarts of repository actors, summed over repositories.',
     registers: [registry],
   });
+
+  // Both engine gauges are filled by one scrape-time ping round (the first collect fetches, the second reuses it).
+  let engineScrape: Promise<EngineStatus[]> | null = null;
+  const scrapeEngines = (): Promise<EngineStatus[]> => {
+    if (!opts.engines) return Promise.resolve([]);
+    engineScrape ??= opts.engines().finally(() => setTimeout(() => (engineScrape = null), 1_000).unref());
+    return engineScrape;
+  };
+  const engineUp = new Gauge({
+    name: 'shiparr_engine_up',
+    help: 'Docker engine reachable (1) or not (0), by engine (endpoint without credentials).',
+    labelNames: ['engine'] as const,
+    registers: [registry],
+    async collect() {
+      const list = await scrapeEngines();
+      this.reset();
+      for (const e of list) this.set({ engine: e.host }, e.ok ? 1 : 0);
+    },
+  });
+  const engineInfo = new Gauge({
+    name: 'shiparr_engine_info',
+    help: 'Docker engine server version (always 1), by reachable engine.',
+    labelNames: ['engine', 'version'] as const,
+    registers: [registry],
+    async collect() {
+      const list = await scrapeEngines();
+      this.reset();
+      for (const e of list) if (e.version) this.set({ engine: e.host, version: e.version }, 1);
+    },
+  });
+  void engineUp;
+  void engineInfo;
 
   function setActorStates(list: RepoStatus[]): void {
     repositories.reset();

@@ -86,10 +86,24 @@ export interface ServicePort {
   ): { items: ActionRecord[]; nextBefore: number | null };
 }
 
+/** One Docker engine the repositories deploy to, as the health report shows it. */
+export interface EngineStatus {
+  /** The endpoint without credentials ("default" for the process's own engine). */
+  host: string;
+  ok: boolean;
+  /** Server version when reachable. */
+  version: string | null;
+  error?: string;
+  /** How many repositories deploy to it. */
+  repositories: number;
+}
+
 export interface HealthReport {
   status: 'ok' | 'degraded';
   db: { ok: boolean; error?: string };
   docker: { ok: boolean; error?: string };
+  /** Every engine the repositories use (one down makes the status degraded). */
+  engines?: EngineStatus[];
   config: { ok: boolean; errors: ConfigIssue[] };
   version: string;
   uptimeSeconds: number;

@@ -3,6 +3,7 @@
  * (supervisor-machine.ts: one deploy actor per repository, config diffs, restarts, events out), gives it the deploy
  * actors' logic with their effects, keeps the last good config per file, and offers the read view and the commands.
  */
+import type Dockerode from 'dockerode';
 import { createActor, waitFor, type ActorRefFrom } from 'xstate';
 import type { Logger } from 'pino';
 import type { ProjectConfig, RepoConfig } from '../config/schema.ts';
@@ -61,6 +62,8 @@ export interface SupervisorDeps {
   loadConfig(): Promise<LoadedConfig>;
   log: Logger;
   maxConcurrentDeploys: number;
+  /** Deploys at once per Docker engine (0 or absent: only the global limit). */
+  maxConcurrentDeploysPerHost?: number;
   secrets: { ageKeyFile?: string; ageKey?: string };
   random?: () => number;
   /** Check every repository as soon as its actor starts (default true). */
@@ -77,15 +80,22 @@ export interface SupervisorDeps {
    */
   generatedDir?: string;
   images?: ImagePort;
+  /** A repository's Docker engine: CLI environment and masked label (see RepoDeps.engine). */
+  engine?: RepoDeps['engine'];
 }
 
 /** The images of a repository's compose project on its engine (compose/images.ts). */
-const ENGINE_IMAGES: ImagePort = {
-  read: (repo) => readServiceImages(repo.composeProject, { dockerHost: repo.dockerHost }),
-  missing: (repo, images) => missingImages(images, { dockerHost: repo.dockerHost }),
-  writePins: writePinOverride,
-  removePins: removePinOverride,
-};
+/** Exact-rollback images through the engine; `dockerOf` gives a repository's engine client (TLS, ssh, contexts). */
+export function engineImages(dockerOf?: (repo: RepoConfig) => Dockerode): ImagePort {
+  const o = (repo: RepoConfig) => (dockerOf ? { docker: dockerOf(repo) } : { dockerHost: repo.dockerHost });
+  return {
+    read: (repo) => readServiceImages(repo.composeProject, o(repo)),
+    missing: (repo, images) => missingImages(images, o(repo)),
+    writePins: writePinOverride,
+    removePins: removePinOverride,
+  };
+}
+const ENGINE_IMAGES: ImagePort = engineImages();
 
 /**
  * Boot spawns actors in slices of about this much main-thread time, yielding to the event loop (setImmediate)
@@ -123,7 +133,10 @@ export class Supervisor {
   constructor(deps: SupervisorDeps) {
     this.#deps = deps;
     this.#log = deps.log.child({ component: 'supervisor' });
-    this.#slots = new DeploySlots(deps.maxConcurrentDeploys);
+    this.#slots = new DeploySlots(deps.maxConcurrentDeploys, deps.maxConcurrentDeploysPerHost, (key) => {
+      const engine = this.repoConfig(key)?.engine;
+      return engine?.host ?? (engine?.context ? `context:${engine.context}` : 'default');
+    });
     const random = deps.random ?? Math.random;
     const machine = supervisorMachine.provide({
       actions: {
@@ -155,6 +168,7 @@ export class Supervisor {
               selfApply: deps.selfApply,
               generatedDir: deps.generatedDir,
               images: deps.images ?? (deps.generatedDir ? ENGINE_IMAGES : undefined),
+              engine: deps.engine,
             }),
           input: (repo, start) => {
             const row = deps.store.getRepository(repo.key);

@@ -129,7 +129,13 @@ async function apply(raw: ComposeUpInput, onLine?: (line: string) => void): Prom
   if (!cmd) return { ...composeNotFound(), durationMs: elapsed() };
 
   const mask = input.secretFiles?.length ? valueMasker(await secretValuesOfFiles(input.secretFiles)) : undefined;
-  const run = { cwd: input.cwd, dockerHost: input.dockerHost, mask, ...(onLine ? { onLine } : {}) };
+  const run = {
+    cwd: input.cwd,
+    dockerHost: input.dockerHost,
+    engineEnv: input.engineEnv,
+    mask,
+    ...(onLine ? { onLine } : {}),
+  };
   let pullOutput = '';
   // Compose v1 has no `up --pull`: an explicit pull gives "always" the same meaning.
   if (cmd.version === 1 && input.pull === 'always') {
