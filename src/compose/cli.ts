@@ -86,6 +86,11 @@ export interface ProjectArgs {
   files: readonly string[];
   /** Absolute `--env-file` replacing the project directory's `.env` (decrypted secrets kept out of the checkout). */
   envFile?: string;
+  /**
+   * Absolute paths of compose files Shiparr generated outside the checkout (`<data>/generated/<project>/<repo>/`),
+   * passed with `-f` after the repository's own files (e.g. the content-hash labels of a plan).
+   */
+  overrideFiles?: readonly string[];
 }
 
 export interface UpArgs extends ProjectArgs {
@@ -125,7 +130,14 @@ function globalArgs(c: ComposeCommand, p: ProjectArgs): string[] {
   // --ansi never: captured output goes to logs and the API, where colour codes are noise.
   const ansi = c.version === 2 ? ['--ansi', 'never'] : [];
   const envFile = p.envFile !== undefined ? ['--env-file', p.envFile] : [];
-  return [...c.baseArgs, ...ansi, '-p', p.project, ...envFile, ...p.files.flatMap((f) => ['-f', f])];
+  return [
+    ...c.baseArgs,
+    ...ansi,
+    '-p',
+    p.project,
+    ...envFile,
+    ...[...p.files, ...(p.overrideFiles ?? [])].flatMap((f) => ['-f', f]),
+  ];
 }
 
 /** `up -d [--remove-orphans] [--pull X] [--build]`. v1 has no `--pull`: use {@link pullArgs} first when pull=always. */
@@ -198,6 +210,9 @@ export function composeEnv(base: NodeJS.ProcessEnv, dockerHost?: string): NodeJS
   if (dockerHost) env.DOCKER_HOST = dockerHost;
   return env;
 }
+
+/** The files compose's own lookup tries in `cwd` (any `-f`, e.g. an override file, turns that lookup off). */
+export const DEFAULT_COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yaml', 'docker-compose.yml'];
 
 /**
  * Runs compose with the allow-listed environment of {@link composeEnv}; all captured text comes back passed through

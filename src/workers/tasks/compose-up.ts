@@ -6,6 +6,7 @@
 import {
   classifyFailure,
   composeNotFound,
+  DEFAULT_COMPOSE_FILES,
   detectCompose,
   pullArgs,
   runCompose,
@@ -40,6 +41,11 @@ async function badComposeFile(input: ComposeUpInput): Promise<string | null> {
   return null;
 }
 
+async function firstExisting(dir: string, names: readonly string[]): Promise<string | null> {
+  for (const n of names) if (await lstat(resolve(dir, n)).catch(() => null)) return n;
+  return null;
+}
+
 /** Applies the compose project: `-p <project> -f … up -d [--remove-orphans] [--pull X] [--build]`. */
 export default async function composeUp(input: ComposeUpInput): Promise<TaskResult<ComposeOutput>> {
   const started = performance.now();
@@ -52,6 +58,11 @@ export default async function composeUp(input: ComposeUpInput): Promise<TaskResu
 
   const cmd = await detectCompose({ timeoutMs: Math.min(15_000, input.timeoutMs) });
   if (!cmd) return { ...composeNotFound(), durationMs: elapsed() };
+  // Override files turn compose's default lookup off: name the file that lookup would have found.
+  if (input.files.length === 0 && input.overrideFiles?.length) {
+    const found = await firstExisting(input.cwd, DEFAULT_COMPOSE_FILES);
+    input = found ? { ...input, files: [found] } : { ...input, overrideFiles: [] };
+  }
 
   const mask = input.secretFiles?.length ? valueMasker(await secretValuesOfFiles(input.secretFiles)) : undefined;
   const run = { cwd: input.cwd, dockerHost: input.dockerHost, mask };
