@@ -16,6 +16,7 @@ import type {
   NotifyOutcome,
   PlaintextFile,
   RepoActivity,
+  ServicePlan,
   VerifyResult,
 } from '../domain/types.ts';
 import { TaskError } from '../errors.ts';
@@ -75,6 +76,25 @@ export interface RepoDeps {
    * without it, self-updates run compose in this process like any other project.
    */
   selfApply?: (repo: RepoConfig, deploymentId: number, signal: AbortSignal) => Promise<TaskResult<{ output: string }>>;
+  /**
+   * Plans before applying (skips deploys that change nothing) and labels every service with Shiparr's content hashes
+   * through a generated override file. `hmacKey`: the per-install key (hex) for environment values; `generatedDir`:
+   * `<data dir>/generated`. Without it, runs apply without a plan and without the override.
+   */
+  plan?: { hmacKey: string; generatedDir: string };
+}
+
+/** The content-label override of a repository: `<generated>/<project>/<repo>/content-labels.json`. */
+function contentOverridePath(generatedDir: string, repo: Pick<RepoConfig, 'project' | 'name'>): string {
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^\.+/, '_');
+  return path.join(generatedDir, safe(repo.project), safe(repo.name), 'content-labels.json');
+}
+
+/** One line per plan: `svc action (reasons)`, separated by `; `. */
+function planSummary(services: readonly ServicePlan[]): string {
+  return services
+    .map((s) => `${s.service} ${s.action}${s.reasons.length ? ` (${s.reasons.join('; ')})` : ''}`)
+    .join('; ');
 }
 
 const ts = () => new Date().toISOString();
@@ -113,6 +133,19 @@ export function createRepoLogic(deps: RepoDeps) {
       previousCommit: run.previousCommit,
       configHash: repo.configHash,
     }).id;
+  // What the plan task reads: the live checkout as compose will see it (the env file of this run's decrypt).
+  const planInput = (repo: RepoConfig, hmacKey: string) => ({
+    cwd: composeDir(repo),
+    rootDir: repo.localPath,
+    project: repo.composeProject,
+    files: repo.composeFiles,
+    ...(envFile !== undefined ? { envFile } : {}),
+    dockerHost: repo.dockerHost,
+    removeOrphans: repo.removeOrphans,
+    hmacKey,
+    timeoutMs: repo.timeouts.apply * 1000,
+    secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
+  });
   const failWith = (
     stage: DeployStage,
     id: number | null,
@@ -228,9 +261,44 @@ export function createRepoLogic(deps: RepoDeps) {
         );
         return { written: r.written };
       }),
+      plan: fromPromise(async ({ input, signal }) => {
+        const { repo, deploymentId: id } = input;
+        if (!deps.plan) return { noop: false, services: [] };
+        const r = await runTask(
+          'plan',
+          { step: 'plan', ...planInput(repo, deps.plan.hmacKey), removeOrphans: repo.removeOrphans },
+          signal,
+        );
+        if (!r.ok || !r.services) {
+          logTo(id, `planning: no plan (${r.ok ? 'empty answer' : `${r.code}: ${r.message}`}); applying`);
+          return { noop: false, services: [] };
+        }
+        const services = r.services;
+        const noop = r.noop === true;
+        if (id !== null) history.updateDeployment(id, { plan: services });
+        logTo(
+          id,
+          `planning: ${planSummary(services) || 'no services'}` +
+            (noop
+              ? input.forced
+                ? ' — nothing to change; a forced deploy applies anyway'
+                : ' — nothing to change: compose not run, deployment skipped'
+              : ''),
+        );
+        return { noop, services };
+      }),
       apply: fromPromise(async ({ input, signal }) => {
         const { repo, deploymentId: id } = input;
         if (id !== null) history.updateDeployment(id, { stage: 'applying' });
+        // Shiparr's content labels (bind-mounted files, inline configs, env), so compose recreates what they changed.
+        let overrideFiles: string[] = [];
+        const self0 = id !== null && deps.isSelf?.(repo.composeProject) === true && deps.selfApply !== undefined;
+        if (deps.plan && !self0) {
+          const out = contentOverridePath(deps.plan.generatedDir, repo);
+          const o = await runTask('plan', { step: 'labels', out, ...planInput(repo, deps.plan.hmacKey) }, signal);
+          if (!o.ok) throw failWith('applying', id, o);
+          overrideFiles = [out];
+        }
         // Compose may replace our own container: flag the row first so the next boot finalises it.
         const self = id !== null && deps.isSelf?.(repo.composeProject) === true;
         if (self) {
@@ -257,6 +325,7 @@ export function createRepoLogic(deps: RepoDeps) {
                   timeoutMs: repo.timeouts.apply * 1000,
                   secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
                   ...(envFile !== undefined ? { envFile } : {}),
+                  ...(overrideFiles.length ? { overrideFiles } : {}),
                 },
                 signal,
               );
@@ -361,7 +430,7 @@ export function createRepoLogic(deps: RepoDeps) {
         const error = describeError(run.error, run.rollbackError);
         history.finishDeployment(id, {
           status,
-          stage: run.error?.stage ?? 'verifying',
+          stage: run.error?.stage ?? (status === 'skipped' ? 'decrypting' : 'verifying'),
           error,
           rolledBackTo: status === 'rolled_back' ? run.previousCommit : null,
           commit: run.commit,
@@ -378,6 +447,7 @@ export function createRepoLogic(deps: RepoDeps) {
           durationMs,
         };
         if (status === 'success') deps.log.info(line, 'deploy succeeded');
+        else if (status === 'skipped') deps.log.info(line, 'deploy skipped: the plan found nothing to change');
         else
           deps.log.error(
             { ...line, stage: run.error?.stage, code: run.error?.code },

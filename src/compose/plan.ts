@@ -81,27 +81,72 @@ type Obj = { [k: string]: Json };
 const isObj = (v: Json | undefined): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 const sha = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
-const short = (h: string) => h.slice(0, 16);
+const short = (h: string) => (/^[0-9a-f]{64}$/.test(h) ? h.slice(0, 16) : h);
+const toPosix = (p: string) => p.split(path.sep).join('/');
 
 /** Files and directories hashed per bind source at most (a huge directory is hashed by names and sizes beyond it). */
 const MAX_FILES = 5_000;
 
-/** Hash of a path: file content, directory tree (names, types, contents), symlink target; `missing` when absent. */
-async function hashPath(p: string, budget: { n: number }): Promise<string> {
-  const st = await lstat(p).catch(() => null);
-  if (!st) return 'missing';
-  if (st.isSymbolicLink()) return sha(`link:${await readlink(p)}`);
-  if (st.isFile()) {
-    budget.n++;
-    return budget.n > MAX_FILES ? sha(`size:${st.size}:${st.mtimeMs}`) : sha(await readFile(p));
+/**
+ * Which paths of the checkout count: the files git tracks there and the directories above them. `null`: every path
+ * (a scratch export holds only the commit's files). Untracked files — a database's data directory bind-mounted from
+ * the checkout, logs — change all the time and are not the repository's content.
+ */
+export interface Tracked {
+  files: ReadonlySet<string>;
+  dirs: ReadonlySet<string>;
+  /** Decrypted files (tracked too): hashed with the per-install HMAC key, so a short secret cannot be guessed. */
+  secret: ReadonlySet<string>;
+}
+
+/** {@link Tracked} from the list of tracked file paths (relative, `/`-separated). */
+export function trackedFrom(tracked: readonly string[], secret: readonly string[] = []): Tracked {
+  const dirs = new Set<string>(['.']);
+  const files = [...tracked, ...secret];
+  for (const f of files) {
+    const parts = f.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
   }
-  if (st.isDirectory()) {
-    const h = createHash('sha256');
-    const entries = (await readdir(p)).sort();
-    for (const e of entries) h.update(`${e}\0${await hashPath(path.join(p, e), budget)}\0`);
-    return h.digest('hex');
+  return { files: new Set(files), dirs, secret: new Set(secret) };
+}
+
+/**
+ * Hash of a path of the checkout (`rel` relative to its root): file content, directory tree (names, types, contents
+ * of the tracked entries), symlink target; `missing` when absent, `unreadable` when it cannot be read.
+ */
+async function hashPath(
+  p: string,
+  rel: string,
+  tracked: Tracked | null,
+  budget: { n: number; key: string },
+): Promise<string> {
+  try {
+    const st = await lstat(p).catch(() => null);
+    if (!st) return 'missing';
+    const isTracked = (r: string, dir: boolean) => !tracked || (dir ? tracked.dirs.has(r) : tracked.files.has(r));
+    if (st.isSymbolicLink()) return isTracked(rel, false) ? sha(`link:${await readlink(p)}`) : 'untracked';
+    if (st.isFile()) {
+      if (!isTracked(rel, false)) return 'untracked';
+      budget.n++;
+      if (tracked?.secret.has(rel))
+        return createHmac('sha256', Buffer.from(budget.key, 'hex'))
+          .update(await readFile(p))
+          .digest('hex');
+      return budget.n > MAX_FILES ? sha(`size:${st.size}:${st.mtimeMs}`) : sha(await readFile(p));
+    }
+    if (st.isDirectory()) {
+      const h = createHash('sha256');
+      for (const e of (await readdir(p)).sort()) {
+        const r = rel === '.' ? e : `${rel}/${e}`;
+        if (e === '.git' || (tracked && !tracked.files.has(r) && !tracked.dirs.has(r))) continue;
+        h.update(`${e}\0${await hashPath(path.join(p, e), r, tracked, budget)}\0`);
+      }
+      return h.digest('hex');
+    }
+    return sha(`special:${st.mode}`);
+  } catch {
+    return 'unreadable';
   }
-  return sha(`special:${st.mode}`);
 }
 
 /** `p` relative to `root` when inside it (real paths), else null. */
@@ -124,16 +169,16 @@ function remap(v: Json, from: string | null, to: string): Json {
 }
 
 /** The content map of one service of a resolved project (`config --format json`), read from `rootDir`. */
-async function serviceContent(model: Obj, svc: Obj, input: PlanInput): Promise<Content> {
+async function serviceContent(model: Obj, svc: Obj, input: PlanInput, tracked: Tracked | null): Promise<Content> {
   const f: Record<string, string> = {};
   const c: Record<string, string> = {};
   const e: Record<string, string> = {};
-  const budget = { n: 0 };
+  const budget = { n: 0, key: input.hmacKey };
   const volumes = Array.isArray(svc['volumes']) ? svc['volumes'] : [];
   for (const v of volumes) {
     if (!isObj(v) || v['type'] !== 'bind' || typeof v['source'] !== 'string') continue;
     const rel = await inside(input.rootDir, v['source']);
-    if (rel !== null) f[rel] = short(await hashPath(v['source'], budget));
+    if (rel !== null) f[rel] = short(await hashPath(v['source'], toPosix(rel), tracked, budget));
   }
   for (const kind of ['configs', 'secrets'] as const) {
     const refs = Array.isArray(svc[kind]) ? svc[kind] : [];
@@ -147,7 +192,8 @@ async function serviceContent(model: Obj, svc: Obj, input: PlanInput): Promise<C
       if (typeof def['content'] === 'string') c[key] = short(sha(def['content']));
       else if (typeof def['file'] === 'string') {
         const rel = await inside(input.rootDir, def['file']);
-        c[key] = short(await hashPath(def['file'], budget)) + (rel === null ? '' : `@${rel}`);
+        c[key] =
+          rel === null ? 'outside the checkout' : short(await hashPath(def['file'], toPosix(rel), tracked, budget));
       } else if (typeof def['environment'] === 'string')
         c[key] = short(
           createHmac('sha256', Buffer.from(input.hmacKey, 'hex')).update(def['environment']).digest('hex'),
@@ -176,7 +222,12 @@ type Fail = Extract<TaskResult<unknown>, { ok: false }>;
 type Resolved = { ok: true; model: Obj; content: Map<string, Content> } | Fail;
 
 /** Resolves the project (`config --format json`) and computes each service's content map. */
-async function resolveProject(input: PlanInput, started: number, deadline: number): Promise<Resolved> {
+async function resolveProject(
+  input: PlanInput,
+  tracked: Tracked | null,
+  started: number,
+  deadline: number,
+): Promise<Resolved> {
   const elapsed = () => Math.round(performance.now() - started);
   const cmd = await detectCompose({ timeoutMs: Math.min(15_000, input.timeoutMs) });
   if (!cmd) return { ...composeNotFound(), durationMs: elapsed() };
@@ -220,7 +271,7 @@ async function resolveProject(input: PlanInput, started: number, deadline: numbe
   const bare: Obj = {};
   for (const [name, svc] of Object.entries(services)) {
     if (!isObj(svc)) continue;
-    content.set(name, await serviceContent(model, svc, input));
+    content.set(name, await serviceContent(model, svc, input, tracked));
     const { environment: _env, ...rest } = svc;
     bare[name] = rest;
   }
@@ -234,9 +285,13 @@ async function resolveProject(input: PlanInput, started: number, deadline: numbe
  * Writes the override file the apply step passes to compose after the repository's files: Shiparr's content labels
  * per service (hashes only). The file is written 0600 with a fresh name, then renamed over `out`.
  */
-export async function contentOverride(input: PlanInput, out: string): Promise<TaskResult<{ file: string }>> {
+export async function contentOverride(
+  input: PlanInput,
+  tracked: Tracked | null,
+  out: string,
+): Promise<TaskResult<{ file: string }>> {
   const started = performance.now();
-  const r = await resolveProject(input, started, Date.now() + input.timeoutMs);
+  const r = await resolveProject(input, tracked, started, Date.now() + input.timeoutMs);
   if (!r.ok) return r;
   const services: Record<string, { labels: Record<string, string> }> = {};
   for (const [name, c] of r.content) services[name] = { labels: labelsOf(c) };
@@ -347,11 +402,11 @@ async function hashModel(
  * hashes of that model, and compares them (and the content labels, and the image ids) with the project's running
  * containers on the engine. Reads only; never starts, stops or pulls anything.
  */
-export async function computePlan(input: PlanInput): Promise<TaskResult<PlanOutput>> {
+export async function computePlan(input: PlanInput, tracked: Tracked | null): Promise<TaskResult<PlanOutput>> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   const deadline = Date.now() + input.timeoutMs;
-  const resolved = await resolveProject(input, started, deadline);
+  const resolved = await resolveProject(input, tracked, started, deadline);
   if (!resolved.ok) return resolved;
   const { model, content } = resolved;
   const services = isObj(model['services']) ? model['services'] : {};

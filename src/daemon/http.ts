@@ -13,7 +13,7 @@ import { SettingsError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
 import { createApp, closeEventStreams } from '../http/app.ts';
 import { refuseTunnel } from '../http/errors.ts';
-import type { HealthReport, SupervisorPort } from '../http/ports.ts';
+import type { HealthReport, PlanPort, SupervisorPort } from '../http/ports.ts';
 import { createContainerLogReader } from '../compose/logs.ts';
 import { pingDocker } from '../compose/verify.ts';
 import { VERSION } from '../version.ts';
@@ -37,6 +37,8 @@ export async function startHttp(deps: {
   supervisor: HttpSupervisor;
   docker: Dockerode;
   log: Logger;
+  /** Plans for GET /api/repositories/:id/plan. */
+  plans?: PlanPort;
 }): Promise<HttpServer> {
   const { settings, store, supervisor, docker } = deps;
   // Refused before anything starts (startDaemon, and `shiparr serve` with exit 2); accepted only with the flag.
@@ -78,6 +80,7 @@ export async function startHttp(deps: {
     webhookSecret: settings.webhookSecret,
     limits: settings.limits,
     signal: shutdown.signal,
+    ...(deps.plans ? { plans: deps.plans } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(settings.port, settings.host, () => resolve(s));

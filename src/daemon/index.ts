@@ -3,6 +3,7 @@
  * pool, Docker clients, verify, notify) → self-update recovery → plaintext sweep → supervisor (+ history pruning)
  * → HTTP → config watcher; `close()` runs the ordered shutdown (shutdown.ts).
  */
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { unauthenticatedExposure, type Settings } from '../config/settings.ts';
@@ -18,6 +19,7 @@ import { VERSION } from '../version.ts';
 import { openStore, recoverSelfUpdates, scheduleHistoryPruning, sweepPlaintext } from './store.ts';
 import { configLoader, watchConfig } from './config.ts';
 import { createEffects } from './effects.ts';
+import { createPlanner, loadPlanKey } from './plan.ts';
 import { startHttp, type HttpServer } from './http.ts';
 import { shutdownOnce } from './shutdown.ts';
 
@@ -76,6 +78,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     ageKey: settings.sopsAgeKey,
     plaintextDir: path.join(settings.dataPath, 'plaintext'),
   };
+  // Plans: the content labels' HMAC key, the generated override files, scratch dirs (left by a dead process: removed).
+  const hmacKey = await loadPlanKey(settings.dataPath);
+  const scratchRoot = path.join(settings.dataPath, 'scratch');
+  await rm(scratchRoot, { recursive: true, force: true });
   const supervisor = new Supervisor({
     store,
     runTask: effects.runTask,
@@ -88,6 +94,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     checkOnStart: opts.checkOnStart ?? true,
     isSelf: selfMatcher(self),
     selfApply: selfApplier(self, settings.dataPath),
+    plan: { hmacKey, generatedDir: path.join(settings.dataPath, 'generated') },
   });
   supervisor.start(config);
   const stopPruning = scheduleHistoryPruning(store, settings.historyKeep, log);
@@ -111,7 +118,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   let http: HttpServer | null = null;
   if (opts.http ?? true) {
-    http = await startHttp({ settings, store, supervisor, docker: effects.docker(), log });
+    const plans = createPlanner({
+      runTask: effects.runTask,
+      repoConfig: (key) => supervisor.repoConfig(key),
+      secrets,
+      hmacKey,
+      scratchRoot,
+    });
+    http = await startHttp({ settings, store, supervisor, docker: effects.docker(), log, plans });
     log.info(
       {
         url: http.url,

@@ -1,7 +1,7 @@
 /** @module Types of the deploy machine: context, events, effect inputs/outputs. Type-only; clone-safe data. */
 import type { AnyActorRef } from 'xstate';
 import type { RepoConfig } from '../config/schema.ts';
-import type { DeployStage, DeployTrigger, FinalDeploymentStatus } from '../domain/types.ts';
+import type { DeployStage, DeployTrigger, FinalDeploymentStatus, ServicePlan } from '../domain/types.ts';
 
 /** The domain types under the names the machine uses (one definition, in src/domain/types.ts). */
 export type { DeployTrigger, DeployStage as Stage };
@@ -35,6 +35,8 @@ export interface Run {
   outcome: DeploymentOutcome | null;
   /** Who asked for it (audit trail, `token:ci`); null or absent for polls and anonymous requests. */
   triggeredBy?: string | null;
+  /** The plan found nothing to change and the run was not forced: finished `skipped`, compose did not run. */
+  skipped?: boolean;
 }
 
 interface FollowUp {
@@ -161,6 +163,18 @@ export interface VerifyIn {
 }
 export interface VerifyOut {
   summary: string;
+}
+/** Input of the planning step: what applying `commit` would change (per service). */
+export interface PlanIn {
+  repo: RepoConfig;
+  deploymentId: number | null;
+  commit: string | null;
+  forced: boolean;
+}
+/** `noop`: every service stays as it is. `services`: the per-service plan (empty when no plan could be made). */
+export interface PlanOut {
+  noop: boolean;
+  services: ServicePlan[];
 }
 export interface NotifyIn {
   repo: RepoConfig;

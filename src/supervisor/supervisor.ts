@@ -69,6 +69,8 @@ export interface SupervisorDeps {
   isSelf?: (composeProject: string) => boolean;
   /** Applies Shiparr's own compose project from a helper container (see RepoDeps.selfApply). */
   selfApply?: RepoDeps['selfApply'];
+  /** Plan before applying and label services with content hashes (see RepoDeps.plan). */
+  plan?: RepoDeps['plan'];
 }
 
 /**
@@ -82,7 +84,16 @@ const BOOT_BATCH = 2;
 const BOOT_ALL_AT_ONCE = 50;
 
 /** States a shutdown waits for (a check or an idle actor is stopped at once). */
-const DEPLOYING = new Set(['pulling', 'decrypting', 'applying', 'verifying', 'rollingBack', 'finishing', 'notifying']);
+const DEPLOYING = new Set([
+  'pulling',
+  'decrypting',
+  'planning',
+  'applying',
+  'verifying',
+  'rollingBack',
+  'finishing',
+  'notifying',
+]);
 
 /** Implements the HTTP layer's SupervisorPort (checked structurally where the daemon wires it; no import of http/). */
 export class Supervisor {
@@ -132,6 +143,7 @@ export class Supervisor {
               report: (event) => this.#actor.send({ type: 'activity', event }),
               isSelf: deps.isSelf,
               selfApply: deps.selfApply,
+              plan: deps.plan,
             }),
           input: (repo, start) => {
             const row = deps.store.getRepository(repo.key);

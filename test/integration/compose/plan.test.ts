@@ -90,7 +90,7 @@ test('plan: env, bind-mounted file, inline config, removed service; compose --dr
   };
   const override = path.join(data, 'generated', project, 'content.json');
   const apply = async () => {
-    const o = await contentOverride(input, override);
+    const o = await contentOverride(input, null, override);
     assert.equal(o.ok, true, JSON.stringify(o));
     const r = await composeUp({
       ...input,
@@ -103,7 +103,7 @@ test('plan: env, bind-mounted file, inline config, removed service; compose --dr
     assert.equal(r.ok, true, JSON.stringify(r));
   };
   const plan = async () => {
-    const r = await computePlan(input);
+    const r = await computePlan(input, null);
     assert.equal(r.ok, true, JSON.stringify(r));
     if (!r.ok) throw new Error('unreachable');
     assert.doesNotMatch(JSON.stringify(r), new RegExp(ENV_SECRET));
@@ -178,7 +178,7 @@ test('plan: env, bind-mounted file, inline config, removed service; compose --dr
     await writeFile(path.join(scratch, 'compose.yaml'), composeYaml({ image, inline: 'changed' }));
     await mkdir(path.join(scratch, 'conf'));
     await writeFile(path.join(scratch, 'conf/app.conf'), 'level=2\n');
-    const r = await computePlan({ ...input, cwd: scratch, rootDir: scratch, liveRoot: root });
+    const r = await computePlan({ ...input, cwd: scratch, rootDir: scratch, liveRoot: root }, null);
     assert.equal(r.ok, true, JSON.stringify(r));
     if (!r.ok) return;
     const p = byService(r.services);
