@@ -274,16 +274,20 @@ export function createRepoLogic(deps: RepoDeps) {
           return { noop: false, services: [] };
         }
         const services = r.services;
-        const noop = r.noop === true;
+        // Beyond what a plan can see: a build context (`build: true`) or a registry (`pull: always`) may have changed.
+        const unseen = repo.build ? 'build: true' : repo.pull === 'always' ? 'pull: always' : null;
+        const noop = r.noop === true && unseen === null;
         if (id !== null) history.updateDeployment(id, { plan: services });
         logTo(
           id,
           `planning: ${planSummary(services) || 'no services'}` +
-            (noop
-              ? input.forced
-                ? ' — nothing to change; a forced deploy applies anyway'
-                : ' — nothing to change: compose not run, deployment skipped'
-              : ''),
+            (r.noop === true && unseen !== null
+              ? ` — nothing to change that a plan can see, but ${unseen}: applying`
+              : noop
+                ? input.forced
+                  ? ' — nothing to change; a forced deploy applies anyway'
+                  : ' — nothing to change: compose not run, deployment skipped'
+                : ''),
         );
         return { noop, services };
       }),
