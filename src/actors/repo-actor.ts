@@ -300,8 +300,9 @@ export function createRepoLogic(deps: RepoDeps) {
         if (deps.plan && !self0) {
           const out = contentOverridePath(deps.plan.generatedDir, repo);
           const o = await runTask('plan', { step: 'labels', out, ...planInput(repo, deps.plan.hmacKey) }, signal);
-          if (!o.ok) throw failWith('applying', id, o);
-          overrideFiles = [out];
+          // Without the labels compose still applies (e.g. compose v1 has no `config --format json`): as before plans.
+          if (o.ok) overrideFiles = [out];
+          else logTo(id, `applying: no content labels (${o.code}: ${o.message}); compose runs without them`);
         }
         // Compose may replace our own container: flag the row first so the next boot finalises it.
         const self = id !== null && deps.isSelf?.(repo.composeProject) === true;
