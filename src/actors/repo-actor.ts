@@ -296,6 +296,7 @@ export function createRepoLogic(deps: RepoDeps) {
         if (id !== null) history.updateDeployment(id, { stage: 'applying' });
         // Shiparr's content labels (bind-mounted files, inline configs, env), so compose recreates what they changed.
         let overrideFiles: string[] = [];
+        const applyStarted = Date.now();
         const self0 = id !== null && deps.isSelf?.(repo.composeProject) === true && deps.selfApply !== undefined;
         if (deps.plan && !self0) {
           const out = contentOverridePath(deps.plan.generatedDir, repo);
@@ -327,7 +328,8 @@ export function createRepoLogic(deps: RepoDeps) {
                   pull: repo.pull,
                   build: repo.build,
                   removeOrphans: repo.removeOrphans,
-                  timeoutMs: repo.timeouts.apply * 1000,
+                  // The labels step above spends from the same budget: `timeouts.apply` bounds the whole step.
+                  timeoutMs: Math.max(1_000, repo.timeouts.apply * 1000 - (Date.now() - applyStarted)),
                   secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
                   ...(envFile !== undefined ? { envFile } : {}),
                   ...(overrideFiles.length ? { overrideFiles } : {}),
