@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * @module The `shiparr` command line: serve (default), validate, deploy, decrypt, notify-test.
+ * @module The `shiparr` command line: serve (default), validate, deploy, plan, decrypt, notify-test.
  * Exit codes: 0 ok, 1 failure (invalid config, failed deploy…), 2 usage or settings error.
  */
 import { pathToFileURL } from 'node:url';
@@ -15,6 +15,8 @@ Usage:
   shiparr [serve]                    run the daemon (settings from SHIPARR_* environment variables)
   shiparr validate [dir]             check project files (default: SHIPARR_CONFIG_PATH); exit 1 on errors
   shiparr deploy <project>/<repo>    deploy one repository now through the full pipeline; exit 1 if it fails
+  shiparr plan <project>/<repo> [--commit=<sha>] [--json]
+                                     what a deploy would change, per service (nothing is touched)
   shiparr decrypt <file> [--format dotenv|yaml|json|binary]
                                      decrypt a SOPS file with SOPS_AGE_KEY_FILE / SOPS_AGE_KEY to stdout
   shiparr notify-test <url>          send a test notification to a Shoutrrr URL
@@ -66,6 +68,12 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
       if (typeof settings === 'number') return settings;
       const { deployCommand } = await import('./cli/deploy.ts');
       return deployCommand(args, settings, env, process.stdout, process.stderr);
+    }
+    case 'plan': {
+      const settings = settingsOrExit(env);
+      if (typeof settings === 'number') return settings;
+      const { planCommand } = await import('./cli/plan.ts');
+      return planCommand(args, settings, env, process.stdout, process.stderr);
     }
     case 'decrypt': {
       const { decryptCommand } = await import('./cli/decrypt.ts');

@@ -19,6 +19,7 @@ import type {
   PlaintextFile,
   RepoActivity,
   ServiceImage,
+  ServicePlan,
   VerifyResult,
 } from '../domain/types.ts';
 import { TaskError } from '../errors.ts';
@@ -111,6 +112,25 @@ export interface RepoDeps {
     /** For a remote engine: what in the compose files will not work there (logged as warnings before compose up). */
     composeWarnings?: (cwd: string, files: readonly string[]) => Promise<string[]>;
   };
+  /**
+   * Plans before applying (skips deploys that change nothing) and labels every service with Shiparr's content hashes
+   * through a generated override file. `hmacKey`: the per-install key (hex) for environment values; `generatedDir`:
+   * `<data dir>/generated`. Without it, runs apply without a plan and without the override.
+   */
+  plan?: { hmacKey: string; generatedDir: string };
+}
+
+/** The content-label override of a repository: `<generated>/<project>/<repo>/content-labels.json`. */
+function contentOverridePath(generatedDir: string, repo: Pick<RepoConfig, 'project' | 'name'>): string {
+  const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^\.+/, '_');
+  return path.join(generatedDir, safe(repo.project), safe(repo.name), 'content-labels.json');
+}
+
+/** One line per plan: `svc action (reasons)`, separated by `; `. */
+function planSummary(services: readonly ServicePlan[]): string {
+  return services
+    .map((s) => `${s.service} ${s.action}${s.reasons.length ? ` (${s.reasons.join('; ')})` : ''}`)
+    .join('; ');
 }
 
 const ts = () => new Date().toISOString();
@@ -169,6 +189,19 @@ export function createRepoLogic(deps: RepoDeps) {
     reasons.set(id, reason);
     return id;
   };
+  // What the plan task reads: the live checkout as compose will see it (the env file of this run's decrypt).
+  const planInput = (repo: RepoConfig, hmacKey: string) => ({
+    cwd: composeDir(repo),
+    rootDir: repo.localPath,
+    project: repo.composeProject,
+    files: repo.composeFiles,
+    ...(envFile !== undefined ? { envFile } : {}),
+    dockerHost: repo.dockerHost,
+    removeOrphans: repo.removeOrphans,
+    hmacKey,
+    timeoutMs: repo.timeouts.apply * 1000,
+    secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
+  });
   const failWith = (
     stage: DeployStage,
     id: number | null,
@@ -400,6 +433,36 @@ export function createRepoLogic(deps: RepoDeps) {
         );
         return { written: r.written };
       }),
+      plan: fromPromise(async ({ input, signal }) => {
+        const { repo, deploymentId: id } = input;
+        if (!deps.plan) return { noop: false, services: [] };
+        const r = await runTask(
+          'plan',
+          { step: 'plan', ...planInput(repo, deps.plan.hmacKey), removeOrphans: repo.removeOrphans },
+          signal,
+        );
+        if (!r.ok || !r.services) {
+          logTo(id, `planning: no plan (${r.ok ? 'empty answer' : `${r.code}: ${r.message}`}); applying`);
+          return { noop: false, services: [] };
+        }
+        const services = r.services;
+        // Beyond what a plan can see: a build context (`build: true`) or a registry (`pull: always`) may have changed.
+        const unseen = repo.build ? 'build: true' : repo.pull === 'always' ? 'pull: always' : null;
+        const noop = r.noop === true && unseen === null;
+        if (id !== null) history.updateDeployment(id, { plan: services });
+        logTo(
+          id,
+          `planning: ${planSummary(services) || 'no services'}` +
+            (r.noop === true && unseen !== null
+              ? ` — nothing to change that a plan can see, but ${unseen}: applying`
+              : noop
+                ? input.forced
+                  ? ' — nothing to change; a forced deploy applies anyway'
+                  : ' — nothing to change: compose not run, deployment skipped'
+                : ''),
+        );
+        return { noop, services };
+      }),
       apply: fromPromise(async ({ input, signal }) => {
         const { repo, deploymentId: id } = input;
         if (id !== null) history.updateDeployment(id, { stage: 'applying' });
@@ -439,6 +502,17 @@ export function createRepoLogic(deps: RepoDeps) {
           logTo(id, `applying: docker stack deploy ${repo.composeProject} (${s.durationMs} ms)\n${s.output.trimEnd()}`);
           return { output: s.output };
         }
+        // Shiparr's content labels (bind-mounted files, inline configs, env), so compose recreates what they changed.
+        let overrideFiles: string[] = [];
+        const applyStarted = Date.now();
+        const self0 = id !== null && deps.isSelf?.(repo.composeProject) === true && deps.selfApply !== undefined;
+        if (deps.plan && !self0) {
+          const out = contentOverridePath(deps.plan.generatedDir, repo);
+          const o = await runTask('plan', { step: 'labels', out, ...planInput(repo, deps.plan.hmacKey) }, signal);
+          // Without the labels compose still applies (e.g. compose v1 has no `config --format json`): as before plans.
+          if (o.ok) overrideFiles = [out];
+          else logTo(id, `applying: no content labels (${o.code}: ${o.message}); compose runs without them`);
+        }
         // Compose may replace our own container: flag the row first so the next boot finalises it.
         const self = id !== null && deps.isSelf?.(repo.composeProject) === true;
         if (self) {
@@ -450,11 +524,13 @@ export function createRepoLogic(deps: RepoDeps) {
         }
         // The helper container applies Shiparr's own project with its own files: no pins there.
         const helper = id !== null && self && deps.selfApply !== undefined;
-        const overrideFiles = helper
+        const pins = helper
           ? []
           : await pinImages(repo, id, rollbackTarget(repo, id, input.commit, input.rollingBack === true));
         // Pinned images are on the engine (checked above): nothing to pull, and nothing to build over them.
-        const pinned = overrideFiles.length > 0;
+        const pinned = pins.length > 0;
+        // The pins come last: they override the image of the services they name, labels included.
+        const overrides = [...overrideFiles, ...pins];
         for (const w of (await engine?.composeWarnings?.(composeDir(repo), repo.composeFiles)) ?? [])
           logTo(id, `applying: warning: engine ${engine?.label}: ${w}`);
         const r =
@@ -472,10 +548,11 @@ export function createRepoLogic(deps: RepoDeps) {
                   pull: pinned && repo.pull === 'always' ? 'missing' : repo.pull,
                   build: repo.build && !pinned,
                   removeOrphans: repo.removeOrphans,
-                  timeoutMs: repo.timeouts.apply * 1000,
+                  // The labels step above spends from the same budget: `timeouts.apply` bounds the whole step.
+                  timeoutMs: Math.max(1_000, repo.timeouts.apply * 1000 - (Date.now() - applyStarted)),
                   secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
                   ...(envFile !== undefined ? { envFile } : {}),
-                  ...(pinned ? { overrideFiles } : {}),
+                  ...(overrides.length ? { overrideFiles: overrides } : {}),
                 },
                 signal,
                 { onLines: liveLog(deps, repo.key, id, 'applying') },
@@ -604,7 +681,7 @@ export function createRepoLogic(deps: RepoDeps) {
         const error = describeError(run.error, run.rollbackError);
         history.finishDeployment(id, {
           status,
-          stage: run.error?.stage ?? 'verifying',
+          stage: run.error?.stage ?? (status === 'skipped' ? 'decrypting' : 'verifying'),
           error,
           rolledBackTo: status === 'rolled_back' ? run.previousCommit : null,
           commit: run.commit,
@@ -628,6 +705,7 @@ export function createRepoLogic(deps: RepoDeps) {
           durationMs,
         };
         if (status === 'success') deps.log.info(line, 'deploy succeeded');
+        else if (status === 'skipped') deps.log.info(line, 'deploy skipped: the plan found nothing to change');
         else
           deps.log.error(
             { ...line, stage: run.error?.stage, code: run.error?.code },

@@ -88,8 +88,9 @@ export interface ProjectArgs {
   /** Absolute `--env-file` replacing the project directory's `.env` (decrypted secrets kept out of the checkout). */
   envFile?: string;
   /**
-   * Absolute paths of compose files Shiparr generated outside the checkout (e.g. an exact rollback's image pins),
-   * passed with `-f` after `files`.
+   * Absolute paths of compose files Shiparr generated outside the checkout (`<data>/generated/<project>/<repo>/`),
+   * passed with `-f` after the repository's own files (the content-hash labels of a plan, an exact rollback's image
+   * pins).
    */
   overrideFiles?: readonly string[];
 }
@@ -139,8 +140,14 @@ function globalArgs(c: ComposeCommand, p: ProjectArgs): string[] {
   // --ansi never: captured output goes to logs and the API, where colour codes are noise.
   const ansi = c.version === 2 ? ['--ansi', 'never'] : [];
   const envFile = p.envFile !== undefined ? ['--env-file', p.envFile] : [];
-  const files = [...p.files, ...(p.overrideFiles ?? [])];
-  return [...c.baseArgs, ...ansi, '-p', p.project, ...envFile, ...files.flatMap((f) => ['-f', f])];
+  return [
+    ...c.baseArgs,
+    ...ansi,
+    '-p',
+    p.project,
+    ...envFile,
+    ...[...p.files, ...(p.overrideFiles ?? [])].flatMap((f) => ['-f', f]),
+  ];
 }
 
 /** `up -d [--remove-orphans] [--pull X] [--build]`. v1 has no `--pull`: use {@link pullArgs} first when pull=always. */
@@ -260,6 +267,9 @@ export function composeEnv(base: NodeJS.ProcessEnv, engine?: string | EngineEnv)
   }
   return env;
 }
+
+/** The files compose's own lookup tries in `cwd` (any `-f`, e.g. an override file, turns that lookup off). */
+export const DEFAULT_COMPOSE_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yml', 'docker-compose.yaml'];
 
 /**
  * Runs compose with the allow-listed environment of {@link composeEnv}; all captured text comes back passed through

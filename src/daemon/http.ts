@@ -14,7 +14,7 @@ import { SettingsError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
 import { createApp, closeEventStreams } from '../http/app.ts';
 import { refuseTunnel } from '../http/errors.ts';
-import type { EngineStatus, HealthReport, SupervisorPort } from '../http/ports.ts';
+import type { EngineStatus, HealthReport, PlanPort, SupervisorPort } from '../http/ports.ts';
 import { createContainerLogReader } from '../compose/logs.ts';
 import { createDocker, pingDocker } from '../compose/verify.ts';
 import { createServices, type ServiceSupervisor } from './services.ts';
@@ -45,6 +45,8 @@ export async function startHttp(deps: {
   dockers?: () => readonly Dockerode[];
   /** The client of a repository's engine (the daemon's effects); without it, one client per DOCKER_HOST. */
   engineDocker?: (engine?: RepoEngine | string) => Dockerode;
+  /** Plans for GET /api/repositories/:id/plan. */
+  plans?: PlanPort;
 }): Promise<HttpServer> {
   const { settings, store, supervisor, docker } = deps;
   // Refused before anything starts (startDaemon, and `shiparr serve` with exit 2); accepted only with the flag.
@@ -108,6 +110,7 @@ export async function startHttp(deps: {
     webhookSecret: settings.webhookSecret,
     limits: settings.limits,
     signal: shutdown.signal,
+    ...(deps.plans ? { plans: deps.plans } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(settings.port, settings.host, () => resolve(s));

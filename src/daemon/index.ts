@@ -3,6 +3,7 @@
  * pool, Docker clients, verify, notify) → self-update recovery → plaintext sweep → supervisor (+ history pruning)
  * → HTTP → config watcher; `close()` runs the ordered shutdown (shutdown.ts).
  */
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { unauthenticatedExposure, type Settings } from '../config/settings.ts';
@@ -19,6 +20,7 @@ import { openStore, recoverSelfUpdates, scheduleHistoryPruning, sweepPlaintext }
 import { configLoader, watchConfig } from './config.ts';
 import { remoteComposeWarnings } from '../compose/engine.ts';
 import { createEffects } from './effects.ts';
+import { createPlanner, loadPlanKey } from './plan.ts';
 import { startHttp, type HttpServer } from './http.ts';
 import { shutdownOnce } from './shutdown.ts';
 
@@ -77,6 +79,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     ageKey: settings.sopsAgeKey,
     plaintextDir: path.join(settings.dataPath, 'plaintext'),
   };
+  // Plans: the content labels' HMAC key, the generated override files, scratch dirs (left by a dead process: removed).
+  const hmacKey = await loadPlanKey(settings.dataPath);
+  const scratchRoot = path.join(settings.dataPath, 'scratch');
+  await rm(scratchRoot, { recursive: true, force: true });
   const supervisor = new Supervisor({
     store,
     runTask: effects.runTask,
@@ -96,6 +102,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       const e = effects.engine(repo.engine);
       return { ...e, composeWarnings: e.remote ? remoteComposeWarnings : undefined };
     },
+    plan: { hmacKey, generatedDir: path.join(settings.dataPath, 'generated') },
   });
   supervisor.start(config);
   const stopPruning = scheduleHistoryPruning(store, settings.historyKeep, log);
@@ -119,6 +126,13 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   let http: HttpServer | null = null;
   if (opts.http ?? true) {
+    const plans = createPlanner({
+      runTask: effects.runTask,
+      repoConfig: (key) => supervisor.repoConfig(key),
+      secrets,
+      hmacKey,
+      scratchRoot,
+    });
     const repos = () => supervisor.list().flatMap((r) => supervisor.repoConfig(r.key) ?? []);
     const engines = () => effects.engineHealth(repos());
     const dockers = () => effects.dockers(repos());
@@ -131,6 +145,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       engines,
       dockers,
       engineDocker: (e) => effects.docker(e),
+      plans,
     });
     log.info(
       {

@@ -18,6 +18,7 @@ import { deploymentRoutes } from './routes/deployments.ts';
 import { type EventStreams, eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { planRoutes } from './routes/plan.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { reloadRoutes } from './routes/reload.ts';
 import { repositoryRoutes } from './routes/repositories.ts';
@@ -80,6 +81,7 @@ export function createApp(deps: HttpDeps): Koa {
     widgetRoutes(deps, widgetAuth),
     projectRoutes(deps, auth),
     repositoryRoutes(deps, auth),
+    planRoutes(deps, auth),
     deploymentRoutes(deps, auth),
     reloadRoutes(deps, auth),
     containerRoutes(deps, auth),

@@ -14,6 +14,7 @@ import type {
   ProjectInfo,
   ReloadResult,
   RepoStatus,
+  ServicePlan,
 } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 
@@ -46,6 +47,23 @@ export interface SupervisorPort {
   /** url normalised. */
   webhookTargets(): { key: string; url: string; branch: string; webhookSecret?: string }[];
   subscribe(listener: (e: ActivityEvent) => void): () => void;
+}
+
+/** What deploying a commit would change, per service (GET /api/repositories/:id/plan). */
+export interface PlanReport {
+  commit: string;
+  services: ServicePlan[];
+  /** Every service `keep`: a deploy of this commit would be skipped (unless forced). */
+  noop: boolean;
+}
+/** A plan, or why none could be made: 404 unknown repository, 409 commit/config/secrets problem, 502 git or engine. */
+export type PlanOutcome =
+  { ok: true; plan: PlanReport } | { ok: false; status: 404 | 409 | 502; code: string; message: string };
+
+/** Plans in a scratch directory (never the live checkout or the running stack). */
+export interface PlanPort {
+  /** `commit`: full or abbreviated sha; default the remote head of the branch. */
+  plan(key: string, opts: { commit?: string }): Promise<PlanOutcome>;
 }
 
 export interface HistoryReader {
@@ -147,6 +165,8 @@ export interface HttpDeps {
   signal?: AbortSignal;
   /** Abuse limits (README "Service settings"); each omitted value takes its default. */
   limits?: Partial<HttpLimits>;
+  /** Plans (GET /api/repositories/:id/plan); without it that route answers 503. */
+  plans?: PlanPort;
 }
 
 /** Abuse limits of the HTTP app. */

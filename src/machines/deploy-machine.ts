@@ -7,6 +7,7 @@
  *            │  └────────────────────────────┘                                               ▼            ▼
  *            └──────────── notifying ◀── (finishing: record outcome) ◀────────────── rollingBack (sync→decrypt→apply→verify)
  *   suspended: no polls, no deploys until repo.resume.
+ *   planning (between decrypting and applying): nothing to change and not forced → finishing (skipped), no notice.
  *
  * Time: XState's `Clock` has only setTimeout/clearTimeout, and the system's clock is internal (`system._clock`),
  * so the chart cannot ask the actor's clock what time it is. Whoever creates the actor passes that clock's time
@@ -30,6 +31,8 @@ import type {
   OpenDeploymentParams,
   OpenRunIn,
   OpenRunOut,
+  PlanIn,
+  PlanOut,
   PullIn,
   PullOut,
   Run,
@@ -107,6 +110,8 @@ const deploySetup = setup({
     decrypt: notProvided<DecryptOut, DecryptIn>('decrypt'),
     apply: notProvided<ApplyOut, ApplyIn>('apply'),
     verify: notProvided<VerifyOut, VerifyIn>('verify'),
+    /** What applying would change. Default: no plan (nothing known, so the run applies). */
+    plan: fromPromise<PlanOut, PlanIn>(async () => ({ noop: false, services: [] })),
     /** The run, if any, travels as notice.run. */
     notify: notProvided<NotifyOut, Pick<NotifyIn, 'repo'> & { notice: Notice }>('notify'),
   },
@@ -158,6 +163,8 @@ const deploySetup = setup({
         1000 +
       STAGE_TIMEOUT_MARGIN_MS,
     notifyTimeout: ({ context }) => (context.repo.timeouts.notify * 2 + 5) * 1000,
+    /** A plan that takes longer is given up (the run applies): it reads, like `compose config` and the engine's list. */
+    planTimeout: ({ context }) => context.repo.timeouts.apply * 1000 + STAGE_TIMEOUT_MARGIN_MS,
     bootDelay: ({ context }) => context.bootDelayMs,
     /** Waiting for a free deploy slot (global concurrency limit) is bounded too. */
     openTimeout: ({ context }) => Math.max(3_600_000, context.repo.timeouts.apply * 1000 * 4),
@@ -583,7 +590,28 @@ export const deployMachine = deploySetup.createMachine({
     },
     decrypting: {
       description: 'Decrypt the SOPS files (env_file, decrypt[]) next to the compose file, mode 0600.',
-      ...stage('decrypting', 'deploy', 'applying'),
+      ...stage('decrypting', 'deploy', 'planning'),
+    },
+    planning: {
+      description:
+        'What applying would change, per service (recorded on the row). Nothing to change and not forced: finish as skipped without running compose. A plan that fails or times out does not stop the run: it applies.',
+      invoke: {
+        src: 'plan',
+        input: ({ context }) => {
+          const run = activeRun(context);
+          return { repo: context.repo, deploymentId: run.deploymentId, commit: run.commit, forced: run.forced };
+        },
+        onDone: [
+          {
+            guard: ({ context, event }) => event.output.noop && !activeRun(context).forced,
+            target: 'finishing',
+            actions: assign({ run: ({ context }) => ({ ...activeRun(context), skipped: true }) }),
+          },
+          { target: 'applying' },
+        ],
+        onError: { target: 'applying' },
+      },
+      after: { planTimeout: { target: 'applying' } },
     },
     applying: {
       description:
@@ -624,7 +652,7 @@ export const deployMachine = deploySetup.createMachine({
           }),
         },
       ],
-      always: { target: 'notifying' },
+      always: [{ guard: ({ context }) => context.notice === null, target: 'idle' }, { target: 'notifying' }],
     },
     notifying: {
       description:

@@ -105,6 +105,18 @@ const SWARM_ROLLED_BACK = 'SWARM_ROLLED_BACK';
 /** Outcome bookkeeping when a run ends: last good commit, pin, backoff attempt, notice. */
 export function conclude(ctx: RunContext): Partial<RunContext> {
   const run = activeRun(ctx);
+  // Nothing to change: the commit counts as deployed (the next poll must not try it again), nobody is notified.
+  if (!run.error && run.skipped) {
+    return {
+      run: { ...run, outcome: 'skipped' },
+      lastDeployedCommit: run.commit,
+      lastConfigHash: ctx.repo.configHash,
+      pinnedCommit: null,
+      attempt: 0,
+      lastError: null,
+      notice: null,
+    };
+  }
   if (!run.error) {
     const done: Run = { ...run, outcome: 'success' };
     return {

@@ -1,7 +1,13 @@
 /** @module Types of the deploy machine: context, events, effect inputs/outputs. Type-only; clone-safe data. */
 import type { AnyActorRef } from 'xstate';
 import type { RepoConfig } from '../config/schema.ts';
-import type { DeployStage, DeployTrigger, DeploymentReason, FinalDeploymentStatus } from '../domain/types.ts';
+import type {
+  DeployStage,
+  DeployTrigger,
+  DeploymentReason,
+  FinalDeploymentStatus,
+  ServicePlan,
+} from '../domain/types.ts';
 import type { RunCause } from './reasons.ts';
 
 /** The domain types under the names the machine uses (one definition, in src/domain/types.ts). */
@@ -37,8 +43,11 @@ export interface Run {
   /** Who asked for it (audit trail, `token:ci`); null or absent for polls and anonymous requests. */
   triggeredBy?: string | null;
   /** Why it started beyond its trigger (webhook delivery, changed config keys, recovery…): its row's reason. */
-  cause?: RunCause | null; /** The row's reason, as the actor hands the run to notifications (the machine itself never sets or reads it). */
+  cause?: RunCause | null;
+  /** The row's reason, as the actor hands the run to notifications (the machine itself never sets or reads it). */
   reason?: DeploymentReason | null;
+  /** The plan found nothing to change and the run was not forced: finished `skipped`, compose did not run. */
+  skipped?: boolean;
 }
 
 interface FollowUp {
@@ -193,6 +202,18 @@ export interface VerifyIn {
 }
 export interface VerifyOut {
   summary: string;
+}
+/** Input of the planning step: what applying `commit` would change (per service). */
+export interface PlanIn {
+  repo: RepoConfig;
+  deploymentId: number | null;
+  commit: string | null;
+  forced: boolean;
+}
+/** `noop`: every service stays as it is. `services`: the per-service plan (empty when no plan could be made). */
+export interface PlanOut {
+  noop: boolean;
+  services: ServicePlan[];
 }
 export interface NotifyIn {
   repo: RepoConfig;

@@ -483,7 +483,8 @@ export class Store {
   }
 
   /**
-   * Finishes a deployment: status, finished_at = now, duration_ms = finished − started. For a `success`, the
+   * Finishes a deployment: status, finished_at = now, duration_ms = finished − started. For a `success` (and a
+   * `skipped`: the plan found nothing to change), the
    * repository's last_commit, last_deployed_at and config_hash move to this deployment in the same
    * transaction (a success without any known commit keeps the previous last_commit).
    * @returns the finished deployment.
@@ -738,7 +739,8 @@ export class Store {
               r.notifications == null ? r.notifications : maskSecrets(JSON.stringify(r.notifications)),
             ),
           });
-          if (r.status === 'success') {
+          // A skipped deployment (the plan found nothing to change) counts as deployed: the stack is that commit's.
+          if (r.status === 'success' || r.status === 'skipped') {
             this.#s.recordSuccess.run({
               repositoryId: head.repository_id,
               commit,

@@ -82,6 +82,8 @@ export interface SupervisorDeps {
   images?: ImagePort;
   /** A repository's Docker engine: CLI environment and masked label (see RepoDeps.engine). */
   engine?: RepoDeps['engine'];
+  /** Plan before applying and label services with content hashes (see RepoDeps.plan). */
+  plan?: RepoDeps['plan'];
 }
 
 /** The images of a repository's compose project on its engine (compose/images.ts). */
@@ -108,7 +110,16 @@ const BOOT_BATCH = 2;
 const BOOT_ALL_AT_ONCE = 50;
 
 /** States a shutdown waits for (a check or an idle actor is stopped at once). */
-const DEPLOYING = new Set(['pulling', 'decrypting', 'applying', 'verifying', 'rollingBack', 'finishing', 'notifying']);
+const DEPLOYING = new Set([
+  'pulling',
+  'decrypting',
+  'planning',
+  'applying',
+  'verifying',
+  'rollingBack',
+  'finishing',
+  'notifying',
+]);
 
 /** The id of a repository's latest deployment when a crash (or shutdown) interrupted it, else null. */
 const interruptedId = (d: Deployment | undefined): number | null => (d?.status === 'interrupted' ? d.id : null);
@@ -169,6 +180,7 @@ export class Supervisor {
               generatedDir: deps.generatedDir,
               images: deps.images ?? (deps.generatedDir ? ENGINE_IMAGES : undefined),
               engine: deps.engine,
+              plan: deps.plan,
             }),
           input: (repo, start) => {
             const row = deps.store.getRepository(repo.key);

@@ -14,6 +14,7 @@ const BUSY = new Set([
   'checking',
   'pulling',
   'decrypting',
+  'planning',
   'applying',
   'verifying',
   'rollingBack',

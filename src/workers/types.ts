@@ -9,6 +9,7 @@ import type { RemoteHeadOptions } from '../git/check.ts';
 import type { SyncOptions, SyncResult } from '../git/sync.ts';
 import type { PlaintextFile } from '../domain/types.ts';
 import type { TaskResult } from '../lib/task-result.ts';
+import type { PlanTaskInput, PlanTaskOutput } from './tasks/plan.ts';
 
 interface GitCheckOutput {
   /** Head commit of the branch on the remote. */
@@ -55,6 +56,7 @@ interface TaskMap {
   'sops-decrypt': { input: DecryptInput; output: TaskResult<DecryptOutput> };
   'compose-up': { input: ComposeUpInput; output: TaskResult<ComposeOutput> };
   'stack-deploy': { input: StackDeployInput; output: TaskResult<ComposeOutput> };
+  plan: { input: PlanTaskInput; output: PlanTaskOutput };
 }
 export type TaskName = keyof TaskMap;
 type TaskInput<K extends TaskName> = TaskMap[K]['input'];

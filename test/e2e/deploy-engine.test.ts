@@ -298,7 +298,7 @@ repositories:
     sse.abort();
     await reading;
     const states = events.filter((e) => e.type === 'state' && e.data.repoKey === KEY).map((e) => e.data.state);
-    assert.deepEqual(states, ['checking', 'pulling', 'applying', 'verifying', 'notifying', 'idle']);
+    assert.deepEqual(states, ['checking', 'pulling', 'planning', 'applying', 'verifying', 'notifying', 'idle']);
     const started = events.find((e) => e.type === 'deployment.started');
     const finished = events.find((e) => e.type === 'deployment.finished');
     assert.equal(started?.data.deploymentId, body.deploymentId);

@@ -6,6 +6,7 @@
 import {
   classifyFailure,
   composeNotFound,
+  DEFAULT_COMPOSE_FILES,
   detectCompose,
   pullArgs,
   runCompose,
@@ -41,8 +42,7 @@ export async function badComposeFile(input: Pick<ComposeUpInput, 'rootDir' | 'cw
   return null;
 }
 
-/** compose's default file names, in its lookup order, and the override file it adds to the first one found. */
-const DEFAULT_FILES = ['compose.yaml', 'compose.yml', 'docker-compose.yml', 'docker-compose.yaml'];
+/** The override file compose adds to the default file it found (DEFAULT_COMPOSE_FILES), in its lookup order. */
 const DEFAULT_OVERRIDES = [
   'compose.override.yaml',
   'compose.override.yml',
@@ -64,8 +64,8 @@ async function withOverrides(input: ComposeUpInput): Promise<ComposeUpInput | st
     for (const n of names) if ((await lstat(resolve(input.cwd, n)).catch(() => null))?.isFile()) return n;
     return undefined;
   };
-  const main = await present(DEFAULT_FILES);
-  if (main === undefined) return `no compose file (${DEFAULT_FILES.join(', ')}) in the compose directory`;
+  const main = await present(DEFAULT_COMPOSE_FILES);
+  if (main === undefined) return `no compose file (${DEFAULT_COMPOSE_FILES.join(', ')}) in the compose directory`;
   const override = await present(DEFAULT_OVERRIDES);
   return { ...input, files: override === undefined ? [main] : [main, override] };
 }
