@@ -110,28 +110,19 @@ export function createEffects(opts: {
     } catch (err) {
       return { ok: false, code: 'DOCKER_HOST_INVALID', message: maskSecrets((err as Error).message), transient: false };
     }
-    if (repo.mode === 'swarm')
-      return verifyStack({
-        docker: client,
-        stack: repo.composeProject,
-        timeoutMs: repo.healthcheck.timeout * 1000,
-        pollMs: 250,
-        url: repo.healthcheck.url,
-        retries: repo.healthcheck.retries,
-        intervalMs: repo.healthcheck.interval * 1000,
-        signal,
-      });
-    const r = await verifyProject({
+    // Listing one project's containers (or a stack's services) is cheap: poll often so a healthy deploy is confirmed
+    // promptly.
+    const common = {
       docker: client,
-      project: repo.composeProject,
       timeoutMs: repo.healthcheck.timeout * 1000,
-      // Listing one project's containers is cheap: poll often so a healthy deploy is confirmed promptly.
       pollMs: 250,
       url: repo.healthcheck.url,
       retries: repo.healthcheck.retries,
       intervalMs: repo.healthcheck.interval * 1000,
       signal,
-    });
+    };
+    if (repo.mode === 'swarm') return verifyStack({ ...common, stack: repo.composeProject });
+    const r = await verifyProject({ ...common, project: repo.composeProject });
     if (r.ok) return { ok: true, summary: `${r.containers.length} container(s) running/healthy` };
     return { ok: false, code: r.code, message: r.message, transient: r.transient };
   };

@@ -27,7 +27,7 @@ import type { RunTask } from '../workers/types.ts';
 import type { Store } from '../store/store.ts';
 import type { RepositoryRow } from '../store/types.ts';
 import { supervisorMachine, topState, type RepoEntry } from './supervisor-machine.ts';
-import { repoStatus } from './view.ts';
+import { BUSY, repoStatus } from './view.ts';
 
 type RepoLogic = ReturnType<typeof createRepoLogic>;
 type RepoActor = ActorRefFrom<RepoLogic>;
@@ -110,16 +110,7 @@ const BOOT_BATCH = 2;
 const BOOT_ALL_AT_ONCE = 50;
 
 /** States a shutdown waits for (a check or an idle actor is stopped at once). */
-const DEPLOYING = new Set([
-  'pulling',
-  'decrypting',
-  'planning',
-  'applying',
-  'verifying',
-  'rollingBack',
-  'finishing',
-  'notifying',
-]);
+const DEPLOYING = new Set([...BUSY].filter((state) => state !== 'checking'));
 
 /** The id of a repository's latest deployment when a crash (or shutdown) interrupted it, else null. */
 const interruptedId = (d: Deployment | undefined): number | null => (d?.status === 'interrupted' ? d.id : null);

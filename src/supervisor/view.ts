@@ -10,7 +10,8 @@ import { displayState, type RepoEntry } from './supervisor-machine.ts';
 
 type DeploySnapshot = SnapshotFrom<typeof deployMachine>;
 
-const BUSY = new Set([
+/** The deploy machine's states in which a repository is busy (a check or a deploy runs). */
+export const BUSY = new Set([
   'checking',
   'pulling',
   'decrypting',
