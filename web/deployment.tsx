@@ -5,6 +5,7 @@ import { Badge, Time, useNow } from './common.tsx';
 import { duration, short } from './format.ts';
 import { onEvent, onReconnect } from './live.ts';
 import { LogView, useLiveLines } from './repo.tsx';
+import { PlanTable } from './plan.tsx';
 
 /** The deployment page. */
 export function DeploymentPage({ id }: { id: number }) {
@@ -91,6 +92,12 @@ export function DeploymentPage({ id }: { id: number }) {
           </>
         ) : null}
       </dl>
+      {d.plan && d.plan.length > 0 ? (
+        <section aria-labelledby="applied-plan-title">
+          <h2 id="applied-plan-title">Plan applied</h2>
+          <PlanTable plan={{ commit: d.commit ?? '', services: d.plan, noop: d.status === 'skipped' }} />
+        </section>
+      ) : null}
       <section aria-labelledby="log-title">
         <h2 id="log-title">{open ? 'Live output' : 'Log'}</h2>
         {d.logTruncatedBytes > 0 ? (

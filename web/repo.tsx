@@ -17,6 +17,7 @@ import {
   type Repo,
 } from './api.ts';
 import { Badge, Time, useConfirm, useNow, type ConfirmRequest } from './common.tsx';
+import { PlanPanel } from './plan.tsx';
 import { duration, short } from './format.ts';
 import { onEvent, onReconnect } from './live.ts';
 import { refreshRepo, useStore } from './store.ts';
@@ -423,6 +424,8 @@ export function RepoPage({ id }: { id: number }) {
           </>
         ) : null}
       </dl>
+
+      <PlanPanel id={id} />
 
       {liveId !== null || lines.length > 0 ? (
         <section aria-labelledby="live-title">
