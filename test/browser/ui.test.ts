@@ -313,7 +313,12 @@ repositories:
     await p.goto(`${daemon!.url}/#/repo/${repoId}`);
     const row = p.locator('tr[data-service="web"]');
     await row.getByRole('button', { name: 'Restart', exact: true }).click({ timeout: 30_000 });
+    // The dialog closes at once; the page's notice follows the restart (the stop timeout makes it take seconds).
     await confirm(p);
+    const notice = p.locator('p.notice');
+    await notice.filter({ hasText: /web: restart (running|done|failed)/ }).waitFor({ timeout: 10_000 });
+    await notice.filter({ hasText: /web: restart (done|failed)/ }).waitFor({ timeout: 120_000 });
+    assert.match(await notice.innerText(), /web: restart done/);
     const recorded = await until(
       async () => {
         const res = await api(`/api/repositories/${repoId}/actions?limit=10`);
