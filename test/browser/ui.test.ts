@@ -322,13 +322,16 @@ repositories:
     const recorded = await until(
       async () => {
         const res = await api(`/api/repositories/${repoId}/actions?limit=10`);
-        const body = (await res.json()) as { items: { action: string; service: string | null; status: string }[] };
+        const body = (await res.json()) as {
+          items: { action: string; service: string | null; status: string; startedAt: string; finishedAt: string }[];
+        };
         return body.items.find((a) => a.action === 'restart' && a.service === 'web' && a.status !== 'running');
       },
       'the restart action',
       120_000,
     );
     assert.equal(recorded.status, 'success');
+    console.log(`# restart of web: ${Date.parse(recorded.finishedAt) - Date.parse(recorded.startedAt)} ms`);
     await p.locator('.action-list li', { hasText: 'restart' }).first().waitFor({ timeout: 30_000 });
   });
 
