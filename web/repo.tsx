@@ -283,19 +283,24 @@ export function RepoPage({ id }: { id: number }) {
       body: (
         <p>
           Commit <code>{short(repo.pinnedCommit)}</code> failed and is skipped by polling. Unpinning allows it again:
-          the branch head is deployed now, and a success clears the pin.
+          the pin is cleared and the branch head is deployed now.
         </p>
       ),
       confirm: 'Confirm',
       run: async () => {
+        let cleared = false;
         try {
           await post(`${base}/unpin`);
-          return 'Unpinned.';
+          cleared = true;
         } catch (err) {
+          // A daemon without the unpin endpoint: a successful deploy of the head clears the pin instead.
           if (!(err instanceof ApiError) || (err.status !== 404 && err.status !== 405)) throw err;
         }
+        // Clearing the pin alone waits for the next poll (maybe an hour away): deploy the head now, as promised.
         const r = await post<{ deploymentId: number }>(`${base}/deploy`);
-        return `Deployment #${r.deploymentId} of the branch head requested (clears the pin on success).`;
+        return cleared
+          ? `Unpinned; deployment #${r.deploymentId} of the branch head requested.`
+          : `Deployment #${r.deploymentId} of the branch head requested (clears the pin on success).`;
       },
     });
   const remove = () =>
@@ -326,11 +331,19 @@ export function RepoPage({ id }: { id: number }) {
       ),
       confirm: 'Confirm',
       danger: verb === 'stop',
-      run: async () => {
-        await post(`${base}/services/${encodeURIComponent(c.service)}/${verb}`);
-        void loadContainers().catch(() => undefined);
-        void loadActions().catch(() => undefined);
-        return `${c.service}: ${verb} done.`;
+      // A restart waits for the container's stop timeout: the dialog closes at once and the notice follows it.
+      run: () => {
+        post(`${base}/services/${encodeURIComponent(c.service)}/${verb}`)
+          .then(
+            () => setNotice(`${c.service}: ${verb} done.`),
+            (err: unknown) =>
+              setNotice(`${c.service}: ${verb} failed: ${err instanceof Error ? err.message : String(err)}`),
+          )
+          .finally(() => {
+            void loadContainers().catch(() => undefined);
+            void loadActions().catch(() => undefined);
+          });
+        return Promise.resolve(`${c.service}: ${verb} running…`);
       },
     });
   const loadOlder = async () => {

@@ -313,17 +313,25 @@ repositories:
     await p.goto(`${daemon!.url}/#/repo/${repoId}`);
     const row = p.locator('tr[data-service="web"]');
     await row.getByRole('button', { name: 'Restart', exact: true }).click({ timeout: 30_000 });
+    // The dialog closes at once; the page's notice follows the restart (the stop timeout makes it take seconds).
     await confirm(p);
+    const notice = p.locator('p.notice');
+    await notice.filter({ hasText: /web: restart (running|done|failed)/ }).waitFor({ timeout: 10_000 });
+    await notice.filter({ hasText: /web: restart (done|failed)/ }).waitFor({ timeout: 120_000 });
+    assert.match(await notice.innerText(), /web: restart done/);
     const recorded = await until(
       async () => {
         const res = await api(`/api/repositories/${repoId}/actions?limit=10`);
-        const body = (await res.json()) as { items: { action: string; service: string | null; status: string }[] };
+        const body = (await res.json()) as {
+          items: { action: string; service: string | null; status: string; startedAt: string; finishedAt: string }[];
+        };
         return body.items.find((a) => a.action === 'restart' && a.service === 'web' && a.status !== 'running');
       },
       'the restart action',
       120_000,
     );
     assert.equal(recorded.status, 'success');
+    console.log(`# restart of web: ${Date.parse(recorded.finishedAt) - Date.parse(recorded.startedAt)} ms`);
     await p.locator('.action-list li', { hasText: 'restart' }).first().waitFor({ timeout: 30_000 });
   });
 
