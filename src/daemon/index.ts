@@ -147,6 +147,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       engineDocker: (e) => effects.docker(e),
       plans,
     });
+  }
+  let watcher: ConfigWatcher | null = null;
+  if (opts.watch ?? true) watcher = await watchConfig(settings, () => supervisor.reload(), log);
+
+  if (http) {
+    // Logged last: once this line is out, the API answers, the watcher runs and the caller's signal handlers work.
     log.info(
       {
         url: http.url,
@@ -158,8 +164,6 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       'Shiparr is serving',
     );
   }
-  let watcher: ConfigWatcher | null = null;
-  if (opts.watch ?? true) watcher = await watchConfig(settings, () => supervisor.reload(), log);
 
   const shutdown = shutdownOnce({
     log,

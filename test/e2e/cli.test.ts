@@ -111,6 +111,49 @@ test('shiparr serve exits 0 on SIGTERM after a clean shutdown', async () => {
   assert.equal(r.code, 0, r.output);
 });
 
+test('SIGTERM while the daemon is still starting waits for the start, then shuts down cleanly (exit 0)', async () => {
+  const data = await mkdtemp(path.join(os.tmpdir(), 'shiparr-early-term-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', 'serve'], {
+    env: {
+      ...process.env,
+      SHIPARR_PORT: '0',
+      SHIPARR_HOST: '127.0.0.1',
+      SHIPARR_DATA_PATH: data,
+      SHIPARR_LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('exit', (code, signal) => r({ code, signal })),
+  );
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  // The first line of the process: the store, the recovery sweep, the HTTP server and the watcher are not up yet.
+  await new Promise<void>((resolve) =>
+    child.stdout.on('data', (c: Buffer) => {
+      const before = output;
+      output += c.toString();
+      if (!before.includes('Shiparr is starting') && output.includes('Shiparr is starting')) {
+        child.kill('SIGTERM');
+        resolve();
+      }
+    }),
+  );
+  const r = await exited;
+  await rm(data, { recursive: true, force: true });
+  assert.deepEqual(r, { code: 0, signal: null }, output);
+  const lines = output
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { msg: string; starting?: boolean });
+  const msgs = lines.map((l) => l.msg);
+  assert.equal(lines.find((l) => l.msg === 'signal received')?.starting, true, output);
+  assert.ok(
+    msgs.includes('Shiparr is serving') && msgs.indexOf('Shiparr is serving') < msgs.indexOf('stopped'),
+    output,
+  );
+});
+
 test('invalid settings print one clear message and exit 2', async () => {
   const r = await cli(['serve'], { SHIPARR_PORT: 'abc' });
   assert.equal(r.code, 2);
