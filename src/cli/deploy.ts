@@ -1,6 +1,7 @@
 /** @module `shiparr deploy <project>/<repo>`: one deploy through the daemon's own pipeline, printed stage by stage. */
 import { userInfo } from 'node:os';
 import type { Settings } from '../config/settings.ts';
+import { parseRepoArgs } from './args.ts';
 import { createLogger } from '../logger.ts';
 import { startDaemon } from '../daemon/index.ts';
 
@@ -11,12 +12,12 @@ export async function deployCommand(
   out: NodeJS.WritableStream,
   err: NodeJS.WritableStream,
 ): Promise<number> {
-  const key = args.find((a) => !a.startsWith('-'));
-  const commitArg = args.find((a) => a.startsWith('--commit='))?.slice('--commit='.length);
-  if (!key || !/^[^/]+\/[^/]+$/.test(key)) {
+  const parsed = parseRepoArgs(args);
+  if (!parsed) {
     err.write('usage: shiparr deploy <project>/<repo> [--commit=<sha>]\n');
     return 2;
   }
+  const { key, commit: commitArg } = parsed;
   const log = createLogger({
     level: settings.logLevel === 'info' ? 'warn' : settings.logLevel,
     format: settings.logFormat,

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import type { Settings } from '../config/settings.ts';
+import { parseRepoArgs } from './args.ts';
 import { configLoader } from '../daemon/config.ts';
 import { createPlanner, loadPlanKey } from '../daemon/plan.ts';
 import type { PlanReport } from '../http/ports.ts';
@@ -41,19 +42,13 @@ export async function planCommand(
   out: NodeJS.WritableStream,
   err: NodeJS.WritableStream,
 ): Promise<number> {
-  const key = args.find((a) => !a.startsWith('-'));
-  const commit = args.find((a) => a.startsWith('--commit='))?.slice('--commit='.length);
-  const json = args.includes('--json');
-  const unknown = args.filter((a) => a.startsWith('-') && a !== '--json' && !a.startsWith('--commit='));
-  if (
-    !key ||
-    !/^[^/]+\/[^/]+$/.test(key) ||
-    unknown.length > 0 ||
-    (commit !== undefined && !/^[0-9a-f]{7,40}$/i.test(commit))
-  ) {
+  const parsed = parseRepoArgs(args, ['--json']);
+  if (!parsed) {
     err.write(USAGE);
     return 2;
   }
+  const { key, commit } = parsed;
+  const json = parsed.flags.has('--json');
   registerSecretValues('environment', [...secretEnvValues(env), settings.sopsAgeKey, settings.githubToken]);
   const config = await configLoader(settings, env, [key])();
   const repo = config.projects.flatMap((p) => p.repositories).find((r) => r.key === key);

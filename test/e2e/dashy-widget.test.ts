@@ -15,16 +15,15 @@ import { chromium, type Browser } from 'playwright-core';
 import { compileStyle, compileTemplate, parse } from 'vue/compiler-sfc';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
 import {
-  composeDown,
   dockerAvailable,
   ensureBusyboxImage,
-  removeProjectContainers,
   requireDocker,
   uniqueProjectName,
   webServiceCompose,
 } from '../helpers/docker.ts';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { until } from '../helpers/wait.ts';
+import { disposeE2e } from '../helpers/e2e.ts';
 
 const require = createRequire(import.meta.url);
 const SFC = path.resolve(import.meta.dirname, '../../widgets/dashy/ShiparrStatus.vue');
@@ -133,12 +132,7 @@ repositories:
   after(async () => {
     await browser?.close().catch(() => undefined);
     await new Promise<void>((r) => (page ? page.close(() => r()) : r()));
-    await daemon?.dispose().catch(() => undefined);
-    if (project) {
-      await composeDown(project);
-      await removeProjectContainers(project);
-    }
-    await git?.close();
+    await disposeE2e({ daemon, projects: [project], git });
   });
 
   test('the widget shows every repository of the project with the state and version the API gives', async (t) => {

@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -17,13 +17,12 @@ import {
   requireDocker,
   uniqueProjectName,
   webServiceCompose,
-  composeDown,
-  removeProjectContainers,
   docker,
   MARKER_LABEL,
 } from '../helpers/docker.ts';
 import { checksCompleted, startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { until } from '../helpers/wait.ts';
+import { disposeE2e, e2eRepoYaml, readSse, useComposeWrapper, type ComposeWrapper } from '../helpers/e2e.ts';
 
 const execFileAsync = promisify(execFile);
 const KEY = 'e2e/web';
@@ -34,24 +33,12 @@ describe('deploy engine end to end', { concurrency: false }, () => {
   let image = '';
   let project = '';
   let tmp = '';
-  let composeLog = '';
+  let wrapper: ComposeWrapper | undefined;
   let haveDocker = false;
   const shas: Record<string, string> = {};
-  let savedComposeCommand: string | undefined;
 
-  const projectYaml = () => `project: e2e
-repositories:
-  web:
-    url: ${git.repoUrl('web')}
-    branch: main
-    check_interval: 1
-    compose_project: ${project}
-    pull: never
-    healthcheck:
-      timeout: 20
-    timeouts:
-      apply: 90
-`;
+  const projectYaml = () =>
+    `project: e2e\nrepositories:\n${e2eRepoYaml('web', { url: git.repoUrl('web'), composeProject: project })}`;
   const rows = () => daemon!.store.listDeployments(KEY, { limit: 100 }).items;
   const markers = async () =>
     (
@@ -63,8 +50,7 @@ repositories:
         `{{.Label "${MARKER_LABEL}"}} {{.State}}`,
       ])
     ).stdout.trim();
-  const composeRuns = async () =>
-    (await readFile(composeLog, 'utf8').catch(() => '')).split('\n').filter((l) => / up /.test(` ${l} `)).length;
+  const composeRuns = () => wrapper!.ups();
 
   before(async () => {
     haveDocker = await dockerAvailable();
@@ -73,29 +59,14 @@ repositories:
     image = await ensureBusyboxImage();
     project = uniqueProjectName('e2e-engine');
     tmp = await mkdtemp(path.join(os.tmpdir(), 'shiparr-e2e-engine-'));
-    composeLog = path.join(tmp, 'compose-argv.log');
-    const wrapper = path.join(tmp, 'compose-wrapper');
-    await writeFile(wrapper, `#!/bin/sh\necho "$*" >> '${composeLog}'\nexec docker compose "$@"\n`);
-    await chmod(wrapper, 0o755);
-    savedComposeCommand = process.env.SHIPARR_COMPOSE_COMMAND;
-    process.env.SHIPARR_COMPOSE_COMMAND = wrapper;
+    wrapper = await useComposeWrapper(tmp);
     shas.v1 = await git.createRepo('web', {
       'compose.yaml': webServiceCompose({ image, healthy: true, marker: 'v1' }),
     });
     daemon = await startTestDaemon({ projects: { 'e2e.yaml': projectYaml() } });
   });
 
-  after(async () => {
-    await daemon?.dispose().catch(() => undefined);
-    if (savedComposeCommand === undefined) delete process.env.SHIPARR_COMPOSE_COMMAND;
-    else process.env.SHIPARR_COMPOSE_COMMAND = savedComposeCommand;
-    if (project) {
-      await composeDown(project);
-      await removeProjectContainers(project);
-    }
-    await git?.close();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
-  });
+  after(() => disposeE2e({ daemon, wrapper, projects: [project], git, tmp }));
 
   test('a repository is cloned and deployed at boot; the row is success with the commit; containers run', async (t) => {
     if (!(await requireDocker(t))) return;
@@ -253,26 +224,11 @@ repositories:
     const res = await fetch(`${daemon!.url}/api/events`, { signal: sse.signal });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
-    const reading = (async () => {
-      const decoder = new TextDecoder();
-      let buf = '';
-      try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buf += decoder.decode(chunk, { stream: true });
-          let i;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            if (/^: connected$/m.test(block)) connected = true;
-            const type = /^event: (.+)$/m.exec(block)?.[1];
-            const data = /^data: (.+)$/m.exec(block)?.[1];
-            if (type && data) events.push({ type, data: JSON.parse(data) });
-          }
-        }
-      } catch {
-        // aborted
-      }
-    })();
+    const reading = readSse(
+      res.body,
+      (f) => events.push({ type: f.type, data: f.data as (typeof events)[number]['data'] }),
+      () => (connected = true),
+    );
     // The stream's opening comment: from here on the client is subscribed and sees every event.
     await until(() => connected, 'the SSE stream to open', 10_000, 10);
     const r = await fetch(`${daemon!.url}/api/repositories/${id}/deploy?wait=true&timeout=120`, {

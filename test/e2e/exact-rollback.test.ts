@@ -14,17 +14,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
 import {
-  composeDown,
   docker,
   dockerAvailable,
   ensureBusyboxImage,
-  removeProjectContainers,
   requireDocker,
   uniqueProjectName,
   webServiceCompose,
 } from '../helpers/docker.ts';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { until } from '../helpers/wait.ts';
+import { disposeE2e, e2eRepoYaml } from '../helpers/e2e.ts';
 import type { Deployment } from '../../src/domain/types.ts';
 
 const KEY = 'exact/web';
@@ -42,27 +41,14 @@ describe('exact rollback end to end', { concurrency: false }, () => {
   const shas: Record<string, string> = {};
   const deployments: Record<string, Deployment> = {};
 
-  const projectYaml = () => `project: exact
-repositories:
-  web:
-    url: ${git.repoUrl('web')}
-    branch: main
-    check_interval: 1
-    compose_project: ${project}
-    pull: never
-    healthcheck:
-      timeout: 20
-    timeouts:
-      apply: 90
-  other:
-    url: ${git.repoUrl('other')}
-    branch: main
-    check_interval: 3600
-    compose_project: ${otherProject}
-    pull: never
-    healthcheck:
-      timeout: 20
-`;
+  const projectYaml = () =>
+    `project: exact\nrepositories:\n${e2eRepoYaml('web', { url: git.repoUrl('web'), composeProject: project })}` +
+    e2eRepoYaml('other', {
+      url: git.repoUrl('other'),
+      composeProject: otherProject,
+      checkInterval: 3600,
+      applyTimeout: null,
+    });
   const rows = (key = KEY) => daemon!.store.listDeployments(key, { limit: 100 }).items;
   const logsOf = (id: number) => daemon!.store.getDeploymentLogs(id) ?? '';
   const finished = (id: number) =>
@@ -145,18 +131,12 @@ repositories:
   });
 
   after(async () => {
-    await daemon?.dispose().catch(() => undefined);
-    for (const p of [project, otherProject].filter(Boolean)) {
-      await composeDown(p);
-      await removeProjectContainers(p);
-    }
+    await disposeE2e({ daemon, projects: [project, otherProject], git, tmp });
     if (app) {
       await docker(['rmi', '-f', `${app}:latest`, `${app}:a`, `${app}:b`, `${app}:c`]);
       const left = Object.values(ids);
       if (left.length) await docker(['rmi', '-f', ...left]);
     }
-    await git?.close();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
   test('a successful deploy records the image each service runs (image A behind app:latest)', async (t) => {

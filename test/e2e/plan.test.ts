@@ -8,23 +8,16 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
-import {
-  composeDown,
-  docker,
-  dockerAvailable,
-  ensureBusyboxImage,
-  removeProjectContainers,
-  requireDocker,
-  uniqueProjectName,
-} from '../helpers/docker.ts';
+import { docker, dockerAvailable, ensureBusyboxImage, requireDocker, uniqueProjectName } from '../helpers/docker.ts';
 import { checksCompleted, startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { registerTestSecrets } from '../helpers/secret-sweep.ts';
 import { until } from '../helpers/wait.ts';
+import { disposeE2e, e2eRepoYaml, useComposeWrapper, type ComposeWrapper } from '../helpers/e2e.ts';
 
 const execFileAsync = promisify(execFile);
 const KEY = 'plan/app';
@@ -38,8 +31,7 @@ describe('plans end to end', { concurrency: false }, () => {
   let image = '';
   let project = '';
   let tmp = '';
-  let composeLog = '';
-  let savedComposeCommand: string | undefined;
+  let wrapper: ComposeWrapper | undefined;
   const shas: Record<string, string> = {};
 
   const composeYaml = (token: string) =>
@@ -59,22 +51,10 @@ describe('plans end to end', { concurrency: false }, () => {
       '    command: ["sleep", "3600"]',
       '',
     ].join('\n');
-  const projectYaml = () => `project: plan
-repositories:
-  app:
-    url: ${git.repoUrl('app')}
-    branch: main
-    check_interval: 1
-    compose_project: ${project}
-    pull: never
-    healthcheck:
-      timeout: 20
-    timeouts:
-      apply: 90
-`;
+  const projectYaml = () =>
+    `project: plan\nrepositories:\n${e2eRepoYaml('app', { url: git.repoUrl('app'), composeProject: project })}`;
   const rows = () => daemon!.store.listDeployments(KEY, { limit: 100 }).items;
-  const composeUps = async () =>
-    (await readFile(composeLog, 'utf8').catch(() => '')).split('\n').filter((l) => / up /.test(` ${l} `)).length;
+  const composeUps = () => wrapper!.ups();
   const containers = async () => {
     const ps = await docker(['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`]);
     const ids = ps.stdout.trim().split('\n').filter(Boolean).sort();
@@ -91,27 +71,12 @@ repositories:
     image = await ensureBusyboxImage();
     project = uniqueProjectName('e2e-plan');
     tmp = await mkdtemp(path.join(os.tmpdir(), 'shiparr-e2e-plan-'));
-    composeLog = path.join(tmp, 'compose-argv.log');
-    const wrapper = path.join(tmp, 'compose-wrapper');
-    await writeFile(wrapper, `#!/bin/sh\necho "$*" >> '${composeLog}'\nexec docker compose "$@"\n`);
-    await chmod(wrapper, 0o755);
-    savedComposeCommand = process.env.SHIPARR_COMPOSE_COMMAND;
-    process.env.SHIPARR_COMPOSE_COMMAND = wrapper;
+    wrapper = await useComposeWrapper(tmp);
     shas.v1 = await git.createRepo('app', { 'compose.yaml': composeYaml(SECRET), 'README.md': 'v1\n' });
     daemon = await startTestDaemon({ projects: { 'plan.yaml': projectYaml() } });
   });
 
-  after(async () => {
-    await daemon?.dispose().catch(() => undefined);
-    if (savedComposeCommand === undefined) delete process.env.SHIPARR_COMPOSE_COMMAND;
-    else process.env.SHIPARR_COMPOSE_COMMAND = savedComposeCommand;
-    if (project) {
-      await composeDown(project);
-      await removeProjectContainers(project);
-    }
-    await git?.close();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
-  });
+  after(() => disposeE2e({ daemon, wrapper, projects: [project], git, tmp }));
 
   test('the boot deployment applies and records its plan (every service create)', async (t) => {
     if (!(await requireDocker(t))) return;

@@ -22,6 +22,7 @@ import {
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { registerTestSecrets } from '../helpers/secret-sweep.ts';
 import { until } from '../helpers/wait.ts';
+import { readSse } from '../helpers/e2e.ts';
 import { signatureHeaders } from '../../src/http/webhooks.ts';
 import type { Deployment, DeploymentReason } from '../../src/domain/types.ts';
 
@@ -92,25 +93,7 @@ repositories:
     // The event stream, open before the commands below: their deployment.started frames are read from it.
     const res = await fetch(`${daemon.url}/api/events`, { headers: BEARER, signal: sse.signal });
     assert.equal(res.status, 200);
-    void (async () => {
-      const decoder = new TextDecoder();
-      let buf = '';
-      try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buf += decoder.decode(chunk, { stream: true });
-          let i;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            const type = /^event: (.+)$/m.exec(block)?.[1];
-            const data = /^data: (.+)$/m.exec(block)?.[1];
-            if (type && data) events.push({ type, data: JSON.parse(data) as Record<string, unknown> });
-          }
-        }
-      } catch {
-        // aborted at the end
-      }
-    })();
+    void readSse(res.body, (f) => events.push({ type: f.type, data: f.data }));
   });
 
   after(async () => {

@@ -9,10 +9,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
 import {
-  composeDown,
   dockerAvailable,
   ensureBusyboxImage,
-  removeProjectContainers,
   requireDocker,
   uniqueProjectName,
   webServiceCompose,
@@ -20,6 +18,7 @@ import {
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { countDeployments, lastSuccessfulDeployment } from '../helpers/store-queries.ts';
 import { until } from '../helpers/wait.ts';
+import { disposeE2e } from '../helpers/e2e.ts';
 
 const KEY = 'secproj/site';
 const TOKEN = 'ci-token-0123456789abcdef0123456789abcdef';
@@ -54,14 +53,7 @@ repositories:
 
   let image = '';
 
-  after(async () => {
-    await daemon?.dispose().catch(() => undefined);
-    if (project) {
-      await composeDown(project);
-      await removeProjectContainers(project);
-    }
-    await git?.close();
-  });
+  after(() => disposeE2e({ daemon, projects: [project], git }));
 
   test('a form POST with valid Basic credentials is 415 and opens no deployment', async (t) => {
     if (!(await requireDocker(t))) return;

@@ -5,16 +5,14 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
 import {
-  composeDown,
   docker,
   dockerAvailable,
   ensureBusyboxImage,
-  removeProjectContainers,
   requireDocker,
   uniqueProjectName,
   webServiceCompose,
@@ -22,6 +20,7 @@ import {
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { registerTestSecrets } from '../helpers/secret-sweep.ts';
 import { until } from '../helpers/wait.ts';
+import { disposeE2e, e2eRepoYaml, readSse, useComposeWrapper, type ComposeWrapper } from '../helpers/e2e.ts';
 
 const KEY = 'uiapi/app';
 const PASSWORD = 'ui-api-e2e-password-7c1d';
@@ -45,7 +44,7 @@ describe('web UI API end to end', { concurrency: false }, () => {
   let tmp = '';
   let holdFile = '';
   let head = '';
-  let savedComposeCommand: string | undefined;
+  let wrapper: ComposeWrapper | undefined;
   const events: SseEvent[] = [];
   const sse = new AbortController();
   let reading: Promise<void> = Promise.resolve();
@@ -97,31 +96,17 @@ volumes:
     tmp = await mkdtemp(path.join(os.tmpdir(), 'shiparr-ui-api-'));
     holdFile = path.join(tmp, 'hold');
     // compose `up` waits while the hold file exists: a deploy can be held in applying for as long as a test needs.
-    const wrapper = path.join(tmp, 'compose-wrapper');
-    await writeFile(
-      wrapper,
-      `#!/bin/sh\ncase " $* " in *" up "*) while [ -e '${holdFile}' ]; do sleep 0.1; done; echo "${LIVE_MARKER} $(date +%s%3N) ${PASSWORD}" >&2 ;; esac\nexec docker compose "$@"\n`,
+    wrapper = await useComposeWrapper(
+      tmp,
+      `case " $* " in *" up "*) while [ -e '${holdFile}' ]; do sleep 0.1; done; echo "${LIVE_MARKER} $(date +%s%3N) ${PASSWORD}" >&2 ;; esac`,
     );
-    await chmod(wrapper, 0o755);
-    savedComposeCommand = process.env.SHIPARR_COMPOSE_COMMAND;
-    process.env.SHIPARR_COMPOSE_COMMAND = wrapper;
     registerTestSecrets('ui-api e2e', [PASSWORD]);
     head = await git.createRepo('app', { 'compose.yaml': compose('v1') }, { message: `${SUBJECT}\n\nBody text.` });
     daemon = await startTestDaemon({
       projects: {
         'uiapi.yaml': `project: uiapi
 repositories:
-  app:
-    url: ${git.repoUrl('app')}
-    branch: main
-    check_interval: 3600
-    compose_project: ${project}
-    pull: never
-    healthcheck:
-      timeout: 30
-    timeouts:
-      apply: 120
-`,
+${e2eRepoYaml('app', { url: git.repoUrl('app'), composeProject: project, checkInterval: 3600, healthTimeout: 30, applyTimeout: 120 })}`,
       },
       // Two streams at most: the test's event stream and one log follow.
       env: { SHIPARR_AUTH_MODE: 'basic', SHIPARR_AUTH_PASSWORD: PASSWORD, SHIPARR_MAX_SSE_CLIENTS: '2' },
@@ -129,42 +114,18 @@ repositories:
     const res = await api('/api/events', { signal: sse.signal });
     assert.equal(res.status, 200);
     let connected = false;
-    reading = (async () => {
-      const decoder = new TextDecoder();
-      let buf = '';
-      try {
-        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-          buf += decoder.decode(chunk, { stream: true });
-          let i;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            if (/^: connected$/m.test(block)) connected = true;
-            const type = /^event: (.+)$/m.exec(block)?.[1];
-            const data = /^data: (.+)$/m.exec(block)?.[1];
-            if (type && data)
-              events.push({ type, data: JSON.parse(data) as Record<string, unknown>, receivedAt: Date.now() });
-          }
-        }
-      } catch {
-        // aborted
-      }
-    })();
+    reading = readSse(
+      res.body,
+      (f) => events.push(f),
+      () => (connected = true),
+    );
     await until(() => connected, 'the SSE stream to open', 10_000, 10);
   });
 
   after(async () => {
     sse.abort();
     await reading;
-    await daemon?.dispose().catch(() => undefined);
-    if (savedComposeCommand === undefined) delete process.env.SHIPARR_COMPOSE_COMMAND;
-    else process.env.SHIPARR_COMPOSE_COMMAND = savedComposeCommand;
-    if (project) {
-      await composeDown(project);
-      await removeProjectContainers(project);
-    }
-    await git?.close();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
+    await disposeE2e({ daemon, wrapper, projects: [project], git, tmp });
   });
 
   test('the boot deployment records the commit subject; RepoStatus carries it and the container counts', async (t) => {

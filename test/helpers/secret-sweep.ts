@@ -10,6 +10,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 
@@ -179,4 +181,18 @@ export function registerYamlSecrets(label: string, yaml: string): void {
     if (m[1] && !m[1].startsWith('${')) values.push(m[1]);
   }
   registerTestSecrets(label, values);
+}
+
+/** Runs `fn` with SHIPARR_TEST_SWEEP_DIR pointing at a fresh folder (the sweep tests' own), restored and removed after. */
+export async function withSweepDir(fn: (dir: string) => void): Promise<void> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'shiparr-sweep-test-'));
+  const before = process.env.SHIPARR_TEST_SWEEP_DIR;
+  process.env.SHIPARR_TEST_SWEEP_DIR = dir;
+  try {
+    fn(dir);
+  } finally {
+    if (before === undefined) delete process.env.SHIPARR_TEST_SWEEP_DIR;
+    else process.env.SHIPARR_TEST_SWEEP_DIR = before;
+    await rm(dir, { recursive: true, force: true });
+  }
 }

@@ -2,44 +2,29 @@
  * @module A commit missing from a shallow checkout (a rollback target) against a real git http-backend: fetched by
  * its hash when the server allows it, by deepening the history when it refuses.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { syncCheckout } from '../../../src/git/sync.ts';
-import { startGitServer, syncFixture, type GitServer } from '../../helpers/git-server.ts';
+import { syncSuite } from '../../helpers/sync-suite.ts';
 
 const run = promisify(execFile);
 
 describe('git sync of a commit outside the shallow history', () => {
-  let git: GitServer;
-  let tmp = '';
-  const fx = syncFixture(
-    () => git,
-    () => tmp,
-  );
-
-  before(async () => {
-    git = await startGitServer();
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'shiparr-by-hash-'));
-  });
-  after(async () => {
-    await git?.close();
-    if (tmp) await rm(tmp, { recursive: true, force: true });
-  });
+  const fx = syncSuite('shiparr-by-hash-');
 
   /** A repository with four commits and a depth-1 checkout of its head. */
   const setup = async (name: string) => {
-    await git.createRepo(name, { 'f.txt': 'zero\n' });
-    const c1 = await git.commit(name, { 'f.txt': 'one\n' });
-    const c2 = await git.commit(name, { 'f.txt': 'two\n' });
-    const c3 = await git.commit(name, { 'f.txt': 'three\n' });
+    await fx.server.createRepo(name, { 'f.txt': 'zero\n' });
+    const c1 = await fx.server.commit(name, { 'f.txt': 'one\n' });
+    const c2 = await fx.server.commit(name, { 'f.txt': 'two\n' });
+    const c3 = await fx.server.commit(name, { 'f.txt': 'three\n' });
     const dir = fx.newDir();
     const head = await syncCheckout(fx.input(name, dir));
     assert.equal(head.commit, c3);
@@ -79,8 +64,8 @@ describe('git sync of a commit outside the shallow history', () => {
           return;
         }
         const up = request(
-          `${git.baseUrl}${req.url ?? '/'}`,
-          { method: req.method, headers: { ...req.headers, host: new URL(git.baseUrl).host } },
+          `${fx.server.baseUrl}${req.url ?? '/'}`,
+          { method: req.method, headers: { ...req.headers, host: new URL(fx.server.baseUrl).host } },
           (answer) => {
             res.writeHead(answer.statusCode ?? 502, answer.headers);
             answer.pipe(res);

@@ -4,14 +4,13 @@
  * does not track (data/db.sqlite, an ignored .env) survive, and nothing is emptied.
  */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import git from 'isomorphic-git';
 import fs from 'node:fs';
 import gitSync from '../../../src/workers/tasks/git-sync.ts';
-import { startGitServer, syncFixture, type GitServer } from '../../helpers/git-server.ts';
+import { syncSuite } from '../../helpers/sync-suite.ts';
 
 const DB = 'SQLite format 3\u0000 precious rows';
 const ENV = 'PASSWORD=local-only\n';
@@ -33,15 +32,11 @@ async function headOf(dir: string): Promise<string> {
 }
 
 describe('git-sync never deletes what git does not track', () => {
-  let server: GitServer;
-  let tmp: string;
-  const { newDir, input } = syncFixture(
-    () => server,
-    () => tmp,
-  );
+  const fx = syncSuite('shiparr-git-safety-');
+  const { newDir, input } = fx;
   /** A repository with a compose file and a .gitignore that ignores .env, cloned into a new directory with user data. */
   const checkout = async (name: string) => {
-    const first = await server.createRepo(name, { 'compose.yaml': 'v1', '.gitignore': '.env\n' });
+    const first = await fx.server.createRepo(name, { 'compose.yaml': 'v1', '.gitignore': '.env\n' });
     const dir = newDir();
     const r = await gitSync(input(name, dir));
     assert.equal(r.ok && r.commit, first);
@@ -50,21 +45,12 @@ describe('git-sync never deletes what git does not track', () => {
     return { dir, first };
   };
 
-  before(async () => {
-    server = await startGitServer();
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'shiparr-git-safety-'));
-  });
-  after(async () => {
-    await server.close();
-    await rm(tmp, { recursive: true, force: true });
-  });
-
   it('(a) a directory where the new commit has a file is a conflict naming the path; nothing is deleted', async () => {
     const { dir, first } = await checkout('conflict');
     // Docker created the missing bind source ./config.yml as a directory; then a commit adds the real file.
     await mkdir(path.join(dir, 'config.yml'));
     await writeFile(path.join(dir, 'config.yml', 'left-by-app'), 'x');
-    const second = await server.commit('conflict', { 'config.yml': 'real: true', 'compose.yaml': 'v2' });
+    const second = await fx.server.commit('conflict', { 'config.yml': 'real: true', 'compose.yaml': 'v2' });
     const r = await gitSync(input('conflict', dir));
     assert.equal(r.ok, false);
     assert.equal(!r.ok && r.code, 'GIT_CHECKOUT_CONFLICT');
@@ -87,7 +73,7 @@ describe('git-sync never deletes what git does not track', () => {
   it('(a) an untracked or ignored file the commit would overwrite is a conflict; an identical one is adopted', async () => {
     const { dir, first } = await checkout('overwrite');
     // The commit stops ignoring .env and adds one (the server commits with `git add -A`, which skips ignored files).
-    await server.commit('overwrite', {
+    await fx.server.commit('overwrite', {
       '.gitignore': '',
       '.env': 'FROM_GIT=1\n',
       'notes.txt': 'git',
@@ -107,21 +93,21 @@ describe('git-sync never deletes what git does not track', () => {
 
   it('(a) a tracked file becoming a directory and back is followed; a tracked directory holding data is a conflict', async () => {
     const { dir } = await checkout('retype');
-    await server.commit('retype', { conf: 'flat' });
+    await fx.server.commit('retype', { conf: 'flat' });
     assert.equal((await gitSync(input('retype', dir))).ok, true);
-    const asDir = await server.commit('retype', { conf: null, 'conf/app.yml': 'nested' });
+    const asDir = await fx.server.commit('retype', { conf: null, 'conf/app.yml': 'nested' });
     const r1 = await gitSync(input('retype', dir));
     assert.equal(r1.ok && r1.commit, asDir);
     assert.equal(await readFile(path.join(dir, 'conf', 'app.yml'), 'utf8'), 'nested');
-    const asFile = await server.commit('retype', { 'conf/app.yml': null, conf: 'flat again' });
+    const asFile = await fx.server.commit('retype', { 'conf/app.yml': null, conf: 'flat again' });
     const r2 = await gitSync(input('retype', dir));
     assert.equal(r2.ok && r2.commit, asFile);
     assert.equal(await readFile(path.join(dir, 'conf'), 'utf8'), 'flat again');
 
-    await server.commit('retype', { conf: null, 'conf/app.yml': 'nested' });
+    await fx.server.commit('retype', { conf: null, 'conf/app.yml': 'nested' });
     assert.equal((await gitSync(input('retype', dir))).ok, true);
     await writeFile(path.join(dir, 'conf', 'state.db'), 'app data');
-    await server.commit('retype', { 'conf/app.yml': null, conf: 'flat' });
+    await fx.server.commit('retype', { 'conf/app.yml': null, conf: 'flat' });
     const r3 = await gitSync(input('retype', dir));
     assert.equal(!r3.ok && r3.code, 'GIT_CHECKOUT_CONFLICT');
     assert.match(
@@ -135,8 +121,8 @@ describe('git-sync never deletes what git does not track', () => {
 
   it('(b) the same repository spelled differently keeps the checkout (no re-clone) and updates the origin', async () => {
     const { dir } = await checkout('spelling');
-    const second = await server.commit('spelling', { 'compose.yaml': 'v2' });
-    const other = server.repoUrl('spelling').replace(/\.git$/, '');
+    const second = await fx.server.commit('spelling', { 'compose.yaml': 'v2' });
+    const other = fx.server.repoUrl('spelling').replace(/\.git$/, '');
     const r = await gitSync(input('spelling', dir, { url: other }));
     assert.deepEqual(r.ok && { commit: r.commit, cloned: r.cloned }, { commit: second, cloned: false });
     assert.equal(await git.getConfig({ fs, dir, path: 'remote.origin.url' }), other);
@@ -146,14 +132,14 @@ describe('git-sync never deletes what git does not track', () => {
 
   it('(b) a real URL change replaces only .git: old tracked files go, untracked and ignored ones stay', async () => {
     const { dir } = await checkout('moved-from');
-    const target = await server.createRepo('moved-to', { 'compose.yaml': 'elsewhere', 'new.txt': 'n' });
+    const target = await fx.server.createRepo('moved-to', { 'compose.yaml': 'elsewhere', 'new.txt': 'n' });
     const r = await gitSync(input('moved-to', dir));
     assert.deepEqual(r.ok && { commit: r.commit, cloned: r.cloned, gitDirReplaced: r.gitDirReplaced }, {
       commit: target,
       cloned: true,
       gitDirReplaced: true,
     });
-    assert.equal(await git.getConfig({ fs, dir, path: 'remote.origin.url' }), server.repoUrl('moved-to'));
+    assert.equal(await git.getConfig({ fs, dir, path: 'remote.origin.url' }), fx.server.repoUrl('moved-to'));
     assert.equal(await readFile(path.join(dir, 'compose.yaml'), 'utf8'), 'elsewhere');
     await assert.rejects(stat(path.join(dir, '.gitignore')), { code: 'ENOENT' });
     await assertUserData(dir);
@@ -161,7 +147,7 @@ describe('git-sync never deletes what git does not track', () => {
   });
 
   it('(c) an existing directory that is not a checkout is refused with the path and the fix, and left intact', async () => {
-    await server.createRepo('migrate', { 'compose.yaml': 'from git' });
+    await fx.server.createRepo('migrate', { 'compose.yaml': 'from git' });
     const dir = newDir();
     await mkdir(dir);
     await writeFile(path.join(dir, 'compose.yaml'), 'hand-made');
@@ -178,7 +164,7 @@ describe('git-sync never deletes what git does not track', () => {
 
   it('(d) unreadable git metadata after a crash is repaired by replacing .git only', async () => {
     const { dir } = await checkout('crash');
-    const second = await server.commit('crash', { 'compose.yaml': 'v2' });
+    const second = await fx.server.commit('crash', { 'compose.yaml': 'v2' });
     await writeFile(path.join(dir, '.git', 'HEAD'), '');
     await writeFile(path.join(dir, '.git', 'config'), '\u0000\u0000garbage');
     const r = await gitSync(input('crash', dir));

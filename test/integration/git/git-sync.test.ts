@@ -1,11 +1,11 @@
 /** @module git-sync task against a real git http-backend server: clone, update, force-push, drift, repair, rollback. */
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import gitSync from '../../../src/workers/tasks/git-sync.ts';
-import { startGitServer, syncFixture, type GitServer } from '../../helpers/git-server.ts';
+import { startGitServer } from '../../helpers/git-server.ts';
+import { syncSuite } from '../../helpers/sync-suite.ts';
 
 /** Working-tree files (relative, sorted) outside .git, with their contents. */
 async function tree(dir: string): Promise<Record<string, string>> {
@@ -32,30 +32,21 @@ async function allBytes(dir: string): Promise<string> {
 }
 
 describe('git-sync task', () => {
-  let server: GitServer;
-  let tmp: string;
-  const { newDir, input } = syncFixture(
-    () => server,
-    () => tmp,
-  );
-
-  before(async () => {
-    server = await startGitServer();
-    tmp = await mkdtemp(path.join(os.tmpdir(), 'shiparr-git-sync-'));
-  });
-  after(async () => {
-    await server.close();
-    await rm(tmp, { recursive: true, force: true });
-  });
+  const fx = syncSuite('shiparr-git-sync-');
+  const { newDir, input } = fx;
 
   it('clones on first use, then updates to a new commit (added, changed and deleted files)', async () => {
-    const first = await server.createRepo('basic', { 'compose.yaml': 'v1', 'conf/app.env': 'A=1', 'old.txt': 'old' });
+    const first = await fx.server.createRepo('basic', {
+      'compose.yaml': 'v1',
+      'conf/app.env': 'A=1',
+      'old.txt': 'old',
+    });
     const dir = newDir();
     const r1 = await gitSync(input('basic', dir));
     assert.deepEqual(r1.ok && { commit: r1.commit, cloned: r1.cloned }, { commit: first, cloned: true });
     assert.deepEqual(await tree(dir), { 'compose.yaml': 'v1', 'conf/app.env': 'A=1', 'old.txt': 'old' });
 
-    const second = await server.commit('basic', { 'compose.yaml': 'v2', 'old.txt': null, 'new/file.txt': 'n' });
+    const second = await fx.server.commit('basic', { 'compose.yaml': 'v2', 'old.txt': null, 'new/file.txt': 'n' });
     const r2 = await gitSync(input('basic', dir));
     assert.deepEqual(r2.ok && { commit: r2.commit, cloned: r2.cloned }, { commit: second, cloned: false });
     assert.deepEqual(await tree(dir), { 'compose.yaml': 'v2', 'conf/app.env': 'A=1', 'new/file.txt': 'n' });
@@ -63,29 +54,29 @@ describe('git-sync task', () => {
   });
 
   it('follows a force-push to an unrelated history', async () => {
-    await server.createRepo('forced', { 'a.txt': 'a1' });
-    await server.commit('forced', { 'a.txt': 'a2', 'b.txt': 'b' });
+    await fx.server.createRepo('forced', { 'a.txt': 'a1' });
+    await fx.server.commit('forced', { 'a.txt': 'a2', 'b.txt': 'b' });
     const dir = newDir();
     assert.equal((await gitSync(input('forced', dir))).ok, true);
-    const rewritten = await server.commit('forced', { 'c.txt': 'c' }, { parent: null, message: 'rewrite' });
+    const rewritten = await fx.server.commit('forced', { 'c.txt': 'c' }, { parent: null, message: 'rewrite' });
     const r = await gitSync(input('forced', dir));
     assert.deepEqual(r.ok && { commit: r.commit, cloned: r.cloned }, { commit: rewritten, cloned: false });
     assert.deepEqual(await tree(dir), { 'c.txt': 'c' });
   });
 
   it('follows a force-push back to an older commit', async () => {
-    const first = await server.createRepo('reset', { 'a.txt': '1' });
-    await server.commit('reset', { 'a.txt': '2' });
+    const first = await fx.server.createRepo('reset', { 'a.txt': '1' });
+    await fx.server.commit('reset', { 'a.txt': '2' });
     const dir = newDir();
     await gitSync(input('reset', dir, { shallow: false }));
-    await server.forcePush('reset', 'main', first);
+    await fx.server.forcePush('reset', 'main', first);
     const r = await gitSync(input('reset', dir, { shallow: false }));
     assert.equal(r.ok && r.commit, first);
     assert.deepEqual(await tree(dir), { 'a.txt': '1' });
   });
 
   it('resets local drift: modified and deleted tracked files restored, untracked files kept', async () => {
-    const sha = await server.createRepo('drift', { 'compose.yaml': 'clean', 'keep/x.txt': 'x', 'gone.txt': 'g' });
+    const sha = await fx.server.createRepo('drift', { 'compose.yaml': 'clean', 'keep/x.txt': 'x', 'gone.txt': 'g' });
     const dir = newDir();
     await gitSync(input('drift', dir));
     await writeFile(path.join(dir, 'compose.yaml'), 'tampered');
@@ -107,7 +98,7 @@ describe('git-sync task', () => {
 
     // A later commit deletes a file that was edited locally: it goes away too.
     await writeFile(path.join(dir, 'gone.txt'), 'edited again');
-    const next = await server.commit('drift', { 'gone.txt': null });
+    const next = await fx.server.commit('drift', { 'gone.txt': null });
     const r = await gitSync(input('drift', dir));
     assert.equal(r.ok && r.commit, next);
     assert.deepEqual(await tree(dir), {
@@ -119,7 +110,7 @@ describe('git-sync task', () => {
   });
 
   it('repairs a broken .git/HEAD, lost objects or a garbage index by replacing .git only', async () => {
-    const sha = await server.createRepo('corrupt', { 'a.txt': 'a' });
+    const sha = await fx.server.createRepo('corrupt', { 'a.txt': 'a' });
     const dir = newDir();
     assert.equal((await gitSync(input('corrupt', dir))).ok, true);
     await writeFile(path.join(dir, 'untracked.txt'), 'keep');
@@ -145,7 +136,7 @@ describe('git-sync task', () => {
   });
 
   it('refuses a non-empty directory that is not a checkout, or a file, and leaves it intact', async () => {
-    await server.createRepo('foreign', { 'a.txt': 'a' });
+    await fx.server.createRepo('foreign', { 'a.txt': 'a' });
     const random = newDir();
     await mkdir(path.join(random, 'junk'), { recursive: true });
     await writeFile(path.join(random, 'junk', 'z.bin'), 'zzz');
@@ -166,8 +157,8 @@ describe('git-sync task', () => {
   });
 
   it('replaces .git when the configured URL changes: files of the old repository go, untracked ones stay', async () => {
-    await server.createRepo('url-a', { 'a.txt': 'from a' });
-    const b = await server.createRepo('url-b', { 'b.txt': 'from b' });
+    await fx.server.createRepo('url-a', { 'a.txt': 'from a' });
+    const b = await fx.server.createRepo('url-b', { 'b.txt': 'from b' });
     const dir = newDir();
     await gitSync(input('url-a', dir));
     await writeFile(path.join(dir, 'local.txt'), 'mine');
@@ -177,8 +168,8 @@ describe('git-sync task', () => {
   });
 
   it('rolls back to an older commit in a shallow clone by fetching more history', async () => {
-    const shas = [await server.createRepo('history', { 'version.txt': '0' })];
-    for (let i = 1; i <= 40; i++) shas.push(await server.commit('history', { 'version.txt': String(i) }));
+    const shas = [await fx.server.createRepo('history', { 'version.txt': '0' })];
+    for (let i = 1; i <= 40; i++) shas.push(await fx.server.commit('history', { 'version.txt': String(i) }));
     const dir = newDir();
     const head = await gitSync(input('history', dir));
     assert.equal(head.ok && head.commit, shas[40]);
@@ -201,8 +192,8 @@ describe('git-sync task', () => {
   });
 
   it('checks out an older commit on a fresh shallow clone', async () => {
-    const shas = [await server.createRepo('fresh-old', { v: '0' })];
-    for (let i = 1; i <= 5; i++) shas.push(await server.commit('fresh-old', { v: String(i) }));
+    const shas = [await fx.server.createRepo('fresh-old', { v: '0' })];
+    for (let i = 1; i <= 5; i++) shas.push(await fx.server.commit('fresh-old', { v: String(i) }));
     const dir = newDir();
     const r = await gitSync(input('fresh-old', dir, { commit: shas[1] }));
     assert.deepEqual(r.ok && { commit: r.commit, cloned: r.cloned }, { commit: shas[1], cloned: true });
@@ -210,7 +201,7 @@ describe('git-sync task', () => {
   });
 
   it('reports a commit that is not on the branch as GIT_COMMIT_NOT_FOUND', async () => {
-    await server.createRepo('nocommit', { a: 'a' });
+    await fx.server.createRepo('nocommit', { a: 'a' });
     const dir = newDir();
     const r = await gitSync(input('nocommit', dir, { commit: 'deadbeef'.repeat(5) }));
     assert.equal(!r.ok && r.code, 'GIT_COMMIT_NOT_FOUND');
@@ -218,15 +209,15 @@ describe('git-sync task', () => {
   });
 
   it('reports a missing branch as GIT_BRANCH_NOT_FOUND, on clone and on fetch', async () => {
-    await server.createRepo('branches', { a: 'a' });
+    await fx.server.createRepo('branches', { a: 'a' });
     const r1 = await gitSync(input('branches', newDir(), { branch: 'nope' }));
     assert.equal(!r1.ok && r1.code, 'GIT_BRANCH_NOT_FOUND');
-    await server.commit('branches', { b: 'b' }, { branch: 'temp' });
+    await fx.server.commit('branches', { b: 'b' }, { branch: 'temp' });
     const dir = newDir();
     assert.equal((await gitSync(input('branches', dir, { branch: 'temp' }))).ok, true);
-    const bare = path.join(server.root, 'branches.git');
+    const bare = path.join(fx.server.root, 'branches.git');
     await rm(path.join(bare, 'refs', 'heads', 'temp'), { force: true });
-    await server.forcePush('branches', 'main', server.head('branches', 'main')); // keeps packed refs consistent
+    await fx.server.forcePush('branches', 'main', fx.server.head('branches', 'main')); // keeps packed refs consistent
     const r2 = await gitSync(input('branches', dir, { branch: 'temp' }));
     assert.equal(!r2.ok && r2.code, 'GIT_BRANCH_NOT_FOUND');
   });
@@ -276,16 +267,16 @@ describe('git-sync task', () => {
   });
 
   it('maps a 503 to transient GIT_UNREACHABLE and keeps the existing checkout', async () => {
-    const sha = await server.createRepo('flaky', { a: 'a' });
+    const sha = await fx.server.createRepo('flaky', { a: 'a' });
     const dir = newDir();
     await gitSync(input('flaky', dir));
-    server.setUnavailable(503);
+    fx.server.setUnavailable(503);
     try {
       const r = await gitSync(input('flaky', dir));
       assert.equal(!r.ok && r.code, 'GIT_UNREACHABLE');
       assert.equal(!r.ok && r.transient, true);
     } finally {
-      server.setUnavailable(null);
+      fx.server.setUnavailable(null);
     }
     assert.deepEqual(await tree(dir), { a: 'a' });
     const r = await gitSync(input('flaky', dir));
@@ -293,14 +284,14 @@ describe('git-sync task', () => {
   });
 
   it('gives up after timeoutMs with transient GIT_TIMEOUT', async () => {
-    await server.createRepo('slow', { a: 'a' });
-    server.setLatency(3_000);
+    await fx.server.createRepo('slow', { a: 'a' });
+    fx.server.setLatency(3_000);
     try {
       const r = await gitSync(input('slow', newDir(), { timeoutMs: 200 }));
       assert.equal(!r.ok && r.code, 'GIT_TIMEOUT');
       assert.equal(!r.ok && r.transient, true);
     } finally {
-      server.setLatency(0);
+      fx.server.setLatency(0);
     }
   });
 

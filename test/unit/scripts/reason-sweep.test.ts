@@ -6,25 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { Store } from '../../../src/store/index.ts';
-import { saveDatabase } from '../../helpers/secret-sweep.ts';
+import { saveDatabase, withSweepDir } from '../../helpers/secret-sweep.ts';
 import { project, tempDb } from '../store/helpers.ts';
-
-async function withSweepDir(fn: (dir: string) => void): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'shiparr-reason-sweep-test-'));
-  const before = process.env.SHIPARR_TEST_SWEEP_DIR;
-  process.env.SHIPARR_TEST_SWEEP_DIR = dir;
-  try {
-    fn(dir);
-  } finally {
-    if (before === undefined) delete process.env.SHIPARR_TEST_SWEEP_DIR;
-    else process.env.SHIPARR_TEST_SWEEP_DIR = before;
-    await rm(dir, { recursive: true, force: true });
-  }
-}
 
 /** A real database with the given deployments (reason per row), saved into the sweep folder as `name`. */
 function savedDb(name: string, reasons: ({ kind: 'boot'; summary: string } | null)[]): void {

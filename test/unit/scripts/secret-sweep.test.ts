@@ -5,23 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { registerTestSecrets, saveArtifact } from '../../helpers/secret-sweep.ts';
-
-async function withSweepDir(fn: (dir: string) => void): Promise<void> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'shiparr-sweep-test-'));
-  const before = process.env.SHIPARR_TEST_SWEEP_DIR;
-  process.env.SHIPARR_TEST_SWEEP_DIR = dir;
-  try {
-    fn(dir);
-  } finally {
-    if (before === undefined) delete process.env.SHIPARR_TEST_SWEEP_DIR;
-    else process.env.SHIPARR_TEST_SWEEP_DIR = before;
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+import { registerTestSecrets, saveArtifact, withSweepDir } from '../../helpers/secret-sweep.ts';
 
 function sweep(dir: string): { status: number | null; out: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/secret-sweep.ts', dir], { encoding: 'utf8' });
