@@ -15,7 +15,8 @@
  * Only the bytes of the old value change: comments, quoting style (plain, 'single', "double"), indentation and line
  * endings of the rest of the file stay as they are; the edited file is parsed again and must differ from the old one
  * in exactly the new image values. Refused (GIT_WRITE_BACK_REFUSED, nothing pushed): an `image:` that uses `${VAR}`
- * interpolation (the value comes from the environment, which git does not hold), an alias or block scalar, a service
+ * interpolation (the value comes from the environment, which git does not hold), an alias, an anchored value or a
+ * block scalar, a service
  * no compose file gives an `image:`, a compose file missing from the branch, invalid YAML, a symlinked compose file,
  * and a push the server refuses for another reason than a concurrent update (a protected branch). The scratch clone
  * lives in a fresh subdirectory of `workDir`, removed afterwards; the deploy checkout is never touched.
@@ -25,7 +26,7 @@ import { lstat, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import git from 'isomorphic-git';
-import { isAlias, isScalar, parseDocument } from 'yaml';
+import { isAlias, isScalar, parseDocument, type Document } from 'yaml';
 import { remoteTarget } from './auth.ts';
 import { GitError, toGitError } from './errors.ts';
 import { abortableHttp, withDeadline } from './http.ts';
@@ -123,6 +124,7 @@ function applyImageUpdates(
           'so Shiparr does not rewrite it; update the variable instead',
       );
     }
+    if (node.anchor) throw refused(`${where} has an anchor (&${node.anchor}) other keys may use; edit it by hand`);
     if (node.value === u.image) continue;
     const quote =
       node.type === 'QUOTE_DOUBLE' ? '"' : node.type === 'QUOTE_SINGLE' ? "'" : node.type === 'PLAIN' ? '' : null;
@@ -132,13 +134,40 @@ function applyImageUpdates(
     // The edit must change exactly this value: parse again and compare everything.
     doc.setIn(['services', u.service, 'image'], u.image);
     const after = parseDocument(next);
-    if (after.errors.length > 0 || !isDeepStrictEqual(after.toJS(), doc.toJS())) {
+    if (after.errors.length > 0 || !sameData(after, doc)) {
       throw refused(`${where} cannot be rewritten in place; edit it by hand`);
     }
     texts.set(owner, next);
     changed.add(owner);
   }
   return { texts, changed: [...changed] };
+}
+
+/** Both documents hold the same data (false when either cannot be converted, e.g. a dangling alias). */
+function sameData(a: Document, b: Document): boolean {
+  try {
+    return isDeepStrictEqual(a.toJS(), b.toJS());
+  } catch {
+    return false;
+  }
+}
+
+/** How long the cleanup waits for aborted work to unwind. */
+const SETTLE_MS = 5_000;
+
+/** Resolves when `p` settles or after `ms`, whichever comes first; never rejects. */
+async function settled(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    p.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
 }
 
 interface Ctx {
@@ -244,41 +273,46 @@ export async function writeBackImages(o: WriteBackOptions): Promise<{ commit: st
   checkOptions(o);
   const target = remoteTarget(o.url, o.token);
   let scratch: string | undefined;
+  let work: Promise<unknown> | undefined;
+  const run = async (signal: AbortSignal): Promise<{ commit: string } | null> => {
+    const ctx: Ctx = { http: abortableHttp(signal), url: target.url, headers: target.headers, branch };
+    await mkdir(workDir, { recursive: true });
+    scratch = await mkdtemp(path.join(workDir, 'write-back-'));
+    const dir = path.join(scratch, 'repo');
+
+    const first = await cloneAndRead(ctx, dir, o.composeFiles);
+    if (expectedHead !== null && !first.head.startsWith(expectedHead)) {
+      throw conflict(
+        `branch "${branch}" is at ${shortSha(first.head)}, not at the deployed commit ${shortSha(expectedHead)}: ` +
+          'the next deployment comes first',
+      );
+    }
+    const { texts, changed } = applyImageUpdates(first.files, o.composeFiles, o.updates);
+    if (changed.length === 0) return null;
+    const attempt = await commitAndPush(ctx, dir, o, texts, changed);
+    if (attempt.pushed) return { commit: attempt.commit };
+
+    // Someone pushed in between: build on the new head when the compose files are untouched.
+    const second = await cloneAndRead(ctx, dir, o.composeFiles);
+    if (sameTexts(second.files, texts)) return null;
+    if (!sameTexts(second.files, first.files)) {
+      throw conflict(
+        `branch "${branch}" moved to ${shortSha(second.head)} while writing back and the compose files changed ` +
+          `there (${attempt.why}); the update is left for the next check`,
+      );
+    }
+    const retry = await commitAndPush(ctx, dir, o, texts, changed);
+    if (retry.pushed) return { commit: retry.commit };
+    throw conflict(`branch "${branch}" keeps moving (${retry.why}); the update is left for the next check`);
+  };
   try {
-    return await withDeadline(o.timeoutMs, 'git write-back', async (signal) => {
-      const ctx: Ctx = { http: abortableHttp(signal), url: target.url, headers: target.headers, branch };
-      await mkdir(workDir, { recursive: true });
-      scratch = await mkdtemp(path.join(workDir, 'write-back-'));
-      const dir = path.join(scratch, 'repo');
-
-      const first = await cloneAndRead(ctx, dir, o.composeFiles);
-      if (expectedHead !== null && !first.head.startsWith(expectedHead)) {
-        throw conflict(
-          `branch "${branch}" is at ${shortSha(first.head)}, not at the deployed commit ${shortSha(expectedHead)}: ` +
-            'the next deployment comes first',
-        );
-      }
-      const { texts, changed } = applyImageUpdates(first.files, o.composeFiles, o.updates);
-      if (changed.length === 0) return null;
-      const attempt = await commitAndPush(ctx, dir, o, texts, changed);
-      if (attempt.pushed) return { commit: attempt.commit };
-
-      // Someone pushed in between: build on the new head when the compose files are untouched.
-      const second = await cloneAndRead(ctx, dir, o.composeFiles);
-      if (sameTexts(second.files, texts)) return null;
-      if (!sameTexts(second.files, first.files)) {
-        throw conflict(
-          `branch "${branch}" moved to ${shortSha(second.head)} while writing back and the compose files changed ` +
-            `there (${attempt.why}); the update is left for the next check`,
-        );
-      }
-      const retry = await commitAndPush(ctx, dir, o, texts, changed);
-      if (retry.pushed) return { commit: retry.commit };
-      throw conflict(`branch "${branch}" keeps moving (${retry.why}); the update is left for the next check`);
-    });
+    return await withDeadline(o.timeoutMs, 'git write-back', (signal) => (work = run(signal)));
   } catch (err) {
     throw toGitError(err, 'GIT_WRITE_BACK_FAILED', target.secrets);
   } finally {
+    // After a timeout the aborted work may still be unwinding: give it a moment, so it does not write into the
+    // scratch directory after it was removed.
+    if (work) await settled(work, SETTLE_MS);
     if (scratch) await rm(scratch, { recursive: true, force: true });
   }
 }

@@ -150,6 +150,27 @@ describe('git write-back', () => {
     assert.equal(bareGit(open, 'override', ['rev-parse', `${r.commit}^`]), first);
   });
 
+  it('keeps CRLF line endings and flow mappings; refuses anchored and aliased images', async () => {
+    const compose =
+      'services:\r\n  app: {image: app:1, ports: ["1:1"]}   # flow\r\n' +
+      '  base:\r\n    image: &img base:1\r\n  other:\r\n    image: *img\r\n';
+    await open.createRepo('shapes', { 'compose.yaml': compose });
+    const r = await writeBackImages(opts(open, 'shapes', { updates: [{ service: 'app', image: 'app:2' }] }));
+    assert.ok(r);
+    assert.equal(show(open, 'shapes', r.commit, 'compose.yaml'), compose.replace('image: app:1', 'image: app:2'));
+    await expectGitError(
+      writeBackImages(opts(open, 'shapes', { updates: [{ service: 'base', image: 'base:2' }] })),
+      'GIT_WRITE_BACK_REFUSED',
+      /services\.base\.image has an anchor \(&img\)/,
+    );
+    await expectGitError(
+      writeBackImages(opts(open, 'shapes', { updates: [{ service: 'other', image: 'base:2' }] })),
+      'GIT_WRITE_BACK_REFUSED',
+      /services\.other\.image is a YAML alias/,
+    );
+    assert.equal(open.head('shapes', 'main'), r.commit);
+  });
+
   it('rebases on a commit pushed meanwhile when the compose files are unchanged (client-side rejection)', async () => {
     await server.createRepo('race-ok', { 'compose.yaml': BASE });
     let other: string | undefined;
@@ -233,6 +254,19 @@ describe('git write-back', () => {
       'GIT_AUTH_FAILED',
     );
     assert.equal(server.head('auth', 'main'), head);
+  });
+
+  it('times out with GIT_TIMEOUT (transient) and leaves the scratch directory empty', async () => {
+    await open.createRepo('slow', { 'compose.yaml': BASE });
+    const o = opts(open, 'slow', { timeoutMs: 1_000 });
+    open.setLatency(5_000);
+    try {
+      const err = await expectGitError(writeBackImages(o), 'GIT_TIMEOUT', /git write-back timed out after 1000 ms/);
+      assert.equal(err.transient, true);
+      assert.deepEqual(await readdir(o.workDir), []);
+    } finally {
+      open.setLatency(0);
+    }
   });
 
   it('refuses an image that uses ${VAR} interpolation, and a service no file gives an image', async () => {
