@@ -52,7 +52,7 @@ export interface WriteBackOptions {
   expectedHead?: string | null;
 }
 
-/** Characters of an image reference (`registry:5000/org/app:1.2-alpine@sha256:…`); nothing YAML would read as syntax. */
+/** Characters of an image reference (`registry:5000/org/app:1.2-alpine@sha256:…`); nothing YAML reads as syntax. */
 const IMAGE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]*$/;
 const SERVICE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
