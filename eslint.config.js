@@ -13,6 +13,7 @@ const PARTS = [
   'git',
   'compose',
   'secrets',
+  'registry',
   'workers',
   'machines',
   'actors',
@@ -87,6 +88,8 @@ export default tseslint.config(
   layer('config', BASE),
   ...EFFECTS.map((d) => layer(d, [...BASE, ...EFFECTS])),
   layer('workers', [...BASE, ...EFFECTS]),
+  // registry/ (image registries, tag policies) is a leaf like git/: node, lib/ and errors.ts only.
+  layer('registry', ['errors.ts', 'lib']),
   layer('machines', [...BASE, 'config']),
   layer('actors', [...BASE, 'config', 'workers', 'machines']),
   layer('store', BASE),

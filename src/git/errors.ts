@@ -17,7 +17,12 @@ export type GitErrorCode =
   | 'GIT_NOT_A_CHECKOUT'
   | 'GIT_CHECKOUT_CONFLICT'
   | 'GIT_CHECK_FAILED'
-  | 'GIT_SYNC_FAILED';
+  | 'GIT_SYNC_FAILED'
+  /** Write-back: the branch moved away from the expected commit, or moved twice / changed the compose files. */
+  | 'GIT_WRITE_BACK_CONFLICT'
+  /** Write-back: the compose files cannot be edited safely (`${VAR}` image, no such service…) or the push was refused. */
+  | 'GIT_WRITE_BACK_REFUSED'
+  | 'GIT_WRITE_BACK_FAILED';
 
 /** A git operation failed. `transient` failures (network, 5xx, timeouts) are worth retrying with backoff. */
 export class GitError extends AppError {

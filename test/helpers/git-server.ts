@@ -26,6 +26,20 @@ const HTTP_BACKEND = process.env.SHIPARR_GIT_HTTP_BACKEND ?? '/usr/lib/git-core/
 export interface GitServerOptions {
   /** When set, every request must carry these HTTP Basic credentials (else 401 + WWW-Authenticate). */
   auth?: { username: string; password: string };
+  /**
+   * Accept pushes (`git-receive-pack`) without auth too (`http.receivepack=true` in every repository). With `auth`,
+   * git http-backend accepts them already (it sees an authenticated REMOTE_USER).
+   */
+  push?: boolean;
+}
+
+/** What a {@link GitServer.setBeforeRequest} hook sees of a request. */
+interface RequestInfo {
+  method: string;
+  /** Decoded path, e.g. `/app.git/info/refs`. */
+  path: string;
+  /** e.g. `service=git-receive-pack`. */
+  query: string;
 }
 
 interface CommitOptions {
@@ -64,6 +78,11 @@ export interface GitServer {
   setUnavailable(status: number | null): void;
   /** Delays every response by `ms` before handling it (0 = off); for timeout tests. */
   setLatency(ms: number): void;
+  /**
+   * Runs `hook` before each request is handled (after it was counted); the request waits for its promise. For races:
+   * e.g. commit on the branch when a client starts a push. `null` removes it.
+   */
+  setBeforeRequest(hook: ((req: RequestInfo) => Promise<void> | void) | null): void;
   /** HTTP requests received (including refused/faulted ones) since start or the last `resetCounters()`. */
   readonly requestCount: number;
   /** Bytes written to clients on the wire (headers + bodies) since start or the last `resetCounters()`. */
@@ -153,6 +172,7 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
 
   let unavailable: number | null = null;
   let latencyMs = 0;
+  let beforeRequest: ((req: RequestInfo) => Promise<void> | void) | null = null;
   let requestCount = 0;
   const sockets = new Set<Socket>();
   // Wire bytes of closed sockets, plus a baseline per live socket so resetCounters() is exact.
@@ -265,6 +285,25 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
 
   const server = http.createServer((req, res) => {
     requestCount += 1;
+    const hook = beforeRequest;
+    if (hook) {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      const info = { method: req.method ?? 'GET', path: safeDecode(url.pathname), query: url.search.slice(1) };
+      Promise.resolve()
+        .then(() => hook(info))
+        .then(
+          () => dispatch(req, res),
+          (err: unknown) => {
+            req.resume();
+            if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+            res.end(`test hook failed: ${String(err)}\n`);
+          },
+        );
+      return;
+    }
+    dispatch(req, res);
+  });
+  const dispatch = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     if (latencyMs > 0) {
       const t = setTimeout(() => {
         pendingTimers.delete(t);
@@ -274,7 +313,7 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
     } else {
       handle(req, res);
     }
-  });
+  };
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => {
@@ -369,6 +408,7 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
       await git(root, ['init', '--quiet', '--bare', `--initial-branch=${branch}`, bareDir(name)]);
       // Like GitHub/GitLab: a client may ask for any commit reachable from a ref (fetch by sha).
       await git(bareDir(name), ['config', 'uploadpack.allowReachableSHA1InWant', 'true']);
+      if (opts.push) await git(bareDir(name), ['config', 'http.receivepack', 'true']);
       await git(work, ['init', '--quiet', `--initial-branch=${branch}`, workDir(name)]);
       await git(workDir(name), ['remote', 'add', 'origin', bareDir(name)]);
       defaultBranch.set(name, branch);
@@ -406,6 +446,9 @@ export async function startGitServer(opts: GitServerOptions = {}): Promise<GitSe
     },
     setLatency(ms) {
       latencyMs = Math.max(0, ms);
+    },
+    setBeforeRequest(hook) {
+      beforeRequest = hook;
     },
     get requestCount() {
       return requestCount;
