@@ -26,8 +26,8 @@ const BODY_MAX = 16 * 1024;
 /** The note added to a failure whose commit is pinned. */
 const PINNED_NOTE = 'pinned: not redeployed until a new commit or unpin';
 
-/** Test hooks: shorter back-off for end-to-end tests. */
-export type CommitStatusTiming = Pick<QueueOptions, 'baseDelayMs' | 'maxDelayMs'>;
+/** Test hooks: shorter back-off (and more tries to span the same time) for end-to-end tests. */
+export type CommitStatusTiming = Pick<QueueOptions, 'baseDelayMs' | 'maxDelayMs' | 'maxAttempts'>;
 
 /** Posts one status request with the global fetch. */
 async function send(req: StatusRequest, signal: AbortSignal): Promise<ForgeAnswer> {
