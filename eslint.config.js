@@ -19,6 +19,7 @@ const PARTS = [
   'actors',
   'store',
   'notify',
+  'forge',
   'supervisor',
   'http',
   'daemon',
@@ -94,6 +95,8 @@ export default tseslint.config(
   layer('actors', [...BASE, 'config', 'workers', 'machines']),
   layer('store', BASE),
   layer('notify', [...BASE, 'config']),
+  // Commit statuses: request building and the delivery queue (the daemon wires them to events and the store).
+  layer('forge', [...BASE, 'config']),
   layer('supervisor', [...BASE, 'config', ...EFFECTS, 'workers', 'machines', 'actors', 'store', 'notify']),
   layer('http', BASE),
   // The daemon composes every layer; only the CLI (and main) sit above it.

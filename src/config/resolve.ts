@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ConfigIssue } from '../domain/types.ts';
-import type { ProjectConfig, ProjectFile, RepoConfig, RepoEngine, RepositoryFile } from './schema.ts';
+import type { ProjectConfig, ProjectFile, RepoCommitStatus, RepoConfig, RepoEngine, RepositoryFile } from './schema.ts';
 
 /** What resolution needs to know about the host. */
 export interface ResolveContext {
@@ -333,7 +333,84 @@ function resolveRepository(
   if (engine?.host !== undefined) resolved.dockerHost = engine.host;
   if (engine !== undefined) resolved.engine = engine;
   if (repo.mode === 'swarm') resolved.mode = 'swarm';
+  if (repo.commit_status) {
+    const cs = resolveCommitStatus(repo.commit_status, url.url, token, `shiparr/${data.project}/${name}`, (k, m) =>
+      fail(['commit_status', k], m),
+    );
+    if (!cs) return undefined;
+    resolved.commitStatus = cs;
+  }
   return { ...resolved, configHash: computeConfigHash(resolved) };
+}
+
+/** The API version path each provider's API root ends with (GitHub's is its own host, or `/api/v3` for Enterprise). */
+const API_SUFFIX = { github: '', gitea: '/api/v1', gitlab: '/api/v4' } as const;
+
+/**
+ * A repository's `commit_status`, resolved: the API root (defaults: api.github.com for github.com, gitlab.com/api/v4
+ * for gitlab.com, the clone URL's origin + /api/v1 for Gitea; a Gitea or GitLab `api_url` without its version path
+ * gets it appended), the repository path on the forge from the clone URL (a path prefix the API root shares, as
+ * in a sub-path install, is dropped), the token (`commit_status.token`, else the repository token) and the context.
+ */
+function resolveCommitStatus(
+  cs: NonNullable<RepositoryFile['commit_status']>,
+  cloneUrl: string,
+  repoToken: string | undefined,
+  defaultContext: string,
+  fail: (key: string, message: string) => void,
+): RepoCommitStatus | undefined {
+  const clone = new URL(cloneUrl);
+  const host = clone.hostname.toLowerCase();
+  const suffix = API_SUFFIX[cs.provider];
+  let apiUrl: string | undefined;
+  if (cs.api_url !== undefined) {
+    const root = cs.api_url.replace(/\/+$/, '');
+    apiUrl = suffix && !root.endsWith(suffix) ? `${root}${suffix}` : root;
+  } else if (cs.provider === 'github' && host === 'github.com') apiUrl = 'https://api.github.com';
+  else if (cs.provider === 'gitlab' && host === 'gitlab.com') apiUrl = 'https://gitlab.com/api/v4';
+  else if (cs.provider === 'gitea') apiUrl = `${clone.origin}${suffix}`;
+  if (apiUrl === undefined) {
+    const example = cs.provider === 'github' ? `https://${host}/api/v3` : `https://${host}/api/v4`;
+    const what = cs.provider === 'github' ? 'GitHub Enterprise' : 'a self-hosted GitLab';
+    fail('api_url', `is required for ${what} (${host}): set it to the API root, e.g. ${example}`);
+    return undefined;
+  }
+  let segments = clone.pathname
+    .replace(/\.git\/?$/i, '')
+    .split('/')
+    .filter((p) => p !== '');
+  // A forge under a sub-path (https://host/gitea/owner/repo.git with api_url https://host/gitea): drop the prefix.
+  const api = new URL(apiUrl);
+  if (api.host === clone.host) {
+    const prefix = api.pathname
+      .slice(0, api.pathname.length - suffix.length)
+      .split('/')
+      .filter((p) => p !== '');
+    if (prefix.length > 0 && prefix.every((p, i) => segments[i] === p)) segments = segments.slice(prefix.length);
+  }
+  segments = segments.map((p) => {
+    try {
+      return decodeURIComponent(p);
+    } catch {
+      return p;
+    }
+  });
+  const twoParts = cs.provider !== 'gitlab';
+  if (segments.length < 2 || (twoParts && segments.length > 2)) {
+    fail(
+      'provider',
+      twoParts
+        ? `cannot tell <owner>/<repo> from the repository url (expected https://host/<owner>/<repo>.git; for a forge under a sub-path set api_url)`
+        : 'cannot tell <namespace>/<project> from the repository url (expected https://host/<group>/<project>.git)',
+    );
+    return undefined;
+  }
+  const token = nonEmpty(cs.token) ?? repoToken;
+  if (token === undefined) {
+    fail('token', "no token to post commit statuses with: set commit_status.token or the repository's token");
+    return undefined;
+  }
+  return { provider: cs.provider, apiUrl, repoPath: segments.join('/'), token, context: cs.context ?? defaultContext };
 }
 
 const ENGINE_SCHEMES = /^(unix|tcp|http|https|ssh):$/;

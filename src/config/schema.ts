@@ -80,6 +80,30 @@ const engineKeys = {
   docker_context: z.string().min(1).optional().describe('Docker CLI context name (from $DOCKER_CONFIG/contexts)'),
 };
 
+const CommitStatusSchema = z
+  .strictObject({
+    provider: z
+      .enum(['github', 'gitea', 'gitlab'], { error: 'must be github, gitea (also Forgejo) or gitlab' })
+      .describe('The forge the repository lives on (`gitea` covers Forgejo and Codeberg)'),
+    api_url: z
+      .url({ protocol: /^https?$/, error: 'must be an http(s) URL' })
+      .optional()
+      .describe(
+        'API root (default: https://api.github.com, https://gitlab.com/api/v4, or the clone URL origin + /api/v1 for Gitea); required for GitHub Enterprise and self-hosted GitLab',
+      ),
+    token: z
+      .string()
+      .optional()
+      .describe('Token allowed to write commit statuses (default: the repository token); `${VAR}` works'),
+    context: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(255, 'must be at most 255 characters')
+      .optional()
+      .describe('Status context / name shown by the forge (default `shiparr/<project>/<repo>`)'),
+  })
+  .describe('Post the deploy result back to the forge as a commit status');
+
 const TimeoutsSchema = z
   .strictObject({
     git: seconds(120, 'Timeout for one git operation (check, clone, fetch)'),
@@ -152,6 +176,7 @@ function buildSchemas(checkUrl: NotificationUrlCheck) {
         .enum(['compose', 'swarm'])
         .default('compose')
         .describe('`compose`: docker compose up; `swarm`: docker stack deploy on a Swarm manager (`docker_host`)'),
+      commit_status: CommitStatusSchema.optional(),
     })
     .describe('One watched git repository');
 
@@ -243,6 +268,21 @@ export interface RepoConfig {
   configHash: string;
   /** `swarm`: deployed as a Docker Swarm stack (`docker stack deploy`); absent means `compose`. */
   mode?: 'swarm';
+  /** Where deploy results go back to the forge as commit statuses (`commit_status`); absent: nowhere. */
+  commitStatus?: RepoCommitStatus;
+}
+
+/** A repository's `commit_status`, resolved. Clone-safe. */
+export interface RepoCommitStatus {
+  provider: 'github' | 'gitea' | 'gitlab';
+  /** API root without a trailing slash, e.g. `https://api.github.com`, `https://gitea.example/api/v1`. */
+  apiUrl: string;
+  /** The repository on the forge: `owner/repo` (GitHub, Gitea) or `group/sub/project` (GitLab). */
+  repoPath: string;
+  /** Secret: the status token, else the repository token. */
+  token: string;
+  /** The status context (GitLab: `name`). */
+  context: string;
 }
 
 /** A repository's Docker engine, resolved: absolute TLS/ssh file paths. Clone-safe. */

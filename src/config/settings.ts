@@ -84,6 +84,12 @@ const SettingsEnvSchema = z.object({
   SHIPARR_AUTH_BLOCK_SECONDS: int(1, 86_400).default(60),
   SHIPARR_MAX_SSE_CLIENTS: int(1, 100_000).default(64),
   SHIPARR_MAX_WEBHOOKS_IN_FLIGHT: int(1, 10_000).default(8),
+  SHIPARR_PUBLIC_URL: z
+    .string()
+    .trim()
+    .transform((v) => (v === '' ? undefined : v.replace(/\/+$/, '')))
+    .pipe(z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional())
+    .optional(),
 });
 
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -143,6 +149,8 @@ export interface Settings {
   dockerHost: string | undefined;
   /** HTTP abuse limits: failed authentications per address per 60 s, block seconds, open SSE streams, webhooks in flight. */
   limits: { authMaxFailures: number; authBlockSeconds: number; maxSseClients: number; maxWebhooksInFlight: number };
+  /** Where users reach the web UI (no trailing slash): commit statuses link to `<publicUrl>/#/deployment/<id>`. */
+  publicUrl?: string;
 }
 
 /**
@@ -232,6 +240,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
       maxSseClients: e.SHIPARR_MAX_SSE_CLIENTS,
       maxWebhooksInFlight: e.SHIPARR_MAX_WEBHOOKS_IN_FLIGHT,
     },
+    ...(e.SHIPARR_PUBLIC_URL ? { publicUrl: e.SHIPARR_PUBLIC_URL } : {}),
   };
 }
 

@@ -21,7 +21,7 @@ export function configLoader(settings: Settings, env: NodeJS.ProcessEnv, only?: 
     });
     registerSecretValues(
       'projects',
-      r.projects.flatMap((p) => p.repositories.flatMap((x) => [x.token, x.webhookSecret])),
+      r.projects.flatMap((p) => p.repositories.flatMap((x) => [x.token, x.webhookSecret, x.commitStatus?.token])),
     );
     if (only)
       r.projects = r.projects.map((p) => ({ ...p, repositories: p.repositories.filter((x) => only.includes(x.key)) }));

@@ -23,6 +23,7 @@ import { createEffects } from './effects.ts';
 import { createPlanner, loadPlanKey } from './plan.ts';
 import { startHttp, type HttpServer } from './http.ts';
 import { shutdownOnce } from './shutdown.ts';
+import { startCommitStatuses, type CommitStatusTiming } from './commit-status.ts';
 
 export interface DaemonOptions {
   settings: Settings;
@@ -38,6 +39,8 @@ export interface DaemonOptions {
   checkOnStart?: boolean;
   /** Test hook: notification API base URL overrides per service. */
   notifyOverrides?: Record<string, string>;
+  /** Test hook: shorter back-off for commit statuses. */
+  commitStatusTiming?: CommitStatusTiming;
 }
 
 export interface Daemon {
@@ -103,6 +106,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       return { ...e, composeWarnings: e.remote ? remoteComposeWarnings : undefined };
     },
     plan: { hmacKey, generatedDir: path.join(settings.dataPath, 'generated') },
+  });
+  // Subscribed before the first deploy starts: its `pending` goes out too.
+  const statuses = startCommitStatuses({
+    supervisor,
+    store,
+    log,
+    publicUrl: settings.publicUrl,
+    timing: opts.commitStatusTiming,
   });
   supervisor.start(config);
   const stopPruning = scheduleHistoryPruning(store, settings.historyKeep, log);
@@ -171,6 +182,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     http,
     supervisor,
     graceMs: settings.shutdownGraceSeconds * 1000,
+    statuses,
     pool: effects.pool,
     store,
   });

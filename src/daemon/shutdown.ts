@@ -1,10 +1,14 @@
 /**
  * @module The ordered shutdown: config watcher, HTTP (event streams, connections), the actors with a grace period
- * for running deployments, the worker pool, and last the database. Runs once, whoever calls it how often.
+ * for running deployments, commit statuses still under way (a short grace, then dropped and recorded), the worker
+ * pool, and last the database. Runs once, whoever calls it how often.
  */
 import type { Logger } from 'pino';
 import type { ConfigWatcher } from '../config/watch.ts';
 import type { HttpServer } from './http.ts';
+
+/** How long commit statuses under way may still take at shutdown. */
+const STATUS_GRACE_MS = 5_000;
 
 /** What is closed, in this order; `http` and `watcher` are null when the daemon runs without them. */
 export interface Closeables {
@@ -13,6 +17,8 @@ export interface Closeables {
   http: HttpServer | null;
   supervisor: { stop(graceMs: number): Promise<unknown> };
   graceMs: number;
+  /** The commit-status queue: gets at most {@link STATUS_GRACE_MS} (and never more than `graceMs`). */
+  statuses?: { close(graceMs: number): Promise<void> };
   pool: { destroy(): Promise<unknown> };
   store: { close(): void };
 }
@@ -26,6 +32,7 @@ export function shutdownOnce(parts: Closeables): () => Promise<void> {
       await parts.watcher?.close();
       await parts.http?.close();
       await parts.supervisor.stop(parts.graceMs);
+      await parts.statuses?.close(Math.min(STATUS_GRACE_MS, parts.graceMs));
       await parts.pool.destroy();
       parts.store.close();
       parts.log.info('stopped');

@@ -117,6 +117,8 @@ export interface Deployment {
   serviceImages: ServiceImage[] | null;
   /** Subject line of the deployed commit (at most 200 characters); null when unknown. */
   commitSubject: string | null;
+  /** The commit statuses posted to the forge for this deployment (`commit_status`), oldest first; null when none. */
+  commitStatuses?: CommitStatusRecord[] | null;
 }
 
 /** Outcome of the health verification after `compose up`. Expected failures are results, never throws. */
@@ -354,4 +356,36 @@ export interface PlaintextFile {
   ino: string;
   size: string;
   mtimeNs: string;
+}
+
+/** A commit status as Shiparr posts it; each forge spells these states its own way (see src/forge/). */
+export type CommitStatusState = 'pending' | 'success' | 'failure' | 'error';
+
+/**
+ * The delivery of one commit status to the forge, as recorded on its deployment. `result`: `queued` (waiting for its
+ * turn), `retrying` (a transient failure, another try is scheduled), `delivered`, `refused` (a 4xx other than 429:
+ * not retried), `gave-up` (too many tries or too long), `superseded` (a newer state for the same commit replaced it
+ * before it was delivered) or `dropped` (queue full, or Shiparr stopped first).
+ */
+export interface CommitStatusRecord {
+  /** The state Shiparr posted (`pending`, `success`, `failure`, `error`). */
+  state: CommitStatusState;
+  /** The provider's own name of that state (e.g. GitLab `running`, `failed`). */
+  forgeState: string;
+  provider: 'github' | 'gitea' | 'gitlab';
+  context: string;
+  /** The full commit sha the status is for. */
+  commit: string;
+  description: string;
+  result: 'queued' | 'retrying' | 'delivered' | 'refused' | 'gave-up' | 'superseded' | 'dropped';
+  /** true once the forge accepted it. */
+  ok: boolean;
+  /** HTTP requests made so far. */
+  attempts: number;
+  /** The last HTTP status the forge answered, when it answered. */
+  httpStatus: number | null;
+  /** Why the last try failed (masked), or null. */
+  lastError: string | null;
+  /** ISO time of the last change of this record. */
+  at: string;
 }

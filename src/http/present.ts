@@ -16,9 +16,15 @@ export function publicRepo(r: RepoStatus): RepoStatus {
   };
 }
 
-/** Deployment as the API shows it. */
+/** Deployment as the API shows it (with `commitStatuses`: the forge deliveries, their errors masked once more). */
 export function publicDeployment(d: Deployment): Deployment {
-  return { ...d, error: d.error === null ? null : maskSecrets(d.error) };
+  return {
+    ...d,
+    error: d.error === null ? null : maskSecrets(d.error),
+    commitStatuses:
+      d.commitStatuses?.map((s) => ({ ...s, lastError: s.lastError === null ? null : maskSecrets(s.lastError) })) ??
+      null,
+  };
 }
 
 /**

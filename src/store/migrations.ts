@@ -145,6 +145,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX actions_repository_id ON actions (repository_id, id DESC);
   ALTER TABLE deployments ADD COLUMN commit_subject TEXT;
   `,
+  // 7: the commit statuses posted to the forge for a deployment (JSON list of CommitStatusRecord: state, result,
+  // attempts, last error, time; never a token).
+  `ALTER TABLE deployments ADD COLUMN commit_statuses TEXT;`,
 ];
 
 /** Schema version this code writes (the number of migrations). */

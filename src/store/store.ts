@@ -12,6 +12,7 @@ import { LOG_STORED_MAX_BYTES, fitUtf8, truncationMarker } from './log-cap.ts';
 import { assertNotNewer, migrate } from './migrations.ts';
 import type {
   ActionRecord,
+  CommitStatusRecord,
   CreateActionInput,
   CreateDeploymentInput,
   Deployment,
@@ -135,6 +136,7 @@ interface RawDeployment {
   plan: string | null;
   service_images: string | null;
   commit_subject: string | null;
+  commit_statuses: string | null;
 }
 
 interface RawAction {
@@ -165,6 +167,8 @@ const REPO_SELECT = `SELECT r.*, p.name AS project,
       WHERE d.repository_id = r.id AND d.status = 'success' AND d.commit_hash = r.last_commit
       ORDER BY d.id DESC LIMIT 1) AS last_commit_subject
   FROM repositories r JOIN projects p ON p.id = r.project_id`;
+/** Commit-status records kept per deployment. */
+const COMMIT_STATUSES_MAX = 20;
 /** Longest commit subject stored. */
 const SUBJECT_MAX = 200;
 const ACTION_SELECT = 'SELECT * FROM actions';
@@ -173,7 +177,7 @@ const DEPLOYMENT_SELECT = `
          d.previous_commit, d.rolled_back_to, d.started_at, d.finished_at, d.duration_ms, d.config_hash,
          d.notifications, d.self_update, octet_length(d.logs) AS log_bytes, d.logs_truncated, d.triggered_by,
          d.reason, d.plan, d.service_images,
-         d.commit_subject
+         d.commit_subject, d.commit_statuses
   FROM deployments d JOIN repositories r ON r.id = d.repository_id`;
 
 /**
@@ -480,6 +484,29 @@ export class Store {
   setDeploymentNotifications(id: number, results: readonly unknown[]): void {
     const info = this.#s.setNotifications.run({ id, notifications: maskSecrets(JSON.stringify(results)) });
     if (info.changes === 0) throw notFound(`deployment ${id}`);
+  }
+
+  /**
+   * Records the delivery of one commit status on its deployment (finished or not): replaces the entry for the same
+   * commit, context and state, else appends (at most {@link COMMIT_STATUSES_MAX} entries, the oldest dropped). The
+   * error text is masked. Written by the commit-status queue only.
+   * @throws StoreError STORE_NOT_FOUND
+   */
+  recordCommitStatus(id: number, record: CommitStatusRecord): void {
+    this.#db.transaction(() => {
+      const row = this.#s.commitStatuses.get(id);
+      if (!row) throw notFound(`deployment ${id}`);
+      const stored = parseJson(row.commit_statuses);
+      const list = Array.isArray(stored) ? (stored as CommitStatusRecord[]) : [];
+      const entry = { ...record, lastError: record.lastError === null ? null : maskSecrets(record.lastError) };
+      const i = list.findIndex(
+        (r) => r.commit === record.commit && r.context === record.context && r.state === record.state,
+      );
+      if (i === -1) list.push(entry);
+      else list[i] = entry;
+      const statuses = maskSecrets(JSON.stringify(list.slice(-COMMIT_STATUSES_MAX)));
+      this.#s.setCommitStatuses.run({ id, statuses });
+    })();
   }
 
   /**
@@ -848,6 +875,10 @@ function prepareStatements(db: Database.Database) {
       'SELECT logs, logs_truncated FROM deployments WHERE id = ?',
     ),
     setNotifications: db.prepare<Params>('UPDATE deployments SET notifications = @notifications WHERE id = @id'),
+    commitStatuses: db.prepare<[number], { commit_statuses: string | null }>(
+      'SELECT commit_statuses FROM deployments WHERE id = ?',
+    ),
+    setCommitStatuses: db.prepare<Params>('UPDATE deployments SET commit_statuses = @statuses WHERE id = @id'),
     finishDeployment: db.prepare<Params>(
       `UPDATE deployments SET
          status = @status, finished_at = @finishedAt, duration_ms = @durationMs, commit_hash = @commit,
@@ -1066,6 +1097,7 @@ function toDeployment(r: RawDeployment): Deployment {
     plan: parseJson(r.plan) as Deployment['plan'],
     serviceImages: parseJson(r.service_images) as Deployment['serviceImages'],
     commitSubject: r.commit_subject ?? null,
+    commitStatuses: parseJson(r.commit_statuses) as Deployment['commitStatuses'],
   };
 }
 
