@@ -75,6 +75,7 @@ export default tseslint.config(
   //                                                           imports domain/ types, so not the other way round)
   //   config/                                               ← schema + loading (imports domain, errors)
   //   git/ · compose/ · secrets/                            ← leaf effects: plain options in, TaskResult out
+  //   registry/ (Docker registry v2 client)                 ← leaf: lib/ and errors.ts only
   //   workers/ (task contracts + Piscina tasks)             ← wraps git/compose/secrets
   //   machines/ (pure XState deploy machine)                ← config types only
   //   actors/ (effects for the machine)  · store/ · notify/ ← side by side, none imports the others
@@ -87,17 +88,17 @@ export default tseslint.config(
   layer('domain', ['lib']),
   layer('lib', ['errors.ts', 'logger.ts', 'domain']),
   layer('config', BASE),
-  ...EFFECTS.map((d) => layer(d, [...BASE, ...EFFECTS])),
-  layer('workers', [...BASE, ...EFFECTS]),
-  // registry/ (image registries, tag policies) is a leaf like git/: node, lib/ and errors.ts only.
-  layer('registry', ['errors.ts', 'lib']),
+  ...EFFECTS.map((d) => layer(d, [...BASE, ...EFFECTS, 'registry'])),
+  // registry/ (image registries, tag policies) is a leaf like git/.
+  layer('registry', BASE),
+  layer('workers', [...BASE, ...EFFECTS, 'registry']),
   layer('machines', [...BASE, 'config']),
-  layer('actors', [...BASE, 'config', 'workers', 'machines']),
+  layer('actors', [...BASE, 'config', 'workers', 'machines', 'registry']),
   layer('store', BASE),
   layer('notify', [...BASE, 'config']),
   // Commit statuses: request building and the delivery queue (the daemon wires them to events and the store).
   layer('forge', [...BASE, 'config']),
-  layer('supervisor', [...BASE, 'config', ...EFFECTS, 'workers', 'machines', 'actors', 'store', 'notify']),
+  layer('supervisor', [...BASE, 'config', ...EFFECTS, 'registry', 'workers', 'machines', 'actors', 'store', 'notify']),
   layer('http', BASE),
   // The daemon composes every layer; only the CLI (and main) sit above it.
   layer(

@@ -130,6 +130,13 @@ export interface ComposeUpInput extends ComposeInput, UpArgs {
    * Transferred to the worker (see workers/pool.ts `onLines`); the captured output in the result is unchanged.
    */
   progress?: MessagePort;
+  /**
+   * Registry credentials by host (`docker.io` for Docker Hub). When any serves one of the project's images, compose
+   * runs with a private DOCKER_CONFIG (under `scratchDir`) holding only those, removed when the task ends.
+   */
+  registryAuths?: Record<string, { username: string; password: string }>;
+  /** Parent of the private DOCKER_CONFIG directory (default: the system temp dir). */
+  scratchDir?: string;
 }
 export interface ComposeOutput {
   /** Combined stdout+stderr, capped. */
@@ -179,6 +186,8 @@ export interface RunOptions {
   mask?: (text: string) => string;
   /** Receives compose's output line by line as it is produced, masked like the captured text. */
   onLine?: (line: string) => void;
+  /** DOCKER_CONFIG for this run (a private directory with registry credentials); default: the daemon's own. */
+  dockerConfig?: string;
 }
 
 /** Longest line passed to `onLine` (a longer one is cut with an ellipsis). */
@@ -283,7 +292,10 @@ export async function runCompose(c: ComposeCommand, args: readonly string[], o: 
     cwd: o.cwd,
     timeoutMs: o.timeoutMs,
     signal: o.signal,
-    env: composeEnv(process.env, o.engineEnv ?? o.dockerHost),
+    env: {
+      ...composeEnv(process.env, o.engineEnv ?? o.dockerHost),
+      ...(o.dockerConfig ? { DOCKER_CONFIG: o.dockerConfig } : {}),
+    },
     inheritEnv: false,
     // compose is background work: keep the API and the other repositories' polls responsive on small hosts.
     niceness: 10,

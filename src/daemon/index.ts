@@ -68,7 +68,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const log = opts.log ?? createLogger({ level: settings.logLevel, format: settings.logFormat });
   const store = await openStore(settings, log);
 
-  const loadConfig = configLoader(settings, opts.env ?? process.env, opts.only);
+  const loadConfig = configLoader(settings, opts.env ?? process.env, opts.only, log);
   const config = await loadConfig();
   for (const e of config.errors) log.error({ file: e.file, path: e.path }, `config error: ${e.message}`);
 
