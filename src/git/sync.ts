@@ -26,13 +26,17 @@
 import fs from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import git from 'isomorphic-git';
+import git, { type WalkerEntry } from 'isomorphic-git';
 import type { HttpClient } from 'isomorphic-git/http/node';
 import { sameRepository } from '../lib/git-url.ts';
 import { remoteTarget } from './auth.ts';
 import { GitError, toGitError } from './errors.ts';
 import { abortableHttp, withDeadline } from './http.ts';
+import { useNativeInflate } from './native-inflate.ts';
 import { normalizeBranch, normalizeCommit, shortSha } from './refs.ts';
+
+// Objects are inflated by Node's zlib instead of pako wherever this module runs (the git-sync worker, the bench).
+useNativeInflate();
 
 export interface SyncOptions {
   url: string;
@@ -324,8 +328,22 @@ async function finish(
   }
   await git.writeRef({ fs, dir: ctx.dir, ref: `refs/heads/${ctx.branch}`, value: oid, force: true });
   await git.writeRef({ fs, dir: ctx.dir, ref: 'HEAD', value: `refs/heads/${ctx.branch}`, symbolic: true, force: true });
+  // A forced checkout rewrites every tracked file; when only some paths differ (the usual incremental sync), it is
+  // limited to them (filepaths also bounds isomorphic-git's matching cost, which grows with their number × the tree).
+  const limit = plan.changed.length <= MAX_CHECKOUT_FILTER && plan.changed.length * 2 < plan.files;
   try {
-    await git.checkout({ fs, dir: ctx.dir, ref: ctx.branch, force: true, track: false, cache: ctx.cache });
+    await git.checkout({
+      fs,
+      dir: ctx.dir,
+      ref: ctx.branch,
+      force: true,
+      track: false,
+      cache: ctx.cache,
+      ...(limit ? { filepaths: plan.changed } : {}),
+      // Bounded parallelism for the file writes (else one promise, one open file per file of the commit at once).
+      nonBlocking: true,
+      batchSize: CHECKOUT_BATCH,
+    });
   } catch (err) {
     const paths = (err as { code?: unknown; data?: { filepaths?: unknown } }).data?.filepaths;
     if ((err as { code?: unknown }).code === 'CheckoutConflictError' && Array.isArray(paths)) {
@@ -338,6 +356,11 @@ async function finish(
   }
   return oid;
 }
+
+/** Above this many changed paths a checkout is not limited to them (isomorphic-git matches each walked path against all). */
+const MAX_CHECKOUT_FILTER = 1000;
+/** Files written at once by a checkout. */
+const CHECKOUT_BATCH = 64;
 
 interface InTheWay {
   path: string;
@@ -359,15 +382,20 @@ function checkoutConflict(oid: string, paths: InTheWay[]): GitError {
  * `tracked`): a directory where the commit has a file, a file where it has a directory, an untracked file with other
  * content where the commit has a file → `conflicts`. Tracked paths whose type changes (file ↔ directory) and that
  * hold only tracked files → `clear`. Untracked directories the commit does not touch are not walked.
+ * `changed`: the paths a forced checkout has to write or remove (content, mode or presence differs between the
+ * commit, the index and the working tree; everything else is already as the commit has it); `files`: the commit's
+ * file count.
  */
 async function planCheckout(
   ctx: Ctx,
   oid: string,
   tracked: ReadonlySet<string>,
-): Promise<{ conflicts: InTheWay[]; clear: string[] }> {
+): Promise<{ conflicts: InTheWay[]; clear: string[]; changed: string[]; files: number }> {
   const conflicts: InTheWay[] = [];
   const clear: string[] = [];
   const trackedDirs: string[] = [];
+  const changed: string[] = [];
+  let files = 0;
   await git.walk({
     fs,
     dir: ctx.dir,
@@ -375,17 +403,28 @@ async function planCheckout(
     trees: [git.TREE({ ref: oid }), git.WORKDIR(), git.STAGE()],
     map: async (filepath, [commit, workdir, stage]) => {
       if (filepath === '.') return undefined;
-      if (!commit) return stage ? undefined : null; // nothing of the commit below: do not walk untracked trees
-      if (!workdir) return undefined;
-      const [ct, wt, st] = [await commit.type(), await workdir.type(), stage ? await stage.type() : null];
+      if (!commit) {
+        if (!stage) return null; // nothing of the commit below: do not walk untracked trees
+        changed.push(filepath); // tracked, not in the commit: removed
+        return null;
+      }
+      const ct = await commit.type();
+      if (ct !== 'tree') files++;
+      if (!workdir) {
+        changed.push(filepath); // missing (a directory: all below it)
+        return ct === 'tree' ? undefined : null;
+      }
+      const [wt, st] = [await workdir.type(), stage ? await stage.type() : null];
       if (ct === 'blob' && wt === 'tree') {
         if (st === 'tree') trackedDirs.push(filepath);
         else conflicts.push({ path: filepath, why: 'a directory where the commit has a file' });
+        changed.push(filepath);
         return null;
       }
       if (ct === 'tree' && wt === 'blob') {
         if (st === 'blob') {
           clear.push(filepath);
+          changed.push(filepath);
           return undefined;
         }
         conflicts.push({ path: filepath, why: 'a file where the commit has a directory' });
@@ -396,6 +435,7 @@ async function planCheckout(
           conflicts.push({ path: filepath, why: 'an untracked file the commit would overwrite' });
         }
       }
+      if (ct !== 'tree' && (!stage || (await differs(commit, stage, workdir)))) changed.push(filepath);
       return undefined;
     },
   });
@@ -414,7 +454,19 @@ async function planCheckout(
       }
     }
   }
-  return { conflicts, clear };
+  return { conflicts, clear, changed, files };
+}
+
+/** Whether a tracked file's index entry or working copy differs from the commit's (content or mode). */
+async function differs(commit: WalkerEntry, stage: WalkerEntry, workdir: WalkerEntry): Promise<boolean> {
+  if ((await stage.type()) !== 'blob' || (await workdir.type()) !== 'blob') return true;
+  const [co, cm] = [await commit.oid(), await commit.mode()];
+  return (
+    co !== (await stage.oid()) ||
+    cm !== (await stage.mode()) ||
+    co !== (await workdir.oid()) ||
+    cm !== (await workdir.mode())
+  );
 }
 
 async function localCommit(ctx: Ctx, want: string): Promise<string | null> {

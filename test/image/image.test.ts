@@ -33,8 +33,11 @@ import { generateIdentity, sopsEncryptDotenv } from '../unit/secrets/helpers/sop
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SOCKET = '/var/run/docker.sock';
 const MB = 1024 * 1024;
-/** Size goal from the issue; reported, not asserted (the Node binary, docker-cli and compose alone are ~180 MB). */
-const SIZE_GOAL = 250 * MB;
+/**
+ * Size limit from the issue (MiB, as `docker image inspect` counts bytes): the stripped Node binary, docker-cli and
+ * the compose plugin alone are ~173 MB, so the rest (Debian's libc, the ssh client, node_modules, dist) has ~47 MB.
+ */
+const SIZE_LIMIT = 220 * MB;
 
 /** Last lines of a long output, for assertion messages. */
 const tail = (s: string, n = 40): string => s.trimEnd().split('\n').slice(-n).join('\n');
@@ -138,8 +141,10 @@ describe('container image', { concurrency: false }, () => {
 
     const size = Number(await inspect(tag, '{{.Size}}'));
     assert.ok(size > 0);
-    t.diagnostic(
-      `image size: ${(size / MB).toFixed(1)} MB (goal < ${SIZE_GOAL / MB} MB${size < SIZE_GOAL ? ', met' : ', NOT met'})`,
+    t.diagnostic(`image size: ${(size / MB).toFixed(1)} MB (limit ${SIZE_LIMIT / MB} MB)`);
+    assert.ok(
+      size <= SIZE_LIMIT,
+      `image is ${(size / MB).toFixed(1)} MB, above the ${SIZE_LIMIT / MB} MB limit:\n${(await docker(['history', '--format', '{{.Size}}\t{{.CreatedBy}}', tag])).stdout}`,
     );
 
     const config = JSON.parse(await inspect(tag, '{{json .Config}}')) as {
