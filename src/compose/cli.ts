@@ -130,6 +130,11 @@ export interface ComposeUpInput extends ComposeInput, UpArgs {
    * Transferred to the worker (see workers/pool.ts `onLines`); the captured output in the result is unchanged.
    */
   progress?: MessagePort;
+  /**
+   * Services whose image tag moved in the registry (an image-update deploy): `compose pull <service…>` runs before
+   * `up`, which then keeps the repository's own pull policy.
+   */
+  pullServices?: string[];
 }
 export interface ComposeOutput {
   /** Combined stdout+stderr, capped. */
@@ -159,9 +164,9 @@ export function upArgs(c: ComposeCommand, o: UpArgs): string[] {
   return args;
 }
 
-/** `pull` (v1 stand-in for `up --pull always`). */
-export function pullArgs(c: ComposeCommand, o: ProjectArgs): string[] {
-  return [...globalArgs(c, o), 'pull'];
+/** `pull [service…]` (v1 stand-in for `up --pull always`; with services, the image watch's pull of moved tags). */
+export function pullArgs(c: ComposeCommand, o: ProjectArgs, services: readonly string[] = []): string[] {
+  return [...globalArgs(c, o), 'pull', ...(services.length ? ['--', ...services] : [])];
 }
 
 export interface RunOptions {

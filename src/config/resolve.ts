@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ConfigIssue } from '../domain/types.ts';
-import type { ProjectConfig, ProjectFile, RepoConfig, RepoEngine, RepositoryFile } from './schema.ts';
+import type { ImageWatchConfig, ProjectConfig, ProjectFile, RepoConfig, RepoEngine, RepositoryFile } from './schema.ts';
 
 /** What resolution needs to know about the host. */
 export interface ResolveContext {
@@ -333,7 +333,20 @@ function resolveRepository(
   if (engine?.host !== undefined) resolved.dockerHost = engine.host;
   if (engine !== undefined) resolved.engine = engine;
   if (repo.mode === 'swarm') resolved.mode = 'swarm';
+  if (repo.image_updates !== 'off') resolved.imageWatch = resolveImageWatch(repo, repo.image_updates);
   return { ...resolved, configHash: computeConfigHash(resolved) };
+}
+
+/** The image watch keys (validated by the schema: semver ranges, RE2 patterns). */
+function resolveImageWatch(repo: RepositoryFile, mode: 'notify' | 'auto'): ImageWatchConfig {
+  const policy: ImageWatchConfig['policy'] = {};
+  for (const [service, p] of Object.entries(repo.image_policy)) {
+    const entry: ImageWatchConfig['policy'][string] = {};
+    if (p.semver !== undefined) entry.semver = p.semver;
+    if (p.tag_regex !== undefined) entry.tagRegex = p.tag_regex;
+    policy[service] = entry;
+  }
+  return { mode, interval: repo.image_check_interval, policy, writeBack: repo.write_back };
 }
 
 const ENGINE_SCHEMES = /^(unix|tcp|http|https|ssh):$/;

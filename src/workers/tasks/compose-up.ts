@@ -147,6 +147,16 @@ async function apply(raw: ComposeUpInput, onLine?: (line: string) => void): Prom
       };
     pullOutput = p.output;
   }
+  // An image update: the services whose tag moved are pulled first, whatever the pull policy (only those).
+  if (input.pullServices?.length) {
+    const p = await runCompose(cmd, pullArgs(cmd, input, input.pullServices), { ...run, timeoutMs: remaining() });
+    if (p.code !== 0)
+      return {
+        ...classifyFailure(p, 'COMPOSE_PULL_FAILED', `compose pull ${input.pullServices.join(' ')}`, input.timeoutMs),
+        durationMs: elapsed(),
+      };
+    pullOutput += p.output;
+  }
 
   const r = await runCompose(cmd, upArgs(cmd, input), { ...run, timeoutMs: remaining() });
   if (r.code !== 0)
