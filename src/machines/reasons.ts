@@ -34,7 +34,7 @@ export interface ImageUpdateChange {
 }
 
 /** `sha256:0123456789ab` (the first 12 hex digits, like Docker prints image ids). */
-export const shortDigest = (d: string | null | undefined): string => {
+const shortDigest = (d: string | null | undefined): string => {
   if (!d) return 'unknown';
   const i = d.indexOf(':');
   return i >= 0 ? `${d.slice(0, i + 1)}${d.slice(i + 1, i + 13)}` : d.slice(0, 12);
