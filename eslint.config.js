@@ -13,6 +13,7 @@ const PARTS = [
   'git',
   'compose',
   'secrets',
+  'registry',
   'workers',
   'machines',
   'actors',
@@ -73,6 +74,7 @@ export default tseslint.config(
   //                                                           imports domain/ types, so not the other way round)
   //   config/                                               ← schema + loading (imports domain, errors)
   //   git/ · compose/ · secrets/                            ← leaf effects: plain options in, TaskResult out
+  //   registry/ (Docker registry v2 client)                 ← leaf: lib/ and errors.ts only
   //   workers/ (task contracts + Piscina tasks)             ← wraps git/compose/secrets
   //   machines/ (pure XState deploy machine)                ← config types only
   //   actors/ (effects for the machine)  · store/ · notify/ ← side by side, none imports the others
@@ -85,13 +87,14 @@ export default tseslint.config(
   layer('domain', ['lib']),
   layer('lib', ['errors.ts', 'logger.ts', 'domain']),
   layer('config', BASE),
-  ...EFFECTS.map((d) => layer(d, [...BASE, ...EFFECTS])),
-  layer('workers', [...BASE, ...EFFECTS]),
+  ...EFFECTS.map((d) => layer(d, [...BASE, ...EFFECTS, 'registry'])),
+  layer('registry', BASE),
+  layer('workers', [...BASE, ...EFFECTS, 'registry']),
   layer('machines', [...BASE, 'config']),
-  layer('actors', [...BASE, 'config', 'workers', 'machines']),
+  layer('actors', [...BASE, 'config', 'workers', 'machines', 'registry']),
   layer('store', BASE),
   layer('notify', [...BASE, 'config']),
-  layer('supervisor', [...BASE, 'config', ...EFFECTS, 'workers', 'machines', 'actors', 'store', 'notify']),
+  layer('supervisor', [...BASE, 'config', ...EFFECTS, 'registry', 'workers', 'machines', 'actors', 'store', 'notify']),
   layer('http', BASE),
   // The daemon composes every layer; only the CLI (and main) sit above it.
   layer(
