@@ -11,6 +11,9 @@
  * daemon-wide, one per registry repository and tag per round; a registry that rate-limits (Retry-After) or fails
  * transiently is left alone for a while (back-off per registry).
  */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { RE2JS } from 're2js';
@@ -19,6 +22,9 @@ import type { RepoConfig } from '../config/schema.ts';
 import type { ImageWatchEntry } from '../domain/types.ts';
 import type { ImageUpdateChange } from '../machines/reasons.ts';
 import type { ImageNotice } from '../notify/index.ts';
+import { registerSecretValues } from '../lib/redact.ts';
+import { createRegistryClient, type RegistryAuth } from '../registry/client.ts';
+import { parseImageRef } from '../registry/ref.ts';
 
 /** An image reference, parsed (the shape of src/registry's ImageRef). */
 export interface ImageRef {
@@ -612,4 +618,46 @@ export async function observeServices(docker: Dockerode, repo: RepoConfig): Prom
     out.push({ service, image: info.Config.Image, repoDigests: inspected?.RepoDigests ?? [] });
   }
   return out.sort((a, b) => a.service.localeCompare(b.service));
+}
+
+/**
+ * Registry credentials from the Docker CLI config the engine's `docker login` writes (`$DOCKER_CONFIG/config.json`,
+ * default `~/.docker/config.json`): `auths.<registry>.auth` (base64 `user:password`) or `username`/`password`. Read at
+ * each check (a new `docker login` applies without a restart); credential helpers (`credsStore`) are not consulted.
+ * The passwords found are registered for masking.
+ */
+function dockerConfigCredentials(env: NodeJS.ProcessEnv): (registry: string) => RegistryAuth | undefined {
+  const file = path.join(env['DOCKER_CONFIG'] || path.join(os.homedir(), '.docker'), 'config.json');
+  return (registry) => {
+    let auths: Record<string, { auth?: string; username?: string; password?: string }>;
+    try {
+      auths = (JSON.parse(readFileSync(file, 'utf8')) as { auths?: typeof auths }).auths ?? {};
+    } catch {
+      return undefined;
+    }
+    const names =
+      registry === 'docker.io' ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io'] : [registry];
+    for (const name of [...names, `https://${registry}`, `http://${registry}`]) {
+      const a = auths[name];
+      if (!a) continue;
+      let auth: RegistryAuth | undefined;
+      if (a.username && a.password) auth = { username: a.username, password: a.password };
+      else if (a.auth) {
+        const text = Buffer.from(a.auth, 'base64').toString('utf8');
+        const colon = text.indexOf(':');
+        if (colon > 0) auth = { username: text.slice(0, colon), password: text.slice(colon + 1) };
+      }
+      if (auth) {
+        registerSecretValues(`registry credentials ${registry}`, [auth.password, a.auth]);
+        return auth;
+      }
+    }
+    return undefined;
+  };
+}
+
+/** The registry port over src/registry's client (one per process: it keeps tokens and rate-limit windows). */
+export function registryPort(env: NodeJS.ProcessEnv): ImageRegistry {
+  const client = createRegistryClient({ credentials: dockerConfigCredentials(env) });
+  return { parse: parseImageRef, head: (ref, signal) => client.headManifest(ref, signal) };
 }

@@ -23,6 +23,7 @@ import { createEffects } from './effects.ts';
 import { createPlanner, loadPlanKey } from './plan.ts';
 import { startHttp, type HttpServer } from './http.ts';
 import { shutdownOnce } from './shutdown.ts';
+import { ImageWatch, observeServices, registryPort } from './image-watch.ts';
 
 export interface DaemonOptions {
   settings: Settings;
@@ -124,6 +125,25 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       .catch((err: unknown) => log.warn({ err, deploymentId: f.id }, 'self-update notification failed'));
   }
 
+  // The image watch (image_updates): its own timers, re-timed after every config reload; deploys go to the actors.
+  const imageWatch = new ImageWatch({
+    repos: () =>
+      supervisor.list().flatMap((s) => {
+        const repo = supervisor.repoConfig(s.key);
+        return repo ? [{ repo, suspended: s.suspended, deployedCommit: s.lastDeployedCommit }] : [];
+      }),
+    observe: (repo) => observeServices(effects.docker(repo.engine ?? repo.dockerHost), repo),
+    registry: registryPort(opts.env ?? process.env),
+    store,
+    notify: (repo, notice) => effects.notifyImage(repo, notice),
+    deploy: (key, changes) => supervisor.imageUpdate(key, changes),
+    log,
+  });
+  imageWatch.sync();
+  const stopImageSync = supervisor.subscribe((e) => {
+    if (e.type === 'config.reloaded') imageWatch.sync();
+  });
+
   let http: HttpServer | null = null;
   if (opts.http ?? true) {
     const plans = createPlanner({
@@ -146,6 +166,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       dockers,
       engineDocker: (e) => effects.docker(e),
       plans,
+      images: imageWatch,
     });
   }
   let watcher: ConfigWatcher | null = null;
@@ -174,8 +195,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     pool: effects.pool,
     store,
   });
-  const close = () => {
+  const close = async () => {
     stopPruning();
+    stopImageSync();
+    await imageWatch.stop();
     return shutdown();
   };
   return { url: http?.url ?? null, supervisor, store, log, settings, close };
