@@ -98,7 +98,7 @@ describe('image updates end to end', { concurrency: false }, () => {
           return at > seen ? at : null;
         },
         `image check round ${i + 1} of ${key}`,
-        60_000,
+        120_000,
         50,
       ).then((at) => (seen = at));
     }
@@ -203,14 +203,14 @@ ${repo('auto', 'auto')}${repo(
     if (!(await requireRegistry(t))) return;
     assert.ok(ready, 'setup finished');
     for (const key of [AUTO, NOTIFY])
-      await until(() => rows(key).find((d) => d.status === 'success'), `the first deployment of ${key}`, 180_000);
-    await until(async () => (await images(AUTO)).services[0]?.status === 'up-to-date', 'auto: up to date', 60_000);
+      await until(() => rows(key).find((d) => d.status === 'success'), `the first deployment of ${key}`, 420_000);
+    await until(async () => (await images(AUTO)).services[0]?.status === 'up-to-date', 'auto: up to date', 120_000);
     const a = await images(AUTO);
     assert.equal(a.mode, 'auto');
     assert.equal(a.services[0]?.service, 'web');
     assert.equal(a.services[0]?.localDigest, digestX);
     assert.equal(a.services[0]?.remoteDigest, digestX);
-    await until(async () => (await images(NOTIFY)).services[0]?.status === 'up-to-date', 'notify: up to date', 60_000);
+    await until(async () => (await images(NOTIFY)).services[0]?.status === 'up-to-date', 'notify: up to date', 120_000);
     assert.equal(notified('/notify').length, 0, 'nothing to notify yet');
   });
 
@@ -230,7 +230,7 @@ ${repo('auto', 'auto')}${repo(
     const d = await until(
       () => rows(AUTO).find((r) => r.trigger === 'image-update' && FINISHED.has(r.status)),
       'the image-update deployment of auto',
-      180_000,
+      300_000,
     );
     assert.equal(d.status, 'success', daemon!.store.getDeploymentLogs(d.id));
     assert.equal(d.reason?.kind, 'image-update');
@@ -244,10 +244,10 @@ ${repo('auto', 'auto')}${repo(
     await until(
       async () => (await images(AUTO)).services[0]?.status === 'up-to-date',
       'auto: up to date again',
-      60_000,
+      120_000,
     );
 
-    await until(() => notified('/notify').length >= 1, 'the notify repository notification', 60_000);
+    await until(() => notified('/notify').length >= 1, 'the notify repository notification', 120_000);
     // More rounds, then the same: exactly one notification, no deployment.
     await rounds(NOTIFY, 3);
     assert.equal(notified('/notify').length, 1);
@@ -289,7 +289,11 @@ ${repo('auto', 'auto')}${repo(
   test('wrong registry credentials: the check error names the registry, never the password, and is notified once', async (t) => {
     if (!(await requireRegistry(t))) return;
     assert.ok(ready, 'setup finished');
-    await until(async () => (await images(BADAUTH)).services[0]?.status === 'error', 'the badauth check error', 60_000);
+    await until(
+      async () => (await images(BADAUTH)).services[0]?.status === 'error',
+      'the badauth check error',
+      120_000,
+    );
     await rounds(BADAUTH, 2);
     const [e] = (await images(BADAUTH)).services;
     assert.equal(e?.errorCode, 'REGISTRY_AUTH');
