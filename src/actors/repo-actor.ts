@@ -120,6 +120,21 @@ export interface RepoDeps {
   plan?: { hmacKey: string; generatedDir: string };
 }
 
+/**
+ * Registry credentials for a compose task, and where its private DOCKER_CONFIG goes: the data dir's scratch area
+ * (next to the plaintext dir; cleared at boot), else the system temp dir.
+ */
+function registryInput(
+  repo: Pick<RepoConfig, 'registries'>,
+  plaintextDir: string | undefined,
+): { registryAuths?: NonNullable<RepoConfig['registries']>; scratchDir?: string } {
+  if (!repo.registries) return {};
+  return {
+    registryAuths: repo.registries,
+    ...(plaintextDir ? { scratchDir: path.join(path.dirname(plaintextDir), 'scratch') } : {}),
+  };
+}
+
 /** The content-label override of a repository: `<generated>/<project>/<repo>/content-labels.json`. */
 function contentOverridePath(generatedDir: string, repo: Pick<RepoConfig, 'project' | 'name'>): string {
   const safe = (s: string) => s.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^\.+/, '_');
@@ -560,6 +575,7 @@ export function createRepoLogic(deps: RepoDeps) {
                   ...(envFile !== undefined ? { envFile } : {}),
                   ...(overrides.length ? { overrideFiles: overrides } : {}),
                   ...(pullServices && !pinned ? { pullServices } : {}),
+                  ...registryInput(repo, deps.secrets.plaintextDir),
                 },
                 signal,
                 { onLines: liveLog(deps, repo.key, id, 'applying') },

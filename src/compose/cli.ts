@@ -135,6 +135,13 @@ export interface ComposeUpInput extends ComposeInput, UpArgs {
    * `up`, which then keeps the repository's own pull policy.
    */
   pullServices?: string[];
+  /**
+   * Registry credentials by host (`docker.io` for Docker Hub). When any serves one of the project's images, compose
+   * runs with a private DOCKER_CONFIG (under `scratchDir`) holding only those, removed when the task ends.
+   */
+  registryAuths?: Record<string, { username: string; password: string }>;
+  /** Parent of the private DOCKER_CONFIG directory (default: the system temp dir). */
+  scratchDir?: string;
 }
 export interface ComposeOutput {
   /** Combined stdout+stderr, capped. */
@@ -184,6 +191,8 @@ export interface RunOptions {
   mask?: (text: string) => string;
   /** Receives compose's output line by line as it is produced, masked like the captured text. */
   onLine?: (line: string) => void;
+  /** DOCKER_CONFIG for this run (a private directory with registry credentials); default: the daemon's own. */
+  dockerConfig?: string;
 }
 
 /** Longest line passed to `onLine` (a longer one is cut with an ellipsis). */
@@ -288,7 +297,10 @@ export async function runCompose(c: ComposeCommand, args: readonly string[], o: 
     cwd: o.cwd,
     timeoutMs: o.timeoutMs,
     signal: o.signal,
-    env: composeEnv(process.env, o.engineEnv ?? o.dockerHost),
+    env: {
+      ...composeEnv(process.env, o.engineEnv ?? o.dockerHost),
+      ...(o.dockerConfig ? { DOCKER_CONFIG: o.dockerConfig } : {}),
+    },
     inheritEnv: false,
     // compose is background work: keep the API and the other repositories' polls responsive on small hosts.
     niceness: 10,

@@ -12,7 +12,7 @@ import type { ValuePath } from './env.ts';
 import { RepoConflictIndex, findRepoConflicts, formatKeyPath, resolveProject } from './resolve.ts';
 import { ProjectFileSchema, projectSchemas } from './schema.ts';
 import { parseYamlTextAsync } from './yaml-text.ts';
-import type { NotificationUrlCheck, ProjectConfig, ProjectFile } from './schema.ts';
+import type { NotificationUrlCheck, ProjectConfig, ProjectFile, RegistryCredentials } from './schema.ts';
 
 /** What the loader needs from the host. */
 export interface LoadContext {
@@ -22,6 +22,8 @@ export interface LoadContext {
   dataPath: string;
   /** GITHUB_TOKEN, used for github.com repositories without a configured token. */
   githubToken?: string;
+  /** Registry credentials from SHIPARR_DOCKER_CONFIG, for hosts a project file's `registries` does not list. */
+  registryAuths?: Record<string, RegistryCredentials>;
   /** The config directory; defaults to the directory being loaded (or the file's directory). */
   configDir?: string;
   /**
@@ -239,6 +241,7 @@ async function parseProjectText(text: string, file: string, ctx: LoadContext): P
     dataPath: path.resolve(ctx.dataPath),
     configDir: path.resolve(ctx.configDir ?? path.dirname(file)),
     githubToken: ctx.githubToken,
+    ...(ctx.registryAuths ? { registryAuths: ctx.registryAuths } : {}),
   });
   out.errors.push(...resolved.issues);
   out.warnings.push(...resolved.warnings);

@@ -10,7 +10,15 @@ import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ConfigIssue } from '../domain/types.ts';
-import type { ImageWatchConfig, ProjectConfig, ProjectFile, RepoConfig, RepoEngine, RepositoryFile } from './schema.ts';
+import type {
+  ImageWatchConfig,
+  ProjectConfig,
+  ProjectFile,
+  RegistryCredentials,
+  RepoConfig,
+  RepoEngine,
+  RepositoryFile,
+} from './schema.ts';
 
 /** What resolution needs to know about the host. */
 export interface ResolveContext {
@@ -22,6 +30,8 @@ export interface ResolveContext {
   githubToken?: string;
   /** The Docker CLI config directory holding contexts (default DOCKER_CONFIG, else ~/.docker). */
   dockerConfigDir?: string;
+  /** Registry credentials from SHIPARR_DOCKER_CONFIG, for hosts a project file's `registries` does not list. */
+  registryAuths?: Record<string, RegistryCredentials>;
 }
 
 export interface ResolveResult {
@@ -333,8 +343,34 @@ function resolveRepository(
   if (engine?.host !== undefined) resolved.dockerHost = engine.host;
   if (engine !== undefined) resolved.engine = engine;
   if (repo.mode === 'swarm') resolved.mode = 'swarm';
+  const registries = resolveRegistries(data.registries, ctx.registryAuths);
+  if (registries) resolved.registries = registries;
   if (repo.image_updates !== 'off') resolved.imageWatch = resolveImageWatch(repo, repo.image_updates);
   return { ...resolved, configHash: computeConfigHash(resolved) };
+}
+
+/** Docker Hub's other names, as keys of `registries` and of a Docker CLI config's `auths`. */
+const DOCKER_HUB_ALIASES = new Set(['index.docker.io', 'registry-1.docker.io', 'registry.hub.docker.com']);
+
+/** A registry key as image references name it: lowercase, Docker Hub as `docker.io`. */
+function registryKey(host: string): string {
+  const h = host.toLowerCase();
+  return DOCKER_HUB_ALIASES.has(h) ? 'docker.io' : h;
+}
+
+/** The project file's `registries` over the SHIPARR_DOCKER_CONFIG auths (keys normalised); undefined when none. */
+function resolveRegistries(
+  fromFile: ProjectFile['registries'],
+  fromDockerConfig: Record<string, RegistryCredentials> | undefined,
+): Record<string, RegistryCredentials> | undefined {
+  const out: Record<string, RegistryCredentials> = {};
+  for (const [host, c] of Object.entries(fromDockerConfig ?? {})) out[registryKey(host)] = { ...c };
+  for (const [host, c] of Object.entries(fromFile ?? {})) {
+    const entry: RegistryCredentials = { username: c.username, password: c.password };
+    if (c.insecure !== undefined) entry.insecure = c.insecure;
+    out[registryKey(host)] = entry;
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** The image watch keys (validated by the schema: semver ranges, RE2 patterns). */

@@ -215,6 +215,21 @@ function buildSchemas(checkUrl: NotificationUrlCheck) {
       notify_repeat_interval: seconds(3600, 'Identical failures are re-sent at most once per this many seconds'),
       // Project-wide default engine: used by every repository that sets neither docker_host nor docker_context.
       ...engineKeys,
+      registries: z
+        .record(
+          z
+            .string()
+            .regex(/^[A-Za-z0-9.-]+(?::[0-9]+)?$|^\[[A-Fa-f0-9:]+\](?::[0-9]+)?$/, 'must be a registry host[:port]'),
+          z
+            .strictObject({
+              username: z.string({ error: 'is required' }).min(1, 'must not be empty'),
+              password: z.string({ error: 'is required' }).min(1, 'must not be empty'),
+              insecure: z.boolean().optional().describe('Plain http to this registry (default: loopback hosts only)'),
+            })
+            .describe('Credentials for one registry (`${VAR}` references keep them out of git)'),
+        )
+        .optional()
+        .describe('Image registry credentials by host[:port] (`docker.io` for Docker Hub): image checks and pulls'),
     })
     .describe('A Shiparr project file');
 
@@ -284,6 +299,11 @@ export interface RepoConfig {
   mode?: 'swarm';
   /** The image watch (`image_updates` notify or auto); absent means off. Not part of `configHash`. */
   imageWatch?: ImageWatchConfig;
+  /**
+   * Registry credentials by host[:port] (`docker.io` for Docker Hub): the project file's `registries`, plus the
+   * SHIPARR_DOCKER_CONFIG auths for hosts it does not list. Secret (username and password are masked).
+   */
+  registries?: Record<string, RegistryCredentials>;
 }
 
 /** A repository's image watch, resolved. Clone-safe. */
@@ -296,6 +316,13 @@ export interface ImageWatchConfig {
   policy: Record<string, { semver?: string; tagRegex?: string }>;
   /** Commit a newer tag back to the repository (auto + policy only). */
   writeBack: boolean;
+}
+
+/** Credentials for one image registry. Secret. */
+export interface RegistryCredentials {
+  username: string;
+  password: string;
+  insecure?: boolean;
 }
 
 /** A repository's Docker engine, resolved: absolute TLS/ssh file paths. Clone-safe. */

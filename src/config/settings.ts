@@ -79,6 +79,7 @@ const SettingsEnvSchema = z.object({
   SHIPARR_WORKERS: int(1, 64).optional(),
   SHIPARR_SHUTDOWN_GRACE: int(0, 3600).default(30),
   SHIPARR_HISTORY_KEEP: int(0, 1_000_000).default(1000),
+  SHIPARR_DOCKER_CONFIG: optionalText,
   DOCKER_HOST: optionalText,
   SHIPARR_AUTH_MAX_FAILURES: int(1, 1_000_000).default(20),
   SHIPARR_AUTH_BLOCK_SECONDS: int(1, 86_400).default(60),
@@ -132,6 +133,8 @@ export interface Settings {
   allowUnauthenticated: boolean;
   webhookSecret: string | undefined;
   githubToken: string | undefined;
+  /** SHIPARR_DOCKER_CONFIG: a Docker CLI config.json whose `auths` serve registries no project file lists. */
+  dockerConfigFile: string | undefined;
   maxConcurrentDeploys: number;
   /** Deploys at once on one Docker engine (SHIPARR_MAX_CONCURRENT_DEPLOYS_PER_HOST); 0 = only the global limit. */
   maxConcurrentDeploysPerHost: number;
@@ -220,6 +223,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
     allowUnauthenticated: e.SHIPARR_ALLOW_UNAUTHENTICATED,
     webhookSecret: e.SHIPARR_WEBHOOK_SECRET,
     githubToken: e.GITHUB_TOKEN,
+    dockerConfigFile: e.SHIPARR_DOCKER_CONFIG ? path.resolve(cwd, e.SHIPARR_DOCKER_CONFIG) : undefined,
     maxConcurrentDeploys: e.SHIPARR_MAX_CONCURRENT_DEPLOYS,
     maxConcurrentDeploysPerHost: e.SHIPARR_MAX_CONCURRENT_DEPLOYS_PER_HOST,
     workers: e.SHIPARR_WORKERS ?? Math.max(2, Math.min(4, os.availableParallelism())),

@@ -6,27 +6,68 @@ import type { Logger } from 'pino';
 import type { Settings } from '../config/settings.ts';
 import { loadProjects } from '../config/load.ts';
 import { registerSecretValues } from '../lib/redact.ts';
+import type { RegistryAuth } from '../registry/client.ts';
+import { readDockerConfigAuths } from '../registry/docker-config.ts';
 import { watchConfigDir, type ConfigWatcher } from '../config/watch.ts';
 import { validateNotificationUrl } from '../notify/index.ts';
 import type { LoadedConfig } from '../supervisor/supervisor.ts';
 
 /** Loads every project file of the config directory, keeping only the `only` repositories when given. */
-export function configLoader(settings: Settings, env: NodeJS.ProcessEnv, only?: string[]): () => Promise<LoadedConfig> {
+export function configLoader(
+  settings: Settings,
+  env: NodeJS.ProcessEnv,
+  only?: string[],
+  log?: Pick<Logger, 'warn'>,
+): () => Promise<LoadedConfig> {
+  const warned = new Set<string>();
+  const warnOnce = (message: string) => {
+    if (warned.has(message)) return;
+    warned.add(message);
+    log?.warn({ component: 'config' }, message);
+  };
   return async () => {
+    const registryAuths = await dockerConfigAuths(settings.dockerConfigFile, warnOnce);
     const r = await loadProjects(settings.configPath, {
       env,
       dataPath: settings.dataPath,
       githubToken: settings.githubToken,
       checkNotificationUrl: validateNotificationUrl,
+      ...(registryAuths ? { registryAuths } : {}),
     });
     registerSecretValues(
       'projects',
-      r.projects.flatMap((p) => p.repositories.flatMap((x) => [x.token, x.webhookSecret])),
+      r.projects.flatMap((p) =>
+        p.repositories.flatMap((x) => [
+          x.token,
+          x.webhookSecret,
+          ...Object.values(x.registries ?? {}).flatMap((c) => [
+            c.username,
+            c.password,
+            Buffer.from(`${c.username}:${c.password}`, 'utf8').toString('base64'),
+          ]),
+        ]),
+      ),
     );
     if (only)
       r.projects = r.projects.map((p) => ({ ...p, repositories: p.repositories.filter((x) => only.includes(x.key)) }));
     return r;
   };
+}
+
+/** The `auths` of SHIPARR_DOCKER_CONFIG (read at every load); problems are warned about once, never fatal. */
+async function dockerConfigAuths(
+  file: string | undefined,
+  warn: (message: string) => void,
+): Promise<Record<string, RegistryAuth> | undefined> {
+  if (!file) return undefined;
+  try {
+    const r = await readDockerConfigAuths(file);
+    for (const w of r.warnings) warn(`SHIPARR_DOCKER_CONFIG: ${w}`);
+    return r.auths;
+  } catch (err) {
+    warn(`SHIPARR_DOCKER_CONFIG: ${(err as Error).message}; its credentials are not used`);
+    return undefined;
+  }
 }
 
 /** Watches the config directory and reloads on change; resolves once the watcher is ready and a catch-up reload ran. */

@@ -11,9 +11,6 @@
  * daemon-wide, one per registry repository and tag per round; a registry that rate-limits (Retry-After) or fails
  * transiently is left alone for a while (back-off per registry).
  */
-import { readFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { RE2JS } from 're2js';
@@ -22,8 +19,7 @@ import type { RepoConfig } from '../config/schema.ts';
 import type { ImageWatchEntry } from '../domain/types.ts';
 import type { ImageUpdateChange } from '../machines/reasons.ts';
 import type { ImageNotice } from '../notify/index.ts';
-import { registerSecretValues } from '../lib/redact.ts';
-import { createRegistryClient, type RegistryAuth } from '../registry/client.ts';
+import { createRegistryClient, isLoopbackRegistry, type RegistryAuth } from '../registry/client.ts';
 import { parseImageRef } from '../registry/ref.ts';
 
 /** An image reference, parsed (the shape of src/registry's ImageRef). */
@@ -39,7 +35,7 @@ export interface ImageRegistry {
   /** Throws (code REGISTRY_BAD_REF) naming the value when it is not an image reference. */
   parse(image: string): ImageRef;
   /** The digest the tag names now; rejects with a registry error (code, registry, transient, retryAfterMs). */
-  head(ref: ImageRef, signal?: AbortSignal): Promise<{ digest: string }>;
+  head(ref: ImageRef, signal?: AbortSignal, repo?: RepoConfig): Promise<{ digest: string }>;
 }
 
 /** One service as the engine runs it. */
@@ -473,7 +469,7 @@ export class ImageWatch {
     const answers = new Map<string, GroupAnswer>();
     await Promise.all(
       [...groups].map(async ([group, ref]) => {
-        answers.set(group, await this.#head(ref));
+        answers.set(group, await this.#head(ref, repo));
       }),
     );
     if (this.#stopped) return;
@@ -530,11 +526,11 @@ export class ImageWatch {
   }
 
   /** One manifest HEAD, within the daemon-wide limit and the registry's back-off. */
-  async #head(ref: ImageRef): Promise<GroupAnswer> {
+  async #head(ref: ImageRef, repo: RepoConfig): Promise<GroupAnswer> {
     const b = this.#backoff.get(ref.registry);
     if (b && b.until > this.#clock.now()) return { deferred: true };
     try {
-      const { digest } = await this.#limiter.run(() => this.#deps.registry.head(ref, this.#abort.signal));
+      const { digest } = await this.#limiter.run(() => this.#deps.registry.head(ref, this.#abort.signal, repo));
       this.#backoff.delete(ref.registry);
       return { digest };
     } catch (err) {
@@ -621,43 +617,28 @@ export async function observeServices(docker: Dockerode, repo: RepoConfig): Prom
 }
 
 /**
- * Registry credentials from the Docker CLI config the engine's `docker login` writes (`$DOCKER_CONFIG/config.json`,
- * default `~/.docker/config.json`): `auths.<registry>.auth` (base64 `user:password`) or `username`/`password`. Read at
- * each check (a new `docker login` applies without a restart); credential helpers (`credsStore`) are not consulted.
- * The passwords found are registered for masking.
+ * The registry port over src/registry's client, with each repository's credentials (`registries` of its project
+ * file and SHIPARR_DOCKER_CONFIG, resolved into RepoConfig.registries): one client per repository, kept while its
+ * credentials stay the same (a client keeps its tokens and rate-limit windows).
  */
-function dockerConfigCredentials(env: NodeJS.ProcessEnv): (registry: string) => RegistryAuth | undefined {
-  const file = path.join(env['DOCKER_CONFIG'] || path.join(os.homedir(), '.docker'), 'config.json');
-  return (registry) => {
-    let auths: Record<string, { auth?: string; username?: string; password?: string }>;
-    try {
-      auths = (JSON.parse(readFileSync(file, 'utf8')) as { auths?: typeof auths }).auths ?? {};
-    } catch {
-      return undefined;
+export function registryPort(): ImageRegistry {
+  const clients = new Map<string, { sig: string; client: ReturnType<typeof createRegistryClient> }>();
+  const clientOf = (repo: RepoConfig | undefined) => {
+    const regs = repo?.registries ?? {};
+    const key = repo?.key ?? '';
+    const sig = JSON.stringify(regs);
+    let hit = clients.get(key);
+    if (!hit || hit.sig !== sig) {
+      const client = createRegistryClient({
+        credentials: (registry): RegistryAuth | undefined => {
+          const c = regs[registry];
+          return c ? { username: c.username, password: c.password } : undefined;
+        },
+        insecure: (registry) => regs[registry]?.insecure ?? isLoopbackRegistry(registry),
+      });
+      clients.set(key, (hit = { sig, client }));
     }
-    const names =
-      registry === 'docker.io' ? ['https://index.docker.io/v1/', 'index.docker.io', 'docker.io'] : [registry];
-    for (const name of [...names, `https://${registry}`, `http://${registry}`]) {
-      const a = auths[name];
-      if (!a) continue;
-      let auth: RegistryAuth | undefined;
-      if (a.username && a.password) auth = { username: a.username, password: a.password };
-      else if (a.auth) {
-        const text = Buffer.from(a.auth, 'base64').toString('utf8');
-        const colon = text.indexOf(':');
-        if (colon > 0) auth = { username: text.slice(0, colon), password: text.slice(colon + 1) };
-      }
-      if (auth) {
-        registerSecretValues(`registry credentials ${registry}`, [auth.password, a.auth]);
-        return auth;
-      }
-    }
-    return undefined;
+    return hit.client;
   };
-}
-
-/** The registry port over src/registry's client (one per process: it keeps tokens and rate-limit windows). */
-export function registryPort(env: NodeJS.ProcessEnv): ImageRegistry {
-  const client = createRegistryClient({ credentials: dockerConfigCredentials(env) });
-  return { parse: parseImageRef, head: (ref, signal) => client.headManifest(ref, signal) };
+  return { parse: parseImageRef, head: (ref, signal, repo) => clientOf(repo).headManifest(ref, signal) };
 }

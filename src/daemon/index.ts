@@ -66,7 +66,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const log = opts.log ?? createLogger({ level: settings.logLevel, format: settings.logFormat });
   const store = await openStore(settings, log);
 
-  const loadConfig = configLoader(settings, opts.env ?? process.env, opts.only);
+  const loadConfig = configLoader(settings, opts.env ?? process.env, opts.only, log);
   const config = await loadConfig();
   for (const e of config.errors) log.error({ file: e.file, path: e.path }, `config error: ${e.message}`);
 
@@ -133,7 +133,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
         return repo ? [{ repo, suspended: s.suspended, deployedCommit: s.lastDeployedCommit }] : [];
       }),
     observe: (repo) => observeServices(effects.docker(repo.engine ?? repo.dockerHost), repo),
-    registry: registryPort(opts.env ?? process.env),
+    registry: registryPort(),
     store,
     notify: (repo, notice) => effects.notifyImage(repo, notice),
     deploy: (key, changes) => supervisor.imageUpdate(key, changes),

@@ -5,12 +5,12 @@
  * (a deployment with trigger image-update whose reason names the service and old → new digest) and the container now
  * runs Y; with `notify` exactly one notification arrives and nothing is deployed, also after more check rounds and a
  * daemon restart. The registry's access log shows only HEAD for manifests from Shiparr's checks (its user agent);
- * wrong credentials for a registry with htpasswd auth give a check error naming the registry in the API and the
+ * wrong credentials (the project file's `registries`) for a registry with htpasswd auth give a check error naming the registry in the API and the
  * log, without the password, and one failure notification.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -74,7 +74,6 @@ describe('image updates end to end', { concurrency: false }, () => {
     daemon = await startTestDaemon({
       projects: { 'imgwatch.yaml': projectYaml },
       dirs: { configDir: path.join(root, 'config'), dataDir: path.join(root, 'data') },
-      env: { DOCKER_CONFIG: path.join(root, 'docker-config') },
       daemon: { log },
     });
   };
@@ -141,14 +140,6 @@ describe('image updates end to end', { concurrency: false }, () => {
     await authReg.push(imageX, 'secure:latest');
 
     root = await mkdtemp(path.join(os.tmpdir(), 'shiparr-imgwatch-'));
-    // The daemon's Docker CLI config: a wrong password for the registry with auth.
-    await mkdir(path.join(root, 'docker-config'), { recursive: true });
-    await writeFile(
-      path.join(root, 'docker-config', 'config.json'),
-      JSON.stringify({
-        auths: { [authReg.host]: { auth: Buffer.from(`shiparr:${WRONG_PASSWORD}`).toString('base64') } },
-      }),
-    );
     const names = { auto: 'imgw-auto', notify: 'imgw-notify', badauth: 'imgw-bad' };
     const p = Object.fromEntries(Object.entries(names).map(([k, v]) => [k, uniqueProjectName(v)]));
     projects.push(...Object.values(p));
@@ -165,7 +156,10 @@ describe('image updates end to end', { concurrency: false }, () => {
     image_updates: ${mode}
     image_check_interval: 2
 ${extra}`;
+    // A wrong password for the registry with auth (the project's registry credentials).
     projectYaml = `project: imgwatch
+registries:
+  "${authReg.host}": { username: shiparr, password: ${WRONG_PASSWORD} }
 repositories:
 ${repo('auto', 'auto')}${repo(
       'notify',

@@ -11,9 +11,15 @@ import {
   pullArgs,
   runCompose,
   upArgs,
+  type ComposeCommand,
+  type ComposeFailure,
   type ComposeOutput,
   type ComposeUpInput,
+  type RunOptions,
 } from '../../compose/cli.ts';
+import type { ExecResult } from '../../lib/exec.ts';
+import { tmpdir } from 'node:os';
+import { createPrivateDockerConfig, registriesOfImages } from '../../registry/docker-config.ts';
 import { lstat, realpath } from 'node:fs/promises';
 import type { MessagePort } from 'node:worker_threads';
 import { isAbsolute, relative, resolve } from 'node:path';
@@ -128,38 +134,107 @@ async function apply(raw: ComposeUpInput, onLine?: (line: string) => void): Prom
   const cmd = await detectCompose({ timeoutMs: Math.min(15_000, input.timeoutMs) });
   if (!cmd) return { ...composeNotFound(), durationMs: elapsed() };
 
-  const mask = input.secretFiles?.length ? valueMasker(await secretValuesOfFiles(input.secretFiles)) : undefined;
-  const run = {
+  const fileMask = input.secretFiles?.length ? valueMasker(await secretValuesOfFiles(input.secretFiles)) : undefined;
+  // Registry passwords are masked here too: this worker thread's secret registry is empty.
+  const authMask = registryMask(input.registryAuths);
+  const mask = fileMask && authMask ? (t: string) => authMask(fileMask(t)) : (fileMask ?? authMask);
+  const base = {
     cwd: input.cwd,
     dockerHost: input.dockerHost,
     engineEnv: input.engineEnv,
     mask,
     ...(onLine ? { onLine } : {}),
   };
-  let pullOutput = '';
-  // Compose v1 has no `up --pull`: an explicit pull gives "always" the same meaning.
-  if (cmd.version === 1 && input.pull === 'always') {
-    const p = await runCompose(cmd, pullArgs(cmd, input), { ...run, timeoutMs: remaining() });
-    if (p.code !== 0)
-      return {
-        ...classifyFailure(p, 'COMPOSE_PULL_FAILED', 'docker-compose pull', input.timeoutMs),
-        durationMs: elapsed(),
-      };
-    pullOutput = p.output;
-  }
-  // An image update: the services whose tag moved are pulled first, whatever the pull policy (only those).
-  if (input.pullServices?.length) {
-    const p = await runCompose(cmd, pullArgs(cmd, input, input.pullServices), { ...run, timeoutMs: remaining() });
-    if (p.code !== 0)
-      return {
-        ...classifyFailure(p, 'COMPOSE_PULL_FAILED', `compose pull ${input.pullServices.join(' ')}`, input.timeoutMs),
-        durationMs: elapsed(),
-      };
-    pullOutput += p.output;
-  }
+  const registries = await privateRegistryConfig(cmd, input, base, remaining());
+  const run = registries ? { ...base, dockerConfig: registries.dir } : base;
+  const failed = (r: ExecResult, code: string, what: string) => ({
+    ...registryAuthFailure(classifyFailure(r, code, what, input.timeoutMs), r.output, registries?.used ?? []),
+    durationMs: elapsed(),
+  });
+  try {
+    let pullOutput = '';
+    // Compose v1 has no `up --pull`: an explicit pull gives "always" the same meaning.
+    if (cmd.version === 1 && input.pull === 'always') {
+      const p = await runCompose(cmd, pullArgs(cmd, input), { ...run, timeoutMs: remaining() });
+      if (p.code !== 0) return failed(p, 'COMPOSE_PULL_FAILED', 'docker-compose pull');
+      pullOutput = p.output;
+    }
+    // An image update: the services whose tag moved are pulled first, whatever the pull policy (only those).
+    if (input.pullServices?.length) {
+      const p = await runCompose(cmd, pullArgs(cmd, input, input.pullServices), { ...run, timeoutMs: remaining() });
+      if (p.code !== 0) return failed(p, 'COMPOSE_PULL_FAILED', `compose pull ${input.pullServices.join(' ')}`);
+      pullOutput += p.output;
+    }
 
-  const r = await runCompose(cmd, upArgs(cmd, input), { ...run, timeoutMs: remaining() });
-  if (r.code !== 0)
-    return { ...classifyFailure(r, 'COMPOSE_UP_FAILED', 'compose up', input.timeoutMs), durationMs: elapsed() };
-  return { ok: true, durationMs: elapsed(), output: pullOutput + r.output };
+    const r = await runCompose(cmd, upArgs(cmd, input), { ...run, timeoutMs: remaining() });
+    if (r.code !== 0) return failed(r, 'COMPOSE_UP_FAILED', 'compose up');
+    return { ok: true, durationMs: elapsed(), output: pullOutput + r.output };
+  } finally {
+    await registries?.remove();
+  }
+}
+
+/** A masker for the registry passwords (and their base64 `user:password` forms) of the input, if any. */
+function registryMask(auths: ComposeUpInput['registryAuths']): ((text: string) => string) | undefined {
+  const list = Object.values(auths ?? {});
+  if (!list.length) return undefined;
+  return valueMasker(
+    list.flatMap((c) => [c.password, Buffer.from(`${c.username}:${c.password}`, 'utf8').toString('base64')]),
+    4,
+  );
+}
+
+/**
+ * With registry credentials in the input: the project's images (`config --images`), and a private DOCKER_CONFIG
+ * holding the credentials of their registries only (all of them when the images cannot be listed). Undefined when
+ * none of the credentials serves the project.
+ */
+async function privateRegistryConfig(
+  cmd: ComposeCommand,
+  input: ComposeUpInput,
+  run: Omit<RunOptions, 'timeoutMs'>,
+  timeoutMs: number,
+): Promise<{ dir: string; used: string[]; remove(): Promise<void> } | undefined> {
+  const auths = input.registryAuths ?? {};
+  if (!Object.keys(auths).length) return undefined;
+  const list = await runCompose(cmd, [...pullArgs(cmd, input).slice(0, -1), 'config', '--images'], {
+    ...run,
+    onLine: undefined,
+    timeoutMs: Math.min(timeoutMs, 60_000),
+  });
+  const images =
+    list.code === 0
+      ? registriesOfImages(
+          list.stdout
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean),
+        )
+      : null;
+  const used = Object.keys(auths).filter((r) => images === null || images.has(r));
+  if (!used.length) return undefined;
+  const chosen = Object.fromEntries(used.map((r) => [r, auths[r]!]));
+  const created = await createPrivateDockerConfig(input.scratchDir ?? tmpdir(), chosen);
+  return { ...created, used };
+}
+
+const AUTH_FAILURE =
+  /unauthorized|authentication required|no basic auth credentials|pull access denied|denied: requested access|incorrect username or password/i;
+
+/**
+ * A pull refused by a registry becomes REGISTRY_AUTH naming the registry (from the URL in compose's error, else the
+ * only registry with credentials), instead of compose's bare message.
+ */
+function registryAuthFailure(f: ComposeFailure, output: string, withCredentials: string[]): ComposeFailure {
+  if (f.code === 'DOCKER_UNREACHABLE' || f.code === 'COMPOSE_TIMEOUT' || f.code === 'COMPOSE_ABORTED') return f;
+  if (!AUTH_FAILURE.test(output)) return f;
+  let host = /https?:\/\/([^/\s"']+)\/v2\//.exec(output)?.[1];
+  if (host === 'registry-1.docker.io' || host === 'index.docker.io') host = 'docker.io';
+  host ??=
+    withCredentials.find((r) => output.includes(r)) ?? (withCredentials.length === 1 ? withCredentials[0] : undefined);
+  if (!host) return f;
+  const message = withCredentials.includes(host)
+    ? `registry ${host} refused the credentials while pulling images (${f.message})`
+    : `registry ${host} refused to serve images without credentials: add it to the project file's registries (${f.message})`;
+  return { ...f, code: 'REGISTRY_AUTH', message, transient: false };
 }
