@@ -184,6 +184,8 @@ export function createRepoLogic(deps: RepoDeps) {
   const pinnedNow = new Map<string, Map<string, ServiceImage>>();
   // The reason of each row this actor opened, until its run is notified: refined after the sync, sent with the notice.
   const reasons = new Map<number, DeploymentReason>();
+  // Image-update rows: the services whose tag moved, pulled before `up` by that deployment (never by its rollback).
+  const imagePulls = new Map<number, string[]>();
   // A deployment row is opened here only: for an accepted deploy request, or when a check starts a run. It gets its
   // reason at once (never empty), refined by the pull once the commit range is known.
   const openRow = (
@@ -491,6 +493,9 @@ export function createRepoLogic(deps: RepoDeps) {
             transient: false,
           });
         }
+        // An image update pulls the services whose tag moved (compose), or resolves every image again (Swarm).
+        const pullServices = id !== null && !input.rollingBack ? imagePulls.get(id) : undefined;
+        if (pullServices) logTo(id, `applying: image update: pulling ${pullServices.join(', ')}`);
         // mode swarm: the same compose files, deployed as a stack (also when rolling back to the last good commit).
         if (repo.mode === 'swarm') {
           const s = await runTask(
@@ -502,7 +507,8 @@ export function createRepoLogic(deps: RepoDeps) {
               files: repo.composeFiles,
               dockerHost: repo.dockerHost,
               ...(engine !== undefined ? { engineEnv: engine.env } : {}),
-              pull: repo.pull,
+              // `--resolve-image always`: the stack's services take the digest their tag names now.
+              pull: pullServices ? 'always' : repo.pull,
               prune: repo.removeOrphans,
               timeoutMs: repo.timeouts.apply * 1000,
               secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
@@ -568,6 +574,7 @@ export function createRepoLogic(deps: RepoDeps) {
                   secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
                   ...(envFile !== undefined ? { envFile } : {}),
                   ...(overrides.length ? { overrideFiles: overrides } : {}),
+                  ...(pullServices && !pinned ? { pullServices } : {}),
                   ...registryInput(repo, deps.secrets.plaintextDir),
                 },
                 signal,
@@ -616,8 +623,10 @@ export function createRepoLogic(deps: RepoDeps) {
       openDeployment: ({ context: { repo }, self }, p) => {
         const id = openRow(repo, p);
         if (p.rollbackTo) rollbackTargets.set(id, p.rollbackTo);
+        if (p.cause?.imageUpdate?.length) imagePulls.set(id, [...new Set(p.cause.imageUpdate.map((c) => c.service))]);
         if (p.supersedes !== null) {
           reasons.delete(p.supersedes);
+          imagePulls.delete(p.supersedes);
           rollbackTargets.delete(p.supersedes);
           history.finishDeployment(p.supersedes, {
             status: 'interrupted',
@@ -693,6 +702,7 @@ export function createRepoLogic(deps: RepoDeps) {
         // Forced runs have their row from the request, the others from openRun: no id means opening it failed.
         const id = run.deploymentId ?? openRow(context.repo, run);
         rollbackTargets.delete(id);
+        imagePulls.delete(id);
         const status: FinalDeploymentStatus = run.outcome ?? 'failed';
         const error = describeError(run.error, run.rollbackError);
         history.finishDeployment(id, {

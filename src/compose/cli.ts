@@ -131,6 +131,11 @@ export interface ComposeUpInput extends ComposeInput, UpArgs {
    */
   progress?: MessagePort;
   /**
+   * Services whose image tag moved in the registry (an image-update deploy): `compose pull <service…>` runs before
+   * `up`, which then keeps the repository's own pull policy.
+   */
+  pullServices?: string[];
+  /**
    * Registry credentials by host (`docker.io` for Docker Hub). When any serves one of the project's images, compose
    * runs with a private DOCKER_CONFIG (under `scratchDir`) holding only those, removed when the task ends.
    */
@@ -166,9 +171,9 @@ export function upArgs(c: ComposeCommand, o: UpArgs): string[] {
   return args;
 }
 
-/** `pull` (v1 stand-in for `up --pull always`). */
-export function pullArgs(c: ComposeCommand, o: ProjectArgs): string[] {
-  return [...globalArgs(c, o), 'pull'];
+/** `pull [service…]` (v1 stand-in for `up --pull always`; with services, the image watch's pull of moved tags). */
+export function pullArgs(c: ComposeCommand, o: ProjectArgs, services: readonly string[] = []): string[] {
+  return [...globalArgs(c, o), 'pull', ...(services.length ? ['--', ...services] : [])];
 }
 
 export interface RunOptions {

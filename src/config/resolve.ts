@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ConfigIssue } from '../domain/types.ts';
 import type {
+  ImageWatchConfig,
   ProjectConfig,
   ProjectFile,
   RegistryCredentials,
@@ -352,6 +353,7 @@ function resolveRepository(
   }
   const registries = resolveRegistries(data.registries, ctx.registryAuths);
   if (registries) resolved.registries = registries;
+  if (repo.image_updates !== 'off') resolved.imageWatch = resolveImageWatch(repo, repo.image_updates);
   return { ...resolved, configHash: computeConfigHash(resolved) };
 }
 
@@ -447,6 +449,18 @@ function resolveRegistries(
     out[registryKey(host)] = entry;
   }
   return Object.keys(out).length ? out : undefined;
+}
+
+/** The image watch keys (validated by the schema: semver ranges, RE2 patterns). */
+function resolveImageWatch(repo: RepositoryFile, mode: 'notify' | 'auto'): ImageWatchConfig {
+  const policy: ImageWatchConfig['policy'] = {};
+  for (const [service, p] of Object.entries(repo.image_policy)) {
+    const entry: ImageWatchConfig['policy'][string] = {};
+    if (p.semver !== undefined) entry.semver = p.semver;
+    if (p.tag_regex !== undefined) entry.tagRegex = p.tag_regex;
+    policy[service] = entry;
+  }
+  return { mode, interval: repo.image_check_interval, policy, writeBack: repo.write_back };
 }
 
 const ENGINE_SCHEMES = /^(unix|tcp|http|https|ssh):$/;

@@ -2,6 +2,8 @@
  * @module The project-file format: one YAML file per project (the original Shiparr script's format plus optional extensions).
  * The only zod shapes for project files live here; `config/project.schema.json` is generated from them.
  */
+import { RE2JS, RE2JSSyntaxException } from 're2js';
+import semver from 'semver';
 import { z } from 'zod';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -113,6 +115,30 @@ const TimeoutsSchema = z
   })
   .describe('Per-stage timeouts in seconds');
 
+const ImagePolicySchema = z
+  .strictObject({
+    semver: z
+      .string()
+      .min(1)
+      .refine((r) => semver.validRange(r) !== null, 'is not a valid semver range (e.g. "^16", ">=1.2 <2")')
+      .optional()
+      .describe('Newer tags allowed: a semver range (npm syntax) over the tags of the image repository'),
+    tag_regex: z
+      .string()
+      .min(1)
+      .superRefine((pattern, ctx) => {
+        try {
+          RE2JS.compile(pattern);
+        } catch (err) {
+          const reason = err instanceof RE2JSSyntaxException ? err.message : 'cannot be compiled';
+          ctx.addIssue({ code: 'custom', message: `is not a valid regular expression (RE2 syntax): ${reason}` });
+        }
+      })
+      .optional()
+      .describe('Newer tags allowed: tags must match this regular expression (RE2 syntax, whole tag)'),
+  })
+  .describe('Tag policy of one service: which newer tags count as updates');
+
 function buildSchemas(checkUrl: NotificationUrlCheck) {
   const NotificationUrl = z.string().superRefine((url, ctx) => {
     const problem = checkUrl(url);
@@ -177,6 +203,19 @@ function buildSchemas(checkUrl: NotificationUrlCheck) {
         .default('compose')
         .describe('`compose`: docker compose up; `swarm`: docker stack deploy on a Swarm manager (`docker_host`)'),
       commit_status: CommitStatusSchema.optional(),
+      image_updates: z
+        .enum(['off', 'notify', 'auto'])
+        .default('off')
+        .describe('Image watch: `notify` when a deployed tag moves in its registry, `auto` also redeploys (pulls it)'),
+      image_check_interval: seconds(21600, 'Seconds between image checks (±10 % jitter); registry HEAD requests only'),
+      image_policy: z
+        .record(z.string(), ImagePolicySchema)
+        .default({})
+        .describe('Per service: newer tags that count as updates (semver range and/or tag regex)'),
+      write_back: z
+        .boolean()
+        .default(false)
+        .describe('With `image_updates: auto` and `image_policy`: commit the newer tag to the repository'),
     })
     .describe('One watched git repository');
 
@@ -285,6 +324,8 @@ export interface RepoConfig {
   mode?: 'swarm';
   /** Where deploy results go back to the forge as commit statuses (`commit_status`); absent: nowhere. */
   commitStatus?: RepoCommitStatus;
+  /** The image watch (`image_updates` notify or auto); absent means off. Not part of `configHash`. */
+  imageWatch?: ImageWatchConfig;
   /**
    * Registry credentials by host[:port] (`docker.io` for Docker Hub): the project file's `registries`, plus the
    * SHIPARR_DOCKER_CONFIG auths for hosts it does not list. Secret (username and password are masked).
@@ -303,6 +344,18 @@ export interface RepoCommitStatus {
   token: string;
   /** The status context (GitLab: `name`). */
   context: string;
+}
+
+/** A repository's image watch, resolved. Clone-safe. */
+export interface ImageWatchConfig {
+  /** `notify`: one notification per new digest; `auto`: also a deploy of the deployed commit pulling the service. */
+  mode: 'notify' | 'auto';
+  /** Seconds between checks (jittered ±10 %). */
+  interval: number;
+  /** Tag policies by service name (see `image_policy`). */
+  policy: Record<string, { semver?: string; tagRegex?: string }>;
+  /** Commit a newer tag back to the repository (auto + policy only). */
+  writeBack: boolean;
 }
 
 /** Credentials for one image registry. Secret. */

@@ -17,7 +17,15 @@ import type { RunTask } from '../workers/types.ts';
 import { createDocker, pingDocker, verifyProject, verifyStack } from '../compose/verify.ts';
 import { engineKey, maskEngineHost, prepareEngine, type Engine } from '../compose/engine.ts';
 import { maskSecrets } from '../lib/redact.ts';
-import { createNotifier, isNotifyState, notifyNotice, type DeployNotice, type NotifyResult } from '../notify/index.ts';
+import {
+  createNotifier,
+  isNotifyState,
+  notifyImageNotice,
+  notifyNotice,
+  type DeployNotice,
+  type ImageNotice,
+  type NotifyResult,
+} from '../notify/index.ts';
 
 export interface Effects {
   pool: Piscina;
@@ -35,6 +43,8 @@ export interface Effects {
   engineHealth(repos: readonly RepoConfig[]): Promise<EngineStatus[]>;
   verify(repo: RepoConfig, signal: AbortSignal): Promise<VerifyResult>;
   notify(repo: RepoConfig, notice: DeployNotice): Promise<NotifyResult[]>;
+  /** The image watch's notices (update available, check failed): sent as they come, no de-duplication here. */
+  notifyImage(repo: RepoConfig, notice: ImageNotice): Promise<NotifyResult[]>;
 }
 
 export function createEffects(opts: {
@@ -149,5 +159,6 @@ export function createEffects(opts: {
     dockers,
     verify,
     notify: (repo, notice) => notifyNotice(notifier, repo, notice),
+    notifyImage: (repo, notice) => notifyImageNotice(notifier, repo, notice),
   };
 }

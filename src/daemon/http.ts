@@ -14,7 +14,7 @@ import { SettingsError } from '../errors.ts';
 import type { Store } from '../store/index.ts';
 import { createApp, closeEventStreams } from '../http/app.ts';
 import { refuseTunnel } from '../http/errors.ts';
-import type { EngineStatus, HealthReport, PlanPort, SupervisorPort } from '../http/ports.ts';
+import type { EngineStatus, HealthReport, ImageWatchPort, PlanPort, SupervisorPort } from '../http/ports.ts';
 import { createContainerLogReader } from '../compose/logs.ts';
 import { createDocker, pingDocker } from '../compose/verify.ts';
 import { createServices, type ServiceSupervisor } from './services.ts';
@@ -47,6 +47,8 @@ export async function startHttp(deps: {
   engineDocker?: (engine?: RepoEngine | string) => Dockerode;
   /** Plans for GET /api/repositories/:id/plan. */
   plans?: PlanPort;
+  /** The image watch for GET /api/repositories/:id/images and POST …/images/check. */
+  images?: ImageWatchPort;
 }): Promise<HttpServer> {
   const { settings, store, supervisor, docker } = deps;
   // Refused before anything starts (startDaemon, and `shiparr serve` with exit 2); accepted only with the flag.
@@ -111,6 +113,7 @@ export async function startHttp(deps: {
     limits: settings.limits,
     signal: shutdown.signal,
     ...(deps.plans ? { plans: deps.plans } : {}),
+    ...(deps.images ? { images: deps.images } : {}),
   });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(settings.port, settings.host, () => resolve(s));

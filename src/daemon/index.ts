@@ -24,6 +24,7 @@ import { createPlanner, loadPlanKey } from './plan.ts';
 import { startHttp, type HttpServer } from './http.ts';
 import { shutdownOnce } from './shutdown.ts';
 import { startCommitStatuses, type CommitStatusTiming } from './commit-status.ts';
+import { ImageWatch, observeServices, registryPort } from './image-watch.ts';
 
 export interface DaemonOptions {
   settings: Settings;
@@ -135,6 +136,25 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       .catch((err: unknown) => log.warn({ err, deploymentId: f.id }, 'self-update notification failed'));
   }
 
+  // The image watch (image_updates): its own timers, re-timed after every config reload; deploys go to the actors.
+  const imageWatch = new ImageWatch({
+    repos: () =>
+      supervisor.list().flatMap((s) => {
+        const repo = supervisor.repoConfig(s.key);
+        return repo ? [{ repo, suspended: s.suspended, deployedCommit: s.lastDeployedCommit }] : [];
+      }),
+    observe: (repo) => observeServices(effects.docker(repo.engine ?? repo.dockerHost), repo),
+    registry: registryPort(),
+    store,
+    notify: (repo, notice) => effects.notifyImage(repo, notice),
+    deploy: (key, changes) => supervisor.imageUpdate(key, changes),
+    log,
+  });
+  imageWatch.sync();
+  const stopImageSync = supervisor.subscribe((e) => {
+    if (e.type === 'config.reloaded') imageWatch.sync();
+  });
+
   let http: HttpServer | null = null;
   if (opts.http ?? true) {
     const plans = createPlanner({
@@ -157,6 +177,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
       dockers,
       engineDocker: (e) => effects.docker(e),
       plans,
+      images: imageWatch,
     });
   }
   let watcher: ConfigWatcher | null = null;
@@ -186,8 +207,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     pool: effects.pool,
     store,
   });
-  const close = () => {
+  const close = async () => {
     stopPruning();
+    stopImageSync();
+    await imageWatch.stop();
     return shutdown();
   };
   return { url: http?.url ?? null, supervisor, store, log, settings, close };

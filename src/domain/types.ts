@@ -19,7 +19,8 @@ export type DeployStage =
   'checking' | 'pulling' | 'decrypting' | 'applying' | 'verifying' | 'rollingBack' | 'notifying';
 
 /** What starts a run of the deploy machine. */
-export type DeployTrigger = 'poll' | 'webhook' | 'api' | 'cli' | 'boot' | 'config' | 'rollback' | 'retry';
+export type DeployTrigger =
+  'poll' | 'webhook' | 'api' | 'cli' | 'boot' | 'config' | 'rollback' | 'retry' | 'image-update';
 /** What a deployment row records as its trigger: a run's trigger, or a self-update finalised at boot. */
 export type DeploymentTrigger = DeployTrigger | 'self-update';
 
@@ -388,4 +389,36 @@ export interface CommitStatusRecord {
   lastError: string | null;
   /** ISO time of the last change of this record. */
   at: string;
+}
+
+// ---- The image watch (image_updates) ---------------------------------------------------------------------------
+
+/** Where a watched service's image stands: its tag names the digest it runs, another one, or it was not checked. */
+export type ImageWatchStatus = 'up-to-date' | 'update-available' | 'error' | 'skipped';
+
+/**
+ * One service of a repository as the image watch last saw it (persisted per repository and service, shown by
+ * `GET /api/repositories/:id/images`). Digests are `sha256:…`; no field ever holds a credential.
+ */
+export interface ImageWatchEntry {
+  service: string;
+  /** The image reference the service runs (as in the compose file: `127.0.0.1:5000/app:latest`). */
+  image: string;
+  /** The repository digest the running image was pulled or pushed with for that registry repository. */
+  localDigest: string | null;
+  /** The digest the tag names in the registry at the last check. */
+  remoteDigest: string | null;
+  status: ImageWatchStatus;
+  /** Why it was skipped, what the error was (naming the registry), or a note on an update (null when none). */
+  reason: string | null;
+  /** The registry error code of a failed check (`REGISTRY_AUTH`, …). */
+  errorCode: string | null;
+  /** ISO time of the last check of this service. */
+  checkedAt: string | null;
+  /** The remote digest last notified (notify: once per new digest, across restarts). */
+  notifiedDigest: string | null;
+  /** The error last notified (failure notifications: once per distinct error). */
+  notifiedError: string | null;
+  /** The remote digest an image-update deploy was last asked for (auto: a digest that failed is not retried). */
+  deployedDigest: string | null;
 }

@@ -19,6 +19,7 @@ import { type EventStreams, eventRoutes } from './routes/events.ts';
 import { healthRoutes } from './routes/health.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import { planRoutes } from './routes/plan.ts';
+import { imageRoutes } from './routes/images.ts';
 import { projectRoutes } from './routes/projects.ts';
 import { reloadRoutes } from './routes/reload.ts';
 import { repositoryRoutes } from './routes/repositories.ts';
@@ -86,6 +87,7 @@ export function createApp(deps: HttpDeps): Koa {
     reloadRoutes(deps, auth),
     containerRoutes(deps, auth),
     actionRoutes(deps, auth),
+    imageRoutes(deps, auth),
     events.router,
     metricsRoutes(registry, auth),
     uiRoutes(auth),

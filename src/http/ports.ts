@@ -11,6 +11,7 @@ import type {
   ConfigIssue,
   ContainerInfo,
   Deployment,
+  ImageWatchEntry,
   ProjectInfo,
   ReloadResult,
   RepoStatus,
@@ -167,6 +168,18 @@ export interface HttpDeps {
   limits?: Partial<HttpLimits>;
   /** Plans (GET /api/repositories/:id/plan); without it that route answers 503. */
   plans?: PlanPort;
+  /** The image watch (GET /api/repositories/:id/images, POST …/images/check); without it those routes answer 503. */
+  images?: ImageWatchPort;
+}
+
+/** The image watch of the repositories (`image_updates`). */
+export interface ImageWatchPort {
+  /** The repository's image watch settings, or null when `image_updates` is off. */
+  settings(repoKey: string): { mode: 'notify' | 'auto'; interval: number } | null;
+  /** What the last checks found, per service. */
+  entries(repoKey: string): ImageWatchEntry[];
+  /** Starts a check now (in the background). */
+  checkNow(repoKey: string): { result: 'started' | 'not-watched' | 'suspended' };
 }
 
 /** Abuse limits of the HTTP app. */

@@ -326,7 +326,12 @@ export const deployMachine = deploySetup.createMachine({
             previousCommit: lastDeployedCommit,
             supersedes: followUp?.kind === 'deploy' ? followUp.deploymentId : null,
             triggeredBy: event.triggeredBy ?? null,
-            cause: event.rollbackTo != null ? { rollbackOf: event.rollbackTo } : null,
+            cause:
+              event.rollbackTo != null
+                ? { rollbackOf: event.rollbackTo }
+                : event.imageUpdate
+                  ? { imageUpdate: event.imageUpdate }
+                  : null,
             rollbackTo: event.rollbackTo ?? null,
           }),
         },

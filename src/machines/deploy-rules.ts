@@ -89,7 +89,9 @@ export function decideDeploy(ctx: DeployContext, head: string): 'deploy' | 'unch
 /** A rollback is possible to a different, known-good commit, and only for a failure that retrying would not fix. */
 export function canRollback(ctx: DeployContext, err: StepError): boolean {
   const run = ctx.run;
-  return Boolean(ctx.repo.rollback && run && run.previousCommit && run.previousCommit !== run.commit && !err.transient);
+  // An image update redeploys the same commit: its rollback is to the images the last success of that commit ran.
+  const otherTarget = run?.previousCommit !== run?.commit || run?.trigger === 'image-update';
+  return Boolean(ctx.repo.rollback && run && run.previousCommit && otherTarget && !err.transient);
 }
 
 /** A check without a run failed: back off (when transient) and report it. */
@@ -142,7 +144,8 @@ export function conclude(ctx: RunContext): Partial<RunContext> {
   return {
     run: done,
     // A transient failure (network, engine down) is retried with backoff; anything else pins the commit.
-    pinnedCommit: transient || !run.commit ? ctx.pinnedCommit : run.commit,
+    // A failed image update says nothing against the commit (the image watch remembers the digest that failed).
+    pinnedCommit: transient || !run.commit || run.trigger === 'image-update' ? ctx.pinnedCommit : run.commit,
     attempt: transient ? ctx.attempt + 1 : 0,
     lastError: run.error,
     notice: { kind: outcome, run: done, error: run.error, commit: run.commit },

@@ -20,7 +20,25 @@ export interface RunCause {
   rollbackOf?: number | null;
   /** Consecutive transient failures before this retry (trigger `retry`). */
   attempt?: number;
+  /** The services whose image tag moved in the registry (trigger `image-update`): old → new digest. */
+  imageUpdate?: ImageUpdateChange[];
 }
+
+/** One service whose tag now names another digest (digests `sha256:…`; `from` null when none was known). */
+export interface ImageUpdateChange {
+  service: string;
+  /** The image reference as deployed (e.g. `127.0.0.1:5000/app:latest`). */
+  image?: string;
+  from: string | null;
+  to: string;
+}
+
+/** `sha256:0123456789ab` (the first 12 hex digits, like Docker prints image ids). */
+const shortDigest = (d: string | null | undefined): string => {
+  if (!d) return 'unknown';
+  const i = d.indexOf(':');
+  return i >= 0 ? `${d.slice(0, i + 1)}${d.slice(i + 1, i + 13)}` : d.slice(0, 12);
+};
 
 /** The commits between the previously deployed commit and the new one (as read from the checkout's objects). */
 export interface CommitRangeInfo {
@@ -106,6 +124,12 @@ function summaryOf(reason: DeploymentReason): string {
         : 'recovery: redeploy after an interrupted deployment';
     case 'retry':
       return `retry after ${reason.attempt} transient failure${reason.attempt === 1 ? '' : 's'}`;
+    case 'image-update':
+      return reason.services.length
+        ? `image update: ${reason.services
+            .map((s) => `${s.service} ${shortDigest(s.from)} → ${shortDigest(s.to)}`)
+            .join(', ')}`
+        : reason.summary;
     default:
       return reason.summary;
   }
@@ -185,6 +209,16 @@ export function openingReason(input: ReasonInput): DeploymentReason {
       });
     case 'self-update':
       return finish({ kind: 'self-update', summary: 'self-update of the compose project Shiparr runs in' });
+    case 'image-update':
+      return finish({
+        kind: 'image-update',
+        summary: 'image update',
+        services: (cause.imageUpdate ?? []).map((c) => ({
+          service: clean(c.service, 100),
+          from: c.from === null ? null : clean(c.from, 100),
+          to: clean(c.to, 100),
+        })),
+      });
     case 'poll':
       // The head did not move: what differs is the deploy-relevant config (e.g. a config change whose deploy failed).
       if (commit !== null && commit === previousCommit)

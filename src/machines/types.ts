@@ -8,7 +8,7 @@ import type {
   FinalDeploymentStatus,
   ServicePlan,
 } from '../domain/types.ts';
-import type { RunCause } from './reasons.ts';
+import type { ImageUpdateChange, RunCause } from './reasons.ts';
 
 /** The domain types under the names the machine uses (one definition, in src/domain/types.ts). */
 export type { DeployTrigger, DeployStage as Stage };
@@ -109,6 +109,8 @@ export type DeployEvent =
       triggeredBy?: string | null;
       /** A rollback to this deployment: its recorded images are pinned (exact rollback). */
       rollbackTo?: number | null;
+      /** Trigger `image-update`: the services whose tag moved (pulled before `up`, listed in the reason). */
+      imageUpdate?: ImageUpdateChange[];
     }
   | { type: 'repo.suspend' }
   | { type: 'repo.resume' }

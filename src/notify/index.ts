@@ -4,3 +4,4 @@ export { formatMessage, formatDuration, summarizeError, type DeployEvent } from 
 export { sendNotification, type NotifyResult } from './send.ts';
 export { createNotifier, isNotifyState, type NotifyTarget, type NotifyState } from './notifier.ts';
 export { deployEventOf, notifyNotice, notifyTargetOf, type DeployNotice } from './deploy-notice.ts';
+export { notifyImageNotice, type ImageNotice } from './image-notice.ts';

@@ -145,6 +145,26 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX actions_repository_id ON actions (repository_id, id DESC);
   ALTER TABLE deployments ADD COLUMN commit_subject TEXT;
   `,
+  // 6: the image watch's state per repository and service (image_updates): what the service runs, what its tag
+  // names in the registry, the last check's result, and what was already notified or deployed (no repeat after a
+  // restart).
+  `
+  CREATE TABLE image_watch (
+    repository_id   INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
+    service         TEXT    NOT NULL,
+    image           TEXT    NOT NULL,
+    local_digest    TEXT,
+    remote_digest   TEXT,
+    status          TEXT    NOT NULL CHECK (status IN ('up-to-date', 'update-available', 'error', 'skipped')),
+    reason          TEXT,
+    error_code      TEXT,
+    checked_at      TEXT,
+    notified_digest TEXT,
+    notified_error  TEXT,
+    deployed_digest TEXT,
+    PRIMARY KEY (repository_id, service)
+  );
+  `,
   // 7: the commit statuses posted to the forge for a deployment (JSON list of CommitStatusRecord: state, result,
   // attempts, last error, time; never a token).
   `ALTER TABLE deployments ADD COLUMN commit_statuses TEXT;`,

@@ -20,6 +20,8 @@ import type {
   DeploymentStatus,
   DeploymentTrigger,
   FinishDeploymentInput,
+  ImageWatchEntry,
+  ImageWatchStatus,
   PlaintextFile,
   DeploymentReason,
   ServiceImage,
@@ -67,6 +69,7 @@ const TRIGGERS: ReadonlySet<string> = new Set<DeploymentTrigger>([
   'rollback',
   'retry',
   'self-update',
+  'image-update',
 ]);
 
 export interface StoreOptions {
@@ -693,6 +696,49 @@ export class Store {
     return result;
   }
 
+  // ── image watch ────────────────────────────────────────────────────────────────────────────────────
+
+  /** The image watch's entries of a repository, by service name; empty for an unknown repository. */
+  listImageWatch(repoKey: string): ImageWatchEntry[] {
+    const repo = this.#s.repoIdByKey.get(repoKey);
+    if (!repo) return [];
+    return this.#imageStatements().list.all(repo.id).map(toImageWatchEntry);
+  }
+
+  /**
+   * Replaces a repository's image watch entries in one transaction: the services given are written (reasons masked),
+   * services not given are removed (they left the project).
+   * @throws StoreError STORE_NOT_FOUND (unknown repository)
+   */
+  saveImageWatch(repoKey: string, entries: readonly ImageWatchEntry[]): void {
+    const repo = this.#s.repoIdByKey.get(repoKey);
+    if (!repo) throw notFound(`repository ${repoKey}`);
+    const s = this.#imageStatements();
+    this.#db.transaction(() => {
+      s.clear.run(repo.id);
+      for (const e of entries)
+        s.insert.run({
+          repositoryId: repo.id,
+          service: e.service,
+          image: e.image,
+          localDigest: e.localDigest,
+          remoteDigest: e.remoteDigest,
+          status: e.status,
+          reason: e.reason === null ? null : maskSecrets(e.reason),
+          errorCode: e.errorCode,
+          checkedAt: e.checkedAt,
+          notifiedDigest: e.notifiedDigest,
+          notifiedError: e.notifiedError === null ? null : maskSecrets(e.notifiedError),
+          deployedDigest: e.deployedDigest,
+        });
+    })();
+  }
+
+  #imageStmts: ReturnType<typeof prepareImageStatements> | undefined;
+  #imageStatements(): ReturnType<typeof prepareImageStatements> {
+    return (this.#imageStmts ??= prepareImageStatements(this.#db));
+  }
+
   // ── internals ──────────────────────────────────────────────────────────────────────────────────────
 
   #now(): string {
@@ -952,6 +998,50 @@ function prepareStatements(db: Database.Database) {
 }
 
 type Statements = ReturnType<typeof prepareStatements>;
+
+interface RawImageWatch {
+  service: string;
+  image: string;
+  local_digest: string | null;
+  remote_digest: string | null;
+  status: ImageWatchStatus;
+  reason: string | null;
+  error_code: string | null;
+  checked_at: string | null;
+  notified_digest: string | null;
+  notified_error: string | null;
+  deployed_digest: string | null;
+}
+
+/** The image watch table's statements (migration 6), prepared on first use. */
+function prepareImageStatements(db: Database.Database) {
+  return {
+    list: db.prepare<[number], RawImageWatch>('SELECT * FROM image_watch WHERE repository_id = ? ORDER BY service'),
+    clear: db.prepare<[number]>('DELETE FROM image_watch WHERE repository_id = ?'),
+    insert: db.prepare<Params>(
+      `INSERT INTO image_watch (repository_id, service, image, local_digest, remote_digest, status, reason, error_code,
+         checked_at, notified_digest, notified_error, deployed_digest)
+       VALUES (@repositoryId, @service, @image, @localDigest, @remoteDigest, @status, @reason, @errorCode, @checkedAt,
+         @notifiedDigest, @notifiedError, @deployedDigest)`,
+    ),
+  };
+}
+
+function toImageWatchEntry(r: RawImageWatch): ImageWatchEntry {
+  return {
+    service: r.service,
+    image: r.image,
+    localDigest: r.local_digest,
+    remoteDigest: r.remote_digest,
+    status: r.status,
+    reason: r.reason,
+    errorCode: r.error_code,
+    checkedAt: r.checked_at,
+    notifiedDigest: r.notified_digest,
+    notifiedError: r.notified_error,
+    deployedDigest: r.deployed_digest,
+  };
+}
 
 // ── helpers ────────────────────────────────────────────────────────────────────────────────────────────
 

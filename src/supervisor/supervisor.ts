@@ -23,6 +23,7 @@ import { createRepoLogic, type HistoryWriter, type ImagePort, type RepoDeps } fr
 import { missingImages, readServiceImages, removePinOverride, writePinOverride } from '../compose/images.ts';
 import { DeploySlots } from '../actors/deploy-slots.ts';
 import type { Notice } from '../machines/deploy-machine.ts';
+import type { ImageUpdateChange } from '../machines/reasons.ts';
 import type { RunTask } from '../workers/types.ts';
 import type { Store } from '../store/store.ts';
 import type { RepositoryRow } from '../store/types.ts';
@@ -432,12 +433,25 @@ export class Supervisor {
     return this.#requestDeploy(key, 'rollback', d.commit, by, d.id);
   }
 
+  /**
+   * The image watch (`image_updates: auto`): deploys the commit deployed now again, pulling the services whose tag
+   * moved (trigger `image-update`, the changes on its reason). A suspended repository refuses it like any deploy.
+   * @throws ConflictError when nothing is deployed yet, or the repository is suspended, failed or shutting down.
+   */
+  imageUpdate(key: string, changes: ImageUpdateChange[]): { deploymentId: number } {
+    this.#entryFor(key);
+    const commit = this.#child(key)?.getSnapshot().context.lastDeployedCommit ?? null;
+    if (!commit) throw new ConflictError(`repository ${key} has no deployed commit to redeploy`);
+    return this.#requestDeploy(key, 'image-update', commit, null, null, changes);
+  }
+
   #requestDeploy(
     key: string,
-    trigger: 'api' | 'cli' | 'rollback',
+    trigger: 'api' | 'cli' | 'rollback' | 'image-update',
     commit: string | null,
     triggeredBy: string | null,
     rollbackTo: number | null = null,
+    imageUpdate: ImageUpdateChange[] | null = null,
   ): { deploymentId: number } {
     const entry = this.#entryFor(key);
     const child = this.#child(key);
@@ -451,7 +465,14 @@ export class Supervisor {
     const accepted = child.on('deploy.accepted', (e) => (answer = { deploymentId: e.deploymentId }));
     const rejected = child.on('deploy.rejected', (e) => (answer = { rejected: e.reason }));
     try {
-      child.send({ type: 'repo.deploy', trigger, commit, triggeredBy, ...(rollbackTo === null ? {} : { rollbackTo }) });
+      child.send({
+        type: 'repo.deploy',
+        trigger,
+        commit,
+        triggeredBy,
+        ...(rollbackTo === null ? {} : { rollbackTo }),
+        ...(imageUpdate === null ? {} : { imageUpdate }),
+      });
     } finally {
       accepted.unsubscribe();
       rejected.unsubscribe();

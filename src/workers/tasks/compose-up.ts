@@ -159,6 +159,12 @@ async function apply(raw: ComposeUpInput, onLine?: (line: string) => void): Prom
       if (p.code !== 0) return failed(p, 'COMPOSE_PULL_FAILED', 'docker-compose pull');
       pullOutput = p.output;
     }
+    // An image update: the services whose tag moved are pulled first, whatever the pull policy (only those).
+    if (input.pullServices?.length) {
+      const p = await runCompose(cmd, pullArgs(cmd, input, input.pullServices), { ...run, timeoutMs: remaining() });
+      if (p.code !== 0) return failed(p, 'COMPOSE_PULL_FAILED', `compose pull ${input.pullServices.join(' ')}`);
+      pullOutput += p.output;
+    }
 
     const r = await runCompose(cmd, upArgs(cmd, input), { ...run, timeoutMs: remaining() });
     if (r.code !== 0) return failed(r, 'COMPOSE_UP_FAILED', 'compose up');

@@ -27,7 +27,7 @@ test('open on an empty path creates the parent directory, the schema and sets us
   assert.ok(existsSync(tmp.file));
   assert.equal(readUserVersion(store.db), SCHEMA_VERSION);
   assert.equal(SCHEMA_VERSION, MIGRATIONS.length);
-  assert.deepEqual(tables(store.db), ['actions', 'deployments', 'projects', 'repositories']);
+  assert.deepEqual(tables(store.db), ['actions', 'deployments', 'image_watch', 'projects', 'repositories']);
   assert.deepEqual(indexes(store.db), [
     'actions_repository_id',
     'deployments_plaintext_pending',
