@@ -215,7 +215,9 @@ function buildSchemas(checkUrl: NotificationUrlCheck) {
       write_back: z
         .boolean()
         .default(false)
-        .describe('With `image_updates: auto` and `image_policy`: commit the newer tag to the repository (accepted; not acted on yet)'),
+        .describe(
+          'With `image_updates: auto` and `image_policy`: commit the newer tag to the repository (accepted; not acted on yet)',
+        ),
     })
     .describe('One watched git repository');
 
