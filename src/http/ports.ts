@@ -132,6 +132,8 @@ export interface EngineStatus {
   error?: string;
   /** How many repositories deploy to it. */
   repositories: number;
+  /** Secret-free identity of the engine settings: tells engines on the same endpoint apart (e.g. other TLS files). */
+  id?: string;
 }
 
 export interface HealthReport {
