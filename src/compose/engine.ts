@@ -45,6 +45,8 @@ export interface Engine {
   key: string;
   /** The endpoint for logs, health and metrics: no credentials, no key material ("default" for the local engine). */
   label: string;
+  /** {@link engineId} of the resolved settings (a context's endpoint and TLS files, not its name). */
+  id: string;
   /** Environment for the docker/compose CLI (merged over the allow-listed environment by `composeEnv`). */
   env: Record<string, string>;
   /** Options for `new Dockerode(…)`. */
@@ -187,12 +189,20 @@ export function prepareEngine(settings: EngineSettings | undefined, o: PrepareOp
   const env = o.env ?? process.env;
   const key = engineKey(settings);
   if (!settings || key === DEFAULT_ENGINE_LABEL) {
-    return { key, label: DEFAULT_ENGINE_LABEL, env: {}, dockerode: { timeout: REQUEST_TIMEOUT_MS }, remote: false };
+    return {
+      key,
+      label: DEFAULT_ENGINE_LABEL,
+      id: DEFAULT_ENGINE_LABEL,
+      env: {},
+      dockerode: { timeout: REQUEST_TIMEOUT_MS },
+      remote: false,
+    };
   }
   let { host, tls } = settings;
   if (!host && settings.context) ({ host, tls } = readContext(settings.context, dockerConfigDir(env)));
   if (!host) throw new EngineError('no docker host');
   const label = maskEngineHost(host);
+  const id = engineId({ host, ...(tls ? { tls } : {}), ...(settings.ssh ? { ssh: settings.ssh } : {}) });
   let u: URL;
   try {
     u = new URL(host);
@@ -213,7 +223,7 @@ export function prepareEngine(settings: EngineSettings | undefined, o: PrepareOp
     case 'unix:': {
       const socketPath = decodeURIComponent(u.pathname);
       if (!socketPath) throw new EngineError(`invalid docker host "${label}": unix:// needs a socket path`);
-      return { key, label, env: cliEnv, dockerode: { ...base, socketPath }, remote: false };
+      return { key, label, id, env: cliEnv, dockerode: { ...base, socketPath }, remote: false };
     }
     case 'tcp:':
     case 'http:':
@@ -243,10 +253,10 @@ export function prepareEngine(settings: EngineSettings | undefined, o: PrepareOp
             rejectUnauthorized: false,
           });
       }
-      return { key, label, env: cliEnv, dockerode: opts, remote: true };
+      return { key, label, id, env: cliEnv, dockerode: opts, remote: true };
     }
     case 'ssh:':
-      return prepareSsh(u, settings.ssh ?? {}, { key, label, dir, env, cliEnv, base });
+      return prepareSsh(u, settings.ssh ?? {}, { key, label, id, dir, env, cliEnv, base });
     default:
       throw new EngineError(
         `unsupported docker host scheme "${u.protocol}" in "${label}": expected unix://, tcp://, http(s):// or ssh://`,
@@ -316,6 +326,7 @@ function prepareSsh(
   c: {
     key: string;
     label: string;
+    id: string;
     dir: string | null;
     env: NodeJS.ProcessEnv;
     cliEnv: Record<string, string>;
@@ -349,7 +360,7 @@ function prepareSsh(
     username: u.username ? decodeURIComponent(u.username) : undefined,
     sshOptions,
   } as Dockerode.DockerOptions;
-  return { key: c.key, label: c.label, env: c.cliEnv, dockerode, remote: true };
+  return { key: c.key, label: c.label, id: c.id, env: c.cliEnv, dockerode, remote: true };
 }
 
 /**

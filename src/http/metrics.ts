@@ -168,9 +168,10 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
 /**
  * The `engine` label of an engine: its endpoint without credentials, plus `#<id>` (a short hash of its settings, see
- * EngineStatus.id) when another engine of the list has the same endpoint, e.g. with other TLS files.
+ * EngineStatus.id) when another engine of the list has the same endpoint with other settings, e.g. other TLS files
+ * (the same endpoint through a context and through docker_host is one label).
  */
 function engineLabel(e: EngineStatus, list: readonly EngineStatus[]): string {
-  const shared = list.some((o) => o !== e && o.host === e.host);
+  const shared = list.some((o) => o.host === e.host && o.id !== e.id);
   return shared && e.id ? `${e.host}#${e.id}` : e.host;
 }

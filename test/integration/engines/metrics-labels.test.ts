@@ -38,6 +38,9 @@ test('/metrics: one endpoint with two TLS settings gives two engine labels; a un
       id: engineId({ host, tls: TLS_B }),
     },
     { host: 'ssh://deploy.example:22', ok: true, version: '25.0.1', repositories: 1, id: 'ffffffff' },
+    // The same endpoint and settings twice (a context naming it, and docker_host): one plain label.
+    { host: 'unix:///run/other.sock', ok: true, version: '24.0.7', repositories: 1, id: 'aaaaaaaa' },
+    { host: 'unix:///run/other.sock', ok: true, version: '24.0.7', repositories: 1, id: 'aaaaaaaa' },
   ];
   const metrics = createMetrics({ defaultMetrics: false, engines: async () => list });
   const text = await metrics.registry.metrics();
@@ -49,6 +52,7 @@ test('/metrics: one endpoint with two TLS settings gives two engine labels; a un
       `${host}#${engineId({ host, tls: TLS_B })} 0`,
       'default 1',
       'ssh://deploy.example:22 1',
+      'unix:///run/other.sock 1',
     ].sort(),
   );
   assert.match(text, new RegExp(`^shiparr_engine_info\\{engine="${host}#${list[1]?.id}",version="24.0.7"\\} 1$`, 'm'));
