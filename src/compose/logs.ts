@@ -35,7 +35,8 @@ export interface ContainerLogReader {
  * Builds the reader. `isManagedProject(name)` says whether a compose project name belongs to a configured repository;
  * it is asked on every call, so config changes apply at once. `docker` is one engine, or a function listing every
  * engine the repositories use (asked per call; the first engine that knows the container, as part of a managed
- * project, answers). Engine errors other than 404 reject when no engine has the container.
+ * project, answers). Engine errors other than 404 reject when no engine has the container (one that has it outside a
+ * managed project makes it "not found").
  */
 export function createContainerLogReader(
   docker: Dockerode | (() => readonly Dockerode[]),
@@ -47,6 +48,7 @@ export function createContainerLogReader(
   ): Promise<{ docker: Dockerode; info: Dockerode.ContainerInspectInfo } | null> => {
     const engines = typeof docker === 'function' ? docker() : [docker];
     let failure: unknown = null;
+    let unmanaged = false;
     for (const engine of engines) {
       let info: Dockerode.ContainerInspectInfo;
       try {
@@ -58,8 +60,11 @@ export function createContainerLogReader(
       }
       const project = info.Config.Labels?.[PROJECT_LABEL];
       if (project && isManagedProject(project)) return { docker: engine, info };
+      unmanaged = true;
     }
-    if (failure) throw failure;
+    // An engine that has the container outside a managed project answers for it: not found, whatever a down
+    // engine said.
+    if (failure && !unmanaged) throw failure;
     return null;
   };
   return {
