@@ -5,14 +5,17 @@
  * back recorded `rolled_back` (Shiparr redeploys the last good commit's stack and pins the bad one), then a good
  * commit recorded `success`. Then the service API on the stack: the repository's services and tasks, service logs
  * (also followed), restart (a new task, recorded), stop/start by scaling (refused when the count to start is unknown),
- * and remove (the stack's services, not its networks).
+ * and remove (the stack's services, not its networks); the repository page in chromium shows the service, its task and
+ * its logs.
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { buildUi } from '../../scripts/build-ui.ts';
 import { BUSYBOX_IMAGE } from '../helpers/docker.ts';
+import { launchChromium, requireChromium } from '../helpers/browser.ts';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { startGitServer, type GitServer } from '../helpers/git-server.ts';
 import { registerTestSecrets } from '../helpers/secret-sweep.ts';
@@ -255,6 +258,29 @@ repositories:
     assert.match(seen, /marker=v3/);
     ac.abort();
     await reader.cancel().catch(() => undefined);
+  });
+
+  test('the repository page shows the swarm service with its running task, and its logs', async (t) => {
+    if (!requireSwarm(t, reason)) return;
+    const exe = await requireChromium(t);
+    if (!exe) return;
+    await buildUi();
+    const browser = await launchChromium(exe);
+    try {
+      const p = await browser.newPage();
+      await p.goto(`${daemon!.url}/#/repo/${daemon!.supervisor.get(KEY)!.id}`);
+      await p.getByRole('heading', { level: 2, name: 'Swarm services' }).waitFor({ timeout: 30_000 });
+      const row = p.locator('tr[data-service="app"]');
+      await row.locator('.replicas', { hasText: '1/1' }).waitFor({ timeout: 30_000 });
+      assert.match(await row.innerText(), new RegExp(`${STACK}_app`));
+      await row.locator('li[data-task] .badge', { hasText: 'running' }).waitFor();
+      assert.equal(await p.locator('#containers-title').count(), 0, 'no empty containers table for a stack');
+      await row.getByRole('button', { name: 'Logs of service app' }).click();
+      await p.getByRole('heading', { name: 'Logs of service app' }).waitFor();
+      await p.locator('pre', { hasText: 'marker=v3' }).waitFor({ timeout: 30_000 });
+    } finally {
+      await browser.close();
+    }
   });
 
   test('restart replaces the task (a new task id) and is recorded', async (t) => {
