@@ -8,9 +8,10 @@ import type {
   Deployment as ServerDeployment,
   ProjectInfo,
   RepoStatus,
+  SwarmService,
 } from '../src/domain/types.ts';
 
-export type { ConfigIssue, ProjectInfo };
+export type { ConfigIssue, ProjectInfo, SwarmService };
 
 /** A repository as the API shows it. */
 export type Repo = RepoStatus;

@@ -1,6 +1,7 @@
 /**
  * @module The repository page: live state and commands (Deploy, Suspend/Resume, Unpin, Remove), live output of a
- * running deploy, the project's containers with per-service commands and logs, recorded actions, and the paged
+ * running deploy, the project's containers (a swarm repository: its stack's services and their tasks) with
+ * per-service commands and logs, recorded actions, and the paged
  * deployment timeline with Roll back to an earlier successful deployment.
  */
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
@@ -15,6 +16,7 @@ import {
   type Deployment,
   type Page,
   type Repo,
+  type SwarmService,
 } from './api.ts';
 import { Badge, Time, useConfirm, useNow, type ConfirmRequest } from './common.tsx';
 import { PlanPanel } from './plan.tsx';
@@ -87,13 +89,20 @@ export function LogView({ text, label, live }: { text: string; label: string; li
   );
 }
 
-function ContainerLogs({ container, onClose }: { container: Container; onClose: () => void }) {
+/** What a logs panel reads: a container (`containers/:id/logs`) or a swarm service (`…/services/:name/logs`). */
+interface LogSource {
+  /** The logs URL without query. */
+  path: string;
+  name: string;
+}
+
+function ContainerLogs({ container, onClose }: { container: LogSource; onClose: () => void }) {
   const [text, setText] = useState('');
   const [follow, setFollow] = useState(false);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     const ac = new AbortController();
-    const base = `containers/${encodeURIComponent(container.id)}/logs?tail=200`;
+    const base = `${container.path}?tail=200`;
     setError(null);
     (async () => {
       if (!follow) {
@@ -115,7 +124,7 @@ function ContainerLogs({ container, onClose }: { container: Container; onClose: 
       if (!ac.signal.aborted) setError(err instanceof Error ? err.message : String(err));
     });
     return () => ac.abort();
-  }, [container.id, follow]);
+  }, [container.path, follow]);
   return (
     <section class="panel" aria-labelledby="clogs-title">
       <h3 id="clogs-title">Logs of {container.name}</h3>
@@ -137,6 +146,96 @@ function ContainerLogs({ container, onClose }: { container: Container; onClose: 
   );
 }
 
+/** The services of a swarm repository's stack, each with its tasks (node, state, image), commands and logs. */
+function SwarmServices(p: {
+  services: SwarmService[];
+  now: number;
+  act: (s: SwarmService, verb: 'restart' | 'stop' | 'start') => void;
+  logs: (s: SwarmService) => void;
+}) {
+  return (
+    <section aria-labelledby="services-title">
+      <h2 id="services-title">Swarm services</h2>
+      {p.services.length === 0 ? (
+        <p class="muted">No services.</p>
+      ) : (
+        <table class="containers">
+          <thead>
+            <tr>
+              <th scope="col">Service</th>
+              <th scope="col">Replicas</th>
+              <th scope="col">Image</th>
+              <th scope="col">Tasks</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {p.services.map((s) => (
+              <tr key={s.id} data-service={s.service}>
+                <td data-label="Service">
+                  {s.service} <span class="muted">{s.name}</span>
+                  {s.update ? (
+                    <>
+                      {' '}
+                      <Badge value={`update ${s.update}`} />
+                    </>
+                  ) : null}
+                </td>
+                <td data-label="Replicas" class="replicas">
+                  {s.running}/{s.desired ?? s.mode}
+                </td>
+                <td data-label="Image">
+                  <code>{s.image}</code>
+                </td>
+                <td data-label="Tasks">
+                  {s.tasks.length === 0 ? (
+                    <span class="muted">none</span>
+                  ) : (
+                    <ul class="tasks">
+                      {s.tasks.map((t) => (
+                        <li key={t.id} data-task={t.id}>
+                          <Badge value={t.state} /> {t.slot !== null ? `#${t.slot} ` : ''}
+                          <span class="muted">on</span> {t.node} <Time at={t.since} now={p.now} />
+                          {t.image !== s.image ? (
+                            <>
+                              {' '}
+                              <code>{t.image}</code>
+                            </>
+                          ) : null}
+                          {t.error ? <span class="error"> {t.error}</span> : null}
+                        </li>
+                      ))}
+                    </ul>
+                  )}
+                </td>
+                <td data-label="Actions" class="row-actions">
+                  <button type="button" onClick={() => p.act(s, 'restart')}>
+                    Restart
+                  </button>
+                  {s.mode === 'replicated' ? (
+                    s.desired === 0 ? (
+                      <button type="button" onClick={() => p.act(s, 'start')}>
+                        Start
+                      </button>
+                    ) : (
+                      <button type="button" onClick={() => p.act(s, 'stop')}>
+                        Stop
+                      </button>
+                    )
+                  ) : null}
+                  <button type="button" onClick={() => p.logs(s)} aria-label={`Logs of service ${s.service}`}>
+                    Logs
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </section>
+  );
+}
+
 /** The repository page for `#/repo/:id`. */
 export function RepoPage({ id }: { id: number }) {
   const now = useNow();
@@ -147,8 +246,10 @@ export function RepoPage({ id }: { id: number }) {
   const [deployments, setDeployments] = useState<Deployment[]>([]);
   const [nextBefore, setNextBefore] = useState<number | null>(null);
   const [containers, setContainers] = useState<Container[] | null | undefined>(undefined);
+  // The stack's services of a `mode: swarm` repository (null for a compose one).
+  const [swarm, setSwarm] = useState<SwarmService[] | null>(null);
   const [actions, setActions] = useState<Action[] | null | undefined>(undefined);
-  const [logsOf, setLogsOf] = useState<Container | null>(null);
+  const [logsOf, setLogsOf] = useState<LogSource | null>(null);
   const [notice, setNotice] = useState('');
   const [dialog, ask] = useConfirm();
   const shown = useRef(20);
@@ -159,7 +260,9 @@ export function RepoPage({ id }: { id: number }) {
     setNextBefore(page.nextBefore);
   }, [id]);
   const loadContainers = useCallback(async () => {
-    setContainers((await optional<{ items: Container[] }>(`${repoPath(id)}/containers`))?.items ?? null);
+    const r = await optional<{ items: Container[]; services?: SwarmService[] }>(`${repoPath(id)}/containers`);
+    setContainers(r?.items ?? null);
+    setSwarm(r?.services ?? null);
   }, [id]);
   const loadActions = useCallback(async () => {
     setActions((await optional<Page<Action>>(`${repoPath(id)}/actions?limit=20`))?.items ?? null);
@@ -305,8 +408,13 @@ export function RepoPage({ id }: { id: number }) {
     });
   const remove = () =>
     command({
-      title: `Remove the containers of ${repo.key}?`,
-      body: (
+      title: swarm ? `Remove the services of ${repo.key}?` : `Remove the containers of ${repo.key}?`,
+      body: swarm ? (
+        <p>
+          Removes every service of stack <code>{repo.composeProject}</code>. Its networks, configs, secrets and volumes
+          stay; the next deploy creates the services again.
+        </p>
+      ) : (
         <p>
           Stops and removes every container of compose project <code>{repo.composeProject}</code>. Volumes and files
           stay; the next deploy creates the containers again.
@@ -317,13 +425,22 @@ export function RepoPage({ id }: { id: number }) {
       run: async () => {
         await post(`${base}/remove`);
         void loadContainers().catch(() => undefined);
-        return 'Containers removed.';
+        return swarm ? 'Services removed.' : 'Containers removed.';
       },
     });
-  const serviceAction = (c: Container, verb: 'restart' | 'stop' | 'start') =>
+  const serviceAction = (c: { service: string }, verb: 'restart' | 'stop' | 'start') =>
     command({
       title: `${verb[0]!.toUpperCase()}${verb.slice(1)} service ${c.service}?`,
-      body: (
+      body: swarm ? (
+        <p>
+          {verb === 'restart'
+            ? 'Replaces every task of swarm service '
+            : verb === 'stop'
+              ? 'Scales to 0 (the replica count is kept for Start) swarm service '
+              : 'Scales back to the replica count it had before Stop swarm service '}
+          <code>{c.service}</code>.
+        </p>
+      ) : (
         <p>
           {verb === 'restart' ? 'Restarts' : verb === 'stop' ? 'Stops' : 'Starts'} the containers of service{' '}
           <code>{c.service}</code>.
@@ -452,7 +569,19 @@ export function RepoPage({ id }: { id: number }) {
         </section>
       ) : null}
 
-      {containers !== null ? (
+      {swarm ? (
+        <SwarmServices
+          services={swarm}
+          now={now}
+          act={serviceAction}
+          logs={(s) =>
+            setLogsOf({ path: `${base}/services/${encodeURIComponent(s.service)}/logs`, name: `service ${s.service}` })
+          }
+        />
+      ) : null}
+      {swarm && logsOf ? <ContainerLogs container={logsOf} onClose={() => setLogsOf(null)} /> : null}
+
+      {containers !== null && !swarm ? (
         <section aria-labelledby="containers-title">
           <h2 id="containers-title">Containers</h2>
           {containers === undefined ? (
@@ -500,7 +629,11 @@ export function RepoPage({ id }: { id: number }) {
                           Start
                         </button>
                       )}
-                      <button type="button" onClick={() => setLogsOf(c)} aria-label={`Logs of ${c.name}`}>
+                      <button
+                        type="button"
+                        onClick={() => setLogsOf({ path: `containers/${encodeURIComponent(c.id)}/logs`, name: c.name })}
+                        aria-label={`Logs of ${c.name}`}
+                      >
                         Logs
                       </button>
                     </td>

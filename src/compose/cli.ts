@@ -372,7 +372,7 @@ export function classifyFailure(r: ExecResult, failCode: string, what: string, t
     return {
       ok: false,
       code: 'DOCKER_UNREACHABLE',
-      message: `${what}: Docker engine unreachable: ${lastLine(r.output)}`,
+      message: `${what}: Docker engine unreachable${sshReason(r.output) ?? `: ${lastLine(r.output)}`}`,
       transient: true,
       output,
     };
@@ -394,6 +394,26 @@ export function composeNotFound(): ComposeFailure {
     message: `neither "docker compose" (v2) nor "docker-compose" (v1) is available${process.env[COMPOSE_COMMAND_ENV] ? ` (${COMPOSE_COMMAND_ENV} is set)` : ''}`,
     transient: false,
   };
+}
+
+/**
+ * What ssh said when the docker CLI's `ssh … docker system dial-stdio` exited (` over ssh: <host>: Permission denied
+ * (publickey).`, ` over ssh: Host key verification failed.`): the last line of ssh's stderr, without the user name;
+ * null when the output is not such a failure. The CLI puts that stderr at the end of a long line {@link lastLine} cuts.
+ */
+function sshReason(text: string): string | null {
+  const m = /command \[ssh [^\]]*\] has exited with exit status \d+.*?stderr=/.exec(text);
+  if (!m) return null;
+  // ssh's own last line says why (a changed host key comes with a banner of warnings before it).
+  const said = text
+    .slice(m.index + m[0].length)
+    .split('\n')
+    .map((l) => l.replace(/["\\]+$/, '').trim())
+    .filter((l) => l !== '' && !/^@+$/.test(l))
+    .at(-1)
+    ?.replace(/\b[^\s@/]+@(?=[^\s@/]+:)/g, '');
+  if (!said) return null;
+  return ` over ssh: ${said.length > 300 ? `${said.slice(0, 300)}…` : said}`;
 }
 
 function lastLine(text: string): string {

@@ -45,6 +45,8 @@ export interface Engine {
   key: string;
   /** The endpoint for logs, health and metrics: no credentials, no key material ("default" for the local engine). */
   label: string;
+  /** {@link engineId} of the resolved settings (a context's endpoint and TLS files, not its name). */
+  id: string;
   /** Environment for the docker/compose CLI (merged over the allow-listed environment by `composeEnv`). */
   env: Record<string, string>;
   /** Options for `new Dockerode(…)`. */
@@ -61,6 +63,10 @@ class EngineError extends AppError {
 /** Per-request socket timeout: a hung engine must not hang verification or the logs endpoint forever. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
+/** Names of the private known_hosts and key copies of an ssh:// engine in its directory (bin/ssh is the wrapper). */
+const SSH_KNOWN_HOSTS = 'known_hosts';
+const SSH_KEY = 'id_key';
+
 /** The label of the engine used when a repository sets none. */
 const DEFAULT_ENGINE_LABEL = 'default';
 
@@ -68,6 +74,46 @@ const DEFAULT_ENGINE_LABEL = 'default';
 export function engineKey(s: EngineSettings | undefined): string {
   if (!s || (!s.host && !s.context)) return DEFAULT_ENGINE_LABEL;
   return JSON.stringify([s.host ?? '', s.context ?? '', s.tls ?? null, s.ssh ?? null]);
+}
+
+/**
+ * A short, secret-free identity of engine settings (8 hex digits of a SHA-256 over the masked host, the context
+ * name and the TLS/ssh file paths — never a credential or file content): two engines on the same endpoint with
+ * different TLS or ssh settings get different ids, so the metrics can tell them apart.
+ */
+export function engineId(s: EngineSettings | undefined): string {
+  if (!s || (!s.host && !s.context)) return DEFAULT_ENGINE_LABEL;
+  const parts = [s.host ? maskEngineHost(s.host) : '', s.context ?? '', s.tls ?? null, s.ssh ?? null];
+  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 8);
+}
+
+/**
+ * The engine settings behind a CLI environment that {@link prepareEngine} built (`Engine.env`): its DOCKER_HOST, the
+ * private TLS copies of DOCKER_CERT_PATH, and for ssh:// the private known_hosts and key copies next to the ssh
+ * wrapper first on PATH. A worker that only receives the CLI environment builds its API client from these, so both
+ * talk to the same endpoint with the same credentials. `undefined` when the environment names no engine.
+ */
+export function engineSettingsFromEnv(env: Readonly<Record<string, string>>): EngineSettings | undefined {
+  const host = env.DOCKER_HOST;
+  if (!host) return undefined;
+  const out: EngineSettings = { host };
+  const certPath = env.DOCKER_CERT_PATH;
+  if (certPath && (env.DOCKER_TLS_VERIFY === '1' || env.DOCKER_TLS === '1')) {
+    const file = (name: string): string | undefined => {
+      const f = path.join(certPath, `${name}.pem`);
+      return existsSync(f) ? f : undefined;
+    };
+    out.tls = { ca: file('ca'), cert: file('cert'), key: file('key'), verify: env.DOCKER_TLS_VERIFY === '1' };
+  }
+  if (host.startsWith('ssh:')) {
+    const bin = (env.PATH ?? '').split(path.delimiter)[0] ?? '';
+    const dir = path.dirname(bin);
+    if (path.basename(bin) === 'bin' && existsSync(path.join(dir, SSH_KNOWN_HOSTS))) {
+      const key = path.join(dir, SSH_KEY);
+      out.ssh = { knownHosts: path.join(dir, SSH_KNOWN_HOSTS), ...(existsSync(key) ? { key } : {}) };
+    }
+  }
+  return out;
 }
 
 /** A DOCKER_HOST value without credentials (user and password removed), for logs, health and metrics. */
@@ -143,12 +189,20 @@ export function prepareEngine(settings: EngineSettings | undefined, o: PrepareOp
   const env = o.env ?? process.env;
   const key = engineKey(settings);
   if (!settings || key === DEFAULT_ENGINE_LABEL) {
-    return { key, label: DEFAULT_ENGINE_LABEL, env: {}, dockerode: { timeout: REQUEST_TIMEOUT_MS }, remote: false };
+    return {
+      key,
+      label: DEFAULT_ENGINE_LABEL,
+      id: DEFAULT_ENGINE_LABEL,
+      env: {},
+      dockerode: { timeout: REQUEST_TIMEOUT_MS },
+      remote: false,
+    };
   }
   let { host, tls } = settings;
   if (!host && settings.context) ({ host, tls } = readContext(settings.context, dockerConfigDir(env)));
   if (!host) throw new EngineError('no docker host');
   const label = maskEngineHost(host);
+  const id = engineId({ host, ...(tls ? { tls } : {}), ...(settings.ssh ? { ssh: settings.ssh } : {}) });
   let u: URL;
   try {
     u = new URL(host);
@@ -169,7 +223,7 @@ export function prepareEngine(settings: EngineSettings | undefined, o: PrepareOp
     case 'unix:': {
       const socketPath = decodeURIComponent(u.pathname);
       if (!socketPath) throw new EngineError(`invalid docker host "${label}": unix:// needs a socket path`);
-      return { key, label, env: cliEnv, dockerode: { ...base, socketPath }, remote: false };
+      return { key, label, id, env: cliEnv, dockerode: { ...base, socketPath }, remote: false };
     }
     case 'tcp:':
     case 'http:':
@@ -199,10 +253,10 @@ export function prepareEngine(settings: EngineSettings | undefined, o: PrepareOp
             rejectUnauthorized: false,
           });
       }
-      return { key, label, env: cliEnv, dockerode: opts, remote: true };
+      return { key, label, id, env: cliEnv, dockerode: opts, remote: true };
     }
     case 'ssh:':
-      return prepareSsh(u, settings.ssh ?? {}, { key, label, dir, env, cliEnv, base });
+      return prepareSsh(u, settings.ssh ?? {}, { key, label, id, dir, env, cliEnv, base });
     default:
       throw new EngineError(
         `unsupported docker host scheme "${u.protocol}" in "${label}": expected unix://, tcp://, http(s):// or ssh://`,
@@ -272,6 +326,7 @@ function prepareSsh(
   c: {
     key: string;
     label: string;
+    id: string;
     dir: string | null;
     env: NodeJS.ProcessEnv;
     cliEnv: Record<string, string>;
@@ -305,7 +360,7 @@ function prepareSsh(
     username: u.username ? decodeURIComponent(u.username) : undefined,
     sshOptions,
   } as Dockerode.DockerOptions;
-  return { key: c.key, label: c.label, env: c.cliEnv, dockerode, remote: true };
+  return { key: c.key, label: c.label, id: c.id, env: c.cliEnv, dockerode, remote: true };
 }
 
 /**
@@ -321,11 +376,11 @@ function prepareSshCli(
   label: string,
 ): void {
   privateDir(dir);
-  const khCopy = path.join(dir, 'known_hosts');
+  const khCopy = path.join(dir, SSH_KNOWN_HOSTS);
   copyPrivate(knownHosts, khCopy, 'known_hosts', label);
   let keyCopy: string | undefined;
   if (ssh.key) {
-    keyCopy = path.join(dir, 'id_key');
+    keyCopy = path.join(dir, SSH_KEY);
     copyPrivate(ssh.key, keyCopy, 'ssh key', label);
   }
   const c = { dir, env, cliEnv, label };

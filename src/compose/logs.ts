@@ -35,7 +35,8 @@ export interface ContainerLogReader {
  * Builds the reader. `isManagedProject(name)` says whether a compose project name belongs to a configured repository;
  * it is asked on every call, so config changes apply at once. `docker` is one engine, or a function listing every
  * engine the repositories use (asked per call; the first engine that knows the container, as part of a managed
- * project, answers). Engine errors other than 404 reject when no engine has the container.
+ * project, answers). Engine errors other than 404 reject when no engine has the container (one that has it outside a
+ * managed project makes it "not found").
  */
 export function createContainerLogReader(
   docker: Dockerode | (() => readonly Dockerode[]),
@@ -47,6 +48,7 @@ export function createContainerLogReader(
   ): Promise<{ docker: Dockerode; info: Dockerode.ContainerInspectInfo } | null> => {
     const engines = typeof docker === 'function' ? docker() : [docker];
     let failure: unknown = null;
+    let unmanaged = false;
     for (const engine of engines) {
       let info: Dockerode.ContainerInspectInfo;
       try {
@@ -58,8 +60,11 @@ export function createContainerLogReader(
       }
       const project = info.Config.Labels?.[PROJECT_LABEL];
       if (project && isManagedProject(project)) return { docker: engine, info };
+      unmanaged = true;
     }
-    if (failure) throw failure;
+    // An engine that has the container outside a managed project answers for it: not found, whatever a down
+    // engine said.
+    if (failure && !unmanaged) throw failure;
     return null;
   };
   return {
@@ -67,93 +72,107 @@ export function createContainerLogReader(
       const found = await find(containerId);
       if (!found) return null;
       const { docker, info } = found;
-      const tail = Math.min(MAX_TAIL, Math.max(MIN_TAIL, Math.floor(Number.isFinite(q.tail) ? q.tail : 100)));
-      let stream: IncomingMessage;
-      try {
-        stream = await new Promise<IncomingMessage>((resolve, reject) => {
-          docker.modem.dial(
-            {
-              path: `/containers/${encodeURIComponent(info.Id)}/logs?`,
-              method: 'GET',
-              isStream: true,
-              abortSignal: signal,
-              statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
-              options: {
-                stdout: true,
-                stderr: true,
-                follow: true,
-                tail,
-                ...(q.since !== undefined ? { since: Math.max(0, Math.floor(q.since)) } : {}),
-              },
-            },
-            (err, data) => (err ? reject(err) : resolve(data as IncomingMessage)),
-          );
-        });
-      } catch (err) {
-        if (isNotFound(err)) return null;
-        throw err;
-      }
-      // The client's request timeout is an idle timeout: a quiet container must not end the follow.
-      stream.socket?.setTimeout(0);
-      const out = new PassThrough();
-      const demux = info.Config.Tty ? null : new StreamDemuxer((payload) => out.write(payload));
-      stream.on('data', (chunk: Buffer) => (demux ? demux.push(chunk) : out.write(chunk)));
-      stream.on('end', () => out.end());
-      stream.on('error', () => out.end());
-      stream.on('close', () => out.end());
-      // Backpressure: a slow reader pauses the engine stream rather than buffering without bound.
-      out.on('drain', () => stream.resume());
-      stream.on('data', () => {
-        if (out.writableNeedDrain) stream.pause();
-      });
-      out.on('close', () => stream.destroy());
-      signal.addEventListener('abort', () => stream.destroy(), { once: true });
-      return out;
+      return followLogs(docker, `/containers/${encodeURIComponent(info.Id)}/logs?`, info.Config.Tty, q, signal);
     },
     async logs(containerId, q) {
       const found = await find(containerId);
       if (!found) return null;
       const { docker, info } = found;
-
-      const tail = Math.min(MAX_TAIL, Math.max(MIN_TAIL, Math.floor(Number.isFinite(q.tail) ? q.tail : 100)));
-      let stream: NodeJS.ReadableStream;
-      try {
-        // Pinned to the inspected id: a name could be re-bound to another container in between. Dialled as a
-        // stream (dockerode buffers the whole answer otherwise); the engine ends it since follow is false.
-        stream = await new Promise<NodeJS.ReadableStream>((resolve, reject) => {
-          docker.modem.dial(
-            {
-              path: `/containers/${encodeURIComponent(info.Id)}/logs?`,
-              method: 'GET',
-              isStream: true,
-              statusCodes: { 200: true, 404: 'no such container', 500: 'server error' },
-              options: {
-                stdout: true,
-                stderr: true,
-                follow: false,
-                tail,
-                ...(q.since !== undefined ? { since: Math.max(0, Math.floor(q.since)) } : {}),
-              },
-            },
-            (err, data) => (err ? reject(err) : resolve(data as NodeJS.ReadableStream)),
-          );
-        });
-      } catch (err) {
-        if (isNotFound(err)) return null;
-        throw err;
-      }
-      // With a TTY the engine sends the raw terminal stream; without one, 8-byte-framed stdout/stderr chunks.
-      const keep = new TailKeeper(LOG_READ_MAX_BYTES);
-      const demux = info.Config.Tty ? null : new StreamDemuxer((payload) => keep.push(payload));
-      for await (const chunk of stream as AsyncIterable<Buffer | string>) {
-        const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, 'utf8');
-        if (demux) demux.push(buf);
-        else keep.push(buf);
-      }
-      demux?.end();
-      return keep.text();
+      // Pinned to the inspected id: a name could be re-bound to another container in between.
+      return readLogs(docker, `/containers/${encodeURIComponent(info.Id)}/logs?`, info.Config.Tty, q);
     },
   };
+}
+
+/** Opens an engine log stream (`/containers/<id>/logs?` or `/services/<id>/logs?`); null on 404. */
+async function dialLogs(
+  docker: Dockerode,
+  logPath: string,
+  q: LogQuery,
+  follow: boolean,
+  signal?: AbortSignal,
+): Promise<IncomingMessage | null> {
+  const tail = Math.min(MAX_TAIL, Math.max(MIN_TAIL, Math.floor(Number.isFinite(q.tail) ? q.tail : 100)));
+  try {
+    return await new Promise<IncomingMessage>((resolve, reject) => {
+      docker.modem.dial(
+        {
+          path: logPath,
+          method: 'GET',
+          isStream: true,
+          ...(signal ? { abortSignal: signal } : {}),
+          statusCodes: {
+            200: true,
+            404: 'no such container or service',
+            500: 'server error',
+            503: 'node is not a swarm manager',
+          },
+          options: {
+            stdout: true,
+            stderr: true,
+            follow,
+            tail,
+            ...(q.since !== undefined ? { since: Math.max(0, Math.floor(q.since)) } : {}),
+          },
+        },
+        (err, data) => (err ? reject(err) : resolve(data as IncomingMessage)),
+      );
+    });
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
+}
+
+/**
+ * The last `q.tail` lines of a container's or a service's log (`logPath`, see {@link dialLogs}), demultiplexed
+ * unless `tty`, keeping the last LOG_READ_MAX_BYTES; null when the engine answers 404. Dialled as a stream (dockerode
+ * buffers the whole answer otherwise); the engine ends it since follow is false.
+ */
+export async function readLogs(docker: Dockerode, logPath: string, tty: boolean, q: LogQuery): Promise<string | null> {
+  const stream = await dialLogs(docker, logPath, q, false);
+  if (!stream) return null;
+  // With a TTY the engine sends the raw terminal stream; without one, 8-byte-framed stdout/stderr chunks.
+  const keep = new TailKeeper(LOG_READ_MAX_BYTES);
+  const demux = tty ? null : new StreamDemuxer((payload) => keep.push(payload));
+  for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk, 'utf8');
+    if (demux) demux.push(buf);
+    else keep.push(buf);
+  }
+  demux?.end();
+  return keep.text();
+}
+
+/**
+ * A container's or a service's log as it is produced (the last `q.tail` lines first), demultiplexed unless `tty`,
+ * until `signal` aborts or the engine ends the stream; null when the engine answers 404.
+ */
+export async function followLogs(
+  docker: Dockerode,
+  logPath: string,
+  tty: boolean,
+  q: LogQuery,
+  signal: AbortSignal,
+): Promise<Readable | null> {
+  const stream = await dialLogs(docker, logPath, q, true, signal);
+  if (!stream) return null;
+  // The client's request timeout is an idle timeout: a quiet container must not end the follow.
+  stream.socket?.setTimeout(0);
+  const out = new PassThrough();
+  const demux = tty ? null : new StreamDemuxer((payload) => out.write(payload));
+  stream.on('data', (chunk: Buffer) => (demux ? demux.push(chunk) : out.write(chunk)));
+  stream.on('end', () => out.end());
+  stream.on('error', () => out.end());
+  stream.on('close', () => out.end());
+  // Backpressure: a slow reader pauses the engine stream rather than buffering without bound.
+  out.on('drain', () => stream.resume());
+  stream.on('data', () => {
+    if (out.writableNeedDrain) stream.pause();
+  });
+  out.on('close', () => stream.destroy());
+  signal.addEventListener('abort', () => stream.destroy(), { once: true });
+  return out;
 }
 
 /** Keeps the last `max` bytes pushed through it, counting what it dropped. */

@@ -30,6 +30,7 @@ import {
   type ComposeOutput,
   type ProjectArgs,
 } from './cli.ts';
+import type { SwarmService, SwarmTask } from '../domain/types.ts';
 import { demuxLogs } from './logs.ts';
 
 /** Label `docker stack deploy` puts on every service, network, config and secret of a stack. */
@@ -508,4 +509,172 @@ export async function restartService(docker: Dockerode, stack: string, service: 
   const template = { ...spec.TaskTemplate, ForceUpdate: (spec.TaskTemplate?.ForceUpdate ?? 0) + 1 };
   await docker.getService(info.ID).update({ ...spec, TaskTemplate: template, version: info.Version?.Index });
   return true;
+}
+
+/**
+ * Service label holding the desired replica count a stop (scale to 0) replaced: a start scales back to it. It lives
+ * on the service itself, so it survives a restart of Shiparr; the next `docker stack deploy` sets the spec (and the
+ * replicas) from the compose file again and drops it.
+ */
+const STOPPED_REPLICAS_LABEL = 'dev.shiparr.replicas-before-stop';
+
+interface TaskListEntry {
+  ID?: string;
+  ServiceID?: string;
+  Slot?: number;
+  NodeID?: string;
+  DesiredState?: string;
+  Status?: { State?: string; Timestamp?: string; Err?: string; ContainerStatus?: { ContainerID?: string } };
+  Spec?: { ContainerSpec?: { Image?: string } };
+}
+
+/** The image reference without the digest `docker stack deploy` pins (`busybox:1@sha256:…` → `busybox:1`). */
+function shortImage(image: string | undefined): string {
+  return (image ?? '').replace(/@sha256:[0-9a-f]{64}$/, '');
+}
+
+/**
+ * The services of `stack` with their tasks, sorted by name: two list calls (services, tasks) plus one for the node
+ * names. A task is listed while it is meant to run or has not reached a final state yet.
+ */
+export async function listStackServices(docker: Dockerode, stack: string): Promise<SwarmService[]> {
+  const list = await docker.listServices({ filters: { label: [`${STACK_LABEL}=${stack}`] } });
+  if (list.length === 0) return [];
+  const ids = list.map((s) => s.ID as string);
+  const [tasks, nodes] = await Promise.all([
+    docker.listTasks({ filters: { service: ids } }) as Promise<TaskListEntry[]>,
+    docker.listNodes().then(
+      (n) =>
+        new Map(n.map((x) => [x.ID as string, (x.Description?.Hostname as string | undefined) ?? (x.ID as string)])),
+      () => new Map<string, string>(),
+    ),
+  ]);
+  const final = new Set(['complete', 'failed', 'shutdown', 'rejected', 'orphaned', 'remove']);
+  return list
+    .map((svc): SwarmService => {
+      const spec = svc.Spec as
+        | (Dockerode.ServiceSpec & { Mode?: Record<string, { Replicas?: number }>; Labels?: Record<string, string> })
+        | undefined;
+      const name = spec?.Name ?? (svc.ID as string);
+      const mode = spec?.Mode?.Replicated ? 'replicated' : spec?.Mode?.Global ? 'global' : 'job';
+      const own = tasks
+        .filter((t) => t.ServiceID === svc.ID)
+        .filter((t) => t.DesiredState === 'running' || !final.has(t.Status?.State ?? ''))
+        .map((t): SwarmTask => ({
+          id: t.ID ?? '',
+          slot: typeof t.Slot === 'number' && t.Slot > 0 ? t.Slot : null,
+          node: nodes.get(t.NodeID ?? '') ?? t.NodeID ?? '',
+          state: t.Status?.State ?? 'unknown',
+          desiredState: t.DesiredState ?? 'unknown',
+          error: t.Status?.Err ? maskSecrets(t.Status.Err) : null,
+          image: shortImage(t.Spec?.ContainerSpec?.Image),
+          containerId: t.Status?.ContainerStatus?.ContainerID ?? null,
+          since: t.Status?.Timestamp ? new Date(Date.parse(t.Status.Timestamp)).toISOString() : null,
+        }))
+        .sort((a, b) => (b.since ?? '').localeCompare(a.since ?? ''));
+      const stopped = Number(spec?.Labels?.[STOPPED_REPLICAS_LABEL]);
+      const container = (spec?.TaskTemplate as { ContainerSpec?: { Image?: string } } | undefined)?.ContainerSpec;
+      const update = (svc as { UpdateStatus?: { State?: string } }).UpdateStatus?.State;
+      return {
+        id: svc.ID as string,
+        name,
+        service: name.startsWith(`${stack}_`) ? name.slice(stack.length + 1) : name,
+        mode,
+        desired: mode === 'replicated' ? (spec?.Mode?.Replicated?.Replicas ?? 1) : null,
+        running: own.filter((t) => t.state === 'running').length,
+        image: shortImage(container?.Image),
+        update: update ?? null,
+        stoppedReplicas: Number.isInteger(stopped) && stopped > 0 ? stopped : null,
+        tasks: own,
+      };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** Why {@link scaleService} refused: the service is not replicated, or its count before the stop is unknown. */
+export type ScaleRefusal = 'not-replicated' | 'unknown-replicas';
+
+/**
+ * Stops a replicated stack service by scaling it to 0 (recording the replicas it had in {@link STOPPED_REPLICAS_LABEL}),
+ * or starts it by scaling back to that count. A service already stopped/started is left as it is. Returns false for
+ * a service that is unknown or not part of `stack`, a {@link ScaleRefusal} when the action cannot be done.
+ */
+export async function scaleService(
+  docker: Dockerode,
+  stack: string,
+  service: string,
+  action: 'stop' | 'start',
+): Promise<true | false | ScaleRefusal> {
+  let info: Dockerode.Service;
+  try {
+    info = await docker.getService(service).inspect();
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return false;
+    throw err;
+  }
+  if (info.Spec?.Labels?.[STACK_LABEL] !== stack) return false;
+  const spec = info.Spec as Dockerode.ServiceSpec & { Mode?: { Replicated?: { Replicas?: number } } };
+  const replicated = spec.Mode?.Replicated;
+  if (!replicated) return 'not-replicated';
+  const current = replicated.Replicas ?? 1;
+  const labels = { ...spec.Labels };
+  let replicas: number;
+  if (action === 'stop') {
+    if (current === 0) return true;
+    labels[STOPPED_REPLICAS_LABEL] = String(current);
+    replicas = 0;
+  } else {
+    if (current > 0) return true;
+    const before = Number(labels[STOPPED_REPLICAS_LABEL]);
+    if (!Number.isInteger(before) || before < 1) return 'unknown-replicas';
+    delete labels[STOPPED_REPLICAS_LABEL];
+    replicas = before;
+  }
+  await docker.getService(info.ID).update({
+    ...spec,
+    Labels: labels,
+    Mode: { ...spec.Mode, Replicated: { ...replicated, Replicas: replicas } },
+    version: info.Version?.Index,
+  });
+  return true;
+}
+
+/**
+ * Removes every service of `stack` (what `docker stack rm` does to services). Its networks, configs, secrets and
+ * volumes stay: the next deploy uses them again, and the stack-deploy prune removes configs and secrets no spec uses.
+ * Returns the names removed.
+ */
+export async function removeStackServices(docker: Dockerode, stack: string): Promise<string[]> {
+  const list = await docker.listServices({ filters: { label: [`${STACK_LABEL}=${stack}`] } });
+  const removed: string[] = [];
+  for (const s of list) {
+    try {
+      await docker.getService(s.ID as string).remove();
+      removed.push(s.Spec?.Name ?? (s.ID as string));
+    } catch (err) {
+      if ((err as { statusCode?: number }).statusCode !== 404) throw err;
+    }
+  }
+  return removed;
+}
+
+/**
+ * The id and TTY setting of a service of `stack`, or null when it is unknown or not part of `stack` (the service
+ * logs reader's membership check).
+ */
+export async function stackService(
+  docker: Dockerode,
+  stack: string,
+  service: string,
+): Promise<{ id: string; tty: boolean } | null> {
+  let info: Dockerode.Service;
+  try {
+    info = await docker.getService(service).inspect();
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 404) return null;
+    throw err;
+  }
+  if (info.Spec?.Labels?.[STACK_LABEL] !== stack) return null;
+  const c = (info.Spec?.TaskTemplate as { ContainerSpec?: { TTY?: boolean } } | undefined)?.ContainerSpec;
+  return { id: info.ID, tty: c?.TTY === true };
 }

@@ -15,7 +15,7 @@ import type { EngineStatus } from '../http/ports.ts';
 import { createPool, createTaskRunner } from '../workers/pool.ts';
 import type { RunTask } from '../workers/types.ts';
 import { createDocker, pingDocker, verifyProject, verifyStack } from '../compose/verify.ts';
-import { engineKey, maskEngineHost, prepareEngine, type Engine } from '../compose/engine.ts';
+import { engineId, engineKey, maskEngineHost, prepareEngine, type Engine } from '../compose/engine.ts';
 import { maskSecrets } from '../lib/redact.ts';
 import {
   createNotifier,
@@ -95,19 +95,22 @@ export function createEffects(opts: {
     return Promise.all(
       [...byKey.values()].map(async ({ spec, count }): Promise<EngineStatus> => {
         let label = spec?.host ?? spec?.context ?? 'default';
+        let id = engineId(spec);
         try {
           const e = entry(spec);
           label = e.engine.label;
+          id = e.engine.id;
           // Over ssh every request is a new ssh session running `docker system dial-stdio`: allow it more time.
           const timeoutMs = label.startsWith('ssh://') ? 10_000 : 2_000;
           await pingDocker(e.docker, timeoutMs);
           // dockerode hands `abortSignal` to the request; its type declarations leave version's options out.
           const version = e.docker.version.bind(e.docker) as (o: { abortSignal: AbortSignal }) => Promise<unknown>;
           const v = (await version({ abortSignal: AbortSignal.timeout(timeoutMs) })) as { Version?: string };
-          return { host: label, ok: true, version: v.Version ?? null, repositories: count };
+          return { host: label, ok: true, version: v.Version ?? null, repositories: count, id };
         } catch (err) {
           const message = maskSecrets((err as Error).message ?? String(err));
-          return { host: maskEngineHost(label), ok: false, version: null, error: message, repositories: count };
+          const host = maskEngineHost(label);
+          return { host, ok: false, version: null, error: message, repositories: count, id };
         }
       }),
     );

@@ -5,6 +5,11 @@
  *
  * An engine action runs inside `supervisor.exclusive`: refused while the repository deploys, and a deploy that
  * starts meanwhile waits for its slot until the action is done.
+ *
+ * A `mode: swarm` repository goes through the service API of its engine (a Swarm manager) instead: its stack's
+ * services and tasks (label `com.docker.stack.namespace`), service logs, restart = `docker service update --force`,
+ * stop = scale to 0 (the replicas before are kept in a service label), start = scale back to them (refused when
+ * unknown), remove = remove the stack's services (networks, configs, secrets and volumes stay).
  */
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
@@ -23,6 +28,14 @@ import {
   removeProjectContainers,
   serviceAction,
 } from '../compose/actions.ts';
+import { followLogs, readLogs } from '../compose/logs.ts';
+import {
+  listStackServices,
+  removeStackServices,
+  restartService,
+  scaleService,
+  stackService,
+} from '../compose/swarm.ts';
 
 /** How long one engine list answers RepoStatus.containers. */
 const COUNTS_TTL_MS = 3_000;
@@ -138,6 +151,7 @@ export function createServices(deps: {
     async act(key, action: EngineAction, service, opts) {
       const repo = repoOf(key);
       const docker = deps.docker(engineOf(repo));
+      if (repo.mode === 'swarm') return swarmAct(repo, docker, action, service, opts.triggeredBy ?? null);
       const r = await supervisor.exclusive(key, async () => {
         if (service !== null && !(await projectServices(docker, repo.composeProject)).has(service)) return null;
         const startedAt = new Date().toISOString();
@@ -161,5 +175,57 @@ export function createServices(deps: {
       return record(repo, 'unpin', null, startedAt, null, opts.triggeredBy ?? null);
     },
     listActions: (repoId, q) => store.listActions(repoId, q),
+    async stackServices(key) {
+      const repo = repoOf(key);
+      if (repo.mode !== 'swarm') return null;
+      return listStackServices(deps.docker(engineOf(repo)), repo.composeProject);
+    },
+    async serviceLogs(key, service, q, follow) {
+      const repo = repoOf(key);
+      if (repo.mode !== 'swarm') return null;
+      const docker = deps.docker(engineOf(repo));
+      const svc = await stackService(docker, repo.composeProject, `${repo.composeProject}_${service}`);
+      if (!svc) return null;
+      const logPath = `/services/${encodeURIComponent(svc.id)}/logs?`;
+      return follow ? followLogs(docker, logPath, svc.tty, q, follow) : readLogs(docker, logPath, svc.tty, q);
+    },
   };
+
+  /** An action on a swarm repository's stack, through the service API (see the module comment). */
+  async function swarmAct(
+    repo: RepoConfig,
+    docker: Dockerode,
+    action: EngineAction,
+    service: string | null,
+    triggeredBy: string | null,
+  ): ReturnType<ServicePort['act']> {
+    const stack = repo.composeProject;
+    const name = `${stack}_${service ?? ''}`;
+    const r = await supervisor.exclusive(repo.key, async () => {
+      if (service !== null && !(await listStackServices(docker, stack)).some((s) => s.service === service)) return null;
+      const startedAt = new Date().toISOString();
+      let error: string | null = null;
+      let refused: string | null = null;
+      try {
+        if (action === 'remove') await removeStackServices(docker, stack);
+        else if (action === 'restart') await restartService(docker, stack, name);
+        else {
+          const done = await scaleService(docker, stack, name, action);
+          if (done === 'not-replicated')
+            refused = `service "${service}" is not replicated (global or job mode): it cannot be scaled to 0 and back`;
+          else if (done === 'unknown-replicas')
+            refused = `service "${service}" has 0 replicas and Shiparr did not stop it, so the count to start is unknown; deploy the repository to apply its compose file's replicas`;
+        }
+      } catch (err) {
+        error = maskSecrets(err instanceof Error ? err.message : String(err));
+      }
+      if (refused !== null) return { refused };
+      return { row: record(repo, action, service, startedAt, error, triggeredBy) };
+    });
+    if (r.busy) return { ok: false, reason: 'busy' };
+    if (r.value === null) return { ok: false, reason: 'unknown-service' };
+    const { refused, row } = r.value;
+    if (refused !== undefined) return { ok: false, reason: 'refused', message: refused };
+    return { ok: true, action: row };
+  }
 }

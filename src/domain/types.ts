@@ -422,3 +422,43 @@ export interface ImageWatchEntry {
   /** The remote digest an image-update deploy was last asked for (auto: a digest that failed is not retried). */
   deployedDigest: string | null;
 }
+
+/** One task of a stack service as the API lists it. */
+export interface SwarmTask {
+  id: string;
+  /** Replica slot (replicated mode), null for global services. */
+  slot: number | null;
+  /** Node host name (its id when the node list is not readable). */
+  node: string;
+  /** The task's state: new, pending, assigned, preparing, starting, running, complete, failed, shutdown, rejected… */
+  state: string;
+  desiredState: string;
+  /** Swarm's error text for a failed or rejected task. */
+  error: string | null;
+  image: string;
+  /** Id of the task's container, once it has one. */
+  containerId: string | null;
+  /** ISO time of the task's last state change. */
+  since: string | null;
+}
+
+/** One service of a stack as the API lists it. */
+export interface SwarmService {
+  id: string;
+  /** Full name (`<stack>_<service>`). */
+  name: string;
+  /** The compose service name (the name without the stack prefix). */
+  service: string;
+  mode: 'replicated' | 'global' | 'job';
+  /** Desired replicas (replicated mode), null otherwise. */
+  desired: number | null;
+  /** Tasks of the service in state running. */
+  running: number;
+  image: string;
+  /** `UpdateStatus.State`, null when the service has had no update. */
+  update: string | null;
+  /** Replicas a stop recorded (a service label), null when not stopped by Shiparr. */
+  stoppedReplicas: number | null;
+  /** Tasks that are meant to run, or did not finish shutting down, newest first. */
+  tasks: SwarmTask[];
+}

@@ -103,13 +103,13 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
   };
   const engineUp = new Gauge({
     name: 'shiparr_engine_up',
-    help: 'Docker engine reachable (1) or not (0), by engine (endpoint without credentials).',
+    help: 'Docker engine reachable (1) or not (0), by engine (endpoint without credentials; "#<id>" when settings differ).',
     labelNames: ['engine'] as const,
     registers: [registry],
     async collect() {
       const list = await scrapeEngines();
       this.reset();
-      for (const e of list) this.set({ engine: e.host }, e.ok ? 1 : 0);
+      for (const e of list) this.set({ engine: engineLabel(e, list) }, e.ok ? 1 : 0);
     },
   });
   const engineInfo = new Gauge({
@@ -120,7 +120,7 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
     async collect() {
       const list = await scrapeEngines();
       this.reset();
-      for (const e of list) if (e.version) this.set({ engine: e.host, version: e.version }, 1);
+      for (const e of list) if (e.version) this.set({ engine: engineLabel(e, list), version: e.version }, 1);
     },
   });
   void engineUp;
@@ -164,4 +164,14 @@ export function createMetrics(opts: MetricsOptions = {}): Metrics {
 
   setActorStates([]);
   return { registry, observe, setActorStates };
+}
+
+/**
+ * The `engine` label of an engine: its endpoint without credentials, plus `#<id>` (a short hash of its settings, see
+ * EngineStatus.id) when another engine of the list has the same endpoint with other settings, e.g. other TLS files
+ * (the same endpoint through a context and through docker_host is one label).
+ */
+function engineLabel(e: EngineStatus, list: readonly EngineStatus[]): string {
+  const shared = list.some((o) => o.host === e.host && o.id !== e.id);
+  return shared && e.id ? `${e.host}#${e.id}` : e.host;
 }

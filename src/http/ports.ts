@@ -16,6 +16,7 @@ import type {
   ReloadResult,
   RepoStatus,
   ServicePlan,
+  SwarmService,
 } from '../domain/types.ts';
 import type { Logger } from '../logger.ts';
 
@@ -88,7 +89,8 @@ export type EngineAction = 'restart' | 'stop' | 'start' | 'remove';
 
 /**
  * The repositories' containers and the service actions on them. `busy`: a deploy of the repository runs (409);
- * `unknown-service`: the service has no container in the project (404).
+ * `unknown-service`: the service has no container in the project (404); `refused`: the action cannot be done on
+ * this service (409 with the message, e.g. starting a swarm service whose replica count before the stop is unknown).
  */
 export interface ServicePort {
   containers(repoKey: string): Promise<ContainerInfo[]>;
@@ -97,8 +99,24 @@ export interface ServicePort {
     action: EngineAction,
     service: string | null,
     opts: { triggeredBy?: string },
-  ): Promise<{ ok: true; action: ActionRecord } | { ok: false; reason: 'busy' | 'unknown-service' }>;
+  ): Promise<
+    | { ok: true; action: ActionRecord }
+    | { ok: false; reason: 'busy' | 'unknown-service' }
+    | { ok: false; reason: 'refused'; message: string }
+  >;
   unpin(repoKey: string, opts: { triggeredBy?: string }): ActionRecord;
+  /** The services and tasks of a `mode: swarm` repository's stack; null for a compose repository. */
+  stackServices?(repoKey: string): Promise<SwarmService[] | null>;
+  /**
+   * Logs of one service of a swarm repository's stack (all its tasks), as text, or as a stream until `signal` aborts
+   * when `follow`; null when the repository is not a swarm one or the stack has no such service.
+   */
+  serviceLogs?(
+    repoKey: string,
+    service: string,
+    q: { tail: number; since?: number },
+    follow: AbortSignal | null,
+  ): Promise<string | Readable | null>;
   listActions(
     repoId: number,
     q: { limit: number; before?: number },
@@ -115,6 +133,8 @@ export interface EngineStatus {
   error?: string;
   /** How many repositories deploy to it. */
   repositories: number;
+  /** Secret-free identity of the engine settings: tells engines on the same endpoint apart (e.g. other TLS files). */
+  id?: string;
 }
 
 export interface HealthReport {

@@ -78,6 +78,9 @@ describe('remote Docker engines end to end', { concurrency: false }, () => {
       for (const r of REPOS) {
         projects[r] = uniqueProjectName(`eng-${r}`);
         let compose = webServiceCompose({ image, healthy: true, marker: `${r}-v1` });
+        // The remote repository's container prints a line the container logs API must return.
+        if (r === 'remote')
+          compose = compose.replace('&& exec httpd', () => '&& echo \\"log line of $$MARKER\\" && exec httpd');
         // A relative bind mount: on a remote engine it names the remote host's filesystem (a warning in the log).
         if (r === 'tls')
           compose = compose.replace('    init: true\n', '    init: true\n    volumes:\n      - ./site:/site\n');
@@ -178,6 +181,37 @@ describe('remote Docker engines end to end', { concurrency: false }, () => {
     assert.doesNotMatch(remoteLog, /warning: engine/, 'a unix socket engine is on this host: no warning');
   });
 
+  test('GET /containers/:id/logs reads a container on the second engine (not on the first)', async (t) => {
+    if (!(await go(t))) return;
+    await succeeded('remote', shas.remote1!);
+    const ids = await docker([
+      ...onExtra(),
+      'ps',
+      '-q',
+      '--no-trunc',
+      '--filter',
+      `label=com.docker.compose.project=${projects.remote}`,
+    ]);
+    const id = ids.stdout.trim();
+    assert.match(id, /^[0-9a-f]{64}$/, ids.output);
+    assert.notEqual((await docker(['inspect', id])).code, 0, 'the container is not on the shared engine');
+    const text = await until(async () => {
+      const r = await fetch(`${daemon!.url}/containers/${id}/logs?tail=20`);
+      assert.equal(r.status, 200);
+      const body = await r.text();
+      return /log line of remote-v1/.test(body) ? body : null;
+    }, 'the remote container log line');
+    assert.match(text, /^log line of remote-v1$/m);
+    // A container of no managed project on the second engine reads as not found.
+    const stray = await docker([...onExtra(), 'create', '--label', 'x=1', 'shiparr-test/busybox:latest', 'true']);
+    assert.equal(stray.code, 0, stray.output);
+    try {
+      assert.equal((await fetch(`${daemon!.url}/containers/${stray.stdout.trim()}/logs`)).status, 404);
+    } finally {
+      await docker([...onExtra(), 'rm', '-f', stray.stdout.trim()]);
+    }
+  });
+
   test('a wrong CA fails loudly: the deployment is failed, naming the engine (no key material)', async (t) => {
     if (!(await go(t))) return;
     const d = await until(() => rows('badca').find((x) => x.status === 'failed'), 'badca to fail', 120_000);
@@ -193,7 +227,9 @@ describe('remote Docker engines end to end', { concurrency: false }, () => {
     if (!(await go(t))) return;
     const h = await until(async () => {
       const x = await health();
-      return x.engines?.find((e) => e.host === engine!.unixHost && e.ok) ? x : null;
+      // On a loaded host one ping may time out: wait for a round where the second engine and the good TLS one answer.
+      const up = (host: string) => x.engines?.some((e) => e.host === host && e.ok);
+      return up(engine!.unixHost) && up(engine!.tcpHost) ? x : null;
     }, 'the second engine in /api/health');
     const byHost = new Map(h.engines!.map((e) => [e.host, e]));
     assert.equal(byHost.get('default')?.ok, true);
@@ -205,9 +241,24 @@ describe('remote Docker engines end to end', { concurrency: false }, () => {
     assert.deepEqual(tcp.map((e) => e.ok).sort(), [false, true]);
     assert.match(tcp.find((e) => !e.ok)?.error ?? '', /certificate|x509|tls/i);
     assert.equal(h.status, 'degraded', 'an engine with a wrong CA is down');
-    const metrics = await (await fetch(`${daemon!.url}/metrics`)).text();
+    // A scrape pings again: on a loaded host the good TLS engine may miss one ping; wait for a round it answers.
+    const metrics = await until(async () => {
+      const text = await (await fetch(`${daemon!.url}/metrics`)).text();
+      return new RegExp(
+        `^shiparr_engine_up\\{engine="${engine!.tcpHost.replace(/[/.]/g, '\\$&')}#[0-9a-f]{8}"\\} 1$`,
+        'm',
+      ).test(text)
+        ? text
+        : null;
+    }, 'the TLS engine up in /metrics');
     assert.match(metrics, new RegExp(`shiparr_engine_up\\{engine="${engine!.unixHost.replace(/[/.]/g, '\\$&')}"\\} 1`));
     assert.match(metrics, /shiparr_engine_info\{engine="default",version="\d+\.\d+[^"]*"\} 1/);
+    // tls and badca share the endpoint: two engine labels, the endpoint plus a short hash of each one's settings.
+    const tcpLabels = [...metrics.matchAll(/^shiparr_engine_up\{engine="([^"]+)"\} (\d)$/gm)]
+      .filter((m) => m[1]?.startsWith(`${engine!.tcpHost}#`))
+      .map((m) => m[2]);
+    assert.deepEqual(tcpLabels.sort(), ['0', '1'], metrics);
+    assert.doesNotMatch(metrics, /\.pem|BEGIN/);
   });
 
   test('the second engine down: only its repositories back off, the default engine deploys; recovery after', async (t) => {

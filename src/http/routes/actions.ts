@@ -2,19 +2,35 @@
  * @module The web UI's repository views and service actions: the containers of a repository's compose project,
  * restart/stop/start of one service, removal of the project's containers (never volumes or files), clearing the
  * pinned commit, and the history of those actions. Every POST is behind the same auth and CSRF rule as the others.
+ *
+ * A `mode: swarm` repository lists its stack's services and tasks (`services` next to an empty `items`), reads a
+ * service's logs (`GET …/services/:service/logs`, `?follow=1` streams like the container logs), and its actions go
+ * through the service API (see daemon/services.ts); an action Swarm cannot do on a service is 409 `refused`.
  */
 import { Router } from '@koa/router';
 import type { Context, Middleware } from 'koa';
 import { AppError, NotFoundError } from '../../errors.ts';
 import { auditOf } from '../auth.ts';
 import { ServiceUnavailableError } from '../errors.ts';
-import { parseRepoRef, queryInt } from '../params.ts';
+import { parseRepoRef, queryBool, queryInt } from '../params.ts';
 import type { ActionRecord, RepoStatus } from '../../domain/types.ts';
 import type { EngineAction, HttpDeps, ServicePort } from '../ports.ts';
 import { publicAction } from '../present.ts';
 
 /** Compose service names (compose allows letters, digits, `_`, `.`, `-`). */
 const SERVICE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/;
+
+/** 409 `{error:{code:'refused'}}`: the action cannot be done on this service (the message says why). */
+class RefusedError extends AppError {
+  readonly code = 'refused';
+  override readonly status = 409;
+  override readonly expose = true;
+}
+
+/** Open service-log follows at most, by default (the SSE client cap's default). */
+const DEFAULT_MAX_FOLLOWS = 64;
+/** Retry-After of a refused follow (seconds). */
+const FOLLOW_RETRY_SECONDS = 3;
 
 /** 409 `{error:{code:'busy'}}`: a deploy of the repository runs; the action was not started. */
 class BusyError extends AppError {
@@ -23,7 +39,7 @@ class BusyError extends AppError {
   override readonly expose = true;
 }
 
-type Deps = Pick<HttpDeps, 'supervisor' | 'services'>;
+type Deps = Pick<HttpDeps, 'supervisor' | 'services'> & Partial<Pick<HttpDeps, 'limits' | 'signal'>>;
 
 function findRepo(deps: Deps, raw: string | undefined): RepoStatus {
   const ref = parseRepoRef(raw);
@@ -43,6 +59,7 @@ async function act(ctx: Context, deps: Deps, action: EngineAction, service: stri
   const r = await servicesOf(deps).act(repo.key, action, service, auditOf(ctx));
   if (!r.ok && r.reason === 'busy')
     throw new BusyError(`repository ${repo.key} is deploying; try again when the deploy has finished`);
+  if (!r.ok && r.reason === 'refused') throw new RefusedError(r.message);
   if (!r.ok) throw new NotFoundError(`service "${service}" has no container in ${repo.key}`);
   ctx.body = { action: publicAction(r.action) };
 }
@@ -53,7 +70,64 @@ export function actionRoutes(deps: Deps, auth: Middleware): Router {
 
   router.get('/api/repositories/:id/containers', async (ctx) => {
     const repo = findRepo(deps, ctx.params['id']);
-    ctx.body = { items: await servicesOf(deps).containers(repo.key) };
+    const port = servicesOf(deps);
+    const stack = (await port.stackServices?.(repo.key)) ?? null;
+    ctx.body = stack === null ? { items: await port.containers(repo.key) } : { items: [], services: stack };
+  });
+
+  const follows = new Set<AbortController>();
+  const maxFollows = deps.limits?.maxSseClients ?? DEFAULT_MAX_FOLLOWS;
+  deps.signal?.addEventListener('abort', () => {
+    for (const f of follows) f.abort();
+  });
+  router.get('/api/repositories/:id/services/:service/logs', async (ctx) => {
+    const repo = findRepo(deps, ctx.params['id']);
+    const service = ctx.params['service'];
+    const notFound = () => new NotFoundError(`service "${service}" not found in the stack of ${repo.key}`);
+    if (service === undefined || !SERVICE.test(service)) throw notFound();
+    const read = servicesOf(deps).serviceLogs?.bind(deps.services);
+    if (!read) throw new ServiceUnavailableError('service logs are not available', 30);
+    const tail = queryInt(ctx, 'tail', 1, 5000, 100);
+    const since = queryInt(ctx, 'since', 0, 253402300799);
+    const q = since === undefined ? { tail } : { tail, since };
+    if (!queryBool(ctx, 'follow')) {
+      const text = await read(repo.key, service, q, null);
+      if (text === null || typeof text !== 'string') throw notFound();
+      ctx.type = 'text/plain; charset=utf-8';
+      ctx.body = text;
+      return;
+    }
+    if (deps.signal?.aborted)
+      throw new ServiceUnavailableError('following service logs is not available', FOLLOW_RETRY_SECONDS);
+    if (follows.size >= maxFollows)
+      throw new ServiceUnavailableError(`too many log follows open (at most ${maxFollows})`, FOLLOW_RETRY_SECONDS);
+    const ac = new AbortController();
+    follows.add(ac);
+    const done = () => {
+      follows.delete(ac);
+      ac.abort();
+    };
+    let stream;
+    try {
+      stream = await read(repo.key, service, q, ac.signal);
+    } catch (err) {
+      done();
+      throw err;
+    }
+    if (stream === null || typeof stream === 'string') {
+      done();
+      throw notFound();
+    }
+    ctx.req.setTimeout(0);
+    ctx.set('Cache-Control', 'no-cache, no-transform');
+    ctx.set('X-Accel-Buffering', 'no');
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = stream;
+    stream.on('close', done);
+    ctx.res.on('close', () => {
+      done();
+      stream.destroy();
+    });
   });
 
   for (const action of ['restart', 'stop', 'start'] as const) {

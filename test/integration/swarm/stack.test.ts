@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import type Dockerode from 'dockerode';
 import { restartService, rewriteStackFile, serviceLogs, watchStack } from '../../../src/compose/swarm.ts';
 import { createDocker, verifyStack } from '../../../src/compose/verify.ts';
+import { prepareEngine } from '../../../src/compose/engine.ts';
 import { exec } from '../../../src/lib/exec.ts';
 import stackDeploy from '../../../src/workers/tasks/stack-deploy.ts';
 import { BUSYBOX_IMAGE } from '../../helpers/docker.ts';
@@ -303,6 +304,60 @@ secrets:
     } finally {
       process.env.PATH = savedPath;
       await rm(bin, { recursive: true, force: true });
+    }
+  });
+
+  test("the prune after a deploy through a context (engine environment only) runs on the stack's engine", async (t) => {
+    if (!requireSwarm(t, reason)) return;
+    const stack = 'shiparr-prune-ctx';
+    // A Docker CLI context naming the manager, in a private DOCKER_CONFIG: the task gets only the engine's CLI
+    // environment (no dockerHost), as a repository with `docker_context` does.
+    const config = await mkdtemp(path.join(os.tmpdir(), 'shiparr-ctx-'));
+    try {
+      const ctx = await exec(
+        'docker',
+        ['context', 'create', 'swarm-manager', '--docker', `host=${cluster!.manager.host}`],
+        {
+          timeoutMs: 30_000,
+          env: { DOCKER_CONFIG: config },
+        },
+      );
+      assert.equal(ctx.code, 0, ctx.output);
+      const engine = prepareEngine(
+        { context: 'swarm-manager' },
+        { stateDir: path.join(config, 'engines'), env: { ...process.env, DOCKER_CONFIG: config } },
+      );
+      const names: string[] = [];
+      let output = '';
+      for (const v of ['p1', 'p2', 'p3']) {
+        await writeFile(path.join(dir, 'conf/app.conf'), `conf-${v}\n`);
+        await writeFile(path.join(dir, 'compose.yaml'), stackCompose({ marker: v }));
+        const r = await stackDeploy({
+          cwd: dir,
+          rootDir: checkout,
+          project: stack,
+          files: [],
+          engineEnv: engine.env,
+          pull: 'never',
+          prune: true,
+          timeoutMs: 120_000,
+        });
+        assert.equal(r.ok, true, r.ok ? '' : `${r.code}: ${r.message}`);
+        output = r.ok ? r.output : '';
+        const svc = (await docker.getService(`${stack}_app`).inspect()).Spec as {
+          TaskTemplate: { ContainerSpec: { Configs?: { ConfigName: string }[] } };
+        };
+        names.push(svc.TaskTemplate.ContainerSpec.Configs?.[0]?.ConfigName ?? '');
+      }
+      // The third deploy's prune removed the first config (neither the current nor the previous spec uses it).
+      assert.match(output, new RegExp(`removed unused configs/secrets: .*${names[0]}`));
+      const left = (await docker.listConfigs({ filters: { label: [`com.docker.stack.namespace=${stack}`] } }))
+        .map((c) => c.Spec?.Name)
+        .sort();
+      assert.deepEqual(left, [names[1], names[2]].sort());
+    } finally {
+      await exec('docker', ['-H', cluster!.manager.host, 'stack', 'rm', stack], { timeoutMs: 60_000 });
+      await rm(config, { recursive: true, force: true });
     }
   });
 });
