@@ -12,6 +12,7 @@ import type { Context, Middleware } from 'koa';
 import { AppError, NotFoundError } from '../../errors.ts';
 import { auditOf } from '../auth.ts';
 import { ServiceUnavailableError } from '../errors.ts';
+import { followLogs } from '../log-follow.ts';
 import { parseRepoRef, queryBool, queryInt } from '../params.ts';
 import type { ActionRecord, RepoStatus } from '../../domain/types.ts';
 import type { EngineAction, HttpDeps, ServicePort } from '../ports.ts';
@@ -26,11 +27,6 @@ class RefusedError extends AppError {
   override readonly status = 409;
   override readonly expose = true;
 }
-
-/** Open service-log follows at most, by default (the SSE client cap's default). */
-const DEFAULT_MAX_FOLLOWS = 64;
-/** Retry-After of a refused follow (seconds). */
-const FOLLOW_RETRY_SECONDS = 3;
 
 /** 409 `{error:{code:'busy'}}`: a deploy of the repository runs; the action was not started. */
 class BusyError extends AppError {
@@ -75,11 +71,6 @@ export function actionRoutes(deps: Deps, auth: Middleware): Router {
     ctx.body = stack === null ? { items: await port.containers(repo.key) } : { items: [], services: stack };
   });
 
-  const follows = new Set<AbortController>();
-  const maxFollows = deps.limits?.maxSseClients ?? DEFAULT_MAX_FOLLOWS;
-  deps.signal?.addEventListener('abort', () => {
-    for (const f of follows) f.abort();
-  });
   router.get('/api/repositories/:id/services/:service/logs', async (ctx) => {
     const repo = findRepo(deps, ctx.params['id']);
     const service = ctx.params['service'];
@@ -97,37 +88,7 @@ export function actionRoutes(deps: Deps, auth: Middleware): Router {
       ctx.body = text;
       return;
     }
-    if (deps.signal?.aborted)
-      throw new ServiceUnavailableError('following service logs is not available', FOLLOW_RETRY_SECONDS);
-    if (follows.size >= maxFollows)
-      throw new ServiceUnavailableError(`too many log follows open (at most ${maxFollows})`, FOLLOW_RETRY_SECONDS);
-    const ac = new AbortController();
-    follows.add(ac);
-    const done = () => {
-      follows.delete(ac);
-      ac.abort();
-    };
-    let stream;
-    try {
-      stream = await read(repo.key, service, q, ac.signal);
-    } catch (err) {
-      done();
-      throw err;
-    }
-    if (stream === null || typeof stream === 'string') {
-      done();
-      throw notFound();
-    }
-    ctx.req.setTimeout(0);
-    ctx.set('Cache-Control', 'no-cache, no-transform');
-    ctx.set('X-Accel-Buffering', 'no');
-    ctx.type = 'text/plain; charset=utf-8';
-    ctx.body = stream;
-    stream.on('close', done);
-    ctx.res.on('close', () => {
-      done();
-      stream.destroy();
-    });
+    return followLogs(ctx, deps, 'service logs', (signal) => read(repo.key, service, q, signal), notFound);
   });
 
   for (const action of ['restart', 'stop', 'start'] as const) {

@@ -4,11 +4,13 @@
  * engine side is tested on the real engine in test/e2e/ui-api-actions.test.ts.
  */
 import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import type { ActionRecord } from '../../../src/domain/types.ts';
 import type { EngineAction, ServicePort } from '../../../src/http/ports.ts';
 import { registerSecretValues } from '../../../src/lib/redact.ts';
 import { serve, type Served } from './fakes.ts';
+import { until } from '../../helpers/wait.ts';
 
 const SECRET = 'ui-api-unit-secret-5f2a9c';
 
@@ -154,6 +156,46 @@ describe('web UI routes', () => {
       assert.equal((await fetch(`${bare.url}/containers/abc/logs?follow=maybe`)).status, 400);
     } finally {
       await bare.close();
+    }
+  });
+
+  test('container and service log follows share one budget (SHIPARR_MAX_SSE_CLIENTS): the third is 503 until one ends', async () => {
+    const open: PassThrough[] = [];
+    const stream = () => {
+      const p = new PassThrough();
+      p.write('line\n');
+      open.push(p);
+      return p;
+    };
+    const swarm = Object.assign(new FakeServices(), {
+      serviceLogs: async (_key: string, _service: string, _q: unknown, follow: AbortSignal | null) =>
+        follow ? stream() : 'text\n',
+    });
+    const app = await serve({
+      services: swarm,
+      containers: { logs: async () => 'text\n', follow: async () => stream() },
+      limits: { maxSseClients: 2 },
+    });
+    const readers: AbortController[] = [];
+    const follow = async (p: string) => {
+      const ac = new AbortController();
+      readers.push(ac);
+      const r = await fetch(`${app.url}${p}`, { signal: ac.signal });
+      if (r.status === 200) void r.body?.getReader().read();
+      else await r.text();
+      return r.status;
+    };
+    try {
+      assert.equal(await follow('/containers/abc/logs?follow=1'), 200);
+      assert.equal(await follow('/api/repositories/1/services/web/logs?follow=1'), 200);
+      assert.equal(await follow('/api/repositories/1/services/web/logs?follow=1'), 503);
+      assert.equal(await follow('/containers/abc/logs?follow=1'), 503);
+      open[0]!.end();
+      await until(async () => (await follow('/containers/abc/logs?follow=1')) === 200, 'a freed follow slot', 10_000);
+    } finally {
+      for (const r of readers) r.abort();
+      for (const p of open) p.destroy();
+      await app.close();
     }
   });
 });
