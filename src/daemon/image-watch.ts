@@ -11,6 +11,8 @@
  * daemon-wide, one per registry repository and tag per round; a registry that rate-limits (Retry-After) or fails
  * transiently is left alone for a while (back-off per registry).
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import type Dockerode from 'dockerode';
 import type { Logger } from 'pino';
 import { RE2JS } from 're2js';
@@ -21,6 +23,9 @@ import type { ImageUpdateChange } from '../machines/reasons.ts';
 import type { ImageNotice } from '../notify/index.ts';
 import { createRegistryClient, isLoopbackRegistry, type RegistryAuth } from '../registry/client.ts';
 import { parseImageRef } from '../registry/ref.ts';
+import { newerTag } from '../registry/tag-policy.ts';
+import { DEFAULT_COMPOSE_FILES } from '../compose/cli.ts';
+import { writeBackImages } from '../git/write-back.ts';
 
 /** An image reference, parsed (the shape of src/registry's ImageRef). */
 export interface ImageRef {
@@ -36,6 +41,8 @@ export interface ImageRegistry {
   parse(image: string): ImageRef;
   /** The digest the tag names now; rejects with a registry error (code, registry, transient, retryAfterMs). */
   head(ref: ImageRef, signal?: AbortSignal, repo?: RepoConfig): Promise<{ digest: string }>;
+  /** The tags of the reference's registry repository; rejects with a registry error like `head`. */
+  tags(ref: ImageRef, signal?: AbortSignal, repo?: RepoConfig): Promise<string[]>;
 }
 
 /** One service as the engine runs it. */
@@ -74,6 +81,16 @@ export interface ImageWatchDeps {
   notify(repo: RepoConfig, notice: ImageNotice): Promise<unknown>;
   /** Asks the repository's actor for an image-update deploy of the commit deployed now (supervisor facade). */
   deploy(key: string, changes: ImageUpdateChange[]): { deploymentId: number };
+  /**
+   * `auto` + `write_back`: commits the services' new image references to the repository's branch (expected at the
+   * deployed commit) and asks for a check of the new commit; resolves to the pushed commit, or null when nothing
+   * changed; rejects with a git error (code). Without it, newer tags are only notified.
+   */
+  writeBack?(
+    repo: RepoConfig,
+    deployedCommit: string,
+    updates: readonly { service: string; image: string }[],
+  ): Promise<{ commit: string } | null>;
   log: Logger;
   clock?: WatchClock;
   random?: () => number;
@@ -230,6 +247,8 @@ export function decideRound(
       notifiedDigest: same?.notifiedDigest ?? null,
       notifiedError: same?.notifiedError ?? null,
       deployedDigest: same?.deployedDigest ?? null,
+      newerTag: same?.newerTag ?? null,
+      notifiedTag: same?.notifiedTag ?? null,
     };
     if ('skip' in p) {
       entries.push({
@@ -326,6 +345,9 @@ export function decideRound(
   ];
   return { entries, notices, deploy };
 }
+
+/** A reason written by the newer-tag step (kept across rounds while the tag stays the newest). */
+const tagNote = (reason: string): boolean => /^(tag \S+ (written back|already in git)|write-back of tag )/.test(reason);
 
 /** A counting semaphore: at most `max` holders. */
 class Limiter {
@@ -512,6 +534,8 @@ export class ImageWatch {
             e.reason = `deploy not taken: ${(err as Error).message}`;
       }
     }
+    const tagNotices = await this.#newerTags(key, plans, round.entries, previous);
+    round.notices.push(...tagNotices);
     this.#deps.store.saveImageWatch(key, round.entries);
     for (const n of round.notices) {
       if (n.kind === 'image_update')
@@ -522,6 +546,125 @@ export class ImageWatch {
       await this.#deps
         .notify(repo, n)
         .catch((err: unknown) => this.#log.warn({ err, repo: key }, 'image notice failed'));
+    }
+  }
+
+  /**
+   * Newer tags (services with an `image_policy`): one tag list per registry repository, the newest tag within the
+   * policy into the entry; a tag not acted on yet is notified (`notify`, or `auto` without `write_back`) or written
+   * back (`auto` + `write_back`), once per service and tag (`notifiedTag`, stored), a failed write-back included.
+   * Updates `entries` in place; returns the notices to send.
+   */
+  async #newerTags(
+    key: string,
+    plans: readonly Plan[],
+    entries: ImageWatchEntry[],
+    previous: readonly ImageWatchEntry[],
+  ): Promise<ImageNotice[]> {
+    const w = this.#watched(key);
+    const watch = w?.repo.imageWatch;
+    if (!w || !watch) return [];
+    const checked = plans.flatMap((p) => ('skip' in p || !watch.policy[p.service] ? [] : [p]));
+    const lists = new Map<string, Promise<string[] | null>>();
+    for (const p of checked) {
+      const k = `${p.ref.registry}/${p.ref.repository}`;
+      if (!lists.has(k)) lists.set(k, this.#tags(p.ref, w.repo));
+    }
+    const byService = new Map(entries.map((e) => [e.service, e]));
+    const prevOf = new Map(previous.map((e) => [e.service, e]));
+    /** Per (image, newer tag): the services. */
+    const found = new Map<string, { image: string; tag: string; services: string[] }>();
+    for (const p of checked) {
+      const entry = byService.get(p.service);
+      const tags = await lists.get(`${p.ref.registry}/${p.ref.repository}`);
+      const policy = watch.policy[p.service];
+      if (!entry || !tags || !policy || !p.ref.tag) continue;
+      const newer = newerTag(p.ref.tag, tags, {
+        ...(policy.semver !== undefined ? { semver: policy.semver } : {}),
+        ...(policy.tagRegex !== undefined ? { tag_regex: policy.tagRegex } : {}),
+      });
+      entry.newerTag = newer;
+      if (newer !== null && entry.notifiedTag === newer) {
+        // Acted on before: what came of it (written back, or the failure) stays visible.
+        const prev = prevOf.get(p.service);
+        if (entry.reason === null && prev?.notifiedTag === newer && prev.reason !== null && tagNote(prev.reason))
+          entry.reason = prev.reason;
+        continue;
+      }
+      if (newer === null) continue;
+      const k = `${p.image}\n${newer}`;
+      const f = found.get(k) ?? { image: p.image, tag: newer, services: [] };
+      f.services.push(p.service);
+      found.set(k, f);
+    }
+    if (found.size === 0) return [];
+    const write = watch.mode === 'auto' && watch.writeBack && this.#deps.writeBack !== undefined;
+    const mark = (services: readonly string[], tag: string, reason: string | null) => {
+      for (const s of services) {
+        const e = byService.get(s);
+        if (!e) continue;
+        e.notifiedTag = tag;
+        if (reason !== null) e.reason = reason;
+      }
+    };
+    if (!write) {
+      return [...found.values()].map((f) => {
+        mark(f.services, f.tag, null);
+        this.#log.info({ repo: key, services: f.services }, `newer image tag: ${f.image} → ${f.tag}`);
+        return { kind: 'image_newer_tag' as const, services: f.services, image: f.image, tag: f.tag, action: 'none' };
+      });
+    }
+    const fresh = this.#watched(key);
+    if (!fresh || fresh.suspended || fresh.deployedCommit === null || this.#stopped) return [];
+    const updates = [...found.values()].flatMap((f) =>
+      f.services.map((service) => ({ service, image: `${withoutTag(f.image)}:${f.tag}`, tag: f.tag })),
+    );
+    const all = [...found.values()];
+    try {
+      const pushed = await this.#deps.writeBack!(
+        fresh.repo,
+        fresh.deployedCommit,
+        updates.map((u) => ({ service: u.service, image: u.image })),
+      );
+      for (const f of all)
+        mark(
+          f.services,
+          f.tag,
+          pushed ? `tag ${f.tag} written back (commit ${pushed.commit.slice(0, 12)})` : `tag ${f.tag} already in git`,
+        );
+      this.#log.info(
+        { repo: key, commit: pushed?.commit ?? null, services: updates.map((u) => u.service) },
+        `image write-back: ${updates.map((u) => `${u.service} → ${u.image}`).join(', ')}`,
+      );
+      return pushed
+        ? all.map((f) => ({
+            kind: 'image_newer_tag' as const,
+            services: f.services,
+            image: f.image,
+            tag: f.tag,
+            action: 'write-back' as const,
+          }))
+        : [];
+    } catch (err) {
+      const e = err as { code?: unknown; message?: unknown };
+      const code = typeof e.code === 'string' ? e.code : 'GIT_WRITE_BACK_FAILED';
+      const message = typeof e.message === 'string' ? e.message : String(err);
+      this.#log.warn({ repo: key, code }, `image write-back failed (${code}): ${message}`);
+      for (const f of all) mark(f.services, f.tag, `write-back of tag ${f.tag} failed (${code}): ${message}`);
+      return [];
+    }
+  }
+
+  /** One tag list, within the daemon-wide limit and the registry's back-off; null when not known this round. */
+  async #tags(ref: ImageRef, repo: RepoConfig): Promise<string[] | null> {
+    const b = this.#backoff.get(ref.registry);
+    if (b && b.until > this.#clock.now()) return null;
+    try {
+      return await this.#limiter.run(() => this.#deps.registry.tags(ref, this.#abort.signal, repo));
+    } catch (err) {
+      const f = failureOf(err, ref.registry);
+      this.#log.warn({ repo: repo.key, registry: f.registry, code: f.code }, `image tag list failed: ${f.message}`);
+      return null;
     }
   }
 
@@ -640,5 +783,41 @@ export function registryPort(): ImageRegistry {
     }
     return hit.client;
   };
-  return { parse: parseImageRef, head: (ref, signal, repo) => clientOf(repo).headManifest(ref, signal) };
+  return {
+    parse: parseImageRef,
+    head: (ref, signal, repo) => clientOf(repo).headManifest(ref, signal),
+    tags: (ref, signal, repo) => clientOf(repo).listTags(ref, signal),
+  };
+}
+
+/**
+ * The write-back of newer tags (`auto` + `write_back`): commits the new image references to the repository's branch
+ * (which must still be at the deployed commit) in its compose files (`compose_files`, else the first default compose
+ * file of the checkout), with scratch space under `scratchRoot`; after a pushed commit asks for a check (`check`), so
+ * the normal pipeline deploys it.
+ */
+export function writeBackPort(
+  scratchRoot: string,
+  check: (key: string) => unknown,
+): NonNullable<ImageWatchDeps['writeBack']> {
+  return async (repo, deployedCommit, updates) => {
+    const dir = path.join(repo.localPath, repo.path);
+    const files =
+      repo.composeFiles.length > 0
+        ? repo.composeFiles
+        : DEFAULT_COMPOSE_FILES.filter((f) => existsSync(path.join(dir, f))).slice(0, 1);
+    const pushed = await writeBackImages({
+      url: repo.url,
+      branch: repo.branch,
+      ...(repo.token ? { token: repo.token } : {}),
+      workDir: scratchRoot,
+      composeFiles: files.map((f) => path.posix.normalize(path.posix.join(repo.path.split(path.sep).join('/'), f))),
+      updates,
+      author: { name: 'Shiparr', email: 'shiparr@localhost' },
+      timeoutMs: repo.timeouts.git * 1000,
+      expectedHead: deployedCommit,
+    });
+    if (pushed) check(repo.key);
+    return pushed;
+  };
 }

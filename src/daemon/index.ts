@@ -24,7 +24,7 @@ import { createPlanner, loadPlanKey } from './plan.ts';
 import { startHttp, type HttpServer } from './http.ts';
 import { shutdownOnce } from './shutdown.ts';
 import { startCommitStatuses, type CommitStatusTiming } from './commit-status.ts';
-import { ImageWatch, observeServices, registryPort } from './image-watch.ts';
+import { ImageWatch, observeServices, registryPort, writeBackPort } from './image-watch.ts';
 
 export interface DaemonOptions {
   settings: Settings;
@@ -148,6 +148,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     store,
     notify: (repo, notice) => effects.notifyImage(repo, notice),
     deploy: (key, changes) => supervisor.imageUpdate(key, changes),
+    writeBack: writeBackPort(scratchRoot, (key) => supervisor.check(key, 'api', { triggeredBy: 'image-watch' })),
     log,
   });
   imageWatch.sync();

@@ -421,6 +421,10 @@ export interface ImageWatchEntry {
   notifiedError: string | null;
   /** The remote digest an image-update deploy was last asked for (auto: a digest that failed is not retried). */
   deployedDigest: string | null;
+  /** A newer tag within the service's `image_policy` found at the last check (null when none or no policy). */
+  newerTag: string | null;
+  /** The newer tag last acted on (notified, or written back), once per tag across restarts. */
+  notifiedTag: string | null;
 }
 
 /** One task of a stack service as the API lists it. */

@@ -1,6 +1,6 @@
 /**
  * @module What the image watch reports → notifications: "image update available" (a deployed tag now names another
- * digest) to the success URLs, and "image check failed" (wrong credentials, unreachable registry) to the failure
+ * digest) and "newer image tag" (a tag within the service's image_policy) to the success URLs, and "image check failed" (wrong credentials, unreachable registry) to the failure
  * URLs, the repository's and the project's global ones. The image watch decides when to send (once per new digest,
  * once per distinct error); nothing here de-duplicates.
  */
@@ -21,6 +21,16 @@ export type ImageNotice =
       to: string;
       /** `auto`: a deploy pulling the services was asked for; `notify`: nothing is deployed. */
       mode: 'notify' | 'auto';
+    }
+  | {
+      kind: 'image_newer_tag';
+      /** Services running `image` (`host/app:1.0`) for which the registry has a newer tag within their policy. */
+      services: string[];
+      image: string;
+      /** The newer tag (`1.1`). */
+      tag: string;
+      /** `auto` with write-back: the compose file was changed to the new tag; else nothing is changed. */
+      action: 'none' | 'write-back';
     }
   | {
       kind: 'image_check_failed';
@@ -58,6 +68,21 @@ export function formatImageNotice(repo: Pick<RepoConfig, 'project' | 'name'>, n:
       ].join('\n'),
     };
   }
+  if (n.kind === 'image_newer_tag') {
+    return {
+      title: `🆕 ${name}: newer image tag ${n.tag} (${services})`,
+      body: [
+        `Project: ${repo.project}`,
+        `Repository: ${repo.name}`,
+        `Service: ${services}`,
+        `Image: ${summarizeError(n.image)}`,
+        `Newer tag: ${summarizeError(n.tag)}`,
+        n.action === 'write-back'
+          ? 'Action: the compose file was changed to the new tag (write_back)'
+          : 'Action: none (change the tag in the compose file to update)',
+      ].join('\n'),
+    };
+  }
   return {
     title: `⚠️ ${name}: image check failed (registry ${n.registry})`,
     body: [
@@ -72,7 +97,7 @@ export function formatImageNotice(repo: Pick<RepoConfig, 'project' | 'name'>, n:
 
 /** Sends an image watch notice to the repository's (and the project's) success or failure URLs. Never rejects. */
 export async function notifyImageNotice(notifier: Notifier, repo: RepoConfig, n: ImageNotice): Promise<NotifyResult[]> {
-  const which = n.kind === 'image_update' ? 'success' : 'failure';
+  const which = n.kind === 'image_check_failed' ? 'failure' : 'success';
   const urls = [...new Set([...repo.notifications[which], ...repo.globalNotifications[which]])];
   const message = formatImageNotice(repo, n);
   return Promise.all(urls.map((u) => notifier.send(u, message, { timeoutMs: repo.timeouts.notify * 1000 })));

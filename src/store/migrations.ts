@@ -162,6 +162,8 @@ export const MIGRATIONS: readonly string[] = [
     notified_digest TEXT,
     notified_error  TEXT,
     deployed_digest TEXT,
+    newer_tag       TEXT,
+    notified_tag    TEXT,
     PRIMARY KEY (repository_id, service)
   );
   `,

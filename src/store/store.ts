@@ -730,6 +730,8 @@ export class Store {
           notifiedDigest: e.notifiedDigest,
           notifiedError: e.notifiedError === null ? null : maskSecrets(e.notifiedError),
           deployedDigest: e.deployedDigest,
+          newerTag: e.newerTag,
+          notifiedTag: e.notifiedTag,
         });
     })();
   }
@@ -1011,6 +1013,8 @@ interface RawImageWatch {
   notified_digest: string | null;
   notified_error: string | null;
   deployed_digest: string | null;
+  newer_tag: string | null;
+  notified_tag: string | null;
 }
 
 /** The image watch table's statements (migration 6), prepared on first use. */
@@ -1020,9 +1024,9 @@ function prepareImageStatements(db: Database.Database) {
     clear: db.prepare<[number]>('DELETE FROM image_watch WHERE repository_id = ?'),
     insert: db.prepare<Params>(
       `INSERT INTO image_watch (repository_id, service, image, local_digest, remote_digest, status, reason, error_code,
-         checked_at, notified_digest, notified_error, deployed_digest)
+         checked_at, notified_digest, notified_error, deployed_digest, newer_tag, notified_tag)
        VALUES (@repositoryId, @service, @image, @localDigest, @remoteDigest, @status, @reason, @errorCode, @checkedAt,
-         @notifiedDigest, @notifiedError, @deployedDigest)`,
+         @notifiedDigest, @notifiedError, @deployedDigest, @newerTag, @notifiedTag)`,
     ),
   };
 }
@@ -1040,6 +1044,8 @@ function toImageWatchEntry(r: RawImageWatch): ImageWatchEntry {
     notifiedDigest: r.notified_digest,
     notifiedError: r.notified_error,
     deployedDigest: r.deployed_digest,
+    newerTag: r.newer_tag,
+    notifiedTag: r.notified_tag,
   };
 }
 

@@ -6,8 +6,11 @@
  * runs Y; with `notify` exactly one notification arrives and nothing is deployed, also after more check rounds and a
  * daemon restart. The registry's access log shows only HEAD for manifests from Shiparr's checks (its user agent);
  * wrong credentials (the project file's `registries`) for a registry with htpasswd auth give a check error naming the registry in the API and the
- * log, without the password, and one failure notification.
+ * log, without the password, and one failure notification. Newer tags (`image_policy: {web: {semver: "^1"}}`,
+ * `ver:1.0` deployed, `ver:1.1` pushed): `notify` sends exactly one notification naming 1.1; `auto` + `write_back`
+ * commits `:1.1` to the compose file on the branch (a git server accepting pushes) and the daemon deploys it.
  */
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -35,13 +38,17 @@ import type { ImageWatchEntry } from '../../src/domain/types.ts';
 const AUTO = 'imgwatch/auto';
 const NOTIFY = 'imgwatch/notify';
 const BADAUTH = 'imgwatch/badauth';
+const TAGNOTE = 'imgwatch/tagnote';
+const TAGAUTO = 'imgwatch/tagauto';
 const GOOD_PASSWORD = 'Registry-Good-Pass-7c1e';
 const WRONG_PASSWORD = 'Registry-Wrong-Pass-93ab';
 const FINISHED = new Set(['success', 'failed', 'rolled_back', 'interrupted', 'skipped']);
 
 interface ImagesAnswer {
   mode: string;
-  services: (Omit<ImageWatchEntry, 'notifiedDigest' | 'notifiedError' | 'deployedDigest'> & { errorCode: string })[];
+  services: (Omit<ImageWatchEntry, 'notifiedDigest' | 'notifiedError' | 'deployedDigest' | 'notifiedTag'> & {
+    errorCode: string;
+  })[];
 }
 
 describe('image updates end to end', { concurrency: false }, () => {
@@ -113,7 +120,7 @@ describe('image updates end to end', { concurrency: false }, () => {
     webServiceCompose({ image, healthy: true, marker }).replace('    pull_policy: never\n', '');
 
   before(async () => {
-    git = await startGitServer();
+    git = await startGitServer({ push: true });
     hooks = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
@@ -138,14 +145,24 @@ describe('image updates end to end', { concurrency: false }, () => {
     digestX = await reg.push(imageX, 'app:latest');
     assert.equal(await reg.push(imageX, 'note:latest'), digestX);
     await authReg.push(imageX, 'secure:latest');
+    await reg.push(imageX, 'ver:1.0');
+    await reg.push(imageX, 'vauto:1.0');
 
     root = await mkdtemp(path.join(os.tmpdir(), 'shiparr-imgwatch-'));
-    const names = { auto: 'imgw-auto', notify: 'imgw-notify', badauth: 'imgw-bad' };
+    const names = {
+      auto: 'imgw-auto',
+      notify: 'imgw-notify',
+      badauth: 'imgw-bad',
+      tagnote: 'imgw-tagnote',
+      tagauto: 'imgw-tagauto',
+    };
     const p = Object.fromEntries(Object.entries(names).map(([k, v]) => [k, uniqueProjectName(v)]));
     projects.push(...Object.values(p));
     await git.createRepo('auto', { 'compose.yaml': composeOf(`${reg.host}/app:latest`, 'auto') });
     await git.createRepo('notify', { 'compose.yaml': composeOf(`${reg.host}/note:latest`, 'notify') });
     await git.createRepo('badauth', { 'compose.yaml': composeOf(`${authReg.host}/secure:latest`, 'bad') });
+    await git.createRepo('tagnote', { 'compose.yaml': composeOf(`${reg.host}/ver:1.0`, 'tagnote') });
+    await git.createRepo('tagauto', { 'compose.yaml': composeOf(`${reg.host}/vauto:1.0`, 'tagauto') });
     const hookPort = (hooks.address() as AddressInfo).port;
     const repo = (name: string, mode: string, extra = '') => `  ${name}:
     url: ${git.repoUrl(name)}
@@ -172,6 +189,19 @@ ${repo('auto', 'auto')}${repo(
       'notify',
       `    notifications:
       failure: [generic+http://127.0.0.1:${hookPort}/bad]
+`,
+    )}${repo(
+      'tagnote',
+      'notify',
+      `    image_policy: { web: { semver: "^1" } }
+    notifications:
+      success: [generic+http://127.0.0.1:${hookPort}/tagnote]
+`,
+    )}${repo(
+      'tagauto',
+      'auto',
+      `    image_policy: { web: { semver: "^1" } }
+    write_back: true
 `,
     )}`;
     await startDaemon();
@@ -278,6 +308,55 @@ ${repo('auto', 'auto')}${repo(
     assert.equal(notified('/notify').length, before, 'no notification again after the restart');
     assert.equal(rows(AUTO).filter((r) => r.trigger === 'image-update').length, 1, 'no second image-update deploy');
     assert.equal(rows(AUTO).length, deploymentsBefore);
+  });
+
+  test('a newer tag: notify sends one notification naming it; auto + write_back commits it and deploys it', async (t) => {
+    if (!(await requireRegistry(t))) return;
+    assert.ok(ready, 'setup finished');
+    for (const key of [TAGNOTE, TAGAUTO])
+      await until(() => rows(key).find((d) => d.status === 'success'), `the first deployment of ${key}`, 420_000);
+    for (const key of [TAGNOTE, TAGAUTO]) await rounds(key, 1);
+    const tagNotices = () => hookRequests.filter((r) => r.url === '/tagnote' && /newer image tag/.test(r.body));
+    assert.equal(tagNotices().length, 0, 'no newer tag yet');
+    const firstCommit = git.head('tagauto', 'main');
+    await reg!.push(imageY, 'ver:1.1');
+    await reg!.push(imageY, 'vauto:1.1');
+    await reg!.push(imageY, 'ver:2.0');
+
+    await until(() => tagNotices().length >= 1, 'the newer-tag notification', 120_000);
+    await rounds(TAGNOTE, 2);
+    assert.equal(tagNotices().length, 1, 'exactly one notification, not one per round');
+    assert.match(tagNotices()[0]!.body, /newer image tag 1\.1 \(web\)/);
+    assert.match(tagNotices()[0]!.body, /Newer tag: 1\.1/);
+    const n = await images(TAGNOTE);
+    assert.equal(n.services[0]?.newerTag, '1.1', 'GET …/images shows it');
+    assert.equal(rows(TAGNOTE).length, 1, 'notify deploys nothing');
+
+    const pushed = await until(
+      () => {
+        const head = git.head('tagauto', 'main');
+        return head !== firstCommit ? head : null;
+      },
+      'the write-back commit',
+      120_000,
+    );
+    const compose = execFileSync(
+      'git',
+      ['--git-dir', path.join(git.root, 'tagauto.git'), 'show', `${pushed}:compose.yaml`],
+      {
+        encoding: 'utf8',
+      },
+    );
+    assert.ok(compose.includes(`${reg!.host}/vauto:1.1`), compose);
+    const d = await until(
+      () => rows(TAGAUTO).find((r) => r.commit === pushed && FINISHED.has(r.status)),
+      'the deployment of the write-back commit',
+      300_000,
+    );
+    assert.equal(d.status, 'success', daemon!.store.getDeploymentLogs(d.id));
+    assert.equal(await runningImage(projects[4]!), await imageId(imageY), 'the container runs the 1.1 image');
+    await rounds(TAGAUTO, 2);
+    assert.equal(git.head('tagauto', 'main'), pushed, 'written back once');
   });
 
   test('wrong registry credentials: the check error names the registry, never the password, and is notified once', async (t) => {

@@ -271,11 +271,20 @@ function rig(t: { after: (fn: () => void | Promise<void>) => void }, file?: stri
     local: D1,
     remote: D2,
     headError: null as null | Error,
+    image: `${REG}/app:latest`,
+    tags: ['latest'] as string[],
+    writeBackError: null as null | Error,
   };
   const heads: ImageRef[] = [];
   const notices: ImageNotice[] = [];
   const deploys: { key: string; changes: ImageUpdateChange[] }[] = [];
+  const tagLists: ImageRef[] = [];
+  const writeBacks: { key: string; commit: string; updates: { service: string; image: string }[] }[] = [];
   const registry: ImageRegistry = {
+    tags: async (ref) => {
+      tagLists.push(ref);
+      return state.tags;
+    },
     parse,
     head: async (ref) => {
       heads.push(ref);
@@ -288,10 +297,15 @@ function rig(t: { after: (fn: () => void | Promise<void>) => void }, file?: stri
       { repo: state.repo, suspended: state.suspended, deployedCommit: state.deployedCommit },
     ],
     observe: async () => [
-      { service: 'app', image: `${REG}/app:latest`, repoDigests: [`${REG}/app@${state.local}`] },
-      { service: 'worker', image: `${REG}/app:latest`, repoDigests: [`${REG}/app@${state.local}`] },
+      { service: 'app', image: state.image, repoDigests: [`${REG}/app@${state.local}`] },
+      { service: 'worker', image: state.image, repoDigests: [`${REG}/app@${state.local}`] },
     ],
     registry,
+    writeBack: async (repo, commit, updates) => {
+      writeBacks.push({ key: repo.key, commit, updates: [...updates] });
+      if (state.writeBackError) throw state.writeBackError;
+      return { commit: 'f'.repeat(40) };
+    },
     store,
     notify: async (_repo, n) => void notices.push(n),
     deploy: (key, changes) => {
@@ -307,7 +321,7 @@ function rig(t: { after: (fn: () => void | Promise<void>) => void }, file?: stri
     store.close();
     tmp?.cleanup();
   });
-  return { store, clock, state, heads, notices, deploys, watch, dbFile };
+  return { store, clock, state, heads, notices, deploys, watch, dbFile, tagLists, writeBacks };
 }
 
 test('the watch: timers per repository, one HEAD per tag, one notice per digest, none after a restart', async (t) => {
@@ -406,6 +420,89 @@ test('the watch in auto: one deploy of the changed services; a failing registry 
   assert.equal(entry?.status, 'error');
   assert.equal(entry?.errorCode, 'REGISTRY_RATE_LIMITED');
   assert.match(entry?.reason ?? '', /127\.0\.0\.1:5000/);
+});
+
+test('newer tags: notified once per service and tag (also after a restart), only within the policy', async (t) => {
+  const tmp = tempDb();
+  t.after(() => tmp.cleanup());
+  const policy = { app: { semver: '^1' }, worker: { tagRegex: '^0\\.\\d+$' } };
+  const a = rig(t, tmp.file);
+  a.state.repo = { ...a.state.repo, imageWatch: { mode: 'notify', interval: 100, policy, writeBack: false } };
+  a.state.image = `${REG}/app:1.0`;
+  a.state.remote = D1;
+  a.state.tags = ['latest', '0.9', '1.0', '1.1', '2.0', '1.1-alpine'];
+  await a.watch.checkNow('p/r').done;
+  assert.equal(a.tagLists.length, 1, 'one tag list per registry repository');
+  assert.deepEqual(
+    a.store.listImageWatch('p/r').map((e) => [e.service, e.newerTag, e.notifiedTag]),
+    [
+      ['app', '1.1', '1.1'],
+      ['worker', null, null],
+    ],
+    'app: 1.1 (2.0 is outside ^1, 1.1-alpine another variant); worker: no newer tag matches its tag_regex',
+  );
+  assert.deepEqual(
+    a.notices.map((n) => n.kind === 'image_newer_tag' && [n.services, n.tag, n.action]),
+    [[['app'], '1.1', 'none']],
+  );
+  assert.match(
+    formatImageNotice({ project: 'p', name: 'r' }, a.notices[0] as ImageNotice).title,
+    /newer image tag 1\.1/,
+  );
+  await a.watch.checkNow('p/r').done;
+  assert.equal(a.notices.length, 1, 'the same tag is not notified again');
+  assert.deepEqual(a.writeBacks, [], 'notify mode never writes back');
+  await a.watch.stop();
+  a.store.close();
+
+  const b = rig(t, tmp.file);
+  b.state.repo = { ...b.state.repo, imageWatch: { mode: 'auto', interval: 100, policy, writeBack: false } };
+  b.state.image = `${REG}/app:1.0`;
+  b.state.remote = D1;
+  b.state.tags = ['1.0', '1.1'];
+  await b.watch.checkNow('p/r').done;
+  assert.equal(b.notices.length, 0, 'no notice again after a restart');
+  b.state.tags = ['1.0', '1.1', '1.3'];
+  await b.watch.checkNow('p/r').done;
+  assert.deepEqual(
+    b.notices.map((n) => n.kind === 'image_newer_tag' && [n.services, n.tag]),
+    [[['app'], '1.3']],
+    'auto without write_back: a newer tag is notified',
+  );
+  assert.deepEqual(b.deploys, [], 'nothing deployed: the digest did not move');
+});
+
+test('newer tags with auto + write_back: one write-back per tag at the deployed commit; a failure is kept, not retried', async (t) => {
+  const a = rig(t);
+  a.state.repo = {
+    ...a.state.repo,
+    imageWatch: { mode: 'auto', interval: 100, policy: { app: { semver: '^1' } }, writeBack: true },
+  };
+  a.state.image = `${REG}/app:1.0`;
+  a.state.remote = D1;
+  a.state.tags = ['1.0', '1.1'];
+  await a.watch.checkNow('p/r').done;
+  assert.deepEqual(a.writeBacks, [
+    { key: 'p/r', commit: 'c'.repeat(40), updates: [{ service: 'app', image: `${REG}/app:1.1` }] },
+  ]);
+  const [app] = a.store.listImageWatch('p/r');
+  assert.equal(app?.notifiedTag, '1.1');
+  assert.match(app?.reason ?? '', /tag 1\.1 written back \(commit ffffffffffff\)/);
+  assert.equal(a.notices[0]?.kind === 'image_newer_tag' && a.notices[0].action, 'write-back');
+  await a.watch.checkNow('p/r').done;
+  assert.equal(a.writeBacks.length, 1, 'the same tag is not written back twice');
+
+  a.state.tags = ['1.0', '1.1', '1.2'];
+  a.state.writeBackError = Object.assign(new Error('branch "main" is at 1234567, not at the deployed commit'), {
+    code: 'GIT_WRITE_BACK_CONFLICT',
+  });
+  await a.watch.checkNow('p/r').done;
+  await a.watch.checkNow('p/r').done;
+  assert.equal(a.writeBacks.length, 2, 'a failed write-back is not retried for the same tag');
+  const [failed] = a.store.listImageWatch('p/r');
+  assert.equal(failed?.newerTag, '1.2');
+  assert.match(failed?.reason ?? '', /write-back of tag 1\.2 failed \(GIT_WRITE_BACK_CONFLICT\)/);
+  assert.equal(a.notices.length, 1, 'a failed write-back sends no update notice');
 });
 
 test('GET /api/repositories/:id/images and POST …/images/check over the real app', async (t) => {

@@ -47,6 +47,7 @@ export function imageRoutes(deps: Deps, auth: Middleware): Router {
         reason: e.reason,
         errorCode: e.errorCode,
         checkedAt: e.checkedAt,
+        newerTag: e.newerTag,
       })),
     };
   });
