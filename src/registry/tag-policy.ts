@@ -133,9 +133,17 @@ export function newerTag(current: string, tags: readonly string[], p: TagPolicy)
   if (!cur) return null;
   const range = p.semver !== undefined ? new semver.Range(p.semver) : null;
   const regex = p.tag_regex !== undefined ? compileRegex(p.tag_regex) : null;
+  // semver writes caret/tilde/x upper bounds as `<2.0.0-0`: that `-0` is its own bookkeeping, not a prerelease the
+  // user asked for, so it does not let prereleases in.
   const rangeHasPrerelease =
-    range?.set.some((set) => set.some((c) => c.semver instanceof semver.SemVer && c.semver.prerelease.length > 0)) ??
-    false;
+    range?.set.some((set) =>
+      set.some(
+        (c) =>
+          c.semver instanceof semver.SemVer &&
+          c.semver.prerelease.length > 0 &&
+          !(c.operator === '<' && c.semver.prerelease.join('.') === '0'),
+      ),
+    ) ?? false;
   const allowPrerelease = cur.prerelease || rangeHasPrerelease;
   let best: ParsedTag | null = null;
   for (const tag of new Set(tags)) {

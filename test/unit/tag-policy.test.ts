@@ -289,3 +289,10 @@ describe('checkTagPolicy', () => {
     );
   });
 });
+
+it('a caret or tilde range does not let prereleases in (semver writes its upper bound as <2.0.0-0)', () => {
+  assert.equal(newerTag('1.0', ['1.2-rc1'], { semver: '^1' }), null);
+  assert.equal(newerTag('1.0', ['1.2-rc1', '1.1'], { semver: '^1' }), '1.1');
+  assert.equal(newerTag('1.0.0', ['1.0.5-beta.1', '1.0.4'], { semver: '~1.0' }), '1.0.4');
+  assert.equal(newerTag('16.1', ['16.2', '17.0-beta1'], { semver: '>=16.0.0-0' }), '17.0-beta1', 'asked for');
+});
