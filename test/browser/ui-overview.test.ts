@@ -241,7 +241,10 @@ describe('web UI overview over the HTTP app (500 repositories)', { concurrency: 
     assert.equal(await page.getByRole('button', { name: 'Load older deployments' }).count(), 0, 'nothing older');
     await page.getByRole('link', { name: '#39' }).click();
     await page.getByRole('heading', { level: 1, name: 'Deployment #39 success' }).waitFor();
-    assert.match(await page.getByLabel('Log of deployment 39').innerText(), /applying: docker compose up -d/);
+    // The log is fetched after the page renders: wait for it rather than read the placeholder.
+    const log = page.getByLabel('Log of deployment 39');
+    await log.filter({ hasText: 'applying: docker compose up -d' }).waitFor();
+    assert.match(await log.innerText(), /applying: docker compose up -d/);
     const started = page.locator('dd time').first();
     assert.ok(await started.getAttribute('title'), 'the absolute time is in the title');
     await page.close();
