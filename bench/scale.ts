@@ -293,9 +293,14 @@ const maxMs = (h: IntervalHistogram) => Math.max(0, h.max / 1e6 - RESOLUTION_MS)
 const LATE_SLACK_S = 2;
 const sleep = (msec: number) => new Promise<void>((r) => setTimeout(r, msec));
 
-function projectYaml(baseUrl: string, count: number): string {
-  const lines = ['project: scale', 'repositories:'];
-  for (let i = 0; i < count; i++) {
+/** Repositories per project file: a file stays under the loader's 1 MiB limit (10,000 repositories need ten files). */
+const REPOS_PER_FILE = 1000;
+
+/** One project file of repositories `from` to `to - 1` (the first file is project `scale`, then `scale-2`, …). */
+function projectYaml(baseUrl: string, from: number, to: number): string {
+  const n = Math.floor(from / REPOS_PER_FILE);
+  const lines = [`project: ${n === 0 ? 'scale' : `scale-${n + 1}`}`, 'repositories:'];
+  for (let i = from; i < to; i++) {
     lines.push(
       `  r${i}:`,
       `    url: ${baseUrl}/r${i}.git`,
@@ -305,6 +310,14 @@ function projectYaml(baseUrl: string, count: number): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** Writes the project files for `count` repositories, at most REPOS_PER_FILE per file. */
+async function writeProjects(configDir: string, baseUrl: string, count: number): Promise<void> {
+  for (let from = 0; from < count; from += REPOS_PER_FILE) {
+    const name = from === 0 ? 'scale.yaml' : `scale-${from / REPOS_PER_FILE + 1}.yaml`;
+    await writeFile(path.join(configDir, name), projectYaml(baseUrl, from, Math.min(count, from + REPOS_PER_FILE)));
+  }
 }
 
 /** Seeds the store so every repository's head commit is already deployed with its current configHash. */
@@ -350,7 +363,7 @@ async function runShiparr(server: ServerHandle, count: number): Promise<Omit<Row
   const dataDir = path.join(root, 'data');
   await mkdir(configDir, { recursive: true });
   try {
-    await writeFile(path.join(configDir, 'scale.yaml'), projectYaml(server.baseUrl, count));
+    await writeProjects(configDir, server.baseUrl, count);
     const seeded = await seed(configDir, dataDir, server.head);
     if (seeded !== count) throw new Error(`seeded ${seeded} repositories, expected ${count}`);
 
@@ -706,7 +719,7 @@ async function bootStall(server: ServerHandle, count: number): Promise<BootResul
   const dataDir = path.join(root, 'data');
   await mkdir(configDir, { recursive: true });
   try {
-    await writeFile(path.join(configDir, 'scale.yaml'), projectYaml(server.baseUrl, count));
+    await writeProjects(configDir, server.baseUrl, count);
     await seed(configDir, dataDir, server.head);
     const tc = performance.now();
     await loadProjects(configDir, {
