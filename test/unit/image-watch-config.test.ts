@@ -4,25 +4,10 @@
  * redeploys), and bad semver ranges or regexes as errors with file, key path and reason.
  */
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { after, test } from 'node:test';
-import { loadProjects } from '../../src/config/load.ts';
+import { test } from 'node:test';
+import { repoLoader } from '../helpers/load-repo.ts';
 
-const roots: string[] = [];
-after(() => Promise.all(roots.map((r) => fs.rm(r, { recursive: true, force: true }))));
-
-async function load(repo: string) {
-  const base = await fs.mkdtemp(path.join(os.tmpdir(), 'shiparr-imgwatch-cfg-'));
-  roots.push(base);
-  const dir = path.join(base, 'projects');
-  await fs.mkdir(dir);
-  const file = path.join(dir, 'p.yaml');
-  await fs.writeFile(file, `project: p\nrepositories:\n  app:\n    url: github.com/u/app.git\n${repo}`);
-  const r = await loadProjects(dir, { env: {}, dataPath: path.join(base, 'data') });
-  return { ...r, file, repo: r.projects[0]?.repositories[0] };
-}
+const load = repoLoader('shiparr-imgwatch-cfg-');
 
 test('image_updates defaults to off: nothing resolved; notify/auto resolve with their defaults and keep the config hash', async () => {
   const plain = await load('');

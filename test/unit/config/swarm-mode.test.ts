@@ -1,24 +1,9 @@
 /** @module The repository `mode` key: compose by default (and absent from the resolved config), swarm when set. */
 import assert from 'node:assert/strict';
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import { after, test } from 'node:test';
-import { loadProjects } from '../../../src/config/load.ts';
+import { test } from 'node:test';
+import { repoLoader } from '../../helpers/load-repo.ts';
 
-const roots: string[] = [];
-after(() => Promise.all(roots.map((r) => fs.rm(r, { recursive: true, force: true }))));
-
-async function load(repo: string) {
-  const base = await fs.mkdtemp(path.join(os.tmpdir(), 'shiparr-mode-'));
-  roots.push(base);
-  const dir = path.join(base, 'projects');
-  await fs.mkdir(dir);
-  const file = path.join(dir, 'p.yaml');
-  await fs.writeFile(file, `project: p\nrepositories:\n  app:\n    url: github.com/u/app.git\n${repo}`);
-  const r = await loadProjects(dir, { env: {}, dataPath: path.join(base, 'data') });
-  return { ...r, file, repo: r.projects[0]?.repositories[0] };
-}
+const load = repoLoader('shiparr-mode-');
 
 test('mode defaults to compose: nothing in the resolved config, the config hash of a compose repository unchanged', async () => {
   const plain = await load('');
