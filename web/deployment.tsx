@@ -1,5 +1,6 @@
 /** @module One deployment (`#/deployment/:id`): its facts and full log, live lines while it runs. */
 import { useEffect, useState } from 'preact/hooks';
+import type { CommitStatusRecord } from '../src/domain/types.ts';
 import { getJson, getText, type Deployment } from './api.ts';
 import { Badge, Time, useNow } from './common.tsx';
 import { duration, short } from './format.ts';
@@ -98,6 +99,7 @@ export function DeploymentPage({ id }: { id: number }) {
           <PlanTable plan={{ commit: d.commit ?? '', services: d.plan, noop: d.status === 'skipped' }} />
         </section>
       ) : null}
+      {d.commitStatuses && d.commitStatuses.length > 0 ? <CommitStatuses records={d.commitStatuses} now={now} /> : null}
       <section aria-labelledby="log-title">
         <h2 id="log-title">{open ? 'Live output' : 'Log'}</h2>
         {d.logTruncatedBytes > 0 ? (
@@ -110,5 +112,50 @@ export function DeploymentPage({ id }: { id: number }) {
         />
       </section>
     </>
+  );
+}
+
+/** The statuses this deployment posted to its forge: what was sent, and whether the forge took it. */
+function CommitStatuses({ records, now }: { records: CommitStatusRecord[]; now: number }) {
+  return (
+    <section aria-labelledby="statuses-title">
+      <h2 id="statuses-title">Commit statuses</h2>
+      <table class="containers statuses">
+        <thead>
+          <tr>
+            <th scope="col">State</th>
+            <th scope="col">Forge</th>
+            <th scope="col">Description</th>
+            <th scope="col">Delivery</th>
+            <th scope="col">When</th>
+          </tr>
+        </thead>
+        <tbody>
+          {records.map((r) => (
+            <tr key={`${r.state}-${r.at}`} data-state={r.state} data-result={r.result}>
+              <td data-label="State">
+                <Badge value={r.state} />
+                {r.forgeState !== r.state ? <span class="muted"> ({r.forgeState})</span> : null}
+              </td>
+              <td data-label="Forge">
+                {r.provider} <code>{r.context}</code> <code>{short(r.commit)}</code>
+              </td>
+              <td data-label="Description">{r.description}</td>
+              <td data-label="Delivery">
+                <Badge value={r.result} />{' '}
+                <span class="muted">
+                  {r.attempts} {r.attempts === 1 ? 'request' : 'requests'}
+                  {r.httpStatus !== null ? `, HTTP ${r.httpStatus}` : ''}
+                </span>
+                {r.lastError ? <span class="error"> {r.lastError}</span> : null}
+              </td>
+              <td data-label="When">
+                <Time at={r.at} now={now} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }

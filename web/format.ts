@@ -39,10 +39,15 @@ export const short = (c: string | null | undefined): string => (c ? c.slice(0, 7
 /** States that mean work in progress. */
 const BUSY = new Set(['checking', 'pulling', 'decrypting', 'applying', 'verifying', 'rollingBack', 'notifying']);
 
+/** Deployment statuses, image-watch statuses and commit-status deliveries by the colour of their badge. */
+const WAITING = new Set(['running', 'pending', 'update-available', 'queued', 'retrying']);
+const BAD = new Set(['failed', 'backoff', 'rolled_back', 'unhealthy', 'error', 'failure', 'refused', 'gave-up']);
+const GOOD = new Set(['idle', 'success', 'healthy', 'up-to-date', 'delivered']);
+
 /** CSS class of a deploy-machine state or deployment status badge. */
 export function tone(state: string): string {
-  if (BUSY.has(state) || state === 'running' || state === 'pending') return 'badge busy';
-  if (state === 'failed' || state === 'backoff' || state === 'rolled_back' || state === 'unhealthy') return 'badge bad';
-  if (state === 'idle' || state === 'success' || state === 'healthy') return 'badge good';
+  if (BUSY.has(state) || WAITING.has(state)) return 'badge busy';
+  if (BAD.has(state)) return 'badge bad';
+  if (GOOD.has(state)) return 'badge good';
   return 'badge';
 }

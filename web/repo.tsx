@@ -21,6 +21,7 @@ import {
 import { Badge, Time, useConfirm, useNow, type ConfirmRequest } from './common.tsx';
 import { PlanPanel } from './plan.tsx';
 import { duration, short } from './format.ts';
+import { ImagesPanel } from './images.tsx';
 import { onEvent, onReconnect } from './live.ts';
 import { refreshRepo, useStore } from './store.ts';
 
@@ -556,6 +557,7 @@ export function RepoPage({ id }: { id: number }) {
       </dl>
 
       <PlanPanel id={id} />
+      <ImagesPanel id={id} repoKey={repo.key} now={now} />
 
       {liveId !== null || lines.length > 0 ? (
         <section aria-labelledby="live-title">

@@ -18,6 +18,8 @@ import {
   requireDocker,
   uniqueProjectName,
 } from '../helpers/docker.ts';
+import { buildUi } from '../../scripts/build-ui.ts';
+import { axeViolations, launchChromium, requireChromium, watchPage } from '../helpers/browser.ts';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { startFakeForge, type FakeForge, type ForgeRequest } from '../helpers/fake-forge.ts';
 import { registerTestSecrets, saveArtifact } from '../helpers/secret-sweep.ts';
@@ -182,6 +184,34 @@ ${repo('slow', 3, `${slow.url}/acme/slow.git`, `    commit_status: { provider: g
     assert.equal(byState.get('success')?.httpStatus, 201);
     assert.equal(byState.get('success')?.attempts, 1);
     assert.equal(byState.get('success')?.commit, shas.gh);
+  });
+
+  test('the deployment page shows its commit statuses (state, forge, delivery) with no serious axe violation', async (t) => {
+    if (!(await requireDocker(t))) return;
+    const exe = await requireChromium(t);
+    if (!exe) return;
+    const d = rows('forge/gh').find((r) => r.commit === shas.gh)!;
+    await until(() => records('forge/gh', d.id).find((r) => r.state === 'success')?.ok, 'the success recorded');
+    await buildUi();
+    const browser = await launchChromium(exe);
+    try {
+      const p = await browser.newPage();
+      const problems = watchPage(p);
+      await p.goto(`${daemon!.url}/#/deployment/${d.id}`);
+      await p.getByRole('heading', { level: 2, name: 'Commit statuses' }).waitFor({ timeout: 30_000 });
+      const success = p.locator('tr[data-state="success"][data-result="delivered"]');
+      await success.waitFor();
+      assert.match(await success.innerText(), /github\s+shiparr\/forge\/gh/);
+      assert.match(await success.innerText(), /deployed in \d+ s/);
+      assert.match(await success.innerText(), /1 request, HTTP 201/);
+      assert.equal(await p.locator('tr[data-state="pending"][data-result="delivered"]').count(), 1);
+      assert.doesNotMatch(await p.content(), new RegExp(GH_TOKEN), 'no token in the page');
+      assert.deepEqual(await axeViolations(p), []);
+      assert.deepEqual(problems.csp, []);
+      assert.deepEqual(problems.errors, []);
+    } finally {
+      await browser.close();
+    }
   });
 
   test('GitLab: the URL-encoded project id, PRIVATE-TOKEN and GitLab state names (running → success)', async (t) => {

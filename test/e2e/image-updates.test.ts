@@ -29,6 +29,8 @@ import {
   webServiceCompose,
 } from '../helpers/docker.ts';
 import { buildTestImage, requireRegistry, startRegistry, type RegistryServer } from '../helpers/registry.ts';
+import { buildUi } from '../../scripts/build-ui.ts';
+import { axeViolations, launchChromium, requireChromium, watchPage } from '../helpers/browser.ts';
 import { startTestDaemon, type TestDaemon } from '../helpers/daemon.ts';
 import { registerTestSecrets, saveArtifact } from '../helpers/secret-sweep.ts';
 import { until } from '../helpers/wait.ts';
@@ -293,6 +295,44 @@ ${repo('auto', 'auto')}${repo(
       manifests.some((r) => !r.userAgent.startsWith('shiparr') && r.method === 'GET'),
       'the pull by compose is a GET by docker',
     );
+  });
+
+  test('the repository page shows the watch: update available with both digests; Check images checks again', async (t) => {
+    if (!(await requireRegistry(t))) return;
+    assert.ok(ready, 'setup finished');
+    const exe = await requireChromium(t);
+    if (!exe) return;
+    const before = await images(NOTIFY);
+    assert.equal(before.services[0]?.status, 'update-available');
+    await buildUi();
+    const browser = await launchChromium(exe);
+    try {
+      const p = await browser.newPage();
+      const problems = watchPage(p);
+      await p.goto(`${daemon!.url}/#/repo/${daemon!.supervisor.get(NOTIFY)!.id}`);
+      await p.getByRole('heading', { level: 2, name: 'Images' }).waitFor({ timeout: 30_000 });
+      const row = p.locator('tr[data-service="web"][data-status="update-available"]');
+      await row.waitFor();
+      const text = await row.innerText();
+      assert.ok(text.includes(before.services[0]!.localDigest!.slice(0, 19)), text);
+      assert.ok(text.includes(before.services[0]!.remoteDigest!.slice(0, 19)), text);
+      assert.match(await p.locator('#images-title + p').innerText(), /Image updates: notify/);
+      await p.getByRole('button', { name: 'Check images' }).click();
+      await p.getByRole('status').getByText('Checked.').waitFor({ timeout: 60_000 });
+      const after = await images(NOTIFY);
+      assert.ok(
+        Date.parse(after.services[0]!.checkedAt!) > Date.parse(before.services[0]!.checkedAt!),
+        'the button made a new check',
+      );
+      assert.deepEqual(await axeViolations(p), []);
+      // A repository whose tag names what runs.
+      await p.goto(`${daemon!.url}/#/repo/${daemon!.supervisor.get(AUTO)!.id}`);
+      await p.locator('tr[data-service="web"][data-status="up-to-date"]').waitFor({ timeout: 30_000 });
+      assert.deepEqual(problems.csp, []);
+      assert.deepEqual(problems.errors, []);
+    } finally {
+      await browser.close();
+    }
   });
 
   test('after a restart nothing is notified again', async (t) => {
