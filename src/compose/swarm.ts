@@ -30,7 +30,7 @@ import {
   type ComposeOutput,
   type ProjectArgs,
 } from './cli.ts';
-import type { SwarmService, SwarmTask } from '../domain/types.ts';
+import type { ContainerCounts, SwarmService, SwarmTask } from '../domain/types.ts';
 import { demuxLogs } from './logs.ts';
 
 /** Label `docker stack deploy` puts on every service, network, config and secret of a stack. */
@@ -589,6 +589,38 @@ export async function listStackServices(docker: Dockerode, stack: string): Promi
       };
     })
     .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/**
+ * The tasks of every stack on a swarm manager, for a swarm repository's container counts: `total` counts the tasks
+ * meant to run (desired state running, on any node), `running` those running. Two list calls for all stacks. An
+ * engine that is not a swarm manager (503) has no stacks: an empty map.
+ */
+export async function countStackTasks(docker: Dockerode): Promise<Map<string, ContainerCounts>> {
+  const counts = new Map<string, ContainerCounts>();
+  let services: Dockerode.Service[];
+  try {
+    services = await docker.listServices({ filters: { label: [STACK_LABEL] } });
+  } catch (err) {
+    if ((err as { statusCode?: number }).statusCode === 503) return counts;
+    throw err;
+  }
+  const stackOf = new Map<string, string>();
+  for (const svc of services) {
+    const stack = (svc.Spec as { Labels?: Record<string, string> } | undefined)?.Labels?.[STACK_LABEL];
+    if (stack && svc.ID) stackOf.set(svc.ID, stack);
+  }
+  if (stackOf.size === 0) return counts;
+  const tasks = (await docker.listTasks({ filters: { 'desired-state': ['running'] } })) as TaskListEntry[];
+  for (const t of tasks) {
+    const stack = stackOf.get(t.ServiceID ?? '');
+    if (!stack || t.DesiredState !== 'running') continue;
+    const n = counts.get(stack) ?? { total: 0, running: 0, unhealthy: 0 };
+    n.total++;
+    if (t.Status?.State === 'running') n.running++;
+    counts.set(stack, n);
+  }
+  return counts;
 }
 
 /** Why {@link scaleService} refused: the service is not replicated, or its count before the stop is unknown. */

@@ -35,6 +35,7 @@ import {
   restartService,
   scaleService,
   stackService,
+  countStackTasks,
 } from '../compose/swarm.ts';
 
 /** How long one engine list answers RepoStatus.containers. */
@@ -52,27 +53,15 @@ interface CountsEntry {
   inflight: Promise<void> | null;
 }
 
-/** The ServicePort over the supervisor, the store and the engines; also feeds RepoStatus.containers. */
-export function createServices(deps: {
-  supervisor: ServiceSupervisor;
-  store: Pick<Store, 'recordAction' | 'listActions'>;
-  /** The client of an engine: a repository's engine settings, a DOCKER_HOST, or the default engine. */
-  docker(engine?: RepoEngine | string): Dockerode;
-  log: Logger;
-}): ServicePort & { warm(): Promise<void> } {
-  const { supervisor, store, log } = deps;
-  const counts = new Map<string, CountsEntry>();
-  // Count keys → the engine they name (a repository's engine settings, or its DOCKER_HOST; '' the default engine).
-  const engines = new Map<string, RepoEngine | string>([['', '']]);
-  const engineOf = (repo: RepoConfig): RepoEngine | string => repo.engine ?? repo.dockerHost ?? '';
-  const keyOf = (e: RepoEngine | string): string => (typeof e === 'string' ? e : engineKey(e));
-
+/** One engine list per engine, reused for COUNTS_TTL_MS: a read never waits for the engine (null until the first). */
+function countsCache(load: (host: string) => Promise<Map<string, ContainerCounts>>, log: Logger) {
+  const entries = new Map<string, CountsEntry>();
   const refresh = (host: string): Promise<void> => {
-    let entry = counts.get(host);
-    if (!entry) counts.set(host, (entry = { at: 0, value: null, inflight: null }));
+    let entry = entries.get(host);
+    if (!entry) entries.set(host, (entry = { at: 0, value: null, inflight: null }));
     if (entry.inflight) return entry.inflight;
     const e = entry;
-    e.inflight = countProjectContainers(deps.docker(engines.get(host) || undefined))
+    e.inflight = load(host)
       .then(
         (value) => {
           e.value = value;
@@ -88,19 +77,48 @@ export function createServices(deps: {
       });
     return e.inflight;
   };
+  return {
+    refresh,
+    /** The cached list of `host` (starting a refresh when it is older than the TTL). */
+    read(host: string): Map<string, ContainerCounts> | null {
+      const entry = entries.get(host);
+      if (!entry || Date.now() - entry.at > COUNTS_TTL_MS) void refresh(host);
+      return entry?.value ?? null;
+    },
+    hosts: () => entries.keys(),
+  };
+}
+
+/** The ServicePort over the supervisor, the store and the engines; also feeds RepoStatus.containers. */
+export function createServices(deps: {
+  supervisor: ServiceSupervisor;
+  store: Pick<Store, 'recordAction' | 'listActions'>;
+  /** The client of an engine: a repository's engine settings, a DOCKER_HOST, or the default engine. */
+  docker(engine?: RepoEngine | string): Dockerode;
+  log: Logger;
+}): ServicePort & { warm(): Promise<void> } {
+  const { supervisor, store, log } = deps;
+  // Count keys → the engine they name (a repository's engine settings, or its DOCKER_HOST; '' the default engine).
+  const engines = new Map<string, RepoEngine | string>([['', '']]);
+  const engineOf = (repo: RepoConfig): RepoEngine | string => repo.engine ?? repo.dockerHost ?? '';
+  const keyOf = (e: RepoEngine | string): string => (typeof e === 'string' ? e : engineKey(e));
+  const clientOf = (host: string) => deps.docker(engines.get(host) || undefined);
+  // Compose projects count their containers; a swarm stack counts its tasks (on every node of the swarm).
+  const containerCounts = countsCache((host) => countProjectContainers(clientOf(host)), log);
+  const stackCounts = countsCache((host) => countStackTasks(clientOf(host)), log);
   const countsOf = (repo: RepoConfig): ContainerCounts | null => {
     const engine = engineOf(repo);
     const host = keyOf(engine);
     engines.set(host, engine);
-    const entry = counts.get(host);
-    if (!entry || Date.now() - entry.at > COUNTS_TTL_MS) void refresh(host);
-    if (!entry?.value) return null;
-    return entry.value.get(repo.composeProject) ?? { total: 0, running: 0, unhealthy: 0 };
+    const value = (repo.mode === 'swarm' ? stackCounts : containerCounts).read(host);
+    if (!value) return null;
+    return value.get(repo.composeProject) ?? { total: 0, running: 0, unhealthy: 0 };
   };
   supervisor.useContainerCounts(countsOf);
   // What changes containers makes the next read fresh.
   supervisor.subscribe((e) => {
-    if (e.type === 'action' || e.type === 'deployment.finished') for (const host of counts.keys()) void refresh(host);
+    if (e.type !== 'action' && e.type !== 'deployment.finished') return;
+    for (const cache of [containerCounts, stackCounts]) for (const host of cache.hosts()) void cache.refresh(host);
   });
 
   const repoOf = (key: string): RepoConfig => {
@@ -142,7 +160,7 @@ export function createServices(deps: {
 
   return {
     warm: async () => {
-      await refresh('');
+      await containerCounts.refresh('');
     },
     containers: (key) => {
       const repo = repoOf(key);

@@ -236,6 +236,12 @@ repositories:
     assert.equal(task?.slot, 1);
     assert.ok(task?.node, 'the task names its node');
     assert.match(task?.containerId ?? '', /^[0-9a-f]{64}$/);
+    // The repository's container counts are its stack's tasks (compose labels are absent on swarm tasks).
+    const counts = await until(async () => {
+      const r = (await (await api('')).json()) as { containers: { total: number; running: number } | null };
+      return r.containers?.running === 1 ? r.containers : undefined;
+    }, 'the repository counts its running task');
+    assert.deepEqual(counts, { total: 1, running: 1, unhealthy: 0 });
 
     const logs = await api('/services/app/logs?tail=50');
     assert.equal(logs.status, 200);
