@@ -5,7 +5,7 @@
  * Nothing is shown while the watch is off for the repository or absent from the process.
  */
 import { useEffect, useState } from 'preact/hooks';
-import type { ImageWatchStatus } from '../src/domain/types.ts';
+import type { ImageWatchEntry } from '../src/domain/types.ts';
 import { ApiError, getJson, post, repoPath } from './api.ts';
 import { Badge, Time } from './common.tsx';
 import { onEvent, onReconnect } from './live.ts';
@@ -14,16 +14,10 @@ import { onEvent, onReconnect } from './live.ts';
 interface ImagesReport {
   mode: 'off' | 'notify' | 'auto';
   interval: number | null;
-  services: {
-    service: string;
-    image: string;
-    localDigest: string | null;
-    remoteDigest: string | null;
-    status: ImageWatchStatus;
-    reason: string | null;
-    checkedAt: string | null;
-    newerTag: string | null;
-  }[];
+  services: Pick<
+    ImageWatchEntry,
+    'service' | 'image' | 'localDigest' | 'remoteDigest' | 'status' | 'reason' | 'checkedAt' | 'newerTag'
+  >[];
 }
 
 /** `sha256:0123456789ab` (enough to tell two digests apart). */
