@@ -33,10 +33,13 @@ import { remoteTarget } from './auth.ts';
 import { GitError, toGitError } from './errors.ts';
 import { abortableHttp, withDeadline } from './http.ts';
 import { useNativeInflate } from './native-inflate.ts';
+import { useLinearPackIndex } from './pack-index.ts';
 import { normalizeBranch, normalizeCommit, shortSha } from './refs.ts';
 
 // Objects are inflated by Node's zlib instead of pako wherever this module runs (the git-sync worker, the bench).
 useNativeInflate();
+// …and pack indexes are written in linear time (awaited before the first sync; resolves false when not installed).
+const linearPackIndex = useLinearPackIndex();
 
 export interface SyncOptions {
   url: string;
@@ -121,6 +124,7 @@ export async function syncCheckout(opts: SyncOptions): Promise<SyncResult> {
   const branch = normalizeBranch(opts.branch);
   const wanted = opts.commit ? normalizeCommit(opts.commit) : undefined;
   const target = remoteTarget(opts.url, opts.token);
+  await linearPackIndex;
   let ctx: Ctx | undefined;
   try {
     const result = await withDeadline(opts.timeoutMs, 'git sync', async (signal): Promise<SyncResult> => {
