@@ -32,10 +32,19 @@ test('two repositories deploying at once keep their own env file and decrypted f
   };
   const finished = new Set<string>();
   const decrypting = new Set<string>();
-  const applied: { project: string; envFile?: string; secretFiles?: string[] }[] = [];
+  const decrypted = new Set<string>();
+  let labelled = 0;
+  const seen: { task: string; project: string; envFile?: string; secretFiles?: string[] }[] = [];
   const runTask: RunTask = (async (
     name: string,
-    input: { project?: string; rootDir?: string; envFileDir?: string; envFile?: string; secretFiles?: string[] },
+    input: {
+      project?: string;
+      rootDir?: string;
+      envFileDir?: string;
+      envFile?: string;
+      secretFiles?: string[];
+      step?: string;
+    },
   ) => {
     switch (name) {
       case 'git-check':
@@ -43,10 +52,11 @@ test('two repositories deploying at once keep their own env file and decrypted f
       case 'git-sync':
         return { ok: true, durationMs: 1, commit: 'c1', cloned: false };
       case 'sops-decrypt': {
-        // Both decrypts run before either apply: each run's env file is written while the other one's exists.
+        // Both decrypts run at once: each run's env file is written while the other run is under way.
         const me = path.basename(input.rootDir as string);
         decrypting.add(me);
         await until(() => decrypting.size === 2, 'both repositories decrypting', 10_000, 2);
+        decrypted.add(me);
         return {
           ok: true,
           durationMs: 1,
@@ -54,12 +64,22 @@ test('two repositories deploying at once keep their own env file and decrypted f
           envFile: path.join(input.envFileDir as string, '.env'),
         };
       }
-      case 'compose-up': {
-        // The second apply waits until the first run is over (its decrypted files cleaned up).
-        if (applied.length > 0) await until(() => finished.size === 1, 'the first run finished', 10_000, 2);
-        applied.push({ project: input.project as string, envFile: input.envFile, secretFiles: input.secretFiles });
-        return { ok: true, durationMs: 1, output: 'up' };
+      case 'plan': {
+        seen.push({ task: `plan ${input.step}`, project: input.project as string, envFile: input.envFile });
+        // Each plan reads its env file after both decrypts are done; the second apply starts once the first run is
+        // over (its decrypted files cleaned up).
+        if (input.step === 'plan') await until(() => decrypted.size === 2, 'both decrypts done', 10_000, 2);
+        else if (labelled++ > 0) await until(() => finished.size === 1, 'the first run finished', 10_000, 2);
+        return { ok: false, durationMs: 1, code: 'NO_PLAN', message: 'no plan here', transient: false };
       }
+      case 'compose-up':
+        seen.push({
+          task: 'compose-up',
+          project: input.project as string,
+          envFile: input.envFile,
+          secretFiles: input.secretFiles,
+        });
+        return { ok: true, durationMs: 1, output: 'up' };
       default:
         return { ok: true, durationMs: 1 };
     }
@@ -73,6 +93,7 @@ test('two repositories deploying at once keep their own env file and decrypted f
     log: silentLogger(),
     maxConcurrentDeploys: 2,
     secrets: { plaintextDir: '/data/plaintext' },
+    plan: { hmacKey: '00', generatedDir: '/data/generated' },
     random: () => 0.5,
   });
   const unsubscribe = sup.subscribe((e) => {
@@ -81,13 +102,14 @@ test('two repositories deploying at once keep their own env file and decrypted f
   try {
     sup.start(cfg);
     await until(() => repos.every((r) => lastSuccessfulDeployment(store, r.key)), 'both deployments', 10_000);
-    assert.equal(applied.length, 2);
-    for (const a of applied) {
-      const name = a.project.replace(/^p-/, '');
-      assert.match(a.envFile ?? '', new RegExp(`^/data/plaintext/p-${name}-[0-9a-f]{8}/\\.env$`), a.project);
-      assert.deepEqual(a.secretFiles, [`/plain/${name}/.env`], a.project);
+    // Per repository: the plan, the content labels and compose up all got that repository's own env file.
+    assert.equal(seen.length, 6);
+    for (const r of seen) {
+      const name = r.project.replace(/^p-/, '');
+      assert.match(r.envFile ?? '', new RegExp(`^/data/plaintext/p-${name}-[0-9a-f]{8}/\\.env$`), r.task);
+      if (r.task === 'compose-up') assert.deepEqual(r.secretFiles, [`/plain/${name}/.env`], r.project);
     }
-    assert.notEqual(applied[0]?.envFile, applied[1]?.envFile);
+    assert.deepEqual(new Set(seen.map((r) => r.project)), new Set(['p-a', 'p-b']));
   } finally {
     unsubscribe();
     await sup.stop(1_000);
