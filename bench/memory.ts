@@ -37,6 +37,8 @@ const REPOS_PER_FILE = 1000;
 interface Figures {
   repos: number;
   heapUsed: number;
+  /** The V8 heap's committed size: what GC kept after the boot's peak (part of RSS). */
+  heapTotal: number;
   external: number;
   arrayBuffers: number;
   rss: number;
@@ -96,14 +98,17 @@ async function measure(count: number, snapshot: string | null): Promise<Figures>
       await settle();
       const m = process.memoryUsage();
       if (snapshot) v8.writeHeapSnapshot(snapshot);
-      return {
+      const f = {
         repos: count,
         heapUsed: m.heapUsed,
+        heapTotal: m.heapTotal,
         external: m.external,
         arrayBuffers: m.arrayBuffers,
         rss: m.rss,
         spawnS,
       };
+      console.error(`${count} repositories: ${JSON.stringify(f)} (load ${os.loadavg()[0]?.toFixed(1)})`);
+      return f;
     } finally {
       await daemon.dispose();
       await settle();
@@ -159,15 +164,15 @@ function perRepo(floor: Groups, at: Groups, repos: number): { key: string; count
 const scratch = await mkdtemp(path.join(os.tmpdir(), 'shiparr-bench-mem-snap-'));
 try {
   const floorSnap = SNAPSHOT_AT > 0 ? path.join(scratch, 'floor.heapsnapshot') : null;
-  // Warm-up: the first daemon of the process loads modules and JIT state every later one shares.
-  await measure(0, null);
-  const floor = await measure(0, floorSnap);
+  // Warm-up: the first daemon of the process loads modules and JIT state every later one shares; its heap snapshot is
+  // the floor's (writing a snapshot leaves RSS higher: done before the floor's figures, it is part of the floor).
+  await measure(0, floorSnap);
+  const floor = await measure(0, null);
   const rows: Figures[] = [];
   let top: ReturnType<typeof perRepo> = [];
   for (const n of SIZES) {
     const snap = n === SNAPSHOT_AT && floorSnap ? path.join(scratch, `n${n}.heapsnapshot`) : null;
     rows.push(await measure(n, snap));
-    console.error(`measured ${n} repositories (load ${os.loadavg()[0]?.toFixed(1)})`);
     if (snap && floorSnap) {
       top = perRepo(await groups(floorSnap), await groups(snap), n);
       await rm(snap, { force: true });
@@ -185,6 +190,7 @@ try {
       [
         'Repos',
         'heapUsed (MB)',
+        'heapTotal (MB)',
         'external (MB)',
         'arrayBuffers (MB)',
         'RSS (MB)',
@@ -195,6 +201,7 @@ try {
       [floor, ...rows].map((r) => [
         r.repos === 0 ? '0 (floor)' : r.repos,
         fmt(MB(r.heapUsed), 1),
+        fmt(MB(r.heapTotal), 1),
         fmt(MB(r.external), 1),
         fmt(MB(r.arrayBuffers), 1),
         fmt(MB(r.rss), 0),

@@ -11,6 +11,7 @@ import { Store } from '../../../src/store/index.ts';
 import { silentLogger } from '../../../src/logger.ts';
 import type { RepoConfig } from '../../../src/config/schema.ts';
 import type { RunTask } from '../../../src/workers/types.ts';
+import type { RepoDeps } from '../../../src/actors/repo-actor.ts';
 import { until } from '../../helpers/wait.ts';
 import { lastSuccessfulDeployment } from '../../helpers/store-queries.ts';
 import { repoConfig } from '../../helpers/repo-config.ts';
@@ -84,6 +85,8 @@ test('two repositories deploying at once keep their own env file and decrypted f
         return { ok: true, durationMs: 1 };
     }
   }) as RunTask;
+  // The daemon's secrets: the repository logic's type (the supervisor passes them on unchanged).
+  const secrets: RepoDeps['secrets'] = { plaintextDir: '/data/plaintext' };
   const sup = new Supervisor({
     store,
     runTask,
@@ -92,7 +95,7 @@ test('two repositories deploying at once keep their own env file and decrypted f
     loadConfig: async () => cfg,
     log: silentLogger(),
     maxConcurrentDeploys: 2,
-    secrets: { plaintextDir: '/data/plaintext' },
+    secrets,
     plan: { hmacKey: '00', generatedDir: '/data/generated' },
     random: () => 0.5,
   });
