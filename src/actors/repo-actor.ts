@@ -84,6 +84,7 @@ export interface RepoDeps {
    * `<plaintextDir>/<repo>/.env` and given to compose with `--env-file`, so `COPY . .` cannot bake it into an image.
    */
   secrets: { ageKeyFile?: string; ageKey?: string; plaintextDir?: string };
+  /** The daemon's logger: each repository logs through a child bound to `{ repo: key }`. */
   log: Logger;
   report(e: RepoActivity): void;
   /** Random in [0,1) for poll jitter (injectable for tests). */
@@ -167,14 +168,21 @@ function privateEnvDir(root: string, repo: RepoConfig): string {
   return path.join(root, `${slug}-${createHash('sha256').update(repo.key).digest('hex').slice(0, 8)}`);
 }
 
-/** Provides the deploy machine with real effects for one repository. */
+/**
+ * Provides the deploy machine with real effects. One logic serves every repository (spawning an actor then allocates
+ * only its own snapshot): what a repository's run keeps between its steps lives in maps keyed by the repository key
+ * (its checkout is its own, so two runs of one key never overlap) or by the deployment id.
+ */
 export function createRepoLogic(deps: RepoDeps) {
   const { runTask, history } = deps;
   // Plaintext files of each repository's last decrypt: compose-up reads their values to mask them in its output.
   const decryptedFiles = new Map<string, string[]>();
-  // Per run: the identities of the plaintext files written (to remove only those), the env file for `--env-file`.
-  const written = new Map<string, PlaintextFile>();
-  let envFile: string | undefined;
+  // Per repository, for its current run: the identities of the plaintext files written (to remove only those), and
+  // the env file for `--env-file`.
+  const written = new Map<string, Map<string, PlaintextFile>>();
+  const envFiles = new Map<string, string>();
+  // A child logger per line logged (warnings and outcomes only), not one held per repository.
+  const logOf = (repo: Pick<RepoConfig, 'key'>) => deps.log.child({ repo: repo.key });
   const logTo = (id: number | null, line: string) => {
     if (id !== null) history.appendDeploymentLog(id, `[${ts()}] ${line}\n`);
   };
@@ -207,18 +215,21 @@ export function createRepoLogic(deps: RepoDeps) {
     return id;
   };
   // What the plan task reads: the live checkout as compose will see it (the env file of this run's decrypt).
-  const planInput = (repo: RepoConfig, hmacKey: string) => ({
-    cwd: composeDir(repo),
-    rootDir: repo.localPath,
-    project: repo.composeProject,
-    files: repo.composeFiles,
-    ...(envFile !== undefined ? { envFile } : {}),
-    dockerHost: repo.dockerHost,
-    removeOrphans: repo.removeOrphans,
-    hmacKey,
-    timeoutMs: repo.timeouts.apply * 1000,
-    secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
-  });
+  const planInput = (repo: RepoConfig, hmacKey: string) => {
+    const envFile = envFiles.get(repo.key);
+    return {
+      cwd: composeDir(repo),
+      rootDir: repo.localPath,
+      project: repo.composeProject,
+      files: repo.composeFiles,
+      ...(envFile !== undefined ? { envFile } : {}),
+      dockerHost: repo.dockerHost,
+      removeOrphans: repo.removeOrphans,
+      hmacKey,
+      timeoutMs: repo.timeouts.apply * 1000,
+      secretFiles: repo.decrypt.length ? (decryptedFiles.get(repo.key) ?? []) : [],
+    };
+  };
   const failWith = (
     stage: DeployStage,
     id: number | null,
@@ -316,7 +327,7 @@ export function createRepoLogic(deps: RepoDeps) {
         `verifying: images recorded: ${now.map((i) => `${i.service}=${i.image} (${i.imageId})`).join(', ') || 'none'}`,
       );
     } catch (err) {
-      deps.log.warn({ err, deploymentId: id }, 'could not record the images the services run');
+      logOf(repo).warn({ err, deploymentId: id }, 'could not record the images the services run');
       logTo(id, `verifying: could not record the images the services run: ${(err as Error).message}`);
     }
   };
@@ -374,7 +385,7 @@ export function createRepoLogic(deps: RepoDeps) {
       pull: fromPromise(async ({ input, signal }) => {
         const { repo, deploymentId: id } = input;
         if (id !== null) history.updateDeployment(id, { stage: 'pulling' });
-        envFile = undefined;
+        envFiles.delete(repo.key);
         const r = await runTask(
           'git-sync',
           {
@@ -420,7 +431,7 @@ export function createRepoLogic(deps: RepoDeps) {
       decrypt: fromPromise(async ({ input, signal }) => {
         const { repo, deploymentId: id } = input;
         if (id !== null) history.updateDeployment(id, { stage: 'decrypting' });
-        envFile = undefined;
+        envFiles.delete(repo.key);
         const plaintextDir = deps.secrets.plaintextDir;
         const r = await runTask(
           'sops-decrypt',
@@ -440,9 +451,11 @@ export function createRepoLogic(deps: RepoDeps) {
         decryptedFiles.set(repo.key, r.written);
         liveLog(deps, repo.key, id, 'decrypting')?.([`${r.written.length} file(s) decrypted`]);
         // Recorded before compose runs: a crash from here on leaves the boot sweep the exact files to remove.
-        for (const f of r.files ?? []) written.set(f.path, f);
+        const mine = written.get(repo.key) ?? new Map<string, PlaintextFile>();
+        for (const f of r.files ?? []) mine.set(f.path, f);
+        if (mine.size > 0) written.set(repo.key, mine);
         if (id !== null && r.files) history.recordPlaintext(id, r.files);
-        envFile = r.envFile;
+        if (r.envFile !== undefined) envFiles.set(repo.key, r.envFile);
         logTo(
           id,
           `decrypting: ${r.written.length} file(s) decrypted (${repo.decrypt.map((d) => d.file).join(', ')})` +
@@ -483,6 +496,7 @@ export function createRepoLogic(deps: RepoDeps) {
       apply: fromPromise(async ({ input, signal }) => {
         const { repo, deploymentId: id } = input;
         if (id !== null) history.updateDeployment(id, { stage: 'applying' });
+        const envFile = envFiles.get(repo.key);
         let engine: ReturnType<NonNullable<RepoDeps['engine']>> | undefined;
         try {
           engine = deps.engine?.(repo);
@@ -652,14 +666,16 @@ export function createRepoLogic(deps: RepoDeps) {
           cause: p.cause ?? null,
         });
       },
-      interruptRuns: (_, { deploymentIds }) => {
+      interruptRuns: ({ context: { repo } }, { deploymentIds }) => {
         for (const id of deploymentIds) {
           reasons.delete(id);
+          imagePulls.delete(id);
+          rollbackTargets.delete(id);
           history.finishDeployment(id, {
             status: 'interrupted',
             error: 'interrupted: the repository was removed from the configuration',
           });
-          deps.log.warn({ deploymentId: id }, 'repository removed during a deploy; deployment marked interrupted');
+          logOf(repo).warn({ deploymentId: id }, 'repository removed during a deploy; deployment marked interrupted');
         }
       },
       runStarted: ({ context: { repo } }, { run }) => {
@@ -695,7 +711,10 @@ export function createRepoLogic(deps: RepoDeps) {
           at: ts(),
         });
         if (p.error)
-          deps.log.warn({ code: p.error.code, transient: p.error.transient }, `check failed: ${p.error.message}`);
+          logOf(_.context.repo).warn(
+            { code: p.error.code, transient: p.error.transient },
+            `check failed: ${p.error.message}`,
+          );
       },
       finishRun: ({ context }, p) => {
         const run: Run = p.run;
@@ -730,10 +749,11 @@ export function createRepoLogic(deps: RepoDeps) {
           triggeredBy: run.triggeredBy ?? null,
           durationMs,
         };
-        if (status === 'success') deps.log.info(line, 'deploy succeeded');
-        else if (status === 'skipped') deps.log.info(line, 'deploy skipped: the plan found nothing to change');
+        const log = logOf(context.repo);
+        if (status === 'success') log.info(line, 'deploy succeeded');
+        else if (status === 'skipped') log.info(line, 'deploy skipped: the plan found nothing to change');
         else
-          deps.log.error(
+          log.error(
             { ...line, stage: run.error?.stage, code: run.error?.code },
             `deploy ${status}: ${run.error?.message ?? ''}`,
           );
@@ -751,9 +771,10 @@ export function createRepoLogic(deps: RepoDeps) {
       cleanupDecrypted: ({ context }, p) => {
         const id = p.deploymentId;
         // The identities written by this run; those recorded in the store too (newest first) if this actor restarted.
-        const mine = new Map(written);
-        written.clear();
-        envFile = undefined;
+        const mine = new Map(written.get(context.repo.key));
+        written.delete(context.repo.key);
+        envFiles.delete(context.repo.key);
+        const log = logOf(context.repo);
         if (p.files.length > 0)
           for (const f of history.ownedPlaintext(context.repo.key)) if (!mine.has(f.path)) mine.set(f.path, f);
         const handled = () => {
@@ -761,7 +782,7 @@ export function createRepoLogic(deps: RepoDeps) {
           try {
             history.markPlaintextHandled(id);
           } catch (err) {
-            deps.log.warn({ err, deploymentId: id }, 'could not record that decrypted files were removed');
+            log.warn({ err, deploymentId: id }, 'could not record that decrypted files were removed');
           }
         };
         // keep_decrypted: the files stay on purpose (and remain Shiparr's to overwrite next time).
@@ -773,10 +794,10 @@ export function createRepoLogic(deps: RepoDeps) {
           try {
             const outcome = await removePlaintext(f);
             if (outcome === 'changed')
-              deps.log.warn({ file, deploymentId: id }, 'decrypted file changed since it was written; left in place');
+              log.warn({ file, deploymentId: id }, 'decrypted file changed since it was written; left in place');
             return true;
           } catch (err) {
-            deps.log.warn({ err, file }, 'could not remove decrypted file');
+            log.warn({ err, file }, 'could not remove decrypted file');
             return false;
           }
         });
@@ -786,8 +807,8 @@ export function createRepoLogic(deps: RepoDeps) {
       },
       persistSuspended: ({ context }, p) => history.updateRepositoryState(context.repo.key, { suspended: p.suspended }),
       persistPin: ({ context }, p) => history.updateRepositoryState(context.repo.key, { pinnedCommit: p.pinnedCommit }),
-      warn: (_, p) => {
-        if (p.message) deps.log.warn(p.message);
+      warn: ({ context }, p) => {
+        if (p.message) logOf(context.repo).warn(p.message);
       },
     },
   });

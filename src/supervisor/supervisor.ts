@@ -156,7 +156,11 @@ export class Supervisor {
       id: 'supervisor',
       input: {
         children: {
-          logic: (repo) =>
+          // One logic for every repository (built once: a spawn then allocates only the actor's own state).
+          logic: (
+            (logic: RepoLogic) => () =>
+              logic
+          )(
             createRepoLogic({
               runTask: deps.runTask,
               history: deps.store,
@@ -164,7 +168,7 @@ export class Supervisor {
               verify: deps.verify,
               notify: deps.notify,
               secrets: deps.secrets,
-              log: deps.log.child({ repo: repo.key }),
+              log: deps.log,
               // The actors' activity goes out unchanged, through the supervisor's events.
               report: (event) => this.#actor.send({ type: 'activity', event }),
               isSelf: deps.isSelf,
@@ -174,6 +178,7 @@ export class Supervisor {
               engine: deps.engine,
               plan: deps.plan,
             }),
+          ),
           input: (repo, start) => {
             const row = deps.store.getRepository(repo.key);
             return {
