@@ -128,15 +128,22 @@ export function widgetRoutes(deps: Pick<HttpDeps, 'supervisor' | 'history'>, aut
   router.use(auth);
 
   /** The project's repositories with their newest deployments, read in one statement (not one read per repository). */
-  const summaries = (project: string): RepoSummary[] => {
+  const summaries = (project: string, repos: RepoStatus[]): RepoSummary[] => {
+    if (repos.length === 0) return [];
     const latest = deps.history.latestDeployments(project);
-    return deps.supervisor
-      .list()
-      .filter((r) => r.project === project)
-      .map((r) => summarise(r, latest.get(r.id)));
+    return repos.map((r) => summarise(r, latest.get(r.id)));
   };
-  const load = (ctx: Context): RepoSummary[] =>
-    summaries(findProject(deps, projectParam(ctx)).name).sort((a, b) => a.repo.name.localeCompare(b.repo.name));
+  const reposOf = (project: string): RepoStatus[] => deps.supervisor.list().filter((r) => r.project === project);
+  /**
+   * A project that has an active repository exists, so the project list is only read (for its 404) when the named
+   * project shows no repository: the usual widget request reads the repositories and their deployments, nothing else.
+   */
+  const load = (ctx: Context): RepoSummary[] => {
+    const name = projectParam(ctx);
+    const repos = reposOf(name);
+    if (repos.length === 0) findProject(deps, name);
+    return summaries(name, repos).sort((a, b) => a.repo.name.localeCompare(b.repo.name));
+  };
 
   router.get('/widget/dashy', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
@@ -148,7 +155,7 @@ export function widgetRoutes(deps: Pick<HttpDeps, 'supervisor' | 'history'>, aut
   });
   router.get('/health/project/:name', (ctx) => {
     const project = findProject(deps, parseName(ctx.params['name']));
-    const down = summaries(project.name)
+    const down = summaries(project.name, reposOf(project.name))
       .filter((r) => r.status !== 'running')
       .map((r) => ({ repository: r.repo.name, status: r.status }));
     ctx.set('Cache-Control', 'no-store');
