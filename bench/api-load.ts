@@ -4,13 +4,17 @@
  * Load: autocannon in a child process (this file with `--load`), BENCH_API_RATE req/s split evenly between
  * `GET /api/repositories/:id` and `GET /widget/dashy?project=…`, for BENCH_API_SECONDS. The daemon runs in this
  * process; its event-loop delay is recorded in each phase.
- * Floor, same run, same load, right after Shiparr in each phase: a bare node:http server in a child process (this
- * file with `--bare`) answering the same paths with the same bytes and content type Shiparr gave. Goals: Shiparr p99
- * ≤ 1.2× the bare server's idle, ≤ 1.5× while the deploys run. Shiparr's main thread is CPU-profiled in both phases.
+ * Floor, same run, same load, in turn with Shiparr in each phase: a bare node:http server in a child process (this
+ * file with `--bare`) answering the same paths with the same bytes and content type Shiparr gave. Each phase runs
+ * BENCH_API_ROUNDS rounds of BENCH_API_SECONDS in ABBA order (Shiparr, bare, bare, Shiparr, …), none profiled, so a
+ * burst of host load weighs on both alike; each figure is the median over the rounds. Goals: Shiparr p99 ≤ 1.2× the
+ * bare server's idle, ≤ 1.5× while the deploys run. Shiparr's main thread is then CPU-profiled in a window of its
+ * own in each phase (the profiler's sampling slows the daemon, so profiled windows are not in the ratios).
  * The git server runs in a child process too (`--git`), so its per-request `git http-backend` spawns are not
  * charged to the daemon's main thread.
  *
- * Env: BENCH_API_RATE=200 (total req/s)  BENCH_API_SECONDS=20  BENCH_API_CONNECTIONS=10 (per endpoint)
+ * Env: BENCH_API_RATE=200 (total req/s)  BENCH_API_SECONDS=10 (per round)  BENCH_API_ROUNDS=4 (per server and phase)
+ *      BENCH_API_CONNECTIONS=10 (per endpoint)
  *      BENCH_API_DEPLOY_MODE=force|commit (force: redeploy the same commit; commit: push a new marker each time)
  * Run: npx tsx bench/api-load.ts   → markdown on stdout and in bench/results/api-load.md
  */
@@ -34,7 +38,8 @@ import { envNumber, fmt, machineLine, profile, ratio, table, writeResult } from 
 import { lastSuccessfulDeployment } from '../test/helpers/store-queries.ts';
 
 const RATE = envNumber('BENCH_API_RATE', 200);
-const SECONDS = envNumber('BENCH_API_SECONDS', 20);
+const SECONDS = envNumber('BENCH_API_SECONDS', 10);
+const ROUNDS = envNumber('BENCH_API_ROUNDS', 4);
 const CONNECTIONS = envNumber('BENCH_API_CONNECTIONS', 10);
 const MODE = process.env.BENCH_API_DEPLOY_MODE === 'commit' ? 'commit' : 'force';
 
@@ -99,6 +104,31 @@ function runLoad(spec: LoadSpec): Promise<LoadResult[]> {
     child.on('exit', (code) =>
       got ? resolve(got) : reject(new Error(`load generator exited ${code} without results`)),
     );
+  });
+}
+
+function median(xs: number[]): number {
+  const v = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(v.length / 2);
+  return v.length % 2 ? (v[m] as number) : ((v[m - 1] as number) + (v[m] as number)) / 2;
+}
+
+/** Per endpoint, the rounds' median of each latency percentile; totals of counts; the largest max. */
+function medians(rounds: LoadResult[][]): LoadResult[] {
+  return (rounds[0] ?? []).map((first, i) => {
+    const all = rounds.map((r) => r[i] as LoadResult);
+    const sum = (k: 'requests' | 'errors' | 'timeouts' | 'non2xx') => all.reduce((n, r) => n + r[k], 0);
+    return {
+      name: first.name,
+      requests: sum('requests'),
+      p50: median(all.map((r) => r.p50)),
+      p90: median(all.map((r) => r.p90)),
+      p99: median(all.map((r) => r.p99)),
+      max: Math.max(...all.map((r) => r.max)),
+      errors: sum('errors'),
+      timeouts: sum('timeouts'),
+      non2xx: sum('non2xx'),
+    };
   });
 }
 
@@ -267,26 +297,38 @@ async function main(): Promise<void> {
     }));
     const spec: LoadSpec = { targets, rate: RATE, seconds: SECONDS, connections: CONNECTIONS };
     type Phase = { results: LoadResult[]; loopP99: number; loopMax: number };
-    const phase = async (which: LoadSpec['targets']): Promise<Phase> => {
-      const h = monitorEventLoopDelay({ resolution: 10 });
-      h.enable();
-      const results = await runLoad({ ...spec, targets: which });
-      h.disable();
-      return { results, loopP99: Math.max(0, h.percentile(99) / 1e6 - 10), loopMax: Math.max(0, h.max / 1e6 - 10) };
-    };
-    const profiled = async (): Promise<{ result: Phase; prof: Awaited<ReturnType<typeof profile>> }> => {
-      let result: Phase | null = null;
-      const prof = await profile(async () => {
-        result = await phase(targets);
-      }, 12);
-      return { result: result as unknown as Phase, prof };
+    const profiled = (): Promise<Awaited<ReturnType<typeof profile>>> => profile(() => runLoad(spec), 12);
+    /** ROUNDS rounds per server in ABBA order, unprofiled; the daemon's loop delay is recorded in Shiparr's rounds. */
+    const interleaved = async (): Promise<{ shiparr: Phase; bare: Phase }> => {
+      const own: LoadResult[][] = [];
+      const floor: LoadResult[][] = [];
+      // A fresh histogram per round: one re-enabled after a pause would count the pause as a delay.
+      const loopP99: number[] = [];
+      const loopMax: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        for (const which of r % 2 === 0 ? ['shiparr', 'bare'] : ['bare', 'shiparr']) {
+          if (which === 'bare') floor.push(await runLoad({ ...spec, targets: bareTargets }));
+          else {
+            const h = monitorEventLoopDelay({ resolution: 10 });
+            h.enable();
+            own.push(await runLoad(spec));
+            h.disable();
+            loopP99.push(Math.max(0, h.percentile(99) / 1e6 - 10));
+            loopMax.push(Math.max(0, h.max / 1e6 - 10));
+          }
+        }
+      }
+      const loop = { loopP99: median(loopP99), loopMax: Math.max(...loopMax) };
+      return { shiparr: { results: medians(own), ...loop }, bare: { results: medians(floor), loopP99: 0, loopMax: 0 } };
     };
     // Warm-up (JIT, connection setup), not reported.
     await runLoad({ ...spec, seconds: 3 });
     await runLoad({ ...spec, targets: bareTargets, seconds: 3 });
-    console.error('api-load: idle phase (CPU-profiled), then the bare server…');
-    const { result: idle, prof: idleProfile } = await profiled();
-    const idleBare = await phase(bareTargets);
+    console.error(
+      `api-load: idle phase, ${ROUNDS} rounds each of Shiparr and the bare server, then a profiled window…`,
+    );
+    const { shiparr: idle, bare: idleBare } = await interleaved();
+    const idleProfile = await profiled();
 
     // Busy: both repositories redeploy back to back for the whole phase.
     const finished = { count: 0, failed: 0 };
@@ -309,11 +351,11 @@ async function main(): Promise<void> {
     });
     // Let both deploys get going before the measured load starts.
     await new Promise((r) => setTimeout(r, 1_000));
-    console.error('api-load: busy phase (CPU-profiled), then the bare server while the deploys go on…');
+    console.error('api-load: busy phase, the same rounds and a profiled window while the deploys go on…');
     const before = { ...finished };
     const busyStart = Date.now();
-    const { result: busy, prof: busyProfile } = await profiled();
-    const busyBare = await phase(bareTargets);
+    const { shiparr: busy, bare: busyBare } = await interleaved();
+    const busyProfile = await profiled();
     const busySeconds = (Date.now() - busyStart) / 1000;
     const during = { ok: finished.count - before.count, failed: finished.failed - before.failed };
     stopDeploys = true;
@@ -393,7 +435,8 @@ async function main(): Promise<void> {
       '# API under load: idle daemon vs 2 deployments running',
       '',
       `Run ${startedAt} with \`npx tsx bench/api-load.ts\`. Machine: ${machine}.`,
-      `autocannon in a child process: ${RATE} req/s in total (${RATE / targets.length} req/s per endpoint, ${CONNECTIONS} connections each), ${SECONDS} s per phase, after a 3 s warm-up.`,
+      `autocannon in a child process: ${RATE} req/s in total (${RATE / targets.length} req/s per endpoint, ${CONNECTIONS} connections each), after a 3 s warm-up. ` +
+        `Each phase: ${ROUNDS} rounds of ${SECONDS} s per server, Shiparr and the bare server in turn (ABBA), none profiled; every latency is the median over the rounds, requests and errors are totals, max is the maximum.`,
       `Busy phase: \`bench/a\` and \`bench/b\` redeploy back to back (${MODE === 'force' ? 'forced redeploys of the same commit via supervisor.deploy' : 'a new commit with a new marker before each deploy'}; real docker compose + health verification): ` +
         `${during.ok} deployments finished during the ${fmt(busySeconds, 0)} s phase (${during.failed} failed).`,
       'autocannon records latency with 1 ms resolution; the idle p99 is floored at 1 ms for ratios.',
@@ -414,9 +457,9 @@ async function main(): Promise<void> {
         rows,
       ),
       '',
-      `Daemon event-loop delay (monitorEventLoopDelay minus its 10 ms period): idle p99 ${fmt(idle.loopP99)} ms / max ${fmt(idle.loopMax)} ms; busy p99 ${fmt(busy.loopP99)} ms / max ${fmt(busy.loopMax)} ms.`,
+      `Daemon event-loop delay in Shiparr's rounds (monitorEventLoopDelay minus its 10 ms period; median of the rounds' p99, largest max): idle p99 ${fmt(idle.loopP99)} ms / max ${fmt(idle.loopMax)} ms; busy p99 ${fmt(busy.loopP99)} ms / max ${fmt(busy.loopMax)} ms.`,
       '',
-      '## Floor: a bare node:http server with the same bytes, same load, same run',
+      '## Floor: a bare node:http server with the same bytes, same load, same run, in turn with Shiparr',
       '',
       `Load average ${os
         .loadavg()
@@ -440,7 +483,7 @@ async function main(): Promise<void> {
       `Floor goals: idle p99 ≤ 1.2× the bare server → ${worstIdleFloor <= 1.2 ? 'met' : 'NOT met'} (worst ${worstIdleFloor.toFixed(2)}×); ` +
         `p99 during deploys ≤ 1.5× the bare server during the same deploys → ${worstBusyFloor <= 1.5 ? 'met' : 'NOT met'} (worst ${worstBusyFloor.toFixed(2)}×).`,
       '',
-      `## Where the daemon's main-thread CPU went during the busy phase (${fmt(busyProfile.totalMs / 1000, 1)} s sampled over ${SECONDS} s of load; self time)`,
+      `## Where the daemon's main-thread CPU went during the busy phase (profiled window after the rounds: ${fmt(busyProfile.totalMs / 1000, 1)} s sampled over ${SECONDS} s of load; self time)`,
       '',
       ...profileTables(busyProfile),
       '',

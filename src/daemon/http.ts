@@ -102,6 +102,7 @@ export async function startHttp(deps: {
       getDeployment: (id) => store.getDeployment(id),
       getDeploymentLogs: (id) => store.getDeploymentLogs(id),
       listDeployments: (repoId, q) => store.listDeployments(repoId, q),
+      latestDeployments: (project) => store.latestDeployments(project),
     },
     containers: createContainerLogReader(deps.dockers ?? docker, (name) => supervisor.isManagedProject(name)),
     services,

@@ -75,7 +75,12 @@ export interface HistoryReader {
     repoId: number,
     q: { limit: number; before?: number },
   ): { items: Deployment[]; nextBefore: number | null };
+  /** The newest deployment of each repository of a project, keyed by repository id (never deployed: no entry). */
+  latestDeployments(project: string): ReadonlyMap<number, DeploymentHead>;
 }
+
+/** The part of a deployment the widgets show. */
+export type DeploymentHead = Pick<Deployment, 'id' | 'repositoryId' | 'status' | 'commit' | 'startedAt' | 'finishedAt'>;
 
 /** `null` → the container is unknown or not part of a managed compose project (404). */
 export interface ContainerLogReader {

@@ -115,6 +115,13 @@ interface RawRepository {
   last_commit_subject: string | null;
 }
 
+/** The fields of a deployment a status view needs (see `latestDeployments`). */
+type LatestDeployment = Pick<Deployment, 'id' | 'repositoryId' | 'status' | 'commit' | 'startedAt' | 'finishedAt'>;
+type RawLatestDeployment = Pick<
+  RawDeployment,
+  'id' | 'repository_id' | 'status' | 'commit_hash' | 'started_at' | 'finished_at'
+>;
+
 interface RawDeployment {
   id: number;
   repository_id: number;
@@ -570,6 +577,25 @@ export class Store {
   }
 
   /**
+   * The newest deployment of each repository of a project, narrowed to what a status view shows: one statement,
+   * one indexed lookup per repository, none of the JSON columns or the log length that {@link listDeployments}
+   * reads. Keyed by repository id; a repository never deployed has no entry; an unknown project gives an empty map.
+   */
+  latestDeployments(project: string): Map<number, LatestDeployment> {
+    const out = new Map<number, LatestDeployment>();
+    for (const r of this.#s.latestOfProject.all(project))
+      out.set(r.repository_id, {
+        id: r.id,
+        repositoryId: r.repository_id,
+        status: r.status,
+        commit: r.commit_hash,
+        startedAt: r.started_at,
+        finishedAt: r.finished_at,
+      });
+    return out;
+  }
+
+  /**
    * Boot recovery: every deployment left `pending`/`running` by a previous process becomes `interrupted`
    * (finished now, with INTERRUPTED_ERROR). Self-update deployments are skipped by default: they are
    * finalised by the caller (see `openSelfUpdates`); pass `exceptSelfUpdate: false` to include them.
@@ -946,6 +972,13 @@ function prepareStatements(db: Database.Database) {
       `${DEPLOYMENT_SELECT} WHERE d.repository_id = @repositoryId AND d.id < @before ORDER BY d.id DESC LIMIT @limit`,
     ),
     latest: db.prepare<[string], RawDeployment>(`${DEPLOYMENT_SELECT} WHERE r.key = ? ORDER BY d.id DESC LIMIT 1`),
+    // The inner ORDER BY … LIMIT 1 walks deployments_repository_id backwards: one index step per repository.
+    latestOfProject: db.prepare<[string], RawLatestDeployment>(
+      `SELECT d.id, d.repository_id, d.status, d.commit_hash, d.started_at, d.finished_at
+       FROM projects p JOIN repositories r ON r.project_id = p.id
+       JOIN deployments d ON d.id = (SELECT id FROM deployments WHERE repository_id = r.id ORDER BY id DESC LIMIT 1)
+       WHERE p.name = ?`,
+    ),
     openDeployments: db.prepare<Params, { id: number; started_at: string }>(
       `SELECT id, started_at FROM deployments
        WHERE status IN ('pending', 'running') AND (@all OR self_update = 0) ORDER BY id`,

@@ -13,8 +13,8 @@ import { Router } from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import { BadRequestError } from '../errors.ts';
 import { parseName, queryValue } from '../params.ts';
-import type { Deployment, RepoStatus } from '../../domain/types.ts';
-import type { HttpDeps } from '../ports.ts';
+import type { RepoStatus } from '../../domain/types.ts';
+import type { DeploymentHead, HttpDeps } from '../ports.ts';
 import { webUrl } from '../present.ts';
 import { findProject } from './projects.ts';
 
@@ -45,14 +45,13 @@ interface CustomListRow {
 }
 
 /** running = last deploy succeeded; deploying = a deployment is pending/running; stopped = anything else. */
-export function widgetStatus(repo: RepoStatus, latest: Deployment | undefined): WidgetStatus {
+export function widgetStatus(repo: RepoStatus, latest: Pick<DeploymentHead, 'status'> | undefined): WidgetStatus {
   if (repo.busy || latest?.status === 'pending' || latest?.status === 'running') return 'deploying';
   if (latest) return latest.status === 'success' ? 'running' : 'stopped';
   return repo.lastDeployedCommit ? 'running' : 'stopped';
 }
 
-function summarise(deps: Pick<HttpDeps, 'history'>, repo: RepoStatus): RepoSummary {
-  const latest = deps.history.listDeployments(repo.id, { limit: 1 }).items[0];
+function summarise(repo: RepoStatus, latest: DeploymentHead | undefined): RepoSummary {
   const commit = repo.lastDeployedCommit ?? (latest?.status === 'success' ? latest.commit : null);
   return {
     repo,
@@ -128,13 +127,22 @@ export function widgetRoutes(deps: Pick<HttpDeps, 'supervisor' | 'history'>, aut
   const router = new Router();
   router.use(auth);
 
+  /** The project's repositories with their newest deployments, read in one statement (not one read per repository). */
+  const summaries = (project: string, repos: RepoStatus[]): RepoSummary[] => {
+    if (repos.length === 0) return [];
+    const latest = deps.history.latestDeployments(project);
+    return repos.map((r) => summarise(r, latest.get(r.id)));
+  };
+  const reposOf = (project: string): RepoStatus[] => deps.supervisor.list().filter((r) => r.project === project);
+  /**
+   * A project that has an active repository exists, so the project list is only read (for its 404) when the named
+   * project shows no repository: the usual widget request reads the repositories and their deployments, nothing else.
+   */
   const load = (ctx: Context): RepoSummary[] => {
-    const project = findProject(deps, projectParam(ctx));
-    return deps.supervisor
-      .list()
-      .filter((r) => r.project === project.name)
-      .sort((a, b) => a.name.localeCompare(b.name))
-      .map((r) => summarise(deps, r));
+    const name = projectParam(ctx);
+    const repos = reposOf(name);
+    if (repos.length === 0) findProject(deps, name);
+    return summaries(name, repos).sort((a, b) => a.repo.name.localeCompare(b.repo.name));
   };
 
   router.get('/widget/dashy', (ctx) => {
@@ -147,11 +155,7 @@ export function widgetRoutes(deps: Pick<HttpDeps, 'supervisor' | 'history'>, aut
   });
   router.get('/health/project/:name', (ctx) => {
     const project = findProject(deps, parseName(ctx.params['name']));
-    const repos = deps.supervisor
-      .list()
-      .filter((r) => r.project === project.name)
-      .map((r) => summarise(deps, r));
-    const down = repos
+    const down = summaries(project.name, reposOf(project.name))
       .filter((r) => r.status !== 'running')
       .map((r) => ({ repository: r.repo.name, status: r.status }));
     ctx.set('Cache-Control', 'no-store');

@@ -182,6 +182,13 @@ export class FakeHistory implements HistoryReader {
     const items = all.slice(0, q.limit);
     return { items, nextBefore: all.length > q.limit ? (items.at(-1)?.id ?? null) : null };
   }
+  /** The project is the first part of the deployment's `repoKey`, as in the store. */
+  latestDeployments(project: string): Map<number, Deployment> {
+    const out = new Map<number, Deployment>();
+    for (const d of this.deployments)
+      if (d.repoKey.startsWith(`${project}/`) && (out.get(d.repositoryId)?.id ?? 0) < d.id) out.set(d.repositoryId, d);
+    return out;
+  }
 }
 
 /** Container logs for a fixed set of "managed" containers; anything else is null (→ 404). */

@@ -107,4 +107,26 @@ describe('HistoryReader backed by the real Store', () => {
       ['media-stack', '3333333', 'running'],
     );
   });
+
+  test('the widget shows a deployment the moment it starts and the moment it finishes', async () => {
+    const widget = async () => {
+      const body = (await (await fetch(`${s.url}/widget/dashy?project=homelab`)).json()) as {
+        widgets: { value: string; label: string }[];
+      };
+      return Object.fromEntries(body.widgets.map((w) => [w.label, w.value]));
+    };
+    const d = store.createDeployment({ repoKey: 'homelab/media-stack', trigger: 'api', status: 'running' });
+    assert.equal((await widget())['Status'], 'deploying');
+    const done = store.finishDeployment(d.id, { status: 'failed', stage: 'applying', error: 'compose up failed' });
+    assert.deepEqual(await widget(), {
+      Repository: 'media-stack',
+      Version: '3333333',
+      Status: 'stopped',
+      'Last Deploy': done.finishedAt,
+    });
+    const next = store.createDeployment({ repoKey: 'homelab/media-stack', trigger: 'api', status: 'running' });
+    const ok = store.finishDeployment(next.id, { status: 'success' });
+    assert.equal((await widget())['Status'], 'running');
+    assert.equal((await widget())['Last Deploy'], ok.finishedAt);
+  });
 });

@@ -112,6 +112,15 @@ describe('Dashy widgets', () => {
     }
   });
 
+  test('a known project without repositories → 200 with no entries (not 404)', async () => {
+    const res = await fetch(`${s.url}/widget/dashy?project=broken`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { widgets: [] });
+    const list = await fetch(`${s.url}/widget/dashy/custom-list?project=broken`);
+    assert.equal(list.status, 200);
+    assert.deepEqual(await list.json(), []);
+  });
+
   test('unknown project → 404, missing/empty/invalid/repeated project → 400, all with CORS', async () => {
     for (const [q, status] of [
       ['?project=nope', 404],
