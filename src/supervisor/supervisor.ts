@@ -19,6 +19,7 @@ import type {
   VerifyResult,
 } from '../domain/types.ts';
 import { ConflictError, NotFoundError } from '../errors.ts';
+import { indexScheduler } from './scheduler-index.ts';
 import { createRepoLogic, type HistoryWriter, type ImagePort, type RepoDeps } from '../actors/repo-actor.ts';
 import { missingImages, readServiceImages, removePinOverride, writePinOverride } from '../compose/images.ts';
 import { DeploySlots } from '../actors/deploy-slots.ts';
@@ -204,6 +205,8 @@ export class Supervisor {
         now: Date.now,
       },
     });
+    // Every repository actor lives in this actor's system: a stopping actor must not scan every repository's poll.
+    indexScheduler(this.#actor.system);
     this.#actor.start();
   }
 

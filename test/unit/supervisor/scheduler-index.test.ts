@@ -4,7 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { assign, createActor, setup, SimulatedClock, spawnChild, stopChild, type AnyActorRef } from 'xstate';
+import {
+  assign,
+  createActor,
+  setup,
+  SimulatedClock,
+  spawnChild,
+  stopChild,
+  type AnyActorLogic,
+  type AnyActorRef,
+} from 'xstate';
 import { indexScheduler } from '../../../src/supervisor/scheduler-index.ts';
 
 /** A child that polls: it waits 1 s, counts a tick, and waits again. */
@@ -24,7 +33,7 @@ const poller = setup({ types: { context: {} as { ticks: number } } }).createMach
 function system(n: number) {
   const clock = new SimulatedClock();
   const parent = setup({ types: { events: {} as { type: 'STOP'; id: string } } }).createMachine({
-    entry: Array.from({ length: n }, (_, i) => spawnChild(poller, { id: `c${i}` })),
+    entry: Array.from({ length: n }, (_, i) => spawnChild(poller as AnyActorLogic, { id: `c${i}` as never })),
     on: { STOP: { actions: stopChild(({ event }) => event.id) } },
   });
   const root = createActor(parent, { clock }).start();
@@ -32,7 +41,10 @@ function system(n: number) {
     scheduler: { cancelAll(a: AnyActorRef): void };
     _snapshot: { _scheduledEvents: Record<string, unknown> };
   };
-  const children = Array.from({ length: n }, (_, i) => root.getSnapshot().children[`c${i}`] as AnyActorRef);
+  const children = Array.from(
+    { length: n },
+    (_, i) => (root.getSnapshot().children as Record<string, AnyActorRef>)[`c${i}`]!,
+  );
   const ticks = (i: number) => (children[i]!.getSnapshot() as { context: { ticks: number } }).context.ticks;
   const stop = (i: number) => root.send({ type: 'STOP', id: `c${i}` });
   return { clock, sys, children, ticks, stop };
