@@ -821,8 +821,8 @@ async function bootMode(count: number): Promise<void> {
       ),
       '',
       `Goal: no stall over 100 ms at 1,000 repositories → ${r.stallMaxMs <= 100 ? 'met' : 'NOT met'} (${fmt(r.stallMaxMs, 0)} ms).`,
-      'The config load (YAML + validation of the project files, before any actor exists) is one synchronous stretch; its',
-      'cost is the "config load alone" column. After startDaemon resolved, the actors are spawned in slices of ~10 ms.',
+      'The config load (YAML on a worker thread, then validation and resolution, which yield every ~10 ms) is the "config',
+      'load alone" column; startDaemon yields between its boot steps, and the actors are spawned in slices of ~10 ms.',
       `Load average ${os
         .loadavg()
         .map((l) => l.toFixed(1))

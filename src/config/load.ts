@@ -9,7 +9,14 @@ import type { z } from 'zod';
 import type { ConfigIssue } from '../domain/types.ts';
 import { interpolateTree } from './env.ts';
 import type { ValuePath } from './env.ts';
-import { RepoConflictIndex, findRepoConflicts, formatKeyPath, resolveProject } from './resolve.ts';
+import {
+  RepoConflictIndex,
+  findRepoConflicts,
+  findRepoConflictsSliced,
+  formatKeyPath,
+  resolveProject,
+  timeSlicer,
+} from './resolve.ts';
 import { ProjectFileSchema, projectSchemas } from './schema.ts';
 import { parseYamlTextAsync } from './yaml-text.ts';
 import type { NotificationUrlCheck, ProjectConfig, ProjectFile, RegistryCredentials } from './schema.ts';
@@ -102,11 +109,13 @@ export async function loadProjects(dir: string, ctx: LoadContext): Promise<LoadR
   }
   const fileCtx: LoadContext = { ...ctx, configDir: ctx.configDir ?? dir };
   const accepted = new RepoConflictIndex();
+  // Thousands of repositories: the loops over them yield to the event loop every few milliseconds.
+  const pause = timeSlicer();
   for (const file of files) {
     const loaded = await loadProjectFile(file, fileCtx);
     const errors = [
       ...loaded.errors,
-      ...(loaded.project ? checkProjectConflicts(loaded.project, result.projects, accepted) : []),
+      ...(loaded.project ? await projectConflictsSliced(loaded.project, result.projects, accepted, pause) : []),
     ];
     // A file whose name clashes with an accepted project is reported even when it has other errors, so the user
     // sees the clash before fixing the rest.
@@ -119,7 +128,10 @@ export async function loadProjects(dir: string, ctx: LoadContext): Promise<LoadR
     const ok = errors.length === 0 && loaded.project !== undefined;
     if (ok && loaded.project) {
       result.projects.push(loaded.project);
-      for (const r of loaded.project.repositories) accepted.add(r);
+      for (const r of loaded.project.repositories) {
+        await pause();
+        accepted.add(r);
+      }
     }
     const entry: LoadedFile = { file, ok };
     if (loaded.projectName !== undefined) entry.project = loaded.projectName;
@@ -151,6 +163,18 @@ export function checkProjectConflicts(
   if (dup) return [duplicateNameIssue(project.file, project.name, dup)];
   // `index` (kept by loadProjects) holds the repositories of `accepted`, none of them from this file.
   return findRepoConflicts(project.file, project.repositories, index ?? others.flatMap((p) => p.repositories));
+}
+
+/** {@link checkProjectConflicts} against the index loadProjects keeps, yielding through `pause`. */
+async function projectConflictsSliced(
+  project: ProjectConfig,
+  accepted: readonly ProjectConfig[],
+  index: RepoConflictIndex,
+  pause: () => Promise<void>,
+): Promise<ConfigIssue[]> {
+  const dup = findDuplicateName(project.name, accepted);
+  if (dup) return [duplicateNameIssue(project.file, project.name, dup)];
+  return findRepoConflictsSliced(project.file, project.repositories, index, pause);
 }
 
 /** Loads and resolves one project file (no cross-file checks: see checkProjectConflicts). Never throws for bad input. */
@@ -237,7 +261,7 @@ async function parseProjectText(text: string, file: string, ctx: LoadContext): P
   if (out.errors.length || !parsed.success) return out;
 
   await yieldToLoop();
-  const resolved = resolveProject(file, parsed.data as ProjectFile, {
+  const resolved = await resolveProject(file, parsed.data as ProjectFile, {
     dataPath: path.resolve(ctx.dataPath),
     configDir: path.resolve(ctx.configDir ?? path.dirname(file)),
     githubToken: ctx.githubToken,

@@ -191,11 +191,32 @@ function dedupe(list: readonly string[]): string[] {
 
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v.trim() === '' ? undefined : v);
 
+/** Main-thread time a loop over a project's repositories may run before it yields to the event loop (ms). */
+const SLICE_MS = 10;
+
 /**
- * Resolves one validated project file. Any issue means the project is not returned (a half-resolved project must never
- * reach the supervisor); warnings do not block.
+ * A pause for loops over thousands of repositories: each call yields to the event loop (setImmediate) once `sliceMs`
+ * of work passed since the last yield, and is a no-op otherwise. One slicer is shared by the stages of a load.
  */
-export function resolveProject(file: string, data: ProjectFile, ctx: ResolveContext): ResolveResult {
+export function timeSlicer(sliceMs = SLICE_MS): () => Promise<void> {
+  let since = performance.now();
+  return async () => {
+    if (performance.now() - since < sliceMs) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    since = performance.now();
+  };
+}
+
+/**
+ * Resolves one validated project file, yielding to the event loop through `pause` between repositories. Any issue
+ * means the project is not returned (a half-resolved project must never reach the supervisor); warnings do not block.
+ */
+export async function resolveProject(
+  file: string,
+  data: ProjectFile,
+  ctx: ResolveContext,
+  pause: () => Promise<void> = timeSlicer(),
+): Promise<ResolveResult> {
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
   const repositories: RepoConfig[] = [];
@@ -203,6 +224,7 @@ export function resolveProject(file: string, data: ProjectFile, ctx: ResolveCont
     issues.push({ file, path: formatKeyPath(segments), message });
 
   for (const [name, repo] of Object.entries(data.repositories)) {
+    await pause();
     const resolved = resolveRepository(data, name, repo, { ...ctx, file }, at);
     if (repo.check_interval < 10) {
       warnings.push({
@@ -222,7 +244,7 @@ export function resolveProject(file: string, data: ProjectFile, ctx: ResolveCont
   }
 
   // Two repositories of one project sharing a checkout or compose project would overwrite each other.
-  issues.push(...findRepoConflicts(file, repositories, []));
+  issues.push(...(await findRepoConflictsSliced(file, repositories, [], pause)));
   if (issues.length) return { issues, warnings };
   const project: ProjectConfig = { name: data.project, file, repositories };
   if (data.description !== undefined) project.description = data.description;
@@ -626,25 +648,47 @@ export function findRepoConflicts(
   const issues: ConfigIssue[] = [];
   const others = accepted instanceof RepoConflictIndex ? accepted : new RepoConflictIndex(accepted);
   const own = new RepoConflictIndex();
+  for (const r of candidates) issues.push(...repoConflicts(file, r, others, own));
+  return issues;
+}
+
+/** {@link findRepoConflicts}, yielding to the event loop through `pause` between repositories. */
+export async function findRepoConflictsSliced(
+  file: string,
+  candidates: readonly RepoConfig[],
+  accepted: readonly RepoConfig[] | RepoConflictIndex,
+  pause: () => Promise<void>,
+): Promise<ConfigIssue[]> {
+  const issues: ConfigIssue[] = [];
+  const others = accepted instanceof RepoConflictIndex ? accepted : new RepoConflictIndex(accepted);
+  const own = new RepoConflictIndex();
   for (const r of candidates) {
-    const base = ['repositories', r.name];
-    const sameCompose = others.sameCompose(r) ?? own.sameCompose(r);
-    if (sameCompose) {
-      issues.push({
-        file,
-        path: formatKeyPath([...base, 'compose_project']),
-        message: `compose project "${r.composeProject}" is already used by ${sameCompose.key}`,
-      });
-    }
-    const samePath = others.overlapping(r) ?? own.overlapping(r);
-    if (samePath) {
-      issues.push({
-        file,
-        path: formatKeyPath([...base, 'local_path']),
-        message: `checkout directory overlaps the one of ${samePath.key}`,
-      });
-    }
-    own.add(r);
+    await pause();
+    issues.push(...repoConflicts(file, r, others, own));
   }
+  return issues;
+}
+
+/** The conflicts of one candidate with `others` and the candidates before it (`own`, which it is added to). */
+function repoConflicts(file: string, r: RepoConfig, others: RepoConflictIndex, own: RepoConflictIndex): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const base = ['repositories', r.name];
+  const sameCompose = others.sameCompose(r) ?? own.sameCompose(r);
+  if (sameCompose) {
+    issues.push({
+      file,
+      path: formatKeyPath([...base, 'compose_project']),
+      message: `compose project "${r.composeProject}" is already used by ${sameCompose.key}`,
+    });
+  }
+  const samePath = others.overlapping(r) ?? own.overlapping(r);
+  if (samePath) {
+    issues.push({
+      file,
+      path: formatKeyPath([...base, 'local_path']),
+      message: `checkout directory overlaps the one of ${samePath.key}`,
+    });
+  }
+  own.add(r);
   return issues;
 }

@@ -26,6 +26,8 @@ import { shutdownOnce } from './shutdown.ts';
 import { startCommitStatuses, type CommitStatusTiming } from './commit-status.ts';
 import { ImageWatch, observeServices, registryPort, writeBackPort } from './image-watch.ts';
 
+const yieldToLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export interface DaemonOptions {
   settings: Settings;
   env?: NodeJS.ProcessEnv;
@@ -117,6 +119,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     timing: opts.commitStatusTiming,
   });
   supervisor.start(config);
+  // Each boot step below is synchronous and grows with the number of repositories: a turn of the event loop between
+  // them keeps any one stretch short (the supervisor's spawn slices, timers and HTTP run in between).
+  await yieldToLoop();
   const stopPruning = scheduleHistoryPruning(store, settings.historyKeep, log);
   // Self-updates finished at boot are notified by this (the new) process: the old one was replaced mid-deploy.
   for (const f of finalised) {
@@ -151,6 +156,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     writeBack: writeBackPort(scratchRoot, (key) => supervisor.check(key, 'api', { triggeredBy: 'image-watch' })),
     log,
   });
+  await yieldToLoop();
   imageWatch.sync();
   const stopImageSync = supervisor.subscribe((e) => {
     if (e.type === 'config.reloaded') imageWatch.sync();
@@ -158,6 +164,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
 
   let http: HttpServer | null = null;
   if (opts.http ?? true) {
+    await yieldToLoop();
     const plans = createPlanner({
       runTask: effects.runTask,
       repoConfig: (key) => supervisor.repoConfig(key),

@@ -122,6 +122,22 @@ type RawLatestDeployment = Pick<
   'id' | 'repository_id' | 'status' | 'commit_hash' | 'started_at' | 'finished_at'
 >;
 
+/** The columns of a repository row that syncConfig compares. */
+type SyncRepository = Pick<
+  RawRepository,
+  | 'id'
+  | 'project_id'
+  | 'project'
+  | 'name'
+  | 'key'
+  | 'url'
+  | 'branch'
+  | 'path'
+  | 'local_path'
+  | 'check_interval'
+  | 'active'
+>;
+
 interface RawDeployment {
   id: number;
   repository_id: number;
@@ -314,7 +330,8 @@ export class Store {
       const now = this.#now();
       const result: SyncResult = { added: [], removed: [], changed: [] };
       const oldProjects = new Map(this.#s.allProjects.all().map((p) => [p.name, p]));
-      const oldRepos = new Map(this.#s.allRepos.all().map((r) => [r.key, r]));
+      // The columns compared below only (no per-row commit-subject subquery): at boot this reads every repository.
+      const oldRepos = new Map(this.#s.syncRepos.all().map((r) => [r.key, r]));
       const seenProjects = new Set<string>();
       const seenRepos = new Set<string>();
 
@@ -392,6 +409,14 @@ export class Store {
   getRepository(key: string): RepositoryRow | undefined {
     const row = this.#s.repoByKey.get(key);
     return row && toRepository(row);
+  }
+
+  /**
+   * Every repository's row id by key (active or not), in one query: the supervisor reads the ids of a whole config
+   * at once instead of one query per repository.
+   */
+  repositoryIds(): Map<string, number> {
+    return new Map(this.#s.repoIds.all().map((r) => [r.key, r.id]));
   }
 
   /** One repository by numeric id (active or not). */
@@ -877,6 +902,12 @@ function prepareStatements(db: Database.Database) {
     ping: db.prepare<[], { one: number }>('SELECT 1 AS one FROM projects LIMIT 1'),
     allProjects: db.prepare<[], RawProject>('SELECT * FROM projects'),
     allRepos: db.prepare<[], RawRepository>(REPO_SELECT),
+    syncRepos: db.prepare<[], SyncRepository>(
+      `SELECT r.id, r.project_id, r.name, r.key, r.url, r.branch, r.path, r.local_path, r.check_interval, r.active,
+         p.name AS project
+       FROM repositories r JOIN projects p ON p.id = r.project_id`,
+    ),
+    repoIds: db.prepare<[], { key: string; id: number }>('SELECT key, id FROM repositories'),
     insertProject: db.prepare<Params>(
       `INSERT INTO projects (name, description, file, active, created_at, updated_at)
        VALUES (@name, @description, @file, 1, @now, @now)`,

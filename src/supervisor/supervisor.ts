@@ -40,6 +40,7 @@ type SupervisorStore = HistoryWriter &
     Store,
     | 'syncConfig'
     | 'getRepository'
+    | 'repositoryIds'
     | 'getRepositoryById'
     | 'listRepositories'
     | 'listProjects'
@@ -131,6 +132,8 @@ export class Supervisor {
   #reloads: Promise<unknown> = Promise.resolve();
   /** Settles when every actor of the boot config is spawned (or the supervisor stops first). */
   #booted: Promise<void> = Promise.resolve();
+  /** Row ids by key, read in one query while a config is applied (a new entry needs its id); null otherwise. */
+  #ids: Map<string, number> | null = null;
   /** Container counts of a repository's compose project (a cache the HTTP wiring provides); none: null. */
   #counts: ((repo: RepoConfig) => ContainerCounts | null) | null = null;
 
@@ -182,23 +185,23 @@ export class Supervisor {
           ),
           input: (repo, start) => {
             const row = deps.store.getRepository(repo.key);
+            const latest = deps.store.latestDeployment(repo.key);
             return {
               repo,
               lastDeployedCommit: row?.lastCommit ?? null,
               // A deployment cut off by a crash may have half-applied compose: forget the config hash so the first check
               // re-applies the target even when the commit did not change.
-              lastConfigHash:
-                deps.store.latestDeployment(repo.key)?.status === 'interrupted' ? null : (row?.configHash ?? null),
+              lastConfigHash: latest?.status === 'interrupted' ? null : (row?.configHash ?? null),
               pinnedCommit: row?.pinnedCommit ?? null,
               suspended: row?.suspended ?? repo.suspended,
               // The boot check redeploys after an interrupted deployment: its reason is a recovery of that one.
-              interruptedDeploymentId: interruptedId(deps.store.latestDeployment(repo.key)),
+              interruptedDeploymentId: interruptedId(latest),
               checkOnStart: start.checkOnStart,
               bootDelayMs: start.bootSpreadMs > 0 ? Math.round(random() * start.bootSpreadMs) : 0,
               jitter: random(),
             };
           },
-          repoId: (key) => deps.store.getRepository(key)?.id ?? 0,
+          repoId: (key) => this.#ids?.get(key) ?? deps.store.getRepository(key)?.id ?? 0,
         },
         restart: deps.restart ?? { max: 5, windowMs: 10 * 60_000, baseDelayMs: 1_000 },
         checkOnStart: deps.checkOnStart ?? true,
@@ -288,7 +291,12 @@ export class Supervisor {
     );
     const wanted = new Map<string, RepoConfig>();
     for (const p of projects) for (const r of p.repositories) if (r.enabled) wanted.set(r.key, r);
-    this.#actor.send({ type: 'config.apply', repos: [...wanted.values()], boot, errors: config.errors.length });
+    this.#ids = this.#deps.store.repositoryIds();
+    try {
+      this.#actor.send({ type: 'config.apply', repos: [...wanted.values()], boot, errors: config.errors.length });
+    } finally {
+      this.#ids = null;
+    }
     const diff = this.#actor.getSnapshot().context.lastDiff;
     if (!boot) this.#log.info({ ...diff, errors: config.errors.length }, 'configuration applied');
     return diff;

@@ -2,7 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { RepoConflictIndex, findRepoConflicts, isInside } from '../../../src/config/resolve.ts';
+import {
+  RepoConflictIndex,
+  findRepoConflicts,
+  findRepoConflictsSliced,
+  isInside,
+  timeSlicer,
+} from '../../../src/config/resolve.ts';
 import { repoConfig } from '../../helpers/repo-config.ts';
 
 const at = (name: string, localPath: string, composeProject = name) =>
@@ -21,15 +27,19 @@ test('same, nested below, nested above and sibling-with-a-common-prefix checkout
   assert.equal(index.sameCompose(at('other', '/elsewhere')), undefined);
 });
 
-test('agrees with the pairwise rule on a generated tree of checkouts', () => {
-  // A deterministic mix of unrelated, nested and prefix-sharing directories.
+/** A deterministic mix of unrelated, nested and prefix-sharing directories, some sharing a compose project. */
+function generatedRepos() {
   const dirs: string[] = [];
   for (let i = 0; i < 60; i++) {
     const depth = 1 + (i % 4);
     const parts = Array.from({ length: depth }, (_, d) => `d${(i * 7 + d * 3) % 5}${d % 2 ? 'x' : ''}`);
     dirs.push(path.join('/srv', ...parts));
   }
-  const repos = dirs.map((d, i) => at(`r${i}`, d, `c${i % 45}`));
+  return dirs.map((d, i) => at(`r${i}`, d, `c${i % 45}`));
+}
+
+test('agrees with the pairwise rule on a generated tree of checkouts', () => {
+  const repos = generatedRepos();
   const issues = findRepoConflicts('f.yaml', repos, []);
   const expected: string[] = [];
   repos.forEach((r, i) => {
@@ -48,4 +58,27 @@ test('agrees with the pairwise rule on a generated tree of checkouts', () => {
     expected.length < repos.length * 2,
     'and repositories without conflicts (dirs like /srv/d0 and /srv/d0x differ)',
   );
+});
+
+test('the sliced check gives the same issues and yields to the event loop between repositories', async () => {
+  const repos = generatedRepos();
+  const accepted = new RepoConflictIndex([at('taken', '/srv/d0')]);
+  const expected = findRepoConflicts('f.yaml', repos, accepted);
+  let pauses = 0;
+  const slicer = timeSlicer(0);
+  let timerFired = false;
+  setImmediate(() => (timerFired = true));
+  const sliced = findRepoConflictsSliced('f.yaml', repos, accepted, async () => {
+    pauses++;
+    await slicer();
+  });
+  assert.equal(timerFired, false, 'nothing ran yet');
+  const issues = await sliced;
+  assert.deepEqual(issues, expected);
+  assert.ok(
+    expected.some((i) => i.message.includes('p/taken')),
+    'the accepted index is checked too',
+  );
+  assert.equal(pauses, repos.length, 'one pause per repository');
+  assert.ok(timerFired, 'an immediate queued before the check ran while it was under way');
 });

@@ -206,3 +206,13 @@ test('suspended and pinned commit persist across a reopen of the database file',
   assert.equal(b.getRepository('home/media')?.pinnedCommit, 'deadbeef');
   assert.equal(b.getRepository('home/dns')?.suspended, false);
 });
+
+test('repositoryIds gives every repository id by key in one read, inactive ones too', (t) => {
+  const store = memStore(t);
+  store.syncConfig([project('home', ['media', 'dns']), project('lab', ['ci'])]);
+  store.syncConfig([project('home', ['media', 'dns'])]);
+  const ids = store.repositoryIds();
+  assert.deepEqual([...ids.keys()].sort(), ['home/dns', 'home/media', 'lab/ci']);
+  for (const [key, id] of ids) assert.equal(store.getRepository(key)?.id, id);
+  assert.equal(store.getRepository('lab/ci')?.active, false, 'lab/ci is inactive and still listed');
+});
