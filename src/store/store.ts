@@ -901,7 +901,6 @@ function prepareStatements(db: Database.Database) {
   return {
     ping: db.prepare<[], { one: number }>('SELECT 1 AS one FROM projects LIMIT 1'),
     allProjects: db.prepare<[], RawProject>('SELECT * FROM projects'),
-    allRepos: db.prepare<[], RawRepository>(REPO_SELECT),
     syncRepos: db.prepare<[], SyncRepository>(
       `SELECT r.id, r.project_id, r.name, r.key, r.url, r.branch, r.path, r.local_path, r.check_interval, r.active,
          p.name AS project
