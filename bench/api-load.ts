@@ -34,7 +34,7 @@ import {
   uniqueProjectName,
   webServiceCompose,
 } from '../test/helpers/docker.ts';
-import { envNumber, fmt, machineLine, profile, ratio, table, writeResult } from './lib.ts';
+import { envNumber, fmt, machineLine, profile, ratio, table, writeResult, loadAverage } from './lib.ts';
 import { lastSuccessfulDeployment } from '../test/helpers/store-queries.ts';
 
 const RATE = envNumber('BENCH_API_RATE', 200);
@@ -461,10 +461,7 @@ async function main(): Promise<void> {
       '',
       '## Floor: a bare node:http server with the same bytes, same load, same run, in turn with Shiparr',
       '',
-      `Load average ${os
-        .loadavg()
-        .map((l) => l.toFixed(1))
-        .join(' / ')} at the end of the run on ${os.cpus().length} CPUs (a shared host: compare the ratios).`,
+      `Load average ${loadAverage()} at the end of the run on ${os.cpus().length} CPUs (a shared host: compare the ratios).`,
       '',
       table(
         [

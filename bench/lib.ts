@@ -124,6 +124,13 @@ export function ownCpuMs(): number {
 
 export const MB = (bytes: number): number => bytes / 1024 / 1024;
 
+/** The load averages as `1.2 / 3.4 / 5.6` (1, 5 and 15 minutes), for the note every result file ends with. */
+export const loadAverage = (): string =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ');
+
 /** An isolated environment for git CLI runs (no user/system config can change what is measured). */
 export const gitEnv = isolatedGitEnv;
 

@@ -19,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { startTestDaemon } from '../test/helpers/daemon.ts';
-import { MB, envNumber, envNumbers, fmt, machineLine, table, writeResult } from './lib.ts';
+import { MB, envNumber, envNumbers, fmt, machineLine, table, writeResult, loadAverage } from './lib.ts';
 
 if (typeof global.gc !== 'function') {
   // GC has to be forced between the figures: run again with it exposed (same arguments, same environment).
@@ -223,10 +223,7 @@ try {
           '',
         ]
       : []),
-    `Load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(1))
-      .join(' / ')} at the end on ${os.cpus().length} CPUs (shared host).`,
+    `Load average ${loadAverage()} at the end on ${os.cpus().length} CPUs (shared host).`,
     '',
   ].join('\n');
   console.log(md);

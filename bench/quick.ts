@@ -11,7 +11,7 @@ import { execFile, spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BENCH_DIR } from './lib.ts';
+import { BENCH_DIR, loadAverage } from './lib.ts';
 
 const exec = promisify(execFile);
 const IMAGE = process.env.BENCH_QUICK_IMAGE ?? 'shiparr:latest';
@@ -49,10 +49,7 @@ const b = await runTagged('scale.ts', ['--boot', '1000'], 'BOOT');
 const image = await imageSize();
 console.log(
   [
-    `bench:quick (${((Date.now() - t0) / 1000).toFixed(0)} s; load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(1))
-      .join(' / ')} on ${os.cpus().length} CPUs)`,
+    `bench:quick (${((Date.now() - t0) / 1000).toFixed(0)} s; load average ${loadAverage()} on ${os.cpus().length} CPUs)`,
     `check ratio to the floor: ${x(c.checkToFloor)} (check ${c.checkMs?.toFixed(1)} ms, raw GET info/refs ${c.floorMs?.toFixed(1)} ms; ` +
       `curl ${x(c.checkToCurl)}; fetch loop ${x(c.checkToFetchLoop)}; ${c.requestsPerCheck} HTTP request(s) per check) — goal ≤ 1.2×, ≤ 0.25× the fetch loop`,
     `boot stall at 1,000 repositories: ${b.stallMaxMs?.toFixed(0)} ms max (config load alone ${b.configLoadMs?.toFixed(0)} ms; ` +

@@ -51,6 +51,7 @@ import {
   table,
   writeResult,
   type ProfileRow,
+  loadAverage,
 } from './lib.ts';
 import { countDeployments } from '../test/helpers/store-queries.ts';
 
@@ -823,10 +824,7 @@ async function bootMode(count: number): Promise<void> {
       `Goal: no stall over 100 ms at 1,000 repositories → ${r.stallMaxMs <= 100 ? 'met' : 'NOT met'} (${fmt(r.stallMaxMs, 0)} ms).`,
       'The config load (YAML on a worker thread, then validation and resolution, which yield every ~10 ms) is the "config',
       'load alone" column; startDaemon yields between its boot steps, and the actors are spawned in slices of ~10 ms.',
-      `Load average ${os
-        .loadavg()
-        .map((l) => l.toFixed(1))
-        .join(' / ')} at the end on ${os.cpus().length} CPUs (shared host).`,
+      `Load average ${loadAverage()} at the end on ${os.cpus().length} CPUs (shared host).`,
       '',
     ].join('\n');
     console.error(`written to ${path.relative(process.cwd(), await writeResult('scale-boot', md))}`);

@@ -1,22 +1,12 @@
 /** @module Deployment lifecycle, durations, success bookkeeping, paging and queries. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Store, StoreError } from '../../../src/store/index.ts';
-import { manualClock, project, tempDb } from './helpers.ts';
+import { StoreError } from '../../../src/store/index.ts';
+import { openStore, project } from './helpers.ts';
 
 const isCode = (code: string) => (e: unknown) => e instanceof StoreError && e.code === code;
 
-function setup(t: { after: (fn: () => void) => void }) {
-  const tmp = tempDb();
-  const clock = manualClock();
-  const store = Store.open(tmp.file, { now: clock.now });
-  t.after(() => {
-    store.close();
-    tmp.cleanup();
-  });
-  store.syncConfig([project('home', ['media', 'dns'])]);
-  return { store, clock };
-}
+const setup = (t: { after: (fn: () => void) => void }) => openStore(t, [project('home', ['media', 'dns'])]);
 
 test('a deployment goes pending → running → success with stages, timestamps and an exact duration', (t) => {
   const { store, clock } = setup(t);

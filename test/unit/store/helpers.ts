@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { SyncProjectInput, SyncRepositoryInput } from '../../../src/store/index.ts';
+import { Store, type SyncProjectInput, type SyncRepositoryInput } from '../../../src/store/index.ts';
 
 /** A fresh temp directory with a database path inside a not-yet-existing sub-directory. */
 export function tempDb(): { dir: string; file: string; cleanup: () => void } {
@@ -41,4 +41,20 @@ export function project(name: string, repoNames: string[], over: Partial<SyncPro
     repositories: repoNames.map((r) => repo(name, r)),
     ...over,
   };
+}
+
+/** A store on a temp file with a manual clock, synced to `projects`, closed and removed after the test. */
+export function openStore(
+  t: { after: (fn: () => void) => void },
+  projects: SyncProjectInput[],
+): { store: Store; clock: ReturnType<typeof manualClock>; file: string } {
+  const tmp = tempDb();
+  const clock = manualClock();
+  const store = Store.open(tmp.file, { now: clock.now });
+  t.after(() => {
+    store.close();
+    tmp.cleanup();
+  });
+  store.syncConfig(projects);
+  return { store, clock, file: tmp.file };
 }

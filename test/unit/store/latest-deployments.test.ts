@@ -1,20 +1,11 @@
 /** @module latestDeployments: one statement gives what one listDeployments(limit 1) per repository gave. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Store } from '../../../src/store/index.ts';
-import { manualClock, project, tempDb } from './helpers.ts';
+import type { Store } from '../../../src/store/index.ts';
+import { openStore, project } from './helpers.ts';
 
-function setup(t: { after: (fn: () => void) => void }) {
-  const tmp = tempDb();
-  const clock = manualClock();
-  const store = Store.open(tmp.file, { now: clock.now });
-  t.after(() => {
-    store.close();
-    tmp.cleanup();
-  });
-  store.syncConfig([project('home', ['media', 'dns', 'wiki', 'idle']), project('lab', ['media'])]);
-  return { store, clock };
-}
+const setup = (t: { after: (fn: () => void) => void }) =>
+  openStore(t, [project('home', ['media', 'dns', 'wiki', 'idle']), project('lab', ['media'])]);
 
 /** The previous widget path: the newest page entry of each repository, narrowed to the same fields. */
 function oldPath(store: Store, projectName: string) {

@@ -5,19 +5,9 @@ import type { FinalDeploymentStatus } from '../../../src/domain/types.ts';
 import { loadSettings } from '../../../src/config/settings.ts';
 import { SettingsError } from '../../../src/errors.ts';
 import { Store, StoreError } from '../../../src/store/index.ts';
-import { manualClock, project, tempDb } from './helpers.ts';
+import { openStore, project } from './helpers.ts';
 
-function setup(t: { after: (fn: () => void) => void }) {
-  const tmp = tempDb();
-  const clock = manualClock();
-  const store = Store.open(tmp.file, { now: clock.now });
-  t.after(() => {
-    store.close();
-    tmp.cleanup();
-  });
-  store.syncConfig([project('home', ['media', 'dns'])]);
-  return { store, clock, file: tmp.file };
-}
+const setup = (t: { after: (fn: () => void) => void }) => openStore(t, [project('home', ['media', 'dns'])]);
 
 /** Creates `n` deployments of `repoKey`, oldest first; `status(i)` is the final status of the i-th (null = left open). */
 function seed(store: Store, repoKey: string, n: number, status: (i: number) => FinalDeploymentStatus | null): number[] {
